@@ -1,0 +1,64 @@
+# llamawiki — the two commands of the README: `make demo` and `make test`.
+# Every target installs what it needs into .venv first. File targets make `make demo` skip stages whose
+# outputs are already up to date.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+DUMP    := data/ptwiki-amostra-pages-articles.xml.bz2
+GGUF    := models/gemma-3-270m-q4_k_m.gguf
+HFMODEL := models/gemma-3-270m-hf
+ADAPTER := models/lora-demo
+INDEX   := indexes/amostra
+RESULTS := results/demo
+
+.PHONY: setup test demo models dataset split finetune index compare clean-outputs
+.DELETE_ON_ERROR:
+
+setup: $(STAMP)
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+test: setup
+	$(PY) -m pytest -q tests
+
+# ---- the study's pipeline on the embedded sample (each stage's output is the next one's input) ----
+models: $(GGUF) $(HFMODEL)/config.json
+$(GGUF): | setup
+	$(PY) models/get_embedded.py --gguf $@
+$(HFMODEL)/config.json: $(GGUF)
+	$(PY) models/get_embedded.py --gguf $(GGUF) --hf $(HFMODEL)
+
+dataset: json/dataset.jsonl
+json/dataset.jsonl: $(DUMP) $(STAMP)
+	$(PY) build_dataset.py $(DUMP) --output $@
+
+split: json/treino.jsonl
+json/treino.jsonl json/teste.jsonl &: json/dataset.jsonl
+	$(PY) particiona.py json/dataset.jsonl --train json/treino.jsonl --test json/teste.jsonl
+
+finetune: $(ADAPTER)/adapter_config.json
+$(ADAPTER)/adapter_config.json: json/treino.jsonl json/teste.jsonl $(HFMODEL)/config.json configs/demo.yaml
+	$(PY) finetune.py --config configs/demo.yaml --output-dir $(ADAPTER) --overwrite
+
+index: $(INDEX)/manifest.json
+$(INDEX)/manifest.json: $(DUMP) $(STAMP)
+	$(PY) rag.py index $(DUMP) --index-dir $(INDEX)
+
+compare: $(RESULTS)/tabela.md
+$(RESULTS)/tabela.md: $(GGUF) $(ADAPTER)/adapter_config.json $(INDEX)/manifest.json data/perguntas.csv configs/compare-demo.yaml
+	$(PY) compare.py --config configs/compare-demo.yaml --run-dir $(RESULTS)
+
+demo: compare
+	@echo "Tabela: $(RESULTS)/tabela.md  (métricas: $(RESULTS)/metricas.csv, gráfico: $(RESULTS)/metricas.png)"
+
+clean-outputs:
+	rm -rf json/*.jsonl $(INDEX) $(RESULTS) $(ADAPTER)

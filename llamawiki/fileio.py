@@ -1,0 +1,143 @@
+"""Small I/O helpers shared by every stage: the CLI error convention, atomic writes, hashing, JSONL."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+
+class UserError(Exception):
+    """Bad input or a missing prerequisite: printed as one line (``error: <path>: <problem>``), exit 2.
+
+    Raise it with the file and the problem in the message; never let a traceback reach a researcher for
+    something they can fix.
+    """
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def cli(main: Callable[..., int | None]) -> Callable[..., int]:
+    """Decorate a script's ``main``: UserError -> one line on stderr, Ctrl-C -> exit 130, no traceback."""
+
+    @functools.wraps(main)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        try:
+            return main(*args, **kwargs) or 0
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return e.exit_code
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            return 0
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it over ``path`` only if the block succeeds.
+
+    Whatever was at ``path`` before stays intact if writing fails or is interrupted.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8"):
+    """``open`` for writing that only replaces ``path`` when the block completes."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
+
+
+def write_jsonl(path: str | os.PathLike[str], records: Iterable[dict]) -> int:
+    """Write records as JSON lines atomically; return the count."""
+    n = 0
+    with atomic_open(path) as f:
+        for rec in records:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict]:
+    """Read a JSONL file (or a JSON list, the study's format). Bad lines raise UserError with line numbers."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    if not text.strip():
+        raise UserError(f"{path}: file is empty")
+    if text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+        if not all(isinstance(x, dict) for x in data):
+            raise UserError(f"{path}: expected a JSON list of objects")
+        return data
+    records, bad = [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            bad.append(lineno)
+            continue
+        if not isinstance(rec, dict):
+            bad.append(lineno)
+            continue
+        records.append(rec)
+    if bad:
+        shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
+        raise UserError(f"{path}: {len(bad)} malformed JSON line(s): line {shown}")
+    return records
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_versions(names: Iterable[str] = (
+    "torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes", "langchain",
+    "langchain-core", "langchain-community", "faiss-cpu", "sentence-transformers", "llama-cpp-python",
+)) -> dict[str, str | None]:
+    """Installed versions of the libraries a result depends on (written beside every output)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out

@@ -1,0 +1,57 @@
+"""The one prompt template of the study (Alpaca-style, in Portuguese).
+
+Training examples, chat, RAG and the comparison all build their prompts here, so training and inference can
+never drift apart (alpaca-lora's ``Prompter`` idea). The format is the study's::
+
+    {"text": "Abaixo está uma instrução ... ### Instruction: ... ### Input: <pergunta> ### Response: <resposta>"}
+"""
+
+from __future__ import annotations
+
+PREAMBLE = (
+    "Abaixo está uma instrução que descreve uma tarefa, emparelhada com uma entrada que fornece mais contexto. "
+    "Escreva uma resposta que complete adequadamente o pedido."
+)
+PREAMBLE_NO_INPUT = "Abaixo está uma instrução que descreve uma tarefa. Escreva uma resposta que complete adequadamente o pedido."
+
+# The default instruction for question answering (the study's task).
+INSTRUCTION_QA = "Responda à pergunta a seguir em português, de forma curta e correta."
+# The instruction used when retrieved passages are given as context (RAG).
+INSTRUCTION_RAG = (
+    "Responda à pergunta em português usando apenas o contexto fornecido. "
+    "Se o contexto não contiver a resposta, diga: \"Não sei com base no contexto.\""
+)
+
+INSTRUCTION_HEADER = "### Instruction:"
+INPUT_HEADER = "### Input:"
+RESPONSE_HEADER = "### Response:"
+
+# Generation stops here: the start of a new section means the response is over. The study's fine-tuned model
+# rambled on ("### Answer: ...") because it never learned to stop; these strings and eos end it.
+STOP_STRINGS = ["### Instruction:", "### Input:", "### Response:", "\n### ", "\nPergunta:"]
+
+
+def build_prompt(question: str, instruction: str = INSTRUCTION_QA, context: str | None = None) -> str:
+    """The prompt up to and including ``### Response:\\n`` (what the model completes)."""
+    question = question.strip()
+    entrada = question if context is None else f"Contexto:\n{context.strip()}\n\nPergunta: {question}"
+    if not entrada:
+        return f"{PREAMBLE_NO_INPUT}\n\n{INSTRUCTION_HEADER}\n{instruction.strip()}\n\n{RESPONSE_HEADER}\n"
+    return (
+        f"{PREAMBLE}\n\n{INSTRUCTION_HEADER}\n{instruction.strip()}\n\n{INPUT_HEADER}\n{entrada}\n\n{RESPONSE_HEADER}\n"
+    )
+
+
+def build_example(question: str, answer: str, instruction: str = INSTRUCTION_QA) -> str:
+    """A full training example: prompt + answer (the study's ``text`` field)."""
+    return build_prompt(question, instruction) + answer.strip()
+
+
+def split_response(text: str) -> str:
+    """The answer part of a generated completion: cut at the first stop string, stripped."""
+    cut = len(text)
+    for stop in STOP_STRINGS:
+        i = text.find(stop)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut].strip()

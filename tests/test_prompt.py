@@ -1,0 +1,27 @@
+from llamawiki import prompt
+
+
+def test_example_has_study_format():
+    text = prompt.build_example("Qual é a capital do Brasil?", "Brasília.")
+    assert text.startswith("Abaixo está uma instrução")
+    i, n, r = (text.index(h) for h in ("### Instruction:", "### Input:", "### Response:"))
+    assert i < n < r
+    assert text[n:r].strip().endswith("Qual é a capital do Brasil?")
+    assert text.endswith("### Response:\nBrasília.")
+
+
+def test_prompt_is_example_prefix():
+    q = "Quem foi Tiradentes?"
+    assert prompt.build_example(q, "Um inconfidente.").startswith(prompt.build_prompt(q))
+
+
+def test_context_goes_into_input():
+    p = prompt.build_prompt("Quando?", instruction=prompt.INSTRUCTION_RAG, context="Brasília foi inaugurada em 1960.")
+    assert "Contexto:\nBrasília foi inaugurada em 1960." in p
+    assert "Pergunta: Quando?" in p
+
+
+def test_split_response_cuts_at_next_section():
+    assert prompt.split_response(" A capital é Brasília.\n\n### Answer: outra coisa") == "A capital é Brasília."
+    assert prompt.split_response("Brasília.\n### Instruction:\nx") == "Brasília."
+    assert prompt.split_response("Sem marcador") == "Sem marcador"
