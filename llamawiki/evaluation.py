@@ -1,0 +1,1038 @@
+"""The comparison of the study: scoring, the question set, the systems, the answer cache and the tables.
+
+compare.py is a thin CLI over :func:`run_comparison`. The pieces, top to bottom:
+
+1. Metrics on Portuguese text: normalization (case, accents, punctuation, articles), exact match, SQuAD-style
+   token F1, ROUGE-L, an "answered in Portuguese" check and a seeded bootstrap confidence interval.
+2. Questions: ``data/perguntas.csv`` (or JSONL/JSON) and a parser for the study's ``resposta_*.txt`` files, so the
+   study's own (published, unscored) answers can be scored as reference rows.
+3. Systems (``base``, ``rag``, ``finetuned``, ``rag+finetuned``) from the YAML config; every prerequisite is
+   checked before anything is generated, each distinct model is loaded once, lazily.
+4. The answer cache ``results/<run>/respostas.jsonl``: one line per answer, appended and fsynced as soon as it
+   exists, keyed by everything that determines the answer; an interrupted run resumes where it stopped.
+5. Outputs: ``tabela.md``, ``metricas.csv``, ``metricas.png``, ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import subprocess
+import time
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from . import prompt as prompt_mod
+from .fileio import UserError, atomic_open, library_versions, read_jsonl, sha256_file
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. Metrics
+# ---------------------------------------------------------------------------------------------------------------
+
+ARTICLES = frozenset({"o", "a", "os", "as", "um", "uma", "uns", "umas"})
+
+
+def strip_accents(text: str) -> str:
+    """``"Brasília, Getúlio, ação"`` -> ``"Brasilia, Getulio, acao"`` (NFKD, combining marks dropped)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def normalize_text(text: str) -> str:
+    """Portuguese answer normalization (the SQuAD recipe adapted): casefold, strip accents, drop punctuation,
+    drop the articles o/a/os/as/um/uma/uns/umas, collapse whitespace.
+
+    Punctuation becomes a space, except a ``.`` or ``,`` between two digits, which is dropped (``3.353`` ->
+    ``3353``), so thousands separators do not split numbers.
+    """
+    text = strip_accents(text.casefold())
+    text = re.sub(r"(?<=\d)[.,](?=\d)", "", text)
+    text = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
+    return " ".join(tok for tok in text.split() if tok not in ARTICLES)
+
+
+def normalized_tokens(text: str) -> list[str]:
+    return normalize_text(text).split()
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    """1.0 when the normalized texts are identical, else 0.0."""
+    return float(normalize_text(prediction) == normalize_text(reference))
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD token F1: harmonic mean of precision and recall of the shared (multiset) normalized tokens."""
+    pred, ref = normalized_tokens(prediction), normalized_tokens(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence (dynamic programming, O(len(a)*len(b)) time, O(len(b)) memory)."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b, 1):
+            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1]
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F-measure (beta = 1) on normalized tokens: LCS / len as precision and recall."""
+    pred, ref = normalized_tokens(prediction), normalized_tokens(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    lcs = lcs_length(pred, ref)
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(pred), lcs / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+# Function words that mark a language. Words shared by both languages ("a", "as", "no", "do", "me", "i", "for")
+# are in neither list: they prove nothing.
+PT_WORDS = frozenset("""
+de da das dos em na nas nos num numa o os um uma uns umas e é que não com por para pelo pela pelos pelas ao aos à às
+foi foram era eram ser são está estão estava tem têm teve há mas ou se seu sua seus suas ele ela eles elas isso isto
+este esta esse essa aquele aquela como quando onde qual quais quem também muito muita mais menos entre sobre até após
+depois antes desde durante sem sim ainda já pois porque então cujo cuja nem lhe eu você nós
+""".split())
+EN_WORDS = frozenset("""
+the of and is are was were be been being to in on at by with from that this these those it its it's which who whom
+what when where why how an or not but their they them he she his her him there has have had would could should can
+will shall into than then also after before during about because while such other some any only first i'm don't
+doesn't didn't can't isn't wasn't know based provided following answer question context
+""".split())
+PT_DIACRITICS = frozenset("áàâãéêíóôõúç")
+_WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+@dataclass
+class LanguageCheck:
+    is_portuguese: bool
+    score: float          # (pt + 0.5) / (pt + en + 1): 0.5 means no evidence either way
+    pt_evidence: float    # Portuguese function words + 0.5 per word with a Portuguese diacritic
+    en_evidence: float    # English function words
+
+
+def language_check(text: str) -> LanguageCheck:
+    """Did the answer come in Portuguese? A small, explainable rule (the study's RAG often answered in English).
+
+    Evidence for Portuguese = Portuguese function words (``de, que, não, foi, em, ...``) + 0.5 for each word
+    carrying a Portuguese diacritic (``ã õ ç á é ...``). Evidence for English = English function words (``the,
+    of, is, was, ...``). Words common to both languages (``a, as, no, do``) count for neither.
+
+    The answer is Portuguese when the Portuguese evidence is at least the English evidence. Short answers: an
+    answer with no function word at all (a name, a number, a date: "Brasília.", "Dilma Rousseff.", "1822") is
+    language-neutral and counts as Portuguese (it shows nothing of another language); an answer with no letters
+    and no digits (empty) does not. ``score`` = (pt + 0.5) / (pt + en + 1), so a tie scores 0.5.
+    """
+    words = [w.casefold() for w in _WORD_RE.findall(text)]
+    if not words and not any(ch.isdigit() for ch in text):
+        return LanguageCheck(False, 0.0, 0.0, 0.0)
+    pt = sum(w in PT_WORDS for w in words) + 0.5 * sum(any(ch in PT_DIACRITICS for ch in w) for w in words)
+    en = float(sum(w in EN_WORDS for w in words))
+    return LanguageCheck(pt >= en, (pt + 0.5) / (pt + en + 1.0), pt, en)
+
+
+def is_portuguese(text: str) -> bool:
+    return language_check(text).is_portuguese
+
+
+def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, confidence: float = 0.95,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """(mean, low, high): percentile bootstrap confidence interval of the mean, deterministic for a seed.
+
+    Empty input gives NaNs; one value gives a zero-width interval.
+    """
+    values = [float(v) for v in values]
+    n = len(values)
+    if n == 0:
+        return (math.nan, math.nan, math.nan)
+    mean = sum(values) / n
+    if n == 1:
+        return (mean, mean, mean)
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(n_resamples))
+    alpha = (1.0 - confidence) / 2.0
+    lo = means[max(0, min(n_resamples - 1, int(math.floor(alpha * n_resamples))))]
+    hi = means[max(0, min(n_resamples - 1, int(math.ceil((1.0 - alpha) * n_resamples)) - 1))]
+    return (mean, min(lo, mean), max(hi, mean))
+
+
+METRICS = {  # name -> (label in tables, function(prediction, reference) -> float)
+    "exact_match": ("EM", exact_match),
+    "token_f1": ("F1", token_f1),
+    "rouge_l": ("ROUGE-L", rouge_l),
+    "portugues": ("Em português", lambda prediction, reference: float(is_portuguese(prediction))),
+}
+
+
+def score_answer(prediction: str, reference: str) -> dict[str, float | None]:
+    """Every metric for one answer; the reference-based ones are None without a reference."""
+    has_ref = bool(reference and reference.strip())
+    scores: dict[str, float | None] = {}
+    for name, (_, fn) in METRICS.items():
+        scores[name] = fn(prediction, reference) if (has_ref or name == "portugues") else None
+    return scores
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. Questions and the study's answer files
+# ---------------------------------------------------------------------------------------------------------------
+
+REQUIRED_COLUMNS = ("id", "pergunta", "resposta_referencia")
+
+
+@dataclass
+class Question:
+    id: str
+    pergunta: str
+    resposta_referencia: str = ""
+    artigo: str = ""
+
+
+@dataclass
+class StudyAnswer:
+    pergunta: str
+    resposta: str
+
+
+def load_questions(path: str | os.PathLike[str]) -> list[Question]:
+    """The fixed question set: CSV (UTF-8, header ``id,pergunta,resposta_referencia[,artigo]``), JSONL/JSON
+    with the same keys, or one of the study's ``resposta_*.txt`` files (its questions, no reference answers)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: questions file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        return [Question(f"{i:02d}", a.pergunta) for i, a in enumerate(parse_study_answers(path), 1)]
+    if suffix == ".csv":
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+        reader = csv.DictReader(text.splitlines())
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        rows = [{(k or "").strip(): (v or "") for k, v in row.items()} for row in reader]
+    elif suffix in (".jsonl", ".json"):
+        rows = read_jsonl(path)
+        columns = sorted(set().union(*(r.keys() for r in rows))) if rows else []
+        missing_somewhere = {c for c in REQUIRED_COLUMNS if any(c not in r for r in rows)}
+        if missing_somewhere and set(REQUIRED_COLUMNS) - missing_somewhere:
+            line = next(i for i, r in enumerate(rows, 1) if any(c not in r for c in REQUIRED_COLUMNS))
+            raise UserError(f"{path}: record {line} lacks key(s): "
+                            + ", ".join(c for c in REQUIRED_COLUMNS if c not in rows[line - 1]))
+        columns = [c for c in columns if c not in missing_somewhere]
+    else:
+        raise UserError(f"{path}: unknown questions format (use .csv, .jsonl, .json or a study resposta_*.txt)")
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise UserError(f"{path}: missing column(s): {', '.join(missing)} (expected {', '.join(REQUIRED_COLUMNS)}[, artigo])")
+    questions, seen = [], set()
+    for i, row in enumerate(rows, 1):
+        qid = str(row["id"]).strip()
+        pergunta = str(row["pergunta"] or "").strip()
+        if not qid or not pergunta:
+            raise UserError(f"{path}: row {i}: empty id or pergunta")
+        if qid in seen:
+            raise UserError(f"{path}: row {i}: duplicate id {qid!r}")
+        seen.add(qid)
+        questions.append(Question(qid, pergunta, str(row.get("resposta_referencia") or "").strip(),
+                                  str(row.get("artigo") or "").strip()))
+    if not questions:
+        raise UserError(f"{path}: no questions")
+    return questions
+
+
+def _read_legacy_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # the study's files are ISO-8859-1
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def parse_study_answers(path: str | os.PathLike[str]) -> list[StudyAnswer]:
+    """Parse a study answer file: blocks starting with a line ``Pergunta: ...``, then ``Resposta: ...``.
+
+    The answer is everything after the first ``Resposta:`` up to the next ``Pergunta:`` line (answers span
+    lines and keep whatever the model wrote, e.g. the fine-tuned model's ``### Answer:`` echo): they are scored
+    as published.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: study answer file not found")
+    blocks: list[list[str]] = []
+    for line in _read_legacy_text(path).split("\n"):
+        if line.startswith("Pergunta:"):
+            blocks.append([line])
+        elif blocks:
+            blocks[-1].append(line)
+    answers = []
+    for block in blocks:
+        pergunta = block[0][len("Pergunta:"):].strip()
+        body = "\n".join(block[1:])
+        m = re.search(r"^Resposta:", body, flags=re.M)
+        resposta = body[m.end():] if m else body
+        answers.append(StudyAnswer(pergunta, resposta.strip()))
+    if not answers:
+        raise UserError(f"{path}: no 'Pergunta:' blocks found (not a study answer file?)")
+    return answers
+
+
+STUDY_FILES = {  # reference system -> the study's file
+    "study-base": "resposta_llama_simples.txt",
+    "study-rag": "resposta_rga.txt",
+    "study-finetuned": "resposta_fine.txt",
+}
+
+
+def match_question(pergunta: str, candidates: Sequence[str], threshold: float = 0.75) -> int | None:
+    """Index of the candidate asking the same question: identical after normalization, else the best token F1
+    at or above ``threshold`` ("Qual a capital do Brasil?" ~ "Qual é a capital do Brasil?")."""
+    target = normalize_text(pergunta)
+    for i, c in enumerate(candidates):
+        if normalize_text(c) == target:
+            return i
+    best, best_i = 0.0, None
+    for i, c in enumerate(candidates):
+        f1 = token_f1(pergunta, c)
+        if f1 > best:
+            best, best_i = f1, i
+    return best_i if best >= threshold else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. Systems and their prerequisites
+# ---------------------------------------------------------------------------------------------------------------
+
+DEFAULT_GENERATION = {"max_new_tokens": 96, "temperature": 0.0, "top_p": 1.0}
+DEFAULT_RETRIEVAL = {"index_dir": "indexes/amostra", "retriever": "hybrid", "k": 4}
+# Keys of a model spec that only compare.py reads (never passed to models.load_generator).
+_META_KEYS = {"name"}
+
+
+@dataclass
+class System:
+    name: str
+    model: dict                      # the spec for models.load_generator
+    retrieval: dict | None = None    # {index_dir, retriever, k} for RAG systems
+
+    @property
+    def model_key(self) -> str:
+        return json.dumps(self.model, sort_keys=True)
+
+    @property
+    def model_label(self) -> str:
+        return model_label(self.model)
+
+
+def model_label(spec: dict) -> str:
+    if spec.get("name"):
+        return str(spec["name"])
+    label = Path(str(spec.get("model", "?"))).name if _is_local(str(spec.get("model", ""))) else str(spec.get("model"))
+    if spec.get("gguf_file"):
+        label += f"/{spec['gguf_file']}"
+    if spec.get("quantization") not in (None, "", "none"):
+        label += f" ({spec['quantization']})"
+    if spec.get("adapter"):
+        label += f" + {Path(str(spec['adapter'])).name}"
+    return label
+
+
+def resolve_systems(cfg: dict, names: Sequence[str] | None = None) -> list[System]:
+    """The systems of the config (``systems:``), in config order or in the order of ``names``.
+
+    A system's ``model`` is a name from ``models:`` or an inline spec; ``rag: true`` (or a mapping overriding
+    ``retrieval:``) makes it a RAG system.
+    """
+    systems_cfg = cfg.get("systems") or {}
+    if not isinstance(systems_cfg, dict) or not systems_cfg:
+        raise UserError("config: no `systems:` defined")
+    models_cfg = cfg.get("models") or {}
+    if names is None:
+        names = cfg.get("default_systems") or list(systems_cfg)
+    unknown = [n for n in names if n not in systems_cfg]
+    if unknown:
+        raise UserError(f"--systems: unknown system(s) {', '.join(unknown)} (config has {', '.join(systems_cfg)})")
+    out = []
+    for name in names:
+        sc = systems_cfg[name] or {}
+        model = sc.get("model")
+        if isinstance(model, str):
+            if model not in models_cfg:
+                raise UserError(f"config: system {name!r} uses model {model!r}, not defined under `models:`")
+            spec = dict(models_cfg[model])
+            spec.setdefault("name", model)
+        elif isinstance(model, dict):
+            spec = dict(model)
+        else:
+            raise UserError(f"config: system {name!r} has no `model:`")
+        if sc.get("adapter"):
+            spec["adapter"] = sc["adapter"]
+        if "backend" not in spec or "model" not in spec:
+            raise UserError(f"config: system {name!r}: model spec needs `backend` and `model`")
+        rag = sc.get("rag")
+        retrieval = None
+        if rag:
+            retrieval = {**DEFAULT_RETRIEVAL, **(cfg.get("retrieval") or {}), **(rag if isinstance(rag, dict) else {})}
+            retrieval["k"] = int(retrieval["k"])
+        out.append(System(name, spec, retrieval))
+    return out
+
+
+def _is_local(model: str) -> bool:
+    p = Path(model).expanduser()
+    return (p.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
+            or (len(p.parts) > 1 and Path(p.parts[0]).is_dir()))
+
+
+def _hf_cache_snapshot(repo_id: str) -> Path | None:
+    """The local snapshot folder of a hub model, or None when it is not in the Hugging Face cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # noqa: BLE001 (a malformed id is "not cached")
+        return None
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def _stage_hint(cfg: dict, path: str, default: str) -> str:
+    stages = cfg.get("stages") or {}
+    norm = str(path).rstrip("/")
+    for key, hint in stages.items():
+        if str(key).rstrip("/") == norm:
+            return str(hint)
+    return default
+
+
+def check_prerequisites(cfg: dict, systems: Sequence[System]) -> None:
+    """Every model, adapter and index the selected systems need, checked before anything is generated.
+
+    Raises one UserError naming each missing input and the stage that makes it.
+    """
+    problems: list[str] = []
+
+    def add(msg: str) -> None:
+        if msg not in problems:
+            problems.append(msg)
+
+    for s in systems:
+        spec = s.model
+        model = str(spec["model"])
+        if _is_local(model):
+            target = Path(model).expanduser()
+            if spec.get("gguf_file"):
+                target = target / str(spec["gguf_file"])
+            if not target.exists() or (target.is_dir() and not (target / "config.json").exists()):
+                add(f"{target}: model not found — run {_stage_hint(cfg, str(target), _stage_hint(cfg, model, 'the step in models/README.md'))} first")
+        elif os.environ.get("HF_HUB_OFFLINE") == "1" and _hf_cache_snapshot(model) is None:
+            add(f"{model}: model not in the local Hugging Face cache (HF_HUB_OFFLINE=1) — "
+                f"download it first (`hf download {model}`)")
+        if spec.get("adapter"):
+            adapter = Path(str(spec["adapter"])).expanduser()
+            if not (adapter / "adapter_config.json").exists():
+                add(f"{adapter}: adapter not found — run {_stage_hint(cfg, str(spec['adapter']), '`finetune.py`')} first")
+        if s.retrieval:
+            index_dir = Path(str(s.retrieval["index_dir"])).expanduser()
+            if not (index_dir / "manifest.json").exists():
+                add(f"{index_dir}: RAG index not found — run "
+                    f"{_stage_hint(cfg, str(s.retrieval['index_dir']), '`rag.py index`')} first")
+    if problems:
+        raise UserError("; ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# File identity (sha256, cached by path + size + mtime so 25 GB models are hashed once)
+# ---------------------------------------------------------------------------------------------------------------
+
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.gguf", "*.json", "*.model", "*.txt", "*.jinja")
+
+
+class HashCache:
+    """sha256 of files, remembered in a small JSON file keyed by resolved path, size and mtime."""
+
+    def __init__(self, path: str | os.PathLike[str] | None):
+        self.path = Path(path) if path else None
+        self.data: dict[str, dict] = {}
+        self.dirty = False
+        if self.path and self.path.exists():
+            try:
+                self.data = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.data = {}
+
+    def sha256(self, file: Path) -> str:
+        real = Path(os.path.realpath(file))
+        st = real.stat()
+        stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        entry = self.data.get(str(real))
+        if entry and entry.get("size") == stamp["size"] and entry.get("mtime_ns") == stamp["mtime_ns"]:
+            return entry["sha256"]
+        digest = sha256_file(real)
+        self.data[str(real)] = {**stamp, "sha256": digest}
+        self.dirty = True
+        return digest
+
+    def save(self) -> None:
+        if self.path and self.dirty:
+            with atomic_open(self.path) as f:
+                json.dump(self.data, f, indent=1, sort_keys=True)
+            self.dirty = False
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    files: set[Path] = set()
+    for pattern in _WEIGHT_PATTERNS:
+        files.update(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+    return sorted(files)
+
+
+def model_files(spec: dict) -> list[Path]:
+    """The files that make a model spec's weights (base + adapter); empty for an uncached hub id."""
+    model = str(spec["model"])
+    files: list[Path] = []
+    base = Path(model).expanduser() if _is_local(model) else _hf_cache_snapshot(model)
+    if base is not None and base.exists():
+        if base.is_file():
+            files.append(base)
+        elif spec.get("gguf_file"):
+            files.append(base / str(spec["gguf_file"]))
+        else:
+            files.extend(_folder_files(base))
+    if spec.get("adapter"):
+        adapter = Path(str(spec["adapter"])).expanduser()
+        if adapter.is_dir():
+            files.extend(p for p in _folder_files(adapter) if p.name.startswith(("adapter_", "tokenizer")))
+    return files
+
+
+def files_identity(files: Iterable[Path], hashes: HashCache) -> list[dict]:
+    out = []
+    for f in files:
+        if f.exists():
+            out.append({"path": str(f), "size": f.stat().st_size, "sha256": hashes.sha256(f)})
+    return out
+
+
+def index_identity(index_dir: str | os.PathLike[str]) -> str | None:
+    manifest = Path(index_dir) / "manifest.json"
+    return sha256_file(manifest) if manifest.exists() else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. The answer cache
+# ---------------------------------------------------------------------------------------------------------------
+
+PROMPT_FINGERPRINT = hashlib.sha256(json.dumps([
+    prompt_mod.build_prompt("{pergunta}"), prompt_mod.INSTRUCTION_RAG, prompt_mod.STOP_STRINGS,
+]).encode()).hexdigest()[:16]
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def answer_keys(system: System, question: str, generation: dict, model_identity: list[dict],
+                index_sha: str | None) -> tuple[str, str]:
+    """(key, loose key). The key covers the system, the model (file hashes), the adapter, the question, the
+    generation and retrieval settings and the prompt template; the loose key leaves out the file hashes (used
+    only by ``--render-only`` when the model files are gone)."""
+    base = {
+        "system": system.name,
+        "model": {k: v for k, v in system.model.items() if k not in _META_KEYS},
+        "question": question.strip(),
+        "generation": generation,
+        "retrieval": system.retrieval,
+        "prompt": PROMPT_FINGERPRINT,
+    }
+    loose = _digest(base)
+    full = _digest({**base, "model_files": [(f["path"], f["sha256"]) for f in model_identity],
+                    "index_manifest": index_sha})
+    return full, loose
+
+
+class AnswerCache:
+    """``respostas.jsonl``: one JSON record per answer, appended + flushed + fsynced as soon as it exists."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self.by_key: dict[str, dict] = {}
+        self.by_loose: dict[str, dict] = {}
+        self.skipped_lines = 0
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    self.skipped_lines += 1   # a line cut by an interruption: that answer is generated again
+                    continue
+                if isinstance(rec, dict) and "key" in rec:
+                    self._index(rec)
+
+    def _index(self, rec: dict) -> None:
+        self.by_key[rec["key"]] = rec
+        if rec.get("loose_key"):
+            self.by_loose[rec["loose_key"]] = rec
+
+    def get(self, key: str, loose_key: str | None = None) -> dict | None:
+        rec = self.by_key.get(key)
+        if rec is None and loose_key is not None:
+            rec = self.by_loose.get(loose_key)
+        return rec
+
+    def append(self, rec: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+b") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":       # the previous run died mid-line: start a fresh line
+                    f.write(b"\n")
+            f.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        self._index(rec)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generation
+# ---------------------------------------------------------------------------------------------------------------
+
+def _default_load_generator(spec: dict):
+    from .models import load_generator
+
+    return load_generator(spec)
+
+
+def _default_load_retriever(index_dir: str, kind: str, k: int):
+    from .retrieval import load_retriever
+
+    return load_retriever(index_dir, kind=kind, k=k)
+
+
+def _default_rag_answer(question: str, retriever: Any, generator: Any, k: int, **gen):
+    from .retrieval import answer
+
+    return answer(question, retriever, generator, k=k, **gen)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:
+        pass
+
+
+def generate_answer(system: System, question: Question, generator: Any, generation: dict,
+                    retriever: Any = None, rag_answer: Callable | None = None) -> dict:
+    """Ask one system one question; the answer text (cut with prompt.split_response) and its measurements."""
+    t0 = time.perf_counter()
+    sources: list[str] = []
+    if system.retrieval:
+        ra = (rag_answer or _default_rag_answer)(question.pergunta, retriever, generator,
+                                                 k=system.retrieval["k"], **generation)
+        gen = ra.generation
+        text = ra.text
+        sources = [str(s) for s in (ra.sources or [])]
+    else:
+        gen = generator.generate(prompt_mod.build_prompt(question.pergunta), **generation)
+        text = gen.text
+    latency = time.perf_counter() - t0
+    n_tokens = int(getattr(gen, "n_tokens", 0) or 0)
+    gen_seconds = float(getattr(gen, "seconds", 0.0) or 0.0) or latency
+    return {
+        "answer": prompt_mod.split_response(text),
+        "latency_s": round(latency, 4),
+        "tokens": n_tokens,
+        "prompt_tokens": int(getattr(gen, "prompt_tokens", 0) or 0),
+        "tokens_per_s": round(n_tokens / gen_seconds, 3) if gen_seconds > 0 else None,
+        "sources": sources,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    systems: list[str]
+    questions: list[Question]
+    answers: dict[tuple[str, str], dict]          # (system, question id) -> record
+    scores: dict[tuple[str, str], dict]           # (system, question id) -> metric -> value
+    summary: list[dict]                           # one row per system
+    generated: int = 0
+    cached: int = 0
+    missing: int = 0
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+def _study_dir(cfg: dict, study_answers: str | bool | None) -> Path | None:
+    if not study_answers:
+        return None
+    folder = Path(study_answers if isinstance(study_answers, str) else
+                  str(cfg.get("study_answers_dir") or "../shared/reference/original-study"))
+    missing = [name for name in STUDY_FILES.values() if not (folder / name).exists()]
+    if missing:
+        raise UserError(f"{folder}: study answer file(s) not found: {', '.join(missing)} "
+                        "(they come from the study's repository, github.com/AertySantos/llamawiki)")
+    return folder
+
+
+def _study_records(folder: Path, questions: Sequence[Question]) -> dict[str, dict[str, dict]]:
+    """system -> question id -> record, for the study's published answers matched to our questions."""
+    out: dict[str, dict[str, dict]] = {}
+    for system, name in STUDY_FILES.items():
+        parsed = parse_study_answers(folder / name)
+        perguntas = [a.pergunta for a in parsed]
+        recs = {}
+        for q in questions:
+            i = match_question(q.pergunta, perguntas)
+            if i is not None:
+                recs[q.id] = {"system": system, "model": "Llama-2-13b-chat (estudo original)", "question_id": q.id,
+                              "question": q.pergunta, "answer": parsed[i].resposta, "reference": q.resposta_referencia,
+                              "latency_s": None, "tokens": None, "tokens_per_s": None, "sources": [],
+                              "source_file": name}
+        out[system] = recs
+    return out
+
+
+def run_comparison(
+    cfg: dict,
+    *,
+    systems: Sequence[str] | None = None,
+    questions_path: str | os.PathLike[str] | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    max_new_tokens: int | None = None,
+    render_only: bool = False,
+    study_answers: str | bool | None = None,
+    progress: bool = True,
+    load_generator: Callable[[dict], Any] | None = None,
+    load_retriever: Callable[[str, str, int], Any] | None = None,
+    rag_answer: Callable | None = None,
+    config_path: str | None = None,
+) -> RunResult:
+    """Ask every selected system every question (only the answers not in the cache), score, write the outputs."""
+    from tqdm.auto import tqdm
+
+    load_generator = load_generator or _default_load_generator
+    load_retriever = load_retriever or _default_load_retriever
+    seed = int(cfg.get("seed", 42))
+    generation = {**DEFAULT_GENERATION, **(cfg.get("generation") or {})}
+    if max_new_tokens is not None:
+        generation["max_new_tokens"] = int(max_new_tokens)
+    generation = {"max_new_tokens": int(generation["max_new_tokens"]), "temperature": float(generation["temperature"]),
+                  "top_p": float(generation["top_p"])}
+    run_dir = Path(run_dir or cfg.get("run_dir") or f"results/{cfg.get('run_name', 'run')}")
+    questions_path = Path(questions_path or cfg.get("questions") or "data/perguntas.csv")
+    questions = load_questions(questions_path)
+    if limit is not None:
+        questions = questions[: max(0, int(limit))]
+    selected = resolve_systems(cfg, systems)
+    study_folder = _study_dir(cfg, study_answers if study_answers is not None else cfg.get("study_answers"))
+
+    if not render_only:
+        check_prerequisites(cfg, selected)
+
+    hashes = HashCache(run_dir.parent / ".sha256-cache.json")
+    cache = AnswerCache(run_dir / "respostas.jsonl")
+
+    # Keys of every (system, question): what is in the cache and what must be generated.
+    identities: dict[str, list[dict]] = {}
+    index_shas: dict[str, str | None] = {}
+    answers: dict[tuple[str, str], dict] = {}
+    todo: list[tuple[System, Question, str, str]] = []
+    cached = 0
+    for s in selected:
+        if s.model_key not in identities:
+            identities[s.model_key] = files_identity(model_files(s.model), hashes)
+        index_sha = None
+        if s.retrieval:
+            idx = str(s.retrieval["index_dir"])
+            if idx not in index_shas:
+                index_shas[idx] = index_identity(idx)
+            index_sha = index_shas[idx]
+        for q in questions:
+            key, loose = answer_keys(s, q.pergunta, generation, identities[s.model_key], index_sha)
+            rec = cache.get(key, loose if render_only else None)
+            if rec is not None:
+                answers[(s.name, q.id)] = {**rec, "reference": q.resposta_referencia, "question_id": q.id}
+                cached += 1
+            else:
+                todo.append((s, q, key, loose))
+    hashes.save()
+
+    generated = 0
+    if todo and not render_only:
+        generated = _generate_missing(todo, generation, seed, cache, answers, load_generator, load_retriever,
+                                      rag_answer, progress, tqdm)
+    missing = len(todo) - generated
+
+    system_names = [s.name for s in selected]
+    if study_folder is not None:
+        for system, recs in _study_records(study_folder, questions).items():
+            system_names.append(system)
+            for qid, rec in recs.items():
+                answers[(system, qid)] = rec
+
+    scores = {k: score_answer(rec.get("answer", ""), rec.get("reference", "")) for k, rec in answers.items()}
+    summary = summarize(system_names, questions, answers, scores, seed=seed)
+    result = RunResult(run_dir, system_names, questions, answers, scores, summary, generated, cached, missing)
+
+    models_manifest = []
+    for s in selected:
+        models_manifest.append({"system": s.name, "model": s.model, "label": s.model_label,
+                                "files": identities[s.model_key], "retrieval": s.retrieval,
+                                "index_manifest_sha256": index_shas.get(str(s.retrieval["index_dir"])) if s.retrieval else None})
+    write_outputs(result, cfg=cfg, generation=generation, seed=seed, questions_path=questions_path,
+                  models_manifest=models_manifest, study_folder=study_folder, config_path=config_path,
+                  run_args={"systems": list(systems) if systems else None, "limit": limit,
+                            "max_new_tokens": max_new_tokens, "render_only": render_only})
+    return result
+
+
+def _generate_missing(todo, generation, seed, cache, answers, load_generator, load_retriever, rag_answer,
+                      progress, tqdm) -> int:
+    """Generate the missing answers, one model at a time (each distinct model is loaded once, then freed)."""
+    by_model: dict[str, list] = {}
+    for item in todo:
+        by_model.setdefault(item[0].model_key, []).append(item)
+    retrievers: dict[tuple, Any] = {}
+    generated = 0
+    bar = tqdm(total=len(todo), desc="respostas", unit="resp", disable=not progress)
+    try:
+        for items in by_model.values():
+            spec = items[0][0].model
+            bar.set_postfix_str(f"carregando {model_label(spec)}")
+            generator = load_generator({k: v for k, v in spec.items() if k not in _META_KEYS})
+            _seed_everything(seed)
+            for s, q, key, loose in items:
+                bar.set_postfix_str(f"{s.name} · {q.id}")
+                retriever = None
+                if s.retrieval:
+                    rkey = (str(s.retrieval["index_dir"]), s.retrieval["retriever"], s.retrieval["k"])
+                    if rkey not in retrievers:
+                        retrievers[rkey] = load_retriever(*rkey)
+                    retriever = retrievers[rkey]
+                out = generate_answer(s, q, generator, generation, retriever, rag_answer)
+                rec = {
+                    "key": key, "loose_key": loose, "system": s.name, "model": s.model_label,
+                    "question_id": q.id, "question": q.pergunta, **out, "reference": q.resposta_referencia,
+                    "generation": generation, "retrieval": s.retrieval,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
+                cache.append(rec)
+                answers[(s.name, q.id)] = rec
+                generated += 1
+                bar.update(1)
+            del generator
+            gc.collect()
+    finally:
+        bar.close()
+    return generated
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. Scores and outputs
+# ---------------------------------------------------------------------------------------------------------------
+
+def summarize(system_names: Sequence[str], questions: Sequence[Question], answers: dict, scores: dict,
+              seed: int = 42, n_resamples: int = 1000) -> list[dict]:
+    """One row per system: mean and bootstrap 95% CI of every metric, mean latency, tokens/s."""
+    rows = []
+    for system in system_names:
+        keys = [(system, q.id) for q in questions if (system, q.id) in answers]
+        row: dict[str, Any] = {"system": system, "model": answers[keys[0]].get("model", "") if keys else "",
+                               "n_answers": len(keys)}
+        for name in METRICS:
+            values = [scores[k][name] for k in keys if scores[k][name] is not None]
+            mean, lo, hi = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
+            row[f"{name}_n"] = len(values)
+            row[name], row[f"{name}_low"], row[f"{name}_high"] = mean, lo, hi
+        latencies = [answers[k]["latency_s"] for k in keys if answers[k].get("latency_s") is not None]
+        tokens = [answers[k].get("tokens") or 0 for k in keys if answers[k].get("latency_s") is not None]
+        rates = [answers[k]["tokens_per_s"] for k in keys if answers[k].get("tokens_per_s") is not None]
+        row["latency_s"] = sum(latencies) / len(latencies) if latencies else math.nan
+        row["tokens_mean"] = sum(tokens) / len(tokens) if tokens else math.nan
+        row["tokens_per_s"] = sum(rates) / len(rates) if rates else math.nan
+        rows.append(row)
+    return rows
+
+
+def _fmt(x: Any, digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:.{digits}f}"
+
+
+def _quote(text: str) -> str:
+    text = (text or "").strip() or "(resposta vazia)"
+    return "\n".join("> " + line if line.strip() else ">" for line in text.splitlines())
+
+
+def render_table(result: RunResult, generation: dict | None = None) -> str:
+    """tabela.md: the study's "Perguntas e Respostas" layout (question, reference, each system's answer and
+    its sources), then the metrics table."""
+    out = ["# Perguntas e Respostas", ""]
+    if generation:
+        out += [f"Decodificação: max_new_tokens={generation['max_new_tokens']}, temperature={generation['temperature']}"
+                f" ({'gulosa' if generation['temperature'] == 0 else 'amostragem'}), top_p={generation['top_p']}.", ""]
+    for n, q in enumerate(result.questions, 1):
+        out += [f"## {n}. {q.pergunta}", ""]
+        if q.resposta_referencia:
+            ref = f"**Referência:** {q.resposta_referencia}"
+            if q.artigo:
+                ref += f" _(artigo: {q.artigo})_"
+            out += [ref, ""]
+        for system in result.systems:
+            rec = result.answers.get((system, q.id))
+            if rec is None:
+                continue
+            sc = result.scores[(system, q.id)]
+            out += [f"**{system}** ({rec.get('model', '')}):", "", _quote(rec.get("answer", "")), ""]
+            notes = []
+            if sc.get("token_f1") is not None:
+                notes.append(f"F1 {sc['token_f1']:.2f} · ROUGE-L {sc['rouge_l']:.2f}")
+            notes.append("em português" if sc["portugues"] else "**não está em português**")
+            if rec.get("latency_s") is not None:
+                notes.append(f"{rec['latency_s']:.1f} s, {rec.get('tokens', 0)} tokens")
+            out += ["_" + " · ".join(notes) + "_", ""]
+            if rec.get("sources"):
+                out += ["Fontes: " + "; ".join(rec["sources"]), ""]
+    out += ["# Métricas", "",
+            "Média por sistema com intervalo de confiança de 95% (bootstrap, 1000 reamostragens); EM, F1 e ROUGE-L "
+            "contra a resposta de referência, após normalização (minúsculas, sem acentos, pontuação e artigos).", "",
+            "| sistema | modelo | respostas | EM | F1 | ROUGE-L | em português | latência média (s) | tokens/s |",
+            "|---|---|---:|---|---|---|---|---:|---:|"]
+    for row in result.summary:
+        cells = [row["system"], row["model"], str(row["n_answers"])]
+        for name in METRICS:
+            if row[f"{name}_n"] == 0:
+                cells.append("—")
+            else:
+                cells.append(f"{_fmt(row[name])} [{_fmt(row[f'{name}_low'])}, {_fmt(row[f'{name}_high'])}]")
+        cells += [_fmt(row["latency_s"]), _fmt(row["tokens_per_s"], 1)]
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if any(s.startswith("study-") for s in result.systems):
+        out += ["", "As linhas `study-*` são as respostas publicadas pelo estudo original (Llama-2-13B), "
+                "pontuadas aqui contra as mesmas referências."]
+    return "\n".join(out) + "\n"
+
+
+CSV_COLUMNS = ["system", "model", "n_answers"] + [
+    c for name in METRICS for c in (name, f"{name}_low", f"{name}_high", f"{name}_n")
+] + ["latency_s", "tokens_mean", "tokens_per_s"]
+
+
+def write_metrics_csv(path: Path, summary: Sequence[dict]) -> None:
+    with atomic_open(path, newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for row in summary:
+            w.writerow({k: (round(v, 4) if isinstance(v, float) and not math.isnan(v) else
+                            ("" if isinstance(v, float) else v)) for k, v in row.items()})
+
+
+def write_metrics_png(path: Path, summary: Sequence[dict]) -> None:
+    """Grouped bars: one group per metric, one bar per system, 95% CI as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(METRICS)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * len(names) + 0.4 * len(summary)), 4.2))
+    width = 0.8 / max(1, len(summary))
+    for i, row in enumerate(summary):
+        xs = [j + (i - (len(summary) - 1) / 2) * width for j in range(len(names))]
+        means = [0.0 if math.isnan(row[n]) else row[n] for n in names]
+        lo = [0.0 if math.isnan(row[n]) else row[n] - row[f"{n}_low"] for n in names]
+        hi = [0.0 if math.isnan(row[n]) else row[f"{n}_high"] - row[n] for n in names]
+        ax.bar(xs, means, width, yerr=[lo, hi], capsize=3, label=row["system"])
+    ax.set_xticks(range(len(names)), [METRICS[n][0] for n in names])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("média (IC 95%)")
+    ax.set_title("Comparação dos sistemas")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+
+
+def git_commit(root: Path | None = None) -> dict | None:
+    root = root or Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_outputs(result: RunResult, *, cfg: dict, generation: dict, seed: int, questions_path: Path,
+                  models_manifest: list[dict], study_folder: Path | None, config_path: str | None,
+                  run_args: dict) -> None:
+    run_dir = result.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: run_dir / name for name in ("tabela.md", "metricas.csv", "metricas.png", "manifest.json")}
+    with atomic_open(paths["tabela.md"]) as f:
+        f.write(render_table(result, generation))
+    write_metrics_csv(paths["metricas.csv"], result.summary)
+    write_metrics_png(paths["metricas.png"], result.summary)
+    manifest = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config_path": config_path,
+        "config": cfg,
+        "run": run_args,
+        "seed": seed,
+        "generation": generation,
+        "prompt_fingerprint": PROMPT_FINGERPRINT,
+        "systems": result.systems,
+        "questions": {"path": str(questions_path), "sha256": sha256_file(questions_path),
+                      "n": len(result.questions)},
+        "models": models_manifest,
+        "study_answers": ({name: {"path": str(study_folder / name), "sha256": sha256_file(study_folder / name)}
+                           for name in STUDY_FILES.values()} if study_folder else None),
+        "answers": {"generated": result.generated, "cached": result.cached, "missing": result.missing,
+                    "cache": str(run_dir / "respostas.jsonl")},
+        "libraries": library_versions(),
+        "git": git_commit(),
+    }
+    with atomic_open(paths["manifest.json"]) as f:
+        json.dump(manifest, f, indent=2, ensure_ascii=False, default=str)
+        f.write("\n")
+    result.outputs = paths
