@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Stage 1: Wikipedia dump (and/or existing QA files) -> instruction examples, one JSON line each.
+
+    python build_dataset.py data/ptwiki-amostra-pages-articles.xml.bz2
+    python build_dataset.py ptwiki-latest-pages-articles-multistream.xml.bz2 --workers 8
+    python build_dataset.py ../shared/reference/original-study/dados.csv --output json/estudo.jsonl
+    python build_dataset.py dump.xml.bz2 --modes raw --output json/pretreino.jsonl
+
+Each line: {"text": "<the study's Alpaca-style prompt + answer>", "instruction", "input", "output", "article",
+"source"}; ``--modes raw`` writes {"text": <article>, "article", "source": "raw"} for continued pre-training.
+INPUT may be a dump (.xml / .xml.bz2 / multistream) or a QA file (.csv "pergunta;resposta", .json, .jsonl).
+"""
+
+import argparse
+import sys
+
+from llamawiki import dataset
+from llamawiki.fileio import cli
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="dump (.xml/.xml.bz2) or QA file (.csv/.json/.jsonl)")
+    p.add_argument("--output", "-o", default="json/dataset.jsonl", help="output JSONL (default: %(default)s)")
+    p.add_argument("--modes", default="infobox,lead,section",
+                   help="comma-separated: infobox, lead, section, raw (default: %(default)s)")
+    p.add_argument("--namespaces", default="0", help="comma-separated namespace numbers or names (default: 0)")
+    p.add_argument("--workers", type=int, default=1, help="processes cleaning the dump (default: %(default)s)")
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="a cut dump is a warning (exit 0), not an error; complete pages are kept either way")
+    p.add_argument("--limit", type=int, default=None, help="stop after N articles (for a quick look)")
+    p.add_argument("--min-answer-chars", type=int, default=dataset.GenerationOptions.min_answer_chars)
+    p.add_argument("--max-answer-chars", type=int, default=dataset.GenerationOptions.max_answer_chars)
+    p.add_argument("--sentences", type=int, default=dataset.GenerationOptions.lead_sentences,
+                   help="sentences per lead/section answer (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv=None):
+    args = parse_args(argv)
+    options = dataset.GenerationOptions(
+        modes=dataset.parse_modes(args.modes), min_answer_chars=args.min_answer_chars,
+        max_answer_chars=args.max_answer_chars, lead_sentences=args.sentences, section_sentences=args.sentences,
+    )
+    namespaces = tuple(int(n) if n.strip().lstrip("-").isdigit() else n.strip()
+                       for n in args.namespaces.split(",") if n.strip())
+    result = dataset.build_dataset(args.inputs, args.output, options, namespaces=namespaces,
+                                   workers=max(args.workers, 1), allow_truncated=args.allow_truncated,
+                                   limit=args.limit, progress=not args.no_progress)
+    for message in result.truncated:
+        print(f"warning: {message} (kept the complete pages before it: --allow-truncated)", file=sys.stderr)
+    by_source = ", ".join(f"{k} {v}" for k, v in sorted(result.by_source.items())) or "none"
+    articles = f" from {result.pages} articles" if result.pages else ""
+    print(f"{args.output}: {result.written} examples{articles} ({by_source})")
+    if result.written == 0:
+        print("warning: no examples were written", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

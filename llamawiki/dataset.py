@@ -1,0 +1,1045 @@
+"""Stage 1: instruction examples from Wikipedia articles, and import of existing QA files.
+
+Every example is one JSON line (the study's ``text`` plus structured fields)::
+
+    {"text": prompt.build_example(q, a, instr), "instruction": instr, "input": q, "output": a,
+     "article": title, "source": "infobox" | "lead" | "section" | "csv" | "json"}
+
+and, for continued pre-training (``raw`` mode), ``{"text": article_plain_text, "article": title, "source": "raw"}``.
+
+Questions come from three places of an article (selectable with ``modes``):
+
+- ``infobox``: each known field of the infobox becomes a natural Portuguese question with a full-sentence answer
+  ("Qual é a capital do Brasil?" -> "A capital do Brasil é Brasília."); fields without a template get a generic
+  "Qual é o/a <campo> de <título>?".
+- ``lead``: "Quem foi X?" (people) or "O que é X?" -> the first sentences of the lead.
+- ``section``: a question per section ("História" -> "Qual é a história do Brasil?") -> its first sentences.
+
+Imported QA files (the study's ``dados.csv`` / ``saida.json``) carry no article: their ``article`` is ``""`` and
+the grouped split (``llamawiki.split``) groups them by their normalized question instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from . import prompt
+from .fileio import UserError, atomic_open, read_jsonl
+
+QA_MODES = ("infobox", "lead", "section")
+ALL_MODES = QA_MODES + ("raw",)
+QA_SOURCES = ("infobox", "lead", "section", "csv", "json")
+SOURCES = QA_SOURCES + ("raw",)
+QA_FIELDS = ("text", "instruction", "input", "output", "article", "source")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Text helpers
+# --------------------------------------------------------------------------------------------------------------
+
+def strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+_NON_WORD = re.compile(r"[^\w\s]+")
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """Comparison form of a question or answer: casefolded, without accents, punctuation or extra spaces."""
+    text = strip_accents(text.casefold())
+    text = _NON_WORD.sub(" ", text).replace("_", " ")
+    return _SPACES.sub(" ", text).strip()
+
+
+# Words that end with a period without ending the sentence (compared lowercased, without the period).
+ABBREVIATIONS = frozenset("""
+sr sra srs sras srta dr dra drs dras prof profa profs gen cel maj cap ten sgt alm brig mal cmte cmdt pe fr frei
+sto sta s ss av r jr st mt pres gov dep sen min emb exmo exma revmo ilmo
+p pp pág págs pag pags vol vols fl fls n nº núm num nos art arts inc al par cit op ibid id cf ex aprox séc sec
+ed eds org orgs coord trad comp ltda cia fig figs tab obs ca c
+""".split())
+_SENTENCE_END = re.compile(r"([.!?…]+)([\"'”’»)\]]*)\s+(?=[\"'“‘«(\[—–-]?[A-ZÀ-ÖØ-Þ0-9])")
+_ROMAN_LETTERS = set("IVX")
+
+
+def _is_abbreviation(before: str) -> bool:
+    """Whether the text before a period ends with an abbreviation (so the period does not end a sentence)."""
+    tokens = before.split()
+    if not tokens:
+        return False
+    token = tokens[-1].lstrip("([\"'“«")
+    bare = token.rstrip(".").lower()
+    if not bare:
+        return False
+    if "." in bare:  # a.C., d.C., S.A., E.U.A., n.º
+        return True
+    if len(bare) == 1 and bare.isalpha():
+        # An initial ("D. Pedro", "J. K.") unless it is a Roman numeral after a name ("Pedro I. Em 1824").
+        prev = tokens[-2] if len(tokens) > 1 else ""
+        is_roman_after_name = (
+            token[0] in _ROMAN_LETTERS and len(prev) > 2 and prev[0].isupper() and not prev.endswith(".")
+        )
+        return not is_roman_after_name
+    return bare in ABBREVIATIONS
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split Portuguese prose into sentences.
+
+    Does not break on abbreviations ("D. Pedro", "Sr.", "n.º", "a.C."), initials, numbers ("1.500", "1.º") or
+    units ("km²"); line breaks (paragraphs, list items) always end a sentence.
+    """
+    sentences: list[str] = []
+    for para in re.split(r"\n+", text):
+        para = _SPACES.sub(" ", para).strip()
+        if not para:
+            continue
+        start = 0
+        for m in _SENTENCE_END.finditer(para):
+            if m.group(1) == "." and _is_abbreviation(para[start:m.start()]):
+                continue
+            sentence = para[start:m.end()].strip()
+            if sentence:
+                sentences.append(sentence)
+            start = m.end()
+        rest = para[start:].strip()
+        if rest:
+            sentences.append(rest)
+    return sentences
+
+
+def first_sentences(text: str, n: int, max_chars: int) -> str:
+    """The first ``n`` sentences of ``text`` that fit in ``max_chars`` (fewer if they do not fit; "" if none)."""
+    out = ""
+    for sentence in split_sentences(text)[: max(n, 1)]:
+        candidate = f"{out} {sentence}".strip()
+        if len(candidate) > max_chars:
+            break
+        out = candidate
+    return out
+
+
+def _end_with_period(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _lower_first(text: str) -> str:
+    """Lowercase the first letter of a common noun phrase ("Língua oficial" -> "língua oficial")."""
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        return text[0].lower() + text[1:]
+    return text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# How to name the article's subject in a question ("do Brasil", "de Portugal", "a Revolução de 1930")
+# --------------------------------------------------------------------------------------------------------------
+
+_CONTRACT_DE = {"o": "do", "a": "da", "os": "dos", "as": "das"}
+_CONTRACT_EM = {"o": "no", "a": "na", "os": "nos", "as": "nas"}
+_ARTICLE_OF = {"o": "o", "a": "a", "os": "os", "as": "as", "do": "o", "da": "a", "dos": "os", "das": "as",
+               "no": "o", "na": "a", "nos": "os", "nas": "as", "ao": "o", "à": "a", "aos": "os", "às": "as",
+               "pelo": "o", "pela": "a", "pelos": "os", "pelas": "as"}
+_ARTICLE_FORMS = "|".join(sorted(_ARTICLE_OF, key=len, reverse=True))
+
+PERSON_INFOBOXES = frozenset("""
+politico monarca pessoa biografia presidente militar escritor artista cientista nobre santo religioso papa
+futebolista atleta ator atriz cantor musico filosofo revolucionario imperador rei rainha primeiro_ministro
+governador bandeirante explorador jornalista medico juiz
+""".split())
+EVENT_INFOBOXES = frozenset("""
+evento_historico evento conflito_militar conflito guerra batalha revolucao revolta tratado eleicao
+""".split())
+PERSON_FIELDS = frozenset(
+    "nascimento data_nascimento data_de_nascimento local_nascimento local_de_nascimento morte falecimento "
+    "data_morte data_falecimento data_de_morte data_de_falecimento".split()
+)
+DEATH_FIELDS = frozenset(
+    "morte falecimento data_morte data_falecimento data_de_morte data_de_falecimento local_morte "
+    "local_falecimento local_de_morte".split()
+)
+PROFESSIONS = (
+    "político|política|militar|advogad[oa]|dentista|imperador|imperatriz|rei|rainha|príncipe|princesa|presidente|"
+    "escritor[a]?|poeta|poetisa|economista|jornalista|médic[oa]|engenheir[oa]|bandeirante|explorador[a]?|"
+    "navegador|revolucionári[oa]|ativista|compositor[a]?|cantor[a]?|pintor[a]?|escultor[a]?|arquitet[oa]|"
+    "filósof[oa]|cientista|historiador[a]?|ator|atriz|músico|musicista|sacerdote|padre|religios[oa]|"
+    "professor[a]?|estadista|diplomata|empresári[oa]|nobre|fazendeiro|inventor[a]?|sociólog[oa]|"
+    "aviador|piloto|futebolista|atleta|jurista|magistrad[oa]|líder|alferes|tenente|coronel|general|marechal|"
+    "almirante|sertanista|missionári[oa]|jesuíta|santo|santa|papa|regente|governador[a]?|senador[a]?|deputad[oa]"
+)
+_PERSON_LEAD = re.compile(rf"\b(?:foi|é|era)\s+(?:um|uma|o|a)\s+(?:\w+\s+)?(?:{PROFESSIONS})\b", re.IGNORECASE)
+_MONTHS = "janeiro|fevereiro|março|abril|maio|junho|julho|agosto|setembro|outubro|novembro|dezembro"
+_LIFE_DATES = re.compile(rf"\([^()]*\b\d{{1,2}}\s+de\s+(?:{_MONTHS})\s+de\s+\d{{3,4}}[^()]*\)", re.IGNORECASE)
+_PAST_VERB = re.compile(r"\b(?:foi|foram|era|eram|ocorreu|aconteceu)\b")
+_PRESENT_VERB = re.compile(r"\b(?:é|são)\b")
+
+
+def norm_key(name: str) -> str:
+    """Comparison form of an infobox type or field name: "Info/Cidade do Brasil" -> "cidade_do_brasil"."""
+    name = strip_accents(name.strip().casefold())
+    name = re.sub(r"^(?:info|infobox|predefinicao:info|template:infobox)\s*[/:]?\s*", "", name)
+    name = re.sub(r"[\s\-/]+", "_", name)
+    return re.sub(r"[^\w]", "", name).strip("_")
+
+
+@dataclass
+class Subject:
+    """How to refer to an article's subject inside Portuguese sentences."""
+
+    title: str          # display title (without a disambiguating parenthesis)
+    art: str | None     # definite article used in the lead ("o", "a", "os", "as") or None
+    is_person: bool
+    past: bool          # a dead person or a past event: "foi"; otherwise "é"
+
+    @property
+    def the(self) -> str:      # "o Brasil" / "Getúlio Vargas"
+        return f"{self.art} {self.title}" if self.art else self.title
+
+    @property
+    def de(self) -> str:       # "do Brasil" / "de Getúlio Vargas"
+        return f"{_CONTRACT_DE[self.art]} {self.title}" if self.art else f"de {self.title}"
+
+    @property
+    def em(self) -> str:       # "no Brasil" / "em Portugal"
+        return f"{_CONTRACT_EM[self.art]} {self.title}" if self.art else f"em {self.title}"
+
+    @property
+    def ser(self) -> str:
+        return "foi" if self.past else "é"
+
+    def fmt(self, template: str, **extra: str) -> str:
+        values = {"T": self.title, "oT": self.the, "OT": _upper_first(self.the), "deT": self.de, "emT": self.em,
+                  "ser": self.ser, "Ser": _upper_first(self.ser)}
+        values.update(extra)
+        return _SPACES.sub(" ", template.format(**values)).strip()
+
+
+def display_title(title: str) -> str:
+    return re.sub(r"\s*\([^()]*\)\s*$", "", title).strip() or title.strip()
+
+
+def describe_subject(article: Any) -> Subject:
+    """Article-of-speech, person-ness and tense of an article's subject, from its infobox and lead."""
+    title = display_title(article.title)
+    lead = (article.lead or "").strip()
+    itype = norm_key(article.infobox_type or "")
+    keys = {norm_key(k) for k in (article.infobox or {})}
+    first = split_sentences(lead)[0] if lead else ""
+    is_event = itype in EVENT_INFOBOXES or any(itype.startswith(t) for t in ("conflito", "evento", "guerra"))
+    is_person = not is_event and (
+        itype in PERSON_INFOBOXES
+        or bool(keys & PERSON_FIELDS)
+        or bool(_LIFE_DATES.search(first[:400]))
+        or bool(_PERSON_LEAD.search(first))
+    )
+    art = None
+    if not is_person:  # "O Brasil, oficialmente República Federativa do Brasil, é ..." -> "o"
+        m = re.search(rf"(?<!\w)({_ARTICLE_FORMS})\s+{re.escape(title)}(?!\w)", first, re.IGNORECASE)
+        art = _ARTICLE_OF[m.group(1).lower()] if m else None
+    past_verb = _PAST_VERB.search(first)
+    present_verb = _PRESENT_VERB.search(first)
+    lead_is_past = bool(past_verb) and (not present_verb or past_verb.start() < present_verb.start())
+    if is_person:
+        past = bool(keys & DEATH_FIELDS) or lead_is_past
+    else:
+        past = is_event or lead_is_past
+    return Subject(title=title, art=art, is_person=is_person, past=past)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Infobox facts -> questions
+# --------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FieldRule:
+    """Question/answer templates for one infobox field (names compared in ``norm_key`` form, "x*" = prefix).
+
+    Placeholders: {T} title, {oT}/{OT} title with its article, {deT} "do Brasil", {emT} "no Brasil",
+    {ser}/{Ser} "é"/"foi", {v} the value, {como} " como <cargo>" when the infobox names the office, {cargo}.
+    """
+
+    names: tuple[str, ...]
+    question: str
+    answer: str
+    types: frozenset[str] | None = None  # only for these infobox types (None: any)
+    merge: bool = False                  # numbered fields (combatente1, combatente2) join into one answer
+
+    def matches(self, base: str) -> bool:
+        for n in self.names:
+            if n.endswith("*"):
+                # "populacao*" matches populacao_estimada, not populacao_ano / area_agua_percentual.
+                if base.startswith(n[:-1]) and not base.endswith(_NOT_THE_FACT):
+                    return True
+            elif base == n:
+                return True
+        return False
+
+
+_NOT_THE_FACT = ("_ano", "_data", "_ref", "_posicao", "_pos", "_classificacao", "_rank", "_nota", "_fonte",
+                 "_percentual", "_pct", "_agua", "_notas")
+
+
+def _rule(names: str, question: str, answer: str, types: str | None = None, merge: bool = False) -> FieldRule:
+    return FieldRule(tuple(names.split()), question, answer, frozenset(types.split()) if types else None, merge)
+
+
+_COUNTRY = "pais pais_antigo estado_extinto territorio"
+_CITY = "cidade_do_brasil cidade municipio_do_brasil municipio capital localidade"
+_MONARCH = "monarca nobre imperador rei rainha realeza"
+_EVENT = "evento_historico evento conflito_militar conflito guerra batalha revolucao revolta"
+_PERSON = " ".join(sorted(PERSON_INFOBOXES))
+
+# Type-specific rules come first: the first matching rule of a field wins.
+FIELD_RULES: tuple[FieldRule, ...] = (
+    # Info/País
+    _rule("capital", "Qual {ser} a capital {deT}?", "A capital {deT} {ser} {v}."),
+    _rule("nome_oficial nome_completo_oficial", "Qual {ser} o nome oficial {deT}?",
+          "O nome oficial {deT} {ser} {v}.", _COUNTRY),
+    _rule("cidade_mais_populosa maior_cidade", "Qual {ser} a maior cidade {deT}?", "A maior cidade {deT} {ser} {v}."),
+    _rule("lingua_oficial linguas_oficiais idioma_oficial idiomas_oficiais lingua idioma",
+          "Qual {ser} a língua oficial {deT}?", "A língua oficial {deT} {ser} {v}."),
+    _rule("moeda", "Qual {ser} a moeda {deT}?", "A moeda {deT} {ser} {v}."),
+    _rule("governo tipo_governo forma_de_governo sistema_de_governo", "Qual {ser} a forma de governo {deT}?",
+          "A forma de governo {deT} {ser} {v}."),
+    _rule("independencia data_independencia", "Quando foi a independência {deT}?",
+          "A independência {deT} foi em {v}."),
+    _rule("gentilico", "Qual é o gentílico de quem nasce {emT}?", "O gentílico de quem nasce {emT} é {v}."),
+    _rule("hino hino_nacional", "Qual {ser} o hino {deT}?", "O hino {deT} {ser} {v}."),
+    _rule("lema", "Qual {ser} o lema {deT}?", "O lema {deT} {ser} {v}."),
+    _rule("continente", "Em que continente fica {oT}?", "{OT} fica {v_em}."),
+    _rule("fuso_horario", "Qual é o fuso horário {deT}?", "O fuso horário {deT} é {v}."),
+    _rule("dominio cctld tld dominio_de_topo", "Qual é o domínio de internet {deT}?",
+          "O domínio de internet {deT} é {v}."),
+    _rule("codigo_telefonico codigo_telefone codigo_de_discagem ddi", "Qual é o código telefônico {deT}?",
+          "O código telefônico {deT} é {v}."),
+    _rule("idh", "Qual é o IDH {deT}?", "O IDH {deT} é {v}."),
+    _rule("pib pib_ppc pib_nominal", "Qual é o PIB {deT}?", "O PIB {deT} é de {v}."),
+    # Info/Cidade do Brasil (and other places)
+    _rule("estado uf unidade_federativa", "Em que estado fica {oT}?", "{OT} fica {v_estado}.", _CITY),
+    _rule("fundacao data_fundacao data_de_fundacao", "Quando foi fundada a cidade de {T}?",
+          "A cidade de {T} foi fundada em {v}.", _CITY),
+    _rule("fundador fundadores", "Quem fundou a cidade de {T}?", "A cidade de {T} foi fundada por {v}.", _CITY),
+    _rule("prefeito prefeita", "Quem é o prefeito {deT}?", "O prefeito {deT} é {v}.", _CITY),
+    _rule("regiao regiao_geografica", "Em que região fica {oT}?", "{OT} fica na região {v}.", _CITY),
+    _rule("mesorregiao", "Em que mesorregião fica {oT}?", "{OT} fica na mesorregião {v}.", _CITY),
+    _rule("microrregiao", "Em que microrregião fica {oT}?", "{OT} fica na microrregião {v}.", _CITY),
+    _rule("altitude", "Qual é a altitude {deT}?", "A altitude {deT} é de {v}."),
+    _rule("aniversario", "Quando é o aniversário da cidade de {T}?", "O aniversário da cidade de {T} é em {v}.",
+          _CITY),
+    _rule("apelido alcunha cognome", "Qual é o apelido {deT}?", "O apelido {deT} é {v}.", _CITY),
+    _rule("densidade* populacao_densidade densidade_demografica", "Qual {ser} a densidade demográfica {deT}?",
+          "A densidade demográfica {deT} {ser} de {v}."),
+    _rule("populacao* habitantes", "Qual {ser} a população {deT}?", "A população {deT} {ser} de {v}."),
+    _rule("area* superficie", "Qual {ser} a área {deT}?", "A área {deT} {ser} de {v}."),
+    # Info/Político, Info/Monarca and other people
+    _rule("nome_completo nome_de_nascimento nome_nascimento", "Qual {ser} o nome completo de {T}?",
+          "O nome completo de {T} {ser} {v}."),
+    _rule("nascimento data_nascimento data_de_nascimento", "Quando nasceu {T}?", "{T} nasceu em {v}."),
+    _rule("local_nascimento local_de_nascimento naturalidade", "Onde nasceu {T}?", "{T} nasceu em {v}."),
+    _rule("morte falecimento data_morte data_falecimento data_de_morte data_de_falecimento",
+          "Quando morreu {T}?", "{T} morreu em {v}."),
+    _rule("local_morte local_falecimento local_de_morte", "Onde morreu {T}?", "{T} morreu em {v}."),
+    _rule("causa_morte causa_da_morte", "Qual foi a causa da morte de {T}?", "A causa da morte de {T} foi {v}."),
+    _rule("reinado", "Quando foi o reinado de {T}{como}?", "O reinado de {T}{como} foi de {v}."),
+    _rule("coroacao aclamacao", "Quando foi a coroação de {T}{como}?", "A coroação de {T}{como} foi em {v}."),
+    _rule("casa dinastia casa_real", "A qual casa real pertenceu {T}?", "{T} pertenceu à {v_casa}.", _MONARCH),
+    _rule("cargo titulo", "Qual título teve {T}?", "{T} teve o título de {v}.", _MONARCH),
+    _rule("cargo titulo", "Qual cargo ocupou {T}?", "{T} ocupou o cargo de {v}.", _PERSON),
+    _rule("mandato periodo", "Quando foi o mandato de {T}{como}?", "O mandato de {T}{como} foi de {v}.", _PERSON),
+    _rule("inicio_mandato inicio", "Quando {T} assumiu o cargo{de_cargo}?", "{T} assumiu o cargo{de_cargo} em {v}.",
+          _PERSON),
+    _rule("fim_mandato fim termino", "Quando terminou o mandato de {T}{como}?",
+          "O mandato de {T}{como} terminou em {v}.", _PERSON),
+    _rule("antecessor predecessor antes", "Quem foi o antecessor de {T}{como}?", "O antecessor de {T}{como} foi {v}."),
+    _rule("sucessor depois", "Quem foi o sucessor de {T}{como}?", "O sucessor de {T}{como} foi {v}."),
+    _rule("vice vice_presidente vicepresidente", "Quem foi o vice de {T}{como}?", "O vice de {T}{como} foi {v}."),
+    _rule("primeiro_ministro", "Quem foi o primeiro-ministro de {T}{como}?",
+          "O primeiro-ministro de {T}{como} foi {v}."),
+    _rule("partido partido_politico", "Qual {ser} o partido político de {T}?", "O partido político de {T} {ser} {v}."),
+    _rule("conjuge esposa marido consorte", "Quem {ser} o cônjuge de {T}?", "O cônjuge de {T} {ser} {v}."),
+    _rule("pai", "Quem {ser} o pai de {T}?", "O pai de {T} {ser} {v}."),
+    _rule("mae", "Quem {ser} a mãe de {T}?", "A mãe de {T} {ser} {v}."),
+    _rule("filhos descendencia", "Quem foram os filhos de {T}?", "Os filhos de {T} foram {v}.", merge=True),
+    _rule("profissao ocupacao", "Qual {ser} a profissão de {T}?", "A profissão de {T} {ser} {v}."),
+    _rule("nacionalidade", "Qual {ser} a nacionalidade de {T}?", "A nacionalidade de {T} {ser} {v}."),
+    _rule("religiao", "Qual {ser} a religião de {T}?", "A religião de {T} {ser} {v}."),
+    _rule("alma_mater formacao", "Onde {T} estudou?", "{T} estudou em {v}."),
+    _rule("conhecido_por conhecida_por", "Por que {T} {ser} conhecido?", "{T} {ser} conhecido por {v}."),
+    # Info/Evento histórico, Info/Conflito militar
+    _rule("data data_evento", "Quando ocorreu {oT}?", "{OT} ocorreu em {v}.", _EVENT),
+    _rule("local lugar localizacao", "Onde ocorreu {oT}?", "{OT} ocorreu em {v}.", _EVENT),
+    _rule("resultado desfecho", "Qual foi o resultado {deT}?", "O resultado {deT} foi {v}."),
+    _rule("causa causas motivo motivos", "Quais foram as causas {deT}?", "As causas {deT} foram: {v}.", _EVENT),
+    _rule("consequencias consequencia", "Quais foram as consequências {deT}?", "As consequências {deT} foram: {v}.",
+          _EVENT),
+    _rule("objetivo objetivos", "Qual foi o objetivo {deT}?", "O objetivo {deT} foi {v}.", _EVENT),
+    _rule("participantes combatentes beligerantes combatente lado partes",
+          "Quem participou {deT}?", "Participaram {deT}: {v}.", _EVENT, merge=True),
+    _rule("comandantes comandante lideres lider", "Quem foram os líderes {deT}?", "Os líderes {deT} foram: {v}.",
+          _EVENT, merge=True),
+    _rule("baixas mortos vitimas", "Quantas foram as baixas {deT}?", "As baixas {deT} foram: {v}.", _EVENT,
+          merge=True),
+)
+
+# Fields that are not facts a reader asks about (images, maps, layout, links) or that only repeat the title.
+SKIP_FIELDS = re.compile(
+    r"^(?:imagem|image|img|legenda|caption|mapa|map|bandeira|brasao|escudo|selo|assinatura|coord|coordenadas|"
+    r"lat|latitude|long|longitude|site|website|sitio|url|pagina|tamanho|largura|altura_imagem|alt|cor|estilo|"
+    r"nota|notas|ref|rodape|pushpin|escala|nome|nome_pt|nome_comum|nome_nativo|nome_curto|titulo_pagina|"
+    r"padrao|tipo|formato|simbolo|ficheiro|arquivo|logo|logotipo|icone|upright|wikidata|codigo_ibge|ibge|cep|"
+    r"mapa_localizacao|localizacao_mapa|imagem_mapa|sigla|abreviacao|ordem|data_acesso|acessodata|commons)"
+    r"(?:_|$)"
+)
+_FEMININE_ENDINGS = ("a", "cao", "sao", "iao", "dade", "gem", "ncia", "ise", "ie", "tude")
+_SINGULAR_IN_S = frozenset("mes pais portugues ingles frances onibus lapis virus atlas gas deus status campus bonus "
+                           "tenis cais oasis chassis".split())
+_MASCULINE_IN_A = frozenset("clima sistema idioma tema problema mapa dia programa planeta lema poema cinema drama "
+                            "esquema regime".split())
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def _split_suffix(key: str) -> tuple[str, str]:
+    """"cargo2" -> ("cargo", "2"); "mandato" -> ("mandato", "")."""
+    m = _NUMBERED.match(key)
+    if m and m.group(1):
+        return m.group(1).rstrip("_"), m.group(2)
+    return key, ""
+
+
+def clean_value(value: str, max_chars: int = 200) -> str | None:
+    """A usable infobox value (one line, no markup leftovers, not empty or absurdly long) or None."""
+    lines = [ln.strip(" \t*•;,") for ln in str(value).splitlines()]
+    value = _SPACES.sub(" ", ", ".join(ln for ln in lines if ln)).strip()
+    value = value.rstrip(" .;,:")
+    if not value or not any(c.isalnum() for c in value):
+        return None
+    if any(mark in value for mark in ("{{", "}}", "[[", "]]", "|", "<ref", "=")):
+        return None
+    if len(value) > max_chars:
+        return None
+    return value
+
+
+def _field_label(key: str) -> str:
+    base, _ = _split_suffix(key.strip())
+    return _lower_first(re.sub(r"[_\s]+", " ", base).strip())
+
+
+def _generic_qa(subject: Subject, key: str, value: str) -> tuple[str, str] | None:
+    """"Qual é o/a <campo> de <título>?" for a field without a template (gender guessed from the ending)."""
+    label = _field_label(key)
+    if not label or len(label) > 40:
+        return None
+    word = label.split()[0].lower()
+    first = strip_accents(word)
+    plural = first.endswith("s") and not word.endswith(("ês", "ás", "ís", "ús")) and first not in _SINGULAR_IN_S
+    singular = first
+    if plural:
+        if first.endswith(("oes", "aes")):
+            singular = first[:-3] + "ao"
+        elif first.endswith(("res", "zes", "les", "ses")):
+            singular = first[:-2]
+        else:
+            singular = first[:-1]
+    feminine = singular.endswith(_FEMININE_ENDINGS) and singular not in _MASCULINE_IN_A
+    art = ("a" if feminine else "o") + ("s" if plural else "")
+    if plural:
+        verb = "foram" if subject.past else "são"
+        return (f"Quais {verb} {art} {label} {subject.de}?", f"{_upper_first(art)} {label} {subject.de} {verb} {value}.")
+    return (f"Qual {subject.ser} {art} {label} {subject.de}?",
+            f"{_upper_first(art)} {label} {subject.de} {subject.ser} {value}.")
+
+
+def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: int = 200) -> list[tuple[str, str]]:
+    """(question, answer) pairs from the article's infobox fields, in field order."""
+    infobox = article.infobox or {}
+    if not infobox:
+        return []
+    subject = subject or describe_subject(article)
+    itype = norm_key(article.infobox_type or "")
+    normalized = {norm_key(k): (k, v) for k, v in infobox.items()}
+    title_norm = normalize_text(subject.title)
+    pairs: list[tuple[str, str]] = []
+    merged: dict[str, tuple[FieldRule, list[str]]] = {}
+
+    def office(suffix: str) -> str | None:
+        for name in ("cargo", "titulo", "cargo_titulo"):
+            found = normalized.get(name + suffix) or (normalized.get(name) if suffix in ("", "1") else None)
+            if found:
+                cargo = clean_value(found[1], 120)
+                if cargo:
+                    return cargo
+        return None
+
+    for nkey, (key, raw) in normalized.items():
+        value = clean_value(raw, max_value_chars)
+        if value is None or normalize_text(value) == title_norm:
+            continue
+        base, suffix = _split_suffix(nkey)
+        # Leaders of a country: título_líder1 = Presidente, nome_líder1 = Lula.
+        if base in ("nome_lider", "lider_nome", "nome_do_lider"):
+            title_key = next((normalized[k] for k in (f"titulo_lider{suffix}", f"lider_titulo{suffix}",
+                                                      f"titulo_do_lider{suffix}") if k in normalized), None)
+            cargo = clean_value(title_key[1], 80) if title_key else None
+            if cargo:
+                cargo = _lower_first(cargo)
+                pairs.append((subject.fmt("Quem {ser} o {cargo} {deT}?", cargo=cargo),
+                              subject.fmt("O {cargo} {deT} {ser} {v}.", cargo=cargo, v=value)))
+            continue
+        if base in ("titulo_lider", "lider_titulo", "titulo_do_lider"):
+            continue
+        rule = next((r for r in FIELD_RULES if (r.types is None or itype in r.types) and r.matches(base)), None)
+        if rule is None:
+            if SKIP_FIELDS.match(nkey) or SKIP_FIELDS.match(base) or base.endswith(_NOT_THE_FACT) or (
+                    itype in PERSON_INFOBOXES | set(_MONARCH.split()) and base in ("cargo", "titulo")):
+                continue
+            qa = _generic_qa(subject, key, value)
+            if qa:
+                pairs.append(qa)
+            continue
+        cargo = office(suffix) if base not in ("cargo", "titulo") else None
+        extra = {
+            "v": value,
+            "cargo": cargo or "",
+            "como": f" como {cargo}" if cargo else "",
+            "de_cargo": f" de {cargo}" if cargo else "",
+            "v_em": f"na {value}" if value.casefold().startswith("américa") else f"em {value}",
+            "v_estado": f"no {value}" if value.casefold().startswith("distrito federal") else f"no estado de {value}",
+            "v_casa": value if value.casefold().startswith(("casa", "dinastia")) else f"Casa de {value}",
+        }
+        question = subject.fmt(rule.question, **extra)
+        if rule.merge:
+            if question in merged:
+                merged[question][1].append(value)
+                continue
+            merged[question] = (rule, [value])
+            pairs.append((question, ""))  # answer filled in below, once every numbered value is known
+            continue
+        pairs.append((question, subject.fmt(rule.answer, **extra)))
+    out = []
+    for question, answer in pairs:
+        if question in merged:
+            rule, values = merged[question]
+            joined = values[0] if len(values) == 1 else ", ".join(values[:-1]) + " e " + values[-1]
+            answer = subject.fmt(rule.answer, v=joined, cargo="", como="", de_cargo="")
+        out.append((question, answer))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Lead and section questions
+# --------------------------------------------------------------------------------------------------------------
+
+def lead_question(subject: Subject) -> str:
+    if subject.is_person:
+        return f"Quem {subject.ser} {subject.title}?"
+    return f"O que {subject.ser} {subject.the}?"
+
+
+# Section title (norm_key form) -> question template.
+SECTION_TEMPLATES: dict[str, str] = {
+    "historia": "Qual é a história {deT}?",
+    "historico": "Qual é a história {deT}?",
+    "geografia": "Como é a geografia {deT}?",
+    "clima": "Como é o clima {deT}?",
+    "relevo": "Como é o relevo {deT}?",
+    "hidrografia": "Como é a hidrografia {deT}?",
+    "economia": "Como é a economia {deT}?",
+    "demografia": "Como é a demografia {deT}?",
+    "populacao": "Como é a população {deT}?",
+    "cultura": "Como é a cultura {deT}?",
+    "culinaria": "Como é a culinária {deT}?",
+    "gastronomia": "Como é a culinária {deT}?",
+    "politica": "Como é a política {deT}?",
+    "governo_e_politica": "Como é a política {deT}?",
+    "politica_e_governo": "Como é a política {deT}?",
+    "religiao": "Como é a religião {deT}?",
+    "educacao": "Como é a educação {deT}?",
+    "transporte": "Como são os transportes {deT}?",
+    "transportes": "Como são os transportes {deT}?",
+    "esporte": "Como é o esporte {deT}?",
+    "esportes": "Como é o esporte {deT}?",
+    "desporto": "Como é o esporte {deT}?",
+    "turismo": "Como é o turismo {deT}?",
+    "etimologia": "Qual é a origem do nome {deT}?",
+    "toponimia": "Qual é a origem do nome {deT}?",
+    "origem_do_nome": "Qual é a origem do nome {deT}?",
+    "fundacao": "Como foi a fundação {deT}?",
+    "antecedentes": "Quais foram os antecedentes {deT}?",
+    "contexto": "Qual foi o contexto {deT}?",
+    "contexto_historico": "Qual foi o contexto histórico {deT}?",
+    "causas": "Quais foram as causas {deT}?",
+    "consequencias": "Quais foram as consequências {deT}?",
+    "resultado": "Qual foi o resultado {deT}?",
+    "desfecho": "Como terminou {oT}?",
+    "legado": "Qual é o legado {deT}?",
+    "biografia": "Qual é a biografia de {T}?",
+    "primeiros_anos": "Como foram os primeiros anos de {T}?",
+    "infancia_e_juventude": "Como foram a infância e a juventude de {T}?",
+    "juventude": "Como foi a juventude de {T}?",
+    "vida_pessoal": "Como foi a vida pessoal de {T}?",
+    "carreira": "Como foi a carreira de {T}?",
+    "carreira_politica": "Como foi a carreira política de {T}?",
+    "governo": "Como foi o governo {deT}?",
+    "presidencia": "Como foi a presidência de {T}?",
+    "reinado": "Como foi o reinado de {T}?",
+    "morte": "Como morreu {T}?",
+    "morte_e_legado": "Como morreu {T}?",
+    "obras": "Quais são as obras de {T}?",
+    "caracteristicas": "Quais são as características {deT}?",
+    "descricao": "Como é {oT}?",
+}
+SKIP_SECTIONS = frozenset("""
+referencias ligacoes_externas links_externos ver_tambem bibliografia notas notas_e_referencias fontes
+leitura_adicional leitura_complementar galeria galeria_de_imagens referencias_bibliograficas
+""".split())
+
+
+def section_question(subject: Subject, section_title: str) -> str | None:
+    key = norm_key(section_title)
+    if not key or key in SKIP_SECTIONS:
+        return None
+    template = SECTION_TEMPLATES.get(key)
+    if template:
+        return subject.fmt(template)
+    words = section_title.split()
+    if len(words) > 1 and all(w[:1].islower() or not w[:1].isalpha() for w in words[1:]):
+        section_title = _lower_first(section_title.strip())  # "Vida política" -> "vida política"
+    return f"O que se sabe sobre {section_title.strip()} {subject.de}?"
+
+
+def _prose(text: str) -> str:
+    """The section's text from its first paragraph of prose (skips list items and table remnants)."""
+    paras = [p.strip() for p in re.split(r"\n\s*\n", text or "") if p.strip()]
+    for i, para in enumerate(paras):
+        if not para.startswith(("*", "#", "-", "•", "|", ":", ";", "!")):
+            return "\n\n".join(paras[i:])
+    return ""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Article -> records
+# --------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class GenerationOptions:
+    modes: tuple[str, ...] = QA_MODES
+    instruction: str = prompt.INSTRUCTION_QA
+    min_answer_chars: int = 12        # shorter answers (and lead/section answers) are skipped
+    max_answer_chars: int = 600       # longer answers are cut to fewer sentences, else skipped
+    lead_sentences: int = 2
+    section_sentences: int = 2
+    max_value_chars: int = 200        # infobox values longer than this are not facts but prose: skipped
+    min_raw_chars: int = 200          # raw mode: shorter articles are skipped
+
+
+def parse_modes(spec: str | Iterable[str]) -> tuple[str, ...]:
+    """"infobox,lead" -> ("infobox", "lead"); unknown names raise UserError."""
+    names = [m.strip().lower() for m in (spec.split(",") if isinstance(spec, str) else spec) if m.strip()]
+    unknown = [m for m in names if m not in ALL_MODES]
+    if unknown or not names:
+        raise UserError(f"--modes: unknown mode(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_MODES)}")
+    return tuple(dict.fromkeys(names))
+
+
+def make_record(question: str, answer: str, article: str, source: str,
+                instruction: str = prompt.INSTRUCTION_QA) -> dict:
+    question, answer = question.strip(), answer.strip()
+    return {"text": prompt.build_example(question, answer, instruction), "instruction": instruction,
+            "input": question, "output": answer, "article": article, "source": source}
+
+
+def article_examples(article: Any, options: GenerationOptions | None = None) -> list[dict]:
+    """All records of one article for the selected modes (questions unique within the article)."""
+    opts = options or GenerationOptions()
+    records: list[dict] = []
+    if "raw" in opts.modes:
+        text = article.plain_text().strip()
+        if len(text) >= opts.min_raw_chars:
+            records.append({"text": text, "article": article.title, "source": "raw"})
+    subject = describe_subject(article)
+    seen: set[str] = set()
+
+    def add(question: str | None, answer: str, source: str) -> None:
+        if not question or not answer:
+            return
+        answer = _end_with_period(answer)
+        if not (opts.min_answer_chars <= len(answer) <= opts.max_answer_chars):
+            return
+        key = normalize_text(question)
+        if key in seen:
+            return
+        seen.add(key)
+        records.append(make_record(question, answer, article.title, source, opts.instruction))
+
+    if "infobox" in opts.modes:
+        for q, a in infobox_qa(article, subject, opts.max_value_chars):
+            add(q, a, "infobox")
+    if "lead" in opts.modes and article.lead:
+        add(lead_question(subject), first_sentences(_prose(article.lead), opts.lead_sentences,
+                                                    opts.max_answer_chars), "lead")
+    if "section" in opts.modes:
+        for section in article.sections:
+            answer = first_sentences(_prose(section.text), opts.section_sentences, opts.max_answer_chars)
+            if answer:
+                add(section_question(subject, section.title), answer, "section")
+    return records
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Importing existing QA files (the study's dados.csv / saida.json)
+# --------------------------------------------------------------------------------------------------------------
+
+QUESTION_COLUMNS = ("pergunta", "question", "input", "questao", "prompt")
+ANSWER_COLUMNS = ("resposta", "answer", "output", "resposta_referencia", "completion", "response")
+ARTICLE_COLUMNS = ("artigo", "article", "titulo", "title")
+INSTRUCTION_COLUMNS = ("instrucao", "instruction")
+
+
+def decode_text(data: bytes, path: str | Path) -> tuple[str, str]:
+    """Decode a text file: UTF-8 (strict, BOM ok), UTF-16 with BOM, then cp1252, then Latin-1."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: unreadable UTF-16 text") from None
+    if b"\x00" in data:
+        raise UserError(f"{path}: binary data (NUL bytes), not a text file")
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+def _find_column(header: list[str], names: tuple[str, ...]) -> int | None:
+    keys = [norm_key(h) for h in header]
+    for name in names:
+        if name in keys:
+            return keys.index(name)
+    return None
+
+
+def _csv_rows(text: str, delimiter: str) -> list[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows, line = [], 1
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((line, row))
+            line = reader.line_num + 1
+    except csv.Error as e:
+        raise UserError(f"csv: line {reader.line_num}: {e}") from None
+    return rows
+
+
+def read_qa_csv(path: str | Path, instruction: str = prompt.INSTRUCTION_QA) -> list[dict]:
+    """Records from a QA CSV: ``pergunta;resposta`` rows (the study's dados.csv: Latin-1, CRLF, no header).
+
+    Also accepts UTF-8, a header row (pergunta/resposta, question/answer, input/output, optional artigo and
+    instruction columns) and ``,`` as the separator. Bad rows are reported together, with line numbers.
+    """
+    path = Path(path)
+    text, _ = decode_text(_read_bytes(path), path)
+    if not text.strip():
+        raise UserError(f"{path}: file is empty")
+    first_line = text.lstrip("\ufeff").splitlines()[0]
+    delimiter = None
+    header_cols: dict[str, int | None] | None = None
+    for delim in (";", ",", "\t"):
+        header = next(csv.reader([first_line], delimiter=delim))
+        q, a = _find_column(header, QUESTION_COLUMNS), _find_column(header, ANSWER_COLUMNS)
+        if q is not None and a is not None:
+            delimiter = delim
+            header_cols = {"q": q, "a": a, "article": _find_column(header, ARTICLE_COLUMNS),
+                           "instruction": _find_column(header, INSTRUCTION_COLUMNS), "n": len(header)}
+            break
+    try:
+        if delimiter is None:  # no header: two columns, pergunta;resposta; pick the separator that fits best
+            best = None
+            for delim in (";", ",", "\t"):
+                rows = _csv_rows(text, delim)
+                good = sum(1 for _, r in rows if len(r) == 2)
+                if best is None or good > best[0]:
+                    best = (good, delim, rows)
+            _, delimiter, rows = best
+            cols = {"q": 0, "a": 1, "article": None, "instruction": None, "n": 2}
+        else:
+            rows = _csv_rows(text, delimiter)[1:]
+            cols = header_cols
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+    records, bad = [], []
+    for line, row in rows:
+        if len(row) != cols["n"]:
+            bad.append(f"{line} ({len(row)} field{'s' if len(row) != 1 else ''}, expected {cols['n']})")
+            continue
+        question, answer = row[cols["q"]].strip(), row[cols["a"]].strip()
+        if not question or not answer:
+            bad.append(f"{line} (empty {'question' if not question else 'answer'})")
+            continue
+        article = row[cols["article"]].strip() if cols["article"] is not None else ""
+        instr = (row[cols["instruction"]].strip() if cols["instruction"] is not None else "") or instruction
+        records.append(make_record(question, answer, article, "csv", instr))
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        sep = {";": "';'", ",": "','", "\t": "tab"}[delimiter]
+        raise UserError(f"{path}: {len(bad)} bad row(s) (separator {sep}): line {shown}")
+    if not records:
+        raise UserError(f"{path}: no question/answer rows")
+    return records
+
+
+def read_qa_json(path: str | Path, instruction: str = prompt.INSTRUCTION_QA) -> list[dict]:
+    """Records from a JSON list or JSONL of {"input", "output"} (optionally "instruction", "article").
+
+    The study's saida.json / treino.json / teste.json are lists of {"input", "output"}. Records that already
+    are dataset records (with "text" and "source") are kept as they are.
+    """
+    path = Path(path)
+    items = read_jsonl(path)
+    lines = _record_lines(path, len(items))
+    records, bad = [], []
+    for where, item in zip(lines, items):
+        try:
+            records.append(normalize_record(item, instruction, default_source="json"))
+        except ValueError as e:
+            bad.append(f"{where} ({e})")
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise UserError(f"{path}: {len(bad)} bad record(s): {shown}")
+    if not records:
+        raise UserError(f"{path}: no records")
+    return records
+
+
+def normalize_record(item: dict, instruction: str = prompt.INSTRUCTION_QA, default_source: str = "json") -> dict:
+    """A full dataset record from a dataset record or a bare {"input", "output"} item; ValueError if unusable."""
+    source = item.get("source")
+    if source == "raw":
+        if not isinstance(item.get("text"), str) or not item["text"].strip():
+            raise ValueError("raw record without text")
+        return {"text": item["text"], "article": str(item.get("article") or ""), "source": "raw"}
+    for name in ("input", "output", "instruction", "article", "text"):
+        if name in item and not isinstance(item[name], str):
+            raise ValueError(f"field '{name}' is not a string")
+    question = (item.get("input") or "").strip()
+    answer = (item.get("output") or "").strip()
+    instr = (item.get("instruction") or "").strip() or instruction
+    if not answer:
+        raise ValueError("missing 'output'")
+    if not question and "instruction" not in item:
+        raise ValueError("missing 'input'")
+    source = source if source in QA_SOURCES else default_source
+    return {"text": prompt.build_example(question, answer, instr), "instruction": instr, "input": question,
+            "output": answer, "article": (item.get("article") or "").strip(), "source": source}
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a file")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def _record_lines(path: Path, count: int) -> list[str]:
+    """Where each record of a JSON list / JSONL file is ("item 3" / "line 7"), for error messages."""
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip()
+        if head.startswith(b"["):
+            return [f"item {i}" for i in range(1, count + 1)]
+        f.seek(0)
+        return [f"line {n}" for n, line in enumerate(f, 1) if line.strip()][:count]
+
+
+def read_dataset(path: str | Path) -> list[dict]:
+    """Read json/dataset.jsonl (or treino/teste, or the study's JSON list) for later stages.
+
+    Every record is validated: QA records need string ``text``, ``instruction``, ``input``, ``output``,
+    ``article`` and ``source``; raw records need ``text``. Bare study records ({"input", "output"}) are
+    completed with the template. Malformed records are reported with their line numbers in one UserError.
+    """
+    path = Path(path)
+    items = read_jsonl(path)
+    where = _record_lines(path, len(items))
+    records, bad = [], []
+    for loc, item in zip(where, items):
+        try:
+            if "text" in item and "source" in item:
+                _validate(item)
+                records.append(item)
+            else:
+                records.append(normalize_record(item))
+        except ValueError as e:
+            bad.append(f"{loc} ({e})")
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise UserError(f"{path}: {len(bad)} malformed record(s): {shown}")
+    return records
+
+
+def _validate(rec: dict) -> None:
+    source = rec.get("source")
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
+    needed = ("text", "article") if source == "raw" else QA_FIELDS
+    for name in needed:
+        if name not in rec:
+            raise ValueError(f"missing '{name}'")
+        if not isinstance(rec[name], str):
+            raise ValueError(f"field '{name}' is not a string")
+    if not rec["text"].strip():
+        raise ValueError("empty 'text'")
+    if source != "raw" and not rec["output"].strip():
+        raise ValueError("empty 'output'")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Stage 1 driver: inputs (dumps and QA files) -> one JSONL
+# --------------------------------------------------------------------------------------------------------------
+
+DUMP_SUFFIXES = (".xml", ".xml.bz2", ".bz2", ".xml.gz")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
+
+
+def detect_input_kind(path: str | Path) -> str:
+    """"dump", "csv" or "json", from the extension, else from the first bytes."""
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(DUMP_SUFFIXES):
+        return "dump"
+    if name.endswith(JSON_SUFFIXES):
+        return "json"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    head = _read_bytes(path)[:512] if path.exists() else b""
+    if head.startswith(b"BZh") or head.lstrip().startswith(b"<"):
+        return "dump"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"[", b"{")):
+        return "json"
+    return "csv"
+
+
+@dataclass
+class BuildResult:
+    written: int = 0
+    by_source: Counter = field(default_factory=Counter)
+    pages: int = 0                         # articles read from dumps
+    per_input: dict[str, int] = field(default_factory=dict)
+    truncated: list[str] = field(default_factory=list)   # one message per truncated dump
+
+
+class PageExamples:
+    """Picklable ``page -> records`` (clean the page with the dump's siteinfo, then generate): runs in workers."""
+
+    def __init__(self, siteinfo: Any, options: GenerationOptions):
+        self.siteinfo = siteinfo
+        self.options = options
+
+    def __call__(self, page: Any) -> list[dict]:
+        from .wikitext import parse_article
+
+        article = parse_article(page, base_url=self.siteinfo.base_url, siteinfo=self.siteinfo)
+        return article_examples(article, self.options)
+
+
+def _dump_examples(path: Path, options: GenerationOptions, namespaces: tuple[int, ...], workers: int,
+                   limit: int | None, progress: bool, result: BuildResult) -> Iterator[dict]:
+    """Records of every article in a dump; stops after ``limit`` articles in total. Raises DumpTruncated."""
+    from tqdm import tqdm
+
+    from . import dump
+
+    remaining = None if limit is None else max(limit - result.pages, 0)
+    if remaining == 0:
+        return
+    work = PageExamples(dump.read_siteinfo(path), options)
+    batches = dump.map_pages(path, work, workers=workers, namespaces=namespaces, allow_truncated=False,
+                             limit=remaining)
+    bar = tqdm(desc=path.name, unit=" pages", disable=not progress, dynamic_ncols=True, mininterval=0.5)
+    try:
+        for batch in batches:
+            result.pages += 1
+            bar.update(1)
+            yield from batch
+    finally:
+        bar.close()
+        batches.close()
+
+
+def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: GenerationOptions | None = None,
+                  namespaces: Iterable[int] = (0,), workers: int = 1, allow_truncated: bool = False,
+                  limit: int | None = None, progress: bool = True) -> BuildResult:
+    """Write the records of every input (dumps and QA files) to ``output`` atomically.
+
+    A truncated dump keeps every complete page before the damage: the output is written, then the
+    ``DumpTruncated`` error is raised (unless ``allow_truncated``: then it is recorded in ``result.truncated``).
+    Any other bad input raises before ``output`` is touched.
+    """
+    from . import dump
+
+    options = options or GenerationOptions()
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise UserError("no input given")
+    kinds = []
+    for p in paths:
+        if not p.exists():
+            raise UserError(f"{p}: file not found")
+        if p.is_dir():
+            raise UserError(f"{p}: is a directory, not a file")
+        kinds.append(detect_input_kind(p))
+    qa_modes = any(m in options.modes for m in QA_MODES)
+    result = BuildResult()
+    pending_error: Exception | None = None
+    with atomic_open(output) as out:
+        def write(rec: dict) -> None:
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            result.written += 1
+            result.by_source[rec["source"]] += 1
+
+        for path, kind in zip(paths, kinds):
+            before = result.written
+            if kind == "dump":
+                try:
+                    for rec in _dump_examples(path, options, tuple(namespaces), workers, limit, progress,
+                                                  result):
+                        write(rec)
+                except dump.DumpTruncated as e:
+                    result.per_input[str(path)] = result.written - before
+                    if not allow_truncated:
+                        pending_error = e
+                        break
+                    result.truncated.append(str(e))
+            else:
+                if not qa_modes and "raw" in options.modes:
+                    print(f"warning: {path}: QA file skipped in raw-only mode", file=sys.stderr)
+                    continue
+                records = read_qa_csv(path, options.instruction) if kind == "csv" else \
+                    read_qa_json(path, options.instruction)
+                for rec in records:
+                    write(rec)
+            result.per_input[str(path)] = result.written - before
+    if pending_error is not None:
+        raise pending_error
+    return result

@@ -1,0 +1,239 @@
+"""Stage 2: a train/test split grouped by article, and a report of what leaks between the two sides.
+
+The study split its 269 QA pairs at random, so the same question (or a rewording of it) could be trained on and
+then tested. ``grouped_split`` keeps every group (by default: every article) on one side only. Records with no
+article (imported from a CSV/JSON QA file) are grouped by their normalized question instead, so at least
+identical questions never straddle the split.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from math import ceil
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .dataset import normalize_text, read_dataset
+from .fileio import UserError
+
+GROUP_KEYS = ("article", "question", "none")
+
+# Words too common to say two texts are alike (kept out of near-duplicate comparison).
+STOPWORDS = frozenset(normalize_text(w) for w in """
+a o as os um uma uns umas de do da dos das em no na nos nas por pelo pela pelos pelas para com sem sob sobre
+e ou que se ao aos à às foi era é são qual quais quem como quando onde porque isso este esta esse essa
+seu sua seus suas ele ela eles elas lhe mais muito também já não sim
+""".split())
+
+
+def group_of(record: dict, group_key: str = "article") -> str:
+    """The group a record belongs to: its article, else (imports without article) its normalized question."""
+    question = normalize_text(record.get("input") or record.get("text") or "")
+    if group_key == "question":
+        return "q:" + question
+    if group_key == "none":
+        return ""
+    value = str(record.get(group_key) or "").strip()
+    return "a:" + value if value else "q:" + question
+
+
+def grouped_split(records: Sequence[dict], test_size: float = 0.1, seed: int = 42,
+                  group_key: str = "article") -> tuple[list[dict], list[dict]]:
+    """Split ``records`` into (train, test) with about ``test_size`` of the records in test.
+
+    Deterministic for a seed: groups are sorted, shuffled with ``random.Random(seed)`` and moved to the test side
+    while that brings it closer to the target size. No group has records on both sides. ``group_key="none"``
+    gives the study's plain random split (every record its own group). Records keep their input order.
+    """
+    if not 0 < test_size < 1:
+        raise UserError(f"--test-size: must be between 0 and 1, got {test_size}")
+    if group_key not in GROUP_KEYS and not any(group_key in r for r in records[:1000]):
+        raise UserError(f"--group-by: no record has the field '{group_key}'")
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, rec in enumerate(records):
+        key = f"#{i}" if group_key == "none" else group_of(rec, group_key)
+        groups[key].append(i)
+    order = sorted(groups)
+    random.Random(seed).shuffle(order)
+    target = round(test_size * len(records))
+    if len(records) >= 2:
+        target = min(max(target, 1), len(records) - 1)
+    in_test: set[int] = set()
+    n_test = 0
+    for key in order:
+        if n_test >= target:
+            break
+        size = len(groups[key])
+        # Take the group if the test side ends nearer the target with it than without it.
+        if abs(target - (n_test + size)) < abs(target - n_test):
+            in_test.update(groups[key])
+            n_test += size
+    train = [r for i, r in enumerate(records) if i not in in_test]
+    test = [r for i, r in enumerate(records) if i in in_test]
+    return train, test
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Leakage report
+# ---------------------------------------------------------------------------------------------------------------
+
+def _tokens(text: str) -> frozenset[str]:
+    return frozenset(t for t in normalize_text(text).split() if t not in STOPWORDS)
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def near_duplicates(train_texts: Sequence[str], test_texts: Sequence[str], threshold: float = 0.8
+                    ) -> list[tuple[int, int, float]]:
+    """(test index, best train index, Jaccard) for every test text whose word set is ≥ threshold alike.
+
+    Exact via prefix filtering: a train text with Jaccard ≥ t shares at least ceil(t·|A|) of test text A's
+    words, so it must contain one of A's |A| - ceil(t·|A|) + 1 rarest words; only those postings are compared.
+    """
+    train_sets = [_tokens(t) for t in train_texts]
+    test_sets = [_tokens(t) for t in test_texts]
+    df: Counter = Counter()
+    postings: dict[str, list[int]] = defaultdict(list)
+    for j, toks in enumerate(train_sets):
+        for tok in toks:
+            postings[tok].append(j)
+            df[tok] += 1
+    found = []
+    for i, toks in enumerate(test_sets):
+        if not toks:
+            continue
+        ordered = sorted(toks, key=lambda t: (df.get(t, 0), t))
+        prefix = len(toks) - ceil(threshold * len(toks)) + 1
+        candidates: set[int] = set()
+        for tok in ordered[:prefix]:
+            candidates.update(postings.get(tok, ()))
+        best = max(((_jaccard(toks, train_sets[j]), j) for j in candidates), default=(0.0, -1))
+        if best[0] >= threshold:
+            found.append((i, best[1], round(best[0], 3)))
+    return found
+
+
+@dataclass
+class LeakageReport:
+    n_train: int
+    n_test: int
+    train_sources: dict[str, int]
+    test_sources: dict[str, int]
+    shared_articles: list[str] = field(default_factory=list)        # articles with records on both sides
+    identical_questions: list[str] = field(default_factory=list)    # test questions also in train (normalized)
+    near_questions: list[tuple[str, str, float]] = field(default_factory=list)   # (test q, train q, jaccard)
+    identical_answers: list[str] = field(default_factory=list)
+    near_answers: list[tuple[str, str, float]] = field(default_factory=list)
+    threshold: float = 0.8
+
+    @property
+    def leaked_test_records(self) -> int:
+        """Test records whose question or answer is identical or near-identical to a train record's."""
+        return len(self._leaked)
+
+    _leaked: set = field(default_factory=set, repr=False)
+
+    def as_dict(self) -> dict:
+        return {
+            "n_train": self.n_train, "n_test": self.n_test, "train_sources": self.train_sources,
+            "test_sources": self.test_sources, "shared_articles": len(self.shared_articles),
+            "identical_questions": len(self.identical_questions), "near_questions": len(self.near_questions),
+            "identical_answers": len(self.identical_answers), "near_answers": len(self.near_answers),
+            "leaked_test_records": self.leaked_test_records, "threshold": self.threshold,
+        }
+
+    def format(self, examples: int = 3) -> str:
+        def pct(n: int) -> str:
+            return f"{n} ({100 * n / self.n_test:.1f}% of test)" if self.n_test else str(n)
+
+        def sources(c: dict) -> str:
+            return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "-"
+
+        lines = [
+            f"train: {self.n_train} records ({sources(self.train_sources)})",
+            f"test:  {self.n_test} records ({sources(self.test_sources)})",
+            f"articles on both sides: {len(self.shared_articles)}",
+            f"test questions identical to a train question (normalized): {pct(len(self.identical_questions))}",
+            f"test questions near-identical to a train question (word Jaccard >= {self.threshold}): "
+            f"{pct(len(self.near_questions))}",
+            f"test answers identical to a train answer: {pct(len(self.identical_answers))}",
+            f"test answers near-identical to a train answer (word Jaccard >= {self.threshold}): "
+            f"{pct(len(self.near_answers))}",
+            f"test records leaked (any of the above): {pct(self.leaked_test_records)}",
+        ]
+        for title in self.shared_articles[:examples]:
+            lines.append(f"  shared article: {title}")
+        for q in self.identical_questions[:examples]:
+            lines.append(f"  identical question: {q}")
+        for q, tq, sim in self.near_questions[:examples]:
+            lines.append(f"  near question ({sim}): {q!r} ~ {tq!r}")
+        return "\n".join(lines)
+
+
+def leakage_report(train: Sequence[dict], test: Sequence[dict], threshold: float = 0.8,
+                   group_key: str = "article") -> LeakageReport:
+    """What the test side shares with the train side: articles, identical and near-identical questions/answers.
+
+    Questions are compared normalized (casefolded, without accents and punctuation); "near" means a word-set
+    Jaccard ≥ ``threshold`` (stopwords ignored) without being identical. Raw records (no question) are only
+    counted.
+    """
+    report = LeakageReport(
+        n_train=len(train), n_test=len(test),
+        train_sources=dict(Counter(str(r.get("source", "?")) for r in train)),
+        test_sources=dict(Counter(str(r.get("source", "?")) for r in test)),
+        threshold=threshold,
+    )
+    train_articles = {str(r.get(group_key) or "") for r in train} - {""}
+    test_articles = {str(r.get(group_key) or "") for r in test} - {""}
+    report.shared_articles = sorted(train_articles & test_articles)
+
+    train_qa = [r for r in train if r.get("output")]
+    test_qa = [(i, r) for i, r in enumerate(test) if r.get("output")]
+    leaked: set[int] = {i for i, r in enumerate(test) if str(r.get(group_key) or "") in train_articles}
+    for part, name in (("input", "questions"), ("output", "answers")):
+        train_norm = {normalize_text(r.get(part) or "") for r in train_qa} - {""}
+        identical, rest = [], []
+        for i, r in test_qa:
+            text = r.get(part) or ""
+            if normalize_text(text) and normalize_text(text) in train_norm:
+                identical.append(text)
+                leaked.add(i)
+            else:
+                rest.append((i, text))
+        near = near_duplicates([r.get(part) or "" for r in train_qa], [t for _, t in rest], threshold)
+        near_list = []
+        for k, j, sim in near:
+            leaked.add(rest[k][0])
+            near_list.append((rest[k][1], train_qa[j].get(part) or "", sim))
+        setattr(report, f"identical_{name}", identical)
+        setattr(report, f"near_{name}", near_list)
+    report._leaked = leaked
+    return report
+
+
+def within_duplicates(records: Sequence[dict]) -> dict[str, int]:
+    """Duplicates inside one set: records whose normalized question (answer) already appeared earlier."""
+    out = {}
+    for part in ("input", "output"):
+        seen: Counter = Counter(normalize_text(r.get(part) or "") for r in records if r.get(part))
+        out[f"repeated_{part}"] = sum(c - 1 for c in seen.values() if c > 1)
+    return out
+
+
+def study_split_report(folder: str | Path, threshold: float = 0.8) -> LeakageReport:
+    """Leakage of the study's own random split: ``treino.json`` vs ``teste.json`` (lists of input/output)."""
+    folder = Path(folder)
+    train = read_dataset(folder / "treino.json")
+    test = read_dataset(folder / "teste.json")
+    return leakage_report(train, test, threshold=threshold)
+
+
+def split_counts(records: Iterable[dict]) -> dict[str, int]:
+    return dict(Counter(str(r.get("source", "?")) for r in records))

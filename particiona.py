@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Stage 2: split the examples into train and test sets, grouped by article, and report any leakage.
+
+    python particiona.py                                   # json/dataset.jsonl -> json/treino.jsonl, json/teste.jsonl
+    python particiona.py ../shared/reference/original-study/saida.json --test-size 0.1 --seed 42
+
+Deterministic for a seed. No article has examples on both sides (the study's random split let the same
+questions into both); examples without an article (imported QA files) are grouped by their normalized question.
+``--group-by none`` reproduces the study's plain random split.
+"""
+
+import argparse
+import json
+import sys
+
+from llamawiki import split
+from llamawiki.dataset import read_dataset
+from llamawiki.fileio import UserError, atomic_open, cli
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("input", nargs="?", default="json/dataset.jsonl",
+                   help="dataset JSONL or the study's JSON list (default: %(default)s)")
+    p.add_argument("--train", default="json/treino.jsonl", help="train output (default: %(default)s)")
+    p.add_argument("--test", default="json/teste.jsonl", help="test output (default: %(default)s)")
+    p.add_argument("--test-size", type=float, default=0.1, help="fraction of examples in test (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=42, help="shuffle seed (default: %(default)s)")
+    p.add_argument("--group-by", default="article",
+                   help="article (default), question (normalized question), none (plain random split)")
+    p.add_argument("--threshold", type=float, default=0.8,
+                   help="word-Jaccard similarity counted as near-duplicate in the report (default: %(default)s)")
+    return p.parse_args(argv)
+
+
+@cli
+def main(argv=None):
+    args = parse_args(argv)
+    records = read_dataset(args.input)
+    if len(records) < 2:
+        raise UserError(f"{args.input}: {len(records)} record(s); need at least 2 to split")
+    train, test = split.grouped_split(records, test_size=args.test_size, seed=args.seed, group_key=args.group_by)
+    if not train or not test:
+        raise UserError(f"{args.input}: cannot split {len(records)} records into two non-empty sides "
+                        f"grouped by {args.group_by} (too few groups)")
+    with atomic_open(args.train) as f_train, atomic_open(args.test) as f_test:  # both or neither
+        for f, part in ((f_train, train), (f_test, test)):
+            for rec in part:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    print(f"{args.input}: {len(records)} records -> {args.train} ({len(train)}), {args.test} ({len(test)}); "
+          f"seed {args.seed}, grouped by {args.group_by}")
+    print(split.leakage_report(train, test, threshold=args.threshold).format())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
