@@ -374,7 +374,7 @@ def _remove_tables(text: str) -> str:
             if depth == 0:
                 out.append(text[pos:start])
                 eol = text.find("\n", m.end())
-                pos = len(text) if eol < 0 else eol
+                pos = len(text) if eol < 0 else eol + 1
     if depth:
         out.append(text[pos:start])
         h = re.compile(r"^=", re.MULTILINE).search(text, start)
@@ -430,6 +430,15 @@ def _replace_links(text: str, ctx: _LinkContext, categories: list[str] | None, d
         out.append(text[pos:start])
         out.append(_link_text(text[start + 2:m.start()], ctx, categories, depth))
         pos = m.end()
+    if stack and stack[0] >= pos:
+        # an unclosed [[: a file or category link is dropped to the end of its line, a plain one kept as text
+        start = stack[0]
+        prefix = text[start + 2:start + 40].split(":", 1)[0].strip().lower() if ":" in text[start + 2:start + 40] \
+            else ""
+        if prefix in ctx.file or prefix in ctx.category:
+            out.append(text[pos:start])
+            eol = text.find("\n", start)
+            pos = len(text) if eol < 0 else eol
     out.append(text[pos:])
     return "".join(out)
 
@@ -535,10 +544,10 @@ def _clean(text: str, ctx: _LinkContext = _DEFAULT_CTX, categories: list[str] | 
         text = _PLACEHOLDER_RE.sub(lambda m: saved[int(m.group(1))], text)
     text = _clean_lines(text)
     text = _LEFTOVER_RE.sub("", text)
-    text = _MULTISPACE_RE.sub(" ", text)
     if "(" in text or "[" in text:
         text = _EMPTY_PARENS_RE.sub("", text)
         text = _PAREN_SPACE_RE.sub("(", text)
+    text = _MULTISPACE_RE.sub(" ", text)
     text = _SPACE_BEFORE_PUNCT_RE.sub(r"\1", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     text = _MULTINEWLINE_RE.sub("\n\n", text)
