@@ -1,0 +1,78 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from llamawiki.config import load_config
+from llamawiki.fileio import UserError, atomic_open, cli, read_jsonl, write_jsonl
+
+
+def test_atomic_open_keeps_old_file_on_failure(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text("antigo\n", encoding="utf-8")
+    with pytest.raises(RuntimeError):
+        with atomic_open(out) as f:
+            f.write("novo, incompleto")
+            raise RuntimeError("boom")
+    assert out.read_text(encoding="utf-8") == "antigo\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]  # no temp file left behind
+
+
+def test_jsonl_roundtrip_keeps_accents(tmp_path):
+    recs = [{"input": "Qual é a capital?", "output": "Brasília"}]
+    assert write_jsonl(tmp_path / "a.jsonl", recs) == 1
+    assert "Brasília" in (tmp_path / "a.jsonl").read_text(encoding="utf-8")
+    assert read_jsonl(tmp_path / "a.jsonl") == recs
+
+
+def test_read_jsonl_reports_bad_line_numbers(tmp_path):
+    p = tmp_path / "bad.jsonl"
+    p.write_text('{"a": 1}\n{"a": \n{"a": 3}\n[1]\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"bad.jsonl: 2 malformed JSON line\(s\): line 2, 4"):
+        read_jsonl(p)
+
+
+def test_read_jsonl_accepts_study_json_list(tmp_path):
+    p = tmp_path / "saida.json"
+    p.write_text(json.dumps([{"input": "q", "output": "r"}]), encoding="utf-8")
+    assert read_jsonl(p) == [{"input": "q", "output": "r"}]
+
+
+@pytest.mark.parametrize("content,msg", [(None, "file not found"), ("", "file is empty"), (b"\xff\xfe\x00", "not UTF-8")])
+def test_read_jsonl_errors(tmp_path, content, msg):
+    p = tmp_path / "x.jsonl"
+    if isinstance(content, bytes):
+        p.write_bytes(content)
+    elif content is not None:
+        p.write_text(content)
+    with pytest.raises(UserError, match=msg):
+        read_jsonl(p)
+
+
+def test_cli_prints_one_line_and_exit_code(capsys):
+    @cli
+    def main():
+        raise UserError("dados.csv: linha 3 sem ';'")
+
+    assert main() == 2
+    err = capsys.readouterr().err
+    assert err == "error: dados.csv: linha 3 sem ';'\n"
+
+
+def test_config_overrides(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("lr: 0.001\nlora:\n  r: 8\n  alpha: 16\n", encoding="utf-8")
+    cfg = load_config(p, ["lora.r=32", "max_steps=5", "name=teste"], defaults={"seed": 42, "lr": 1})
+    assert cfg == {"seed": 42, "lr": 0.001, "lora": {"r": 32, "alpha": 16}, "max_steps": 5, "name": "teste"}
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(UserError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(UserError, match="invalid YAML"):
+        load_config(bad)
+    with pytest.raises(UserError, match="expected key=value"):
+        load_config(None, ["semigual"])
