@@ -271,22 +271,50 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1] if tag[:1] == "{" else tag
 
 
+class _Batch:
+    """Raw XML of consecutive complete ``<page>`` elements, with where it starts in the dump."""
+
+    __slots__ = ("data", "count", "line", "offset", "index")
+
+    def __init__(self, data: bytes, count: int, line: int, offset: int, index: int):
+        self.data = data      # b"<page>...</page> ... <page>...</page>"
+        self.count = count    # number of </page> in data
+        self.line = line      # 1-based XML line where data starts
+        self.offset = offset  # XML byte offset where data starts
+        self.index = index    # number of pages before this batch
+
+
+class _Problem:
+    """A page of a batch could not be parsed: what, and where (relative to the batch)."""
+
+    def __init__(self, problem: str, pages_ok: int, line: int | None, byte: int | None):
+        self.problem, self.pages_ok, self.line, self.byte = problem, pages_ok, line, byte
+
+
 class _Reader:
-    """One streaming pass: yields raw ``Page`` objects (no filtering) and fills ``siteinfo`` on the way."""
+    """One streaming pass over a dump.
+
+    The decompressed XML is cut at ``</page>`` boundaries into batches of complete pages (byte search, no
+    parsing); ``<siteinfo>`` is parsed from the head. Batches are parsed by :func:`_parse_batch`, here or in a
+    worker process, so the reading process only decompresses and cuts. Memory: one chunk plus one batch.
+    """
 
     def __init__(self, path: str | os.PathLike[str], stats: DumpStats | None = None,
-                 progress: Callable[[DumpStats], Any] | None = None, chunk: int = CHUNK):
+                 progress: Callable[[DumpStats], Any] | None = None, chunk: int = CHUNK,
+                 batch_bytes: int = 1 << 19):
         self.path = Path(path)
         self.stats = stats if stats is not None else DumpStats()
         self.stats.path = str(self.path)
         self.progress = progress
         self.chunk = chunk
+        self.batch_bytes = batch_bytes
         self.siteinfo: SiteInfo | None = None
+        self.prefix = b""  # "<?xml ...?><mediawiki xmlns=...>" to wrap batches with (no newline)
         self._src = _Source(self.path)
         self.stats.total_bytes = self._src.size
 
-    # where we are, for error messages
-    def _where(self, line: int | None = None, byte: int | None = None) -> str:
+    # ------------------------------------------------------------------------------------ error messages
+    def where(self, line: int | None = None, byte: int | None = None) -> str:
         st = self.stats
         parts = [f"after {st.pages} complete page(s)"]
         if st.last_title:
@@ -301,152 +329,225 @@ class _Reader:
             parts.append(f"{st.bytes_read:,} of {st.total_bytes:,} compressed bytes")
         return ", ".join(parts)
 
-    def _truncated(self, problem: str, line: int | None = None, byte: int | None = None) -> DumpTruncated:
-        where = self._where(line, byte)
-        return DumpTruncated(f"{self.path}: {problem}; stopped {where}", self.stats.pages, where)
+    def error(self, problem: str, line: int | None = None, byte: int | None = None,
+              cls: type[DumpError] = DumpError) -> DumpError:
+        where = self.where(line, byte)
+        err = cls(f"{self.path}: {problem}; stopped {where}", self.stats.pages, where)
+        err.parts = (problem, line, byte, cls)  # to re-word it once the consumer has counted every page
+        return err
 
-    def _error(self, problem: str, line: int | None = None, byte: int | None = None) -> DumpError:
-        where = self._where(line, byte)
-        return DumpError(f"{self.path}: {problem}; stopped {where}", self.stats.pages, where)
+    def batch_error(self, batch: _Batch, p: _Problem) -> DumpError:
+        """Turn a worker's _Problem into the DumpError (stats must already count the pages before it)."""
+        line = batch.line + p.line - 1 if p.line is not None else None
+        byte = batch.offset + p.byte if p.byte is not None else None
+        return self.error(p.problem, line, byte)
 
+    # ------------------------------------------------------------------------------------------- reading
     def _read_chunk(self) -> bytes:
         try:
-            self.stats.bytes_read = self._src.position
             data = self._src.read(self.chunk)
         except EOFError as e:  # bz2/gzip: "Compressed file ended before the end-of-stream marker was reached"
-            raise self._truncated(f"compressed file is truncated ({e})") from None
+            self.stats.bytes_read = self._src.position
+            raise self.error(f"compressed file is truncated ({e})", cls=DumpTruncated) from None
         except (OSError, ValueError) as e:  # "Invalid data stream", bad CRC, not a gzipped file...
+            self.stats.bytes_read = self._src.position
             msg = str(e) or type(e).__name__
             if self.stats.xml_bytes == 0:
                 raise DumpError(f"{self.path}: not a readable {self._src.kind} file ({msg})") from None
-            raise self._error(f"corrupt {self._src.kind} data ({msg})") from None
+            raise self.error(f"corrupt {self._src.kind} data ({msg})") from None
         self.stats.bytes_read = self._src.position
+        self.stats.xml_bytes += len(data)
         return data
 
     def _sniff(self, head: bytes) -> None:
-        """Reject non-XML and non-dump XML from the first chunk, before the parser trips over it."""
+        """Reject non-XML and non-dump XML from the first chunk."""
         text = head[:65536].decode("latin-1").lstrip("\ufeff\xef\xbb\xbf \t\r\n")
         m = _ROOT_RE.match(text)
         if m is None:
             if text.startswith("<"):
-                return  # let the parser say what is wrong
+                raise DumpError(f"{self.path}: not a MediaWiki XML dump (no root element found)")
             raise DumpError(f"{self.path}: not an XML file (expected a MediaWiki dump, found {text[:20]!r}...)")
         if m.group(1).split(":")[-1] != "mediawiki":
             raise DumpError(f"{self.path}: not a MediaWiki dump (root element <{m.group(1)}>, expected <mediawiki>)")
 
-    def _parse_error(self, e: ET.ParseError, data: bytes) -> DumpError:
-        line = e.position[0] if getattr(e, "position", None) else None
-        msg = str(e)
-        if self.stats.xml_bytes - len(data) <= 0 and self.stats.pages == 0 and self.siteinfo is None \
-                and line is not None and line <= 1 and not data.lstrip().startswith(b"<"):
-            return DumpError(f"{self.path}: not an XML file (expected a MediaWiki dump; parser said: {msg})")
-        if "unknown encoding" in msg:
-            return self._error(f"unknown character encoding declared in the XML header ({msg})", line)
-        if "not well-formed" in msg or "invalid token" in msg:
-            bad = _find_bad_utf8(data)
+    def _parse_head(self, head: bytes) -> None:
+        """``<?xml?>``, ``<mediawiki ...>`` and ``<siteinfo>`` (everything before the first page)."""
+        m = re.search(rb"<mediawiki\b[^>]*>", head)
+        if m is None:
+            raise DumpError(f"{self.path}: not a MediaWiki dump (no <mediawiki> element)")
+        decl = re.match(rb"\s*(?:\xef\xbb\xbf)?(<\?xml[^>]*\?>)", head)
+        self.prefix = ((decl.group(1) if decl else b"") + m.group()).replace(b"\n", b" ").replace(b"\r", b" ")
+        root_tag = m.group()
+        if root_tag.endswith(b"/>"):
+            return
+        parser = ET.XMLPullParser(events=("end",))
+        try:
+            parser.feed(head)
+            for _, elem in parser.read_events():
+                if _local(elem.tag) == "siteinfo":
+                    schema = elem.tag[1:].split("}")[0] if elem.tag[:1] == "{" else ""
+                    self.siteinfo = _make_siteinfo(elem, schema)
+        except ET.ParseError as e:
+            line = e.position[0] if getattr(e, "position", None) else None
+            bad = _find_bad_utf8(head) if "not well-formed" in str(e) or "invalid token" in str(e) else None
             if bad is not None:
-                off, byte = bad
-                start = self.stats.xml_bytes - len(data) + off
-                return self._error(f"invalid UTF-8 byte 0x{byte:02x} (bad encoding)", line, start)
-        return self._error(f"malformed XML ({msg})", line)
+                raise self.error(f"invalid UTF-8 byte 0x{bad[1]:02x} (bad encoding)", line, bad[0]) from None
+            if "unknown encoding" in str(e):
+                raise self.error(f"unknown character encoding declared in the XML header ({e})", line) from None
+            raise self.error(f"malformed XML before the first page ({e})", line) from None
 
-    def __iter__(self) -> Iterator[Page]:
-        parser = ET.XMLPullParser(events=("start", "end"))
-        root: ET.Element | None = None
-        depth_page = False
+    def batches(self) -> Iterator[_Batch]:
+        """Batches of complete pages; raises DumpTruncated / DumpError at the end or on damage."""
         st = self.stats
-        src = self._src
+        buf = b""
+        line = 1
+        offset = 0          # XML offset of buf[0]
+        started = False
+        index = 0
         try:
             while True:
                 data = self._read_chunk()
-                if not data:
-                    break
-                if st.xml_bytes == 0:
-                    self._sniff(data)
-                st.xml_bytes += len(data)
-                try:
-                    parser.feed(data)
-                    events = parser.read_events()
-                    for event, elem in events:
-                        if event == "start":
-                            if root is None:
-                                root = elem
-                                if _local(elem.tag) != "mediawiki":
-                                    raise DumpError(
-                                        f"{self.path}: not a MediaWiki dump (root element <{_local(elem.tag)}>, "
-                                        f"expected <mediawiki>)")
-                                st_schema = elem.tag[1:].split("}")[0] if elem.tag[:1] == "{" else ""
-                                self._schema = st_schema
-                            elif not depth_page and elem.tag.endswith("page"):
-                                depth_page = True
+                if not started:
+                    if not data:
+                        raise DumpError(f"{self.path}: file is empty" +
+                                        (" (no XML after decompression)" if self._src.kind != "xml" else ""))
+                    if not buf:
+                        self._sniff(data)
+                    buf += data
+                    p = buf.find(b"<page>")
+                    if p < 0:
+                        p = buf.find(b"<page ")
+                    if p < 0:
+                        if data and len(buf) < (64 << 20):
                             continue
-                        tag = elem.tag
-                        if tag.endswith("page") and _local(tag) == "page":
-                            depth_page = False
-                            page = self._make_page(elem)
-                            elem.clear()
-                            root.clear()  # type: ignore[union-attr]
-                            st.pages += 1
-                            st.last_title = page.title
-                            yield page
-                        elif not depth_page and tag.endswith("siteinfo") and _local(tag) == "siteinfo":
-                            self.siteinfo = _make_siteinfo(elem, getattr(self, "_schema", ""))
-                            root.clear()  # type: ignore[union-attr]
-                except ET.ParseError as e:
-                    raise self._parse_error(e, data) from None
+                        if data:
+                            raise self.error("no <page> in the first 64 MB: not a pages dump")
+                        p = len(buf)  # a dump with no pages at all
+                    head, buf = buf[:p], buf[p:]
+                    self._parse_head(head)
+                    started = True
+                    line += head.count(b"\n")
+                    offset += len(head)
+                    if not data:
+                        break
+                elif data:
+                    buf += data
+                cut = buf.rfind(b"</page>")
+                # emit batches of ~batch_bytes ending at a </page>
+                start = 0
+                while cut >= 0 and cut + 7 - start > 0:
+                    end = min(cut + 7, len(buf))
+                    if end - start > self.batch_bytes:
+                        e2 = buf.find(b"</page>", start + self.batch_bytes)
+                        if 0 <= e2 < cut:
+                            end = e2 + 7
+                    piece = buf[start:end]
+                    n = piece.count(b"</page>")
+                    if n == 0:
+                        break
+                    yield _Batch(piece, n, line, offset + start, index)
+                    index += n
+                    line += piece.count(b"\n")
+                    start = end
+                    if end >= cut + 7:
+                        break
+                if start:
+                    offset += start
+                    buf = buf[start:]
                 if self.progress is not None:
                     self.progress(st)
-            if st.xml_bytes == 0:
-                raise DumpError(f"{self.path}: file is empty (no XML after decompression)")
-            try:
-                parser.close()
-            except ET.ParseError as e:
-                line = e.position[0] if getattr(e, "position", None) else None
-                if root is None:
-                    raise DumpError(f"{self.path}: not a MediaWiki XML dump (no root element found)") from None
-                raise self._truncated("XML ends in the middle of the dump (file cut?)", line) from None
-            if root is None:
-                raise DumpError(f"{self.path}: not a MediaWiki XML dump")
+                if not data:
+                    break
+            # end of input: what is left must be the closing </mediawiki>
+            tail = buf.strip()
+            if started and not tail.endswith(b"</mediawiki>") and not self.prefix.endswith(b"/>"):
+                pos = tail.find(b"<page")
+                if pos >= 0:
+                    line_cut = line + buf[: buf.find(b"<page")].count(b"\n")
+                    raise self.error("XML ends in the middle of a page (file cut?)", line_cut, cls=DumpTruncated)
+                raise self.error("XML ends before </mediawiki> (file cut?)", cls=DumpTruncated)
             st.bytes_read = st.total_bytes
         finally:
-            src.close()
+            self._src.close()
 
-    def _make_page(self, elem: ET.Element) -> Page:
-        title = ""
-        ns: int | None = None
-        pid = 0
-        redirect = None
-        rev_id = None
-        text = ""
-        for child in elem:
-            tag = _local(child.tag)
-            if tag == "title":
-                title = child.text or ""
-            elif tag == "ns":
-                try:
-                    ns = int(child.text or 0)
-                except ValueError:
-                    ns = None
-            elif tag == "id":
-                try:
-                    pid = int(child.text or 0)
-                except ValueError:
-                    pid = 0
-            elif tag == "redirect":
-                redirect = child.get("title", "") or ""
-            elif tag == "revision":  # the last revision wins (full-history dumps)
-                for rc in child:
-                    rtag = _local(rc.tag)
-                    if rtag == "text":
-                        text = rc.text or ""
-                    elif rtag == "id":
-                        try:
-                            rev_id = int(rc.text or 0)
-                        except ValueError:
-                            rev_id = None
-        if ns is None:
-            ns = (self.siteinfo or SiteInfo()).namespace_of(title)
-        return Page(id=pid, title=title, ns=ns, text=text, redirect=redirect, revision_id=rev_id)
+
+def _make_page(elem: ET.Element, siteinfo: SiteInfo | None) -> Page:
+    title = ""
+    ns: int | None = None
+    pid = 0
+    redirect = None
+    rev_id = None
+    text = ""
+    for child in elem:
+        tag = child.tag
+        tag = tag[tag.rfind("}") + 1:]
+        if tag == "title":
+            title = child.text or ""
+        elif tag == "ns":
+            try:
+                ns = int(child.text or 0)
+            except ValueError:
+                ns = None
+        elif tag == "id":
+            try:
+                pid = int(child.text or 0)
+            except ValueError:
+                pid = 0
+        elif tag == "redirect":
+            redirect = child.get("title", "") or ""
+        elif tag == "revision":  # the last revision wins (full-history dumps)
+            for rc in child:
+                rtag = rc.tag
+                rtag = rtag[rtag.rfind("}") + 1:]
+                if rtag == "text":
+                    text = rc.text or ""
+                elif rtag == "id":
+                    try:
+                        rev_id = int(rc.text or 0)
+                    except ValueError:
+                        rev_id = None
+    if ns is None:
+        ns = (siteinfo or SiteInfo()).namespace_of(title)
+    return Page(id=pid, title=title, ns=ns, text=text, redirect=redirect, revision_id=rev_id)
+
+
+def _parse_xml(prefix: bytes, data: bytes) -> ET.Element:
+    return ET.fromstring(prefix + data + b"</mediawiki>")
+
+
+def _parse_batch(batch: _Batch, prefix: bytes, siteinfo: SiteInfo | None) -> tuple[list[Page], _Problem | None]:
+    """The pages of a batch; on damage, the pages before it and a _Problem saying what and where."""
+    try:
+        root = _parse_xml(prefix, batch.data)
+        pages = [_make_page(el, siteinfo) for el in root]
+        if len(pages) == batch.count:
+            return pages, None
+    except ET.ParseError:
+        pass
+    # slow path: one page at a time, to keep every page before the damage
+    pages = []
+    data = batch.data
+    start = 0
+    for _ in range(batch.count):
+        end = data.find(b"</page>", start) + 7
+        piece = data[start:end]
+        try:
+            root = _parse_xml(prefix, piece)
+            if len(root) != 1:
+                raise ET.ParseError("expected one <page> element")
+            pages.append(_make_page(root[0], siteinfo))
+        except ET.ParseError as e:
+            pos = getattr(e, "position", None)
+            line = data[:start].count(b"\n") + (pos[0] if pos else 1)
+            msg = str(e)
+            bad = _find_bad_utf8(piece) if ("not well-formed" in msg or "invalid token" in msg) else None
+            if bad is not None:
+                off = start + bad[0]
+                line = data[:off].count(b"\n") + 1
+                return pages, _Problem(f"invalid UTF-8 byte 0x{bad[1]:02x} (bad encoding)", len(pages), line, off)
+            return pages, _Problem(f"malformed XML ({msg.split(':')[0]})", len(pages), line, None)
+        start = end
+    return pages, None
 
 
 _ROOT_RE = re.compile(r"(?:<\?.*?\?>\s*)?(?:(?:<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)\s*)*<([A-Za-z_][\w:.-]*)",
@@ -479,6 +580,37 @@ def _make_siteinfo(elem: ET.Element, schema: str = "") -> SiteInfo:
     return info
 
 
+# ------------------------------------------------------------------------------------------------ filters
+class _Filter:
+    """The page filters of iter_pages; returns why a page is skipped ("ns", "redirect", "disambiguation")."""
+
+    def __init__(self, wanted: frozenset[int] | None, skip_redirects: bool, skip_disambiguation: bool):
+        self.wanted, self.skip_redirects, self.skip_disambiguation = wanted, skip_redirects, skip_disambiguation
+
+    def __call__(self, page: Page) -> str | None:
+        if self.wanted is not None and page.ns not in self.wanted:
+            return "ns"
+        if self.skip_redirects:
+            if page.redirect is not None:
+                return "redirect"
+            target = is_redirect_text(page.text)
+            if target is not None:
+                page.redirect = target
+                return "redirect"
+        if self.skip_disambiguation and is_disambiguation(page.title, page.text):
+            return "disambiguation"
+        return None
+
+
+def _count_skip(stats: DumpStats, why: str) -> None:
+    if why == "ns":
+        stats.other_namespaces += 1
+    elif why == "redirect":
+        stats.redirects += 1
+    else:
+        stats.disambiguations += 1
+
+
 # --------------------------------------------------------------------------------------------- public API
 def read_siteinfo(path: str | os.PathLike[str]) -> SiteInfo:
     """The dump's ``<siteinfo>`` (reads only the head of the file).
@@ -486,13 +618,126 @@ def read_siteinfo(path: str | os.PathLike[str]) -> SiteInfo:
     A dump without ``<siteinfo>`` (very old exports) gets an empty SiteInfo with the canonical namespaces.
     """
     reader = _Reader(path, chunk=1 << 16)
-    it = iter(reader)
+    it = reader.batches()
     try:
-        for _ in it:
-            break  # the first page comes after <siteinfo>
+        next(it, None)
     finally:
         it.close()
     return reader.siteinfo or SiteInfo()
+
+
+_ARTICLES = "article"  # fn sentinel: wikitext.parse_article with the dump's siteinfo
+_W: dict[str, Any] = {}  # per-process worker state (set by _init_worker)
+
+
+def _apply(page: Page, fn: Any, info: SiteInfo) -> Any:
+    if fn is None:
+        return page
+    if fn is _ARTICLES or fn == _ARTICLES:
+        from .wikitext import parse_article
+
+        return parse_article(page, base_url=info.base_url, siteinfo=info)
+    return fn(page)
+
+
+def _work(data: bytes, meta: tuple, fn: Any, prefix: bytes, info: SiteInfo, flt: _Filter) -> tuple[list, Any]:
+    """Parse, filter and process one batch: ([(skip_reason|None, title, value)], problem|None)."""
+    pages, problem = _parse_batch(_Batch(data, *meta), prefix, info)
+    items = []
+    for page in pages:
+        why = flt(page)
+        items.append((why, page.title, None if why else _apply(page, fn, info)))
+    return items, problem
+
+
+def _init_worker(fn: Any, prefix: bytes, info: SiteInfo, flt: _Filter) -> None:
+    _W.update(fn=fn, prefix=prefix, info=info, flt=flt)
+
+
+def _work_in_pool(task: tuple[bytes, tuple]) -> tuple[list, Any]:
+    return _work(task[0], task[1], _W["fn"], _W["prefix"], _W["info"], _W["flt"])
+
+
+def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = (0,), skip_redirects: bool = True,
+         skip_disambiguation: bool = True, allow_truncated: bool = False, stats: DumpStats | None = None,
+         progress: Callable[[DumpStats], Any] | None = None, limit: int | None = None,
+         on_siteinfo: Callable[[SiteInfo], Any] | None = None, workers: int = 1, fn: Any = None,
+         batch_bytes: int | None = None) -> Iterator[Any]:
+    """The one loop behind iter_pages / iter_articles / map_pages: values in dump order."""
+    import collections
+
+    stats = stats if stats is not None else DumpStats()
+    parallel = bool(workers and workers > 1)
+    reader = _Reader(path, stats, progress, batch_bytes=batch_bytes or ((1 << 18) if parallel else (1 << 19)))
+    batches = reader.batches()
+    pool = None
+    metas: collections.deque = collections.deque()
+    failure: list[DumpError] = []
+    try:
+        try:
+            first = next(batches, None)
+        except DumpError as e:
+            failure.append(e)
+            first = None
+        info = reader.siteinfo or SiteInfo()
+        if not failure:
+            flt = _Filter(info.resolve_namespaces(namespaces), skip_redirects, skip_disambiguation)
+            if on_siteinfo is not None:
+                on_siteinfo(info)
+
+        def tasks() -> Iterator[tuple[bytes, tuple]]:
+            b = first
+            while b is not None:
+                meta = (b.count, b.line, b.offset, b.index)
+                metas.append(meta)
+                yield b.data, meta
+                try:
+                    b = next(batches, None)
+                except DumpError as e:  # after every batch before it
+                    failure.append(e)
+                    return
+
+        if first is not None:
+            if parallel:
+                import multiprocessing as mp
+
+                ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+                pool = ctx.Pool(workers, initializer=_init_worker, initargs=(fn, reader.prefix, info, flt))
+                results: Iterator = pool.imap(_work_in_pool, tasks())
+            else:
+                results = (_work(data, meta, fn, reader.prefix, info, flt) for data, meta in tasks())
+            for items, problem in results:
+                meta = metas.popleft()
+                for why, title, value in items:
+                    stats.pages += 1
+                    stats.last_title = title
+                    if why:
+                        _count_skip(stats, why)
+                        continue
+                    stats.yielded += 1
+                    yield value
+                    if limit is not None and stats.yielded >= limit:
+                        return
+                if problem is not None:
+                    failure.append(reader.batch_error(_Batch(b"", *meta), problem))
+                    break
+        if failure:
+            e = failure[0]
+            parts = getattr(e, "parts", None)
+            raise (reader.error(*parts) if parts else e)
+    except DumpTruncated as e:
+        stats.truncated = True
+        stats.error = e
+        if not allow_truncated:
+            raise
+        log.warning("%s (continuing: allow_truncated)", e)
+    except DumpError as e:
+        stats.error = e
+        raise
+    finally:
+        if pool is not None:
+            pool.terminate()
+        batches.close()
 
 
 def iter_pages(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = (0,),
@@ -509,51 +754,8 @@ def iter_pages(path: str | os.PathLike[str], namespaces: Iterable[int | str] | N
     Raises DumpError / DumpTruncated after yielding every complete page that precedes the damage; with
     ``allow_truncated=True`` a cut file just ends the iteration (``stats.truncated`` is set, a warning logged).
     """
-    stats = stats if stats is not None else DumpStats()
-    reader = _Reader(path, stats, progress)
-    wanted: frozenset[int] | None = None
-    resolved = False
-    pages = iter(reader)
-    try:
-        for page in pages:
-            if not resolved:
-                resolved = True
-                info = reader.siteinfo or SiteInfo()
-                wanted = info.resolve_namespaces(namespaces)
-                if on_siteinfo is not None:
-                    on_siteinfo(info)
-            if wanted is not None and page.ns not in wanted:
-                stats.other_namespaces += 1
-                continue
-            if skip_redirects:
-                if page.redirect is not None:
-                    stats.redirects += 1
-                    continue
-                target = is_redirect_text(page.text)
-                if target is not None:
-                    page.redirect = target
-                    stats.redirects += 1
-                    continue
-            if skip_disambiguation and is_disambiguation(page.title, page.text):
-                stats.disambiguations += 1
-                continue
-            stats.yielded += 1
-            yield page
-            if limit is not None and stats.yielded >= limit:
-                return
-        if not resolved and on_siteinfo is not None:
-            on_siteinfo(reader.siteinfo or SiteInfo())
-    except DumpTruncated as e:
-        stats.truncated = True
-        stats.error = e
-        if not allow_truncated:
-            raise
-        log.warning("%s (continuing: allow_truncated)", e)
-    except DumpError as e:
-        stats.error = e
-        raise
-    finally:
-        pages.close()
+    return _run(path, namespaces, skip_redirects, skip_disambiguation, allow_truncated, stats, progress, limit,
+                on_siteinfo)
 
 
 def iter_articles(path: str | os.PathLike[str], **kwargs: Any) -> Iterator["Article"]:  # noqa: F821
@@ -561,91 +763,23 @@ def iter_articles(path: str | os.PathLike[str], **kwargs: Any) -> Iterator["Arti
 
     Articles get their URL base and file/category namespace names from the dump's ``<siteinfo>``.
     """
-    from .wikitext import parse_article
-
-    holder: dict[str, SiteInfo] = {}
-    user_cb = kwargs.pop("on_siteinfo", None)
-
-    def remember(info: SiteInfo) -> None:
-        holder["info"] = info
-        if user_cb is not None:
-            user_cb(info)
-
-    for page in iter_pages(path, on_siteinfo=remember, **kwargs):
-        info = holder.get("info")
-        yield parse_article(page, base_url=info.base_url if info else DEFAULT_BASE_URL, siteinfo=info)
-
-
-# --------------------------------------------------------------------------------------- multiprocessing
-_WORKER_FN: Callable | None = None
-
-
-def _init_worker(fn: Callable) -> None:
-    global _WORKER_FN
-    _WORKER_FN = fn
-
-
-def _call_batch(items: list) -> list:
-    fn = _WORKER_FN
-    return [fn(x) for x in items]  # type: ignore[misc]
+    return _run(path, fn=_ARTICLES, **kwargs)
 
 
 def map_pages(path: str | os.PathLike[str], fn: Callable[[Page], Any], workers: int = 1, chunksize: int = 32,
               **kwargs: Any) -> Iterator[Any]:
     """``fn(page)`` for every page of ``iter_pages(path, **kwargs)``, in dump order.
 
-    Pages are read in this process and ``fn`` runs in a pool of ``workers`` processes (``fn`` must be a
-    picklable top-level function); ``workers <= 1`` runs it here. Errors in the dump are raised, as in
-    ``iter_pages``, after the results of every complete page before the damage.
+    This process only decompresses the dump and cuts it into batches of pages; with ``workers > 1`` the XML
+    parsing, filtering and ``fn`` run in a pool of that many processes (``fn`` must be picklable: a top-level
+    function or an instance of a top-level class). ``chunksize`` is accepted for compatibility (batches are
+    ~256 KB of XML). Dump errors are raised, as in ``iter_pages``, after the results of every complete page
+    before the damage.
     """
-    pages = iter_pages(path, **kwargs)
-    if workers is None or workers <= 1:
-        for page in pages:
-            yield fn(page)
-        return
-
-    import multiprocessing as mp
-
-    failure: list[BaseException] = []
-
-    def batches() -> Iterator[list[Page]]:
-        batch: list[Page] = []
-        try:
-            for page in pages:
-                batch.append(page)
-                if len(batch) >= chunksize:
-                    yield batch
-                    batch = []
-        except DumpError as e:  # keep the error for the consumer, after the pages before it
-            failure.append(e)
-        if batch:
-            yield batch
-
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(fn,)) as pool:
-        for results in pool.imap(_call_batch, batches()):
-            yield from results
-    if failure:
-        raise failure[0]
+    return _run(path, fn=fn, workers=workers, **kwargs)
 
 
 def iter_articles_parallel(path: str | os.PathLike[str], workers: int = 1, chunksize: int = 32,
                            **kwargs: Any) -> Iterator["Article"]:  # noqa: F821
-    """Like :func:`iter_articles`, with the wikitext cleaning spread over ``workers`` processes (ordered)."""
-    if workers is None or workers <= 1:
-        yield from iter_articles(path, **kwargs)
-        return
-    info = read_siteinfo(path)
-    yield from map_pages(path, _ArticleParser(info), workers=workers, chunksize=chunksize, **kwargs)
-
-
-class _ArticleParser:
-    """Picklable ``page -> Article`` callable carrying the dump's siteinfo."""
-
-    def __init__(self, info: SiteInfo):
-        self.info = info
-
-    def __call__(self, page: Page):
-        from .wikitext import parse_article
-
-        return parse_article(page, base_url=self.info.base_url, siteinfo=self.info)
+    """Like :func:`iter_articles`, with parsing and wikitext cleaning spread over ``workers`` processes."""
+    return _run(path, fn=_ARTICLES, workers=workers, **kwargs)

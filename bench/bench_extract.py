@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Benchmark: our dump reader + cleaner (llamawiki.dump / llamawiki.wikitext) against wikiextractor.
+
+Both tools read the same dump with the same number of worker processes and write their output to a temporary
+folder; each runs as its own subprocess, timed wall-clock (interpreter start and imports included, like a user
+would see). Prints pages/s for both and the ratio ours / wikiextractor, plus markup leftovers
+(``{{ }} [[ ]] <ref {| thumb|``) per 1,000 words of output, counted over the articles both tools emitted.
+
+    pip install -r bench/requirements.txt          # wikiextractor==3.1.0
+    python bench/bench_extract.py                   # the embedded sample, repeated to ~3,000+ pages
+    python bench/bench_extract.py --dump ptwiki-latest-pages-articles1.xml-p1p105695.bz2 --repeat 1
+    python bench/bench_extract.py --processes 4 --repeat 200
+
+``--repeat K`` writes a temporary dump with the sample's pages K times (titles and ids made unique), so the
+timing is not dominated by start-up. The anchor (wikiextractor) is measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DUMP = ROOT / "data" / "ptwiki-amostra-pages-articles.xml.bz2"
+LEFTOVER_TOKENS = ("{{", "}}", "[[", "]]", "<ref", "{|", "thumb|")
+_WORD_RE = re.compile(r"\w+")
+_PAGE_RE = re.compile(rb"<page>.*?</page>\s*", re.DOTALL)
+
+
+# ------------------------------------------------------------------------------------------- the dump
+def _open_xml(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        magic = f.read(3)
+    if magic == b"BZh":
+        with bz2.open(path, "rb") as f:
+            return f.read()
+    return path.read_bytes()
+
+
+def repeat_dump(src: Path, k: int, out: Path) -> int:
+    """Write ``src``'s pages ``k`` times (unique titles/ids) to ``out`` (.xml.bz2); return the page count."""
+    xml = _open_xml(src)
+    pages = [m.group() for m in _PAGE_RE.finditer(xml)]
+    if not pages:
+        raise SystemExit(f"error: {src}: no <page> elements found")
+    head = xml[: xml.index(b"<page>")]
+    tail = xml[xml.rindex(b"</page>") + len(b"</page>"):].lstrip()
+    n = 0
+    with bz2.open(out, "wb", compresslevel=9) as f:
+        f.write(head)
+        for rep in range(k):
+            for page in pages:
+                n += 1
+                if rep:
+                    page = re.sub(rb"<title>(.*?)</title>", lambda m: b"<title>" + m.group(1) + b" " +
+                                  str(rep).encode() + b"</title>", page, count=1)
+                    page = re.sub(rb"<id>(\d+)</id>", lambda m: b"<id>" + str(int(m.group(1)) + rep * 10_000_000)
+                                  .encode() + b"</id>", page, count=1)
+                f.write(page)
+        f.write(b"  " + tail)
+    return n
+
+
+def count_pages(path: Path) -> int:
+    return len(re.findall(rb"<page>", _open_xml(path)))
+
+
+# ----------------------------------------------------------------------------------------- the two tools
+def run_ours(dump: Path, out_dir: Path, processes: int) -> None:
+    """What the ``--_ours`` subprocess does: read + clean every article, write JSONL (like wikiextractor)."""
+    from llamawiki.dump import iter_articles_parallel
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "ours.jsonl", "w", encoding="utf-8") as f:
+        for art in iter_articles_parallel(dump, workers=processes):
+            f.write(json.dumps({"title": art.title, "text": art.plain_text()}, ensure_ascii=False) + "\n")
+
+
+def timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-3000:])
+        raise SystemExit(f"error: command failed ({proc.returncode}): {' '.join(cmd)}")
+    return dt
+
+
+def read_ours(out_dir: Path) -> dict[str, str]:
+    docs = {}
+    with open(out_dir / "ours.jsonl", encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            docs[rec["title"]] = rec["text"]
+    return docs
+
+
+def read_wikiextractor(out_dir: Path) -> dict[str, str]:
+    docs = {}
+    for p in sorted(out_dir.rglob("wiki_*")):
+        with open(p, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    rec = json.loads(line)
+                    docs[rec["title"]] = rec["text"]
+    return docs
+
+
+def leftovers_per_1000_words(texts: list[str]) -> tuple[float, int, dict[str, int]]:
+    words = 0
+    counts = dict.fromkeys(LEFTOVER_TOKENS, 0)
+    for t in texts:
+        words += len(_WORD_RE.findall(t))
+        for tok in LEFTOVER_TOKENS:
+            counts[tok] += t.count(tok)
+    total = sum(counts.values())
+    return (1000.0 * total / words if words else 0.0), words, counts
+
+
+# ------------------------------------------------------------------------------------------------- main
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dump", type=Path, default=DEFAULT_DUMP, help="dump to read (.xml or .xml.bz2)")
+    ap.add_argument("--repeat", type=int, default=0,
+                    help="repeat the dump's pages K times into a temporary dump (default: enough for 3,000 pages)")
+    ap.add_argument("--processes", type=int, default=2, help="worker processes for both tools (default 2)")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the outputs in this folder")
+    ap.add_argument("--_ours", nargs=3, metavar=("DUMP", "OUT", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args._ours:
+        run_ours(Path(args._ours[0]), Path(args._ours[1]), int(args._ours[2]))
+        return 0
+
+    if not args.dump.exists():
+        print(f"error: {args.dump}: file not found", file=sys.stderr)
+        return 2
+    try:
+        import wikiextractor  # noqa: F401
+    except ImportError:
+        print("error: wikiextractor is not installed: pip install -r bench/requirements.txt", file=sys.stderr)
+        return 2
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-extract-"))
+    work.mkdir(parents=True, exist_ok=True)
+    dump = args.dump
+    n_src = count_pages(dump)
+    k = args.repeat or max(1, -(-3000 // max(1, n_src)))
+    if k > 1:
+        dump = work / "bench-dump.xml.bz2"
+        n_pages = repeat_dump(args.dump, k, dump)
+    else:
+        n_pages = n_src
+    size_mb = dump.stat().st_size / 1e6
+    print(f"dump: {dump} ({n_pages:,} pages, {size_mb:.1f} MB; source {args.dump.name} x{k})")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}; "
+          f"processes: {args.processes}")
+
+    we_dir, our_dir = work / "wikiextractor", work / "ours"
+    we_cmd = [sys.executable, "-m", "wikiextractor.WikiExtractor", "--no-templates", "--json", "-q",
+              "--processes", str(args.processes), "-o", str(we_dir), str(dump)]
+    our_cmd = [sys.executable, str(Path(__file__).resolve()), "--_ours", str(dump), str(our_dir),
+               str(args.processes)]
+    t_we = timed(we_cmd)
+    t_ours = timed(our_cmd)
+
+    we_docs, our_docs = read_wikiextractor(we_dir), read_ours(our_dir)
+    common = sorted(set(we_docs) & set(our_docs))
+    we_rate, we_words, we_counts = leftovers_per_1000_words([we_docs[t] for t in common])
+    our_rate, our_words, our_counts = leftovers_per_1000_words([our_docs[t] for t in common])
+
+    print()
+    print(f"{'':16}{'seconds':>9}{'pages/s':>10}{'articles out':>14}{'leftovers/1k words':>20}{'words':>10}")
+    print(f"{'wikiextractor':16}{t_we:9.2f}{n_pages / t_we:10.0f}{len(we_docs):14,}{we_rate:20.2f}{we_words:10,}")
+    print(f"{'llamawiki':16}{t_ours:9.2f}{n_pages / t_ours:10.0f}{len(our_docs):14,}{our_rate:20.2f}{our_words:10,}")
+    print(f"\nthroughput ratio (llamawiki / wikiextractor): {t_we / t_ours:.2f}x")
+    print(f"leftovers over the {len(common):,} articles both emitted:")
+    print("  wikiextractor: " + ", ".join(f"{k} {v}" for k, v in we_counts.items()))
+    print("  llamawiki:     " + ", ".join(f"{k} {v}" for k, v in our_counts.items()))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
