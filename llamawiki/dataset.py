@@ -218,7 +218,13 @@ class Subject:
         return f"{_CONTRACT_EM[self.art]} {self.title}" if self.art else f"em {self.title}"
 
     @property
+    def plural(self) -> bool:
+        return self.art in ("os", "as")
+
+    @property
     def ser(self) -> str:
+        if self.plural:
+            return "foram" if self.past else "são"
         return "foi" if self.past else "é"
 
     def fmt(self, template: str, **extra: str) -> str:
@@ -277,6 +283,7 @@ class FieldRule:
     answer: str
     types: frozenset[str] | None = None  # only for these infobox types (None: any)
     merge: bool = False                  # numbered fields (combatente1, combatente2) join into one answer
+    when: str | None = None   # conditions: "date"/"nodate" (value has a year or not), "person"/"thing" (subject)
 
     def matches(self, base: str) -> bool:
         for n in self.names:
@@ -290,18 +297,42 @@ class FieldRule:
 
 
 _NOT_THE_FACT = ("_ano", "_data", "_ref", "_posicao", "_pos", "_classificacao", "_rank", "_nota", "_fonte",
-                 "_percentual", "_pct", "_agua", "_notas")
+                 "_percentual", "_pct", "_agua", "_notas", "_servida", "_censo")
+# Values that say there is no such thing ("vice = nenhum", "antecessor = Título criado").
+_NON_VALUE = re.compile(
+    r"^(?:nenhum|nenhuma|não há|não tomou posse|n/?a|vago|vaga|inexistente|desconhecid[oa]|"
+    r"(?:cargo|título|posto|monarquia|república|regime)\s+(?:criad|abolid|extint))", re.IGNORECASE)
+_ORDINALS = {"2": "segundo ", "3": "terceiro ", "4": "quarto ", "5": "quinto ", "6": "sexto "}
+_DATE_VALUE = re.compile(rf"^(?:c\.\s*)?(?:\d{{3,4}}\b|\d{{1,2}}\.?º?\s+de\s+(?:{_MONTHS})|(?:{_MONTHS})\s+de\s+\d{{3,4}})",
+                         re.IGNORECASE)
 
 
-def _rule(names: str, question: str, answer: str, types: str | None = None, merge: bool = False) -> FieldRule:
-    return FieldRule(tuple(names.split()), question, answer, frozenset(types.split()) if types else None, merge)
+def _rule(names: str, question: str, answer: str, types: str | None = None, merge: bool = False,
+          when: str | None = None) -> FieldRule:
+    return FieldRule(tuple(names.split()), question, answer, frozenset(types.split()) if types else None, merge,
+                     when)
 
 
-_COUNTRY = "pais pais_antigo estado_extinto territorio"
+_YEAR = re.compile(r"\b\d{3,4}\b")
+
+
+def _rule_applies(rule: FieldRule, itype: str, base: str, value: str, subject: Subject) -> bool:
+    if rule.types is not None and itype not in rule.types:
+        return False
+    for cond in (rule.when or "").split():
+        if (cond == "date" and not _YEAR.search(value)) or (cond == "nodate" and _YEAR.search(value)) \
+                or (cond == "person" and not subject.is_person) or (cond == "thing" and subject.is_person):
+            return False
+    return rule.matches(base)
+
+
+_COUNTRY = "pais pais_extinto pais_antigo estado_extinto territorio"
 _CITY = "cidade_do_brasil cidade municipio_do_brasil municipio capital localidade"
+_PLACE = _CITY + " estado_do_brasil estado unidade_federativa regiao"
 _MONARCH = "monarca nobre imperador rei rainha realeza"
 _EVENT = "evento_historico evento conflito_militar conflito guerra batalha revolucao revolta"
 _PERSON = " ".join(sorted(PERSON_INFOBOXES))
+_AREA_IN_KM2 = frozenset((_COUNTRY + " " + _CITY + " estado_do_brasil regiao").split())
 
 # Type-specific rules come first: the first matching rule of a field wins.
 FIELD_RULES: tuple[FieldRule, ...] = (
@@ -311,12 +342,14 @@ FIELD_RULES: tuple[FieldRule, ...] = (
           "O nome oficial {deT} {ser} {v}.", _COUNTRY),
     _rule("cidade_mais_populosa maior_cidade", "Qual {ser} a maior cidade {deT}?", "A maior cidade {deT} {ser} {v}."),
     _rule("lingua_oficial linguas_oficiais idioma_oficial idiomas_oficiais lingua idioma",
-          "Qual {ser} a língua oficial {deT}?", "A língua oficial {deT} {ser} {v}."),
+          "Qual {ser} a língua oficial {deT}?", "A língua oficial {deT} {ser} {v}.", when="thing"),
     _rule("moeda", "Qual {ser} a moeda {deT}?", "A moeda {deT} {ser} {v}."),
     _rule("governo tipo_governo forma_de_governo sistema_de_governo", "Qual {ser} a forma de governo {deT}?",
-          "A forma de governo {deT} {ser} {v}."),
-    _rule("independencia data_independencia", "Quando foi a independência {deT}?",
-          "A independência {deT} foi em {v}."),
+          "A forma de governo {deT} {ser} {v}.", when="thing"),
+    _rule("data_independencia independencia", "Quando foi a independência {deT}?",
+          "A independência {deT} foi em {v}.", when="date"),
+    _rule("independencia", "De quem {oT} se tornou independente?", "{OT} se tornou independente {v_de}.",
+          _COUNTRY, when="nodate"),
     _rule("gentilico", "Qual é o gentílico de quem nasce {emT}?", "O gentílico de quem nasce {emT} é {v}."),
     _rule("hino hino_nacional", "Qual {ser} o hino {deT}?", "O hino {deT} {ser} {v}."),
     _rule("lema", "Qual {ser} o lema {deT}?", "O lema {deT} {ser} {v}."),
@@ -328,57 +361,76 @@ FIELD_RULES: tuple[FieldRule, ...] = (
           "O código telefônico {deT} é {v}."),
     _rule("idh", "Qual é o IDH {deT}?", "O IDH {deT} é {v}."),
     _rule("pib pib_ppc pib_nominal", "Qual é o PIB {deT}?", "O PIB {deT} é de {v}."),
-    # Info/Cidade do Brasil (and other places)
+    _rule("ano_inicio inicio data_inicio", "Quando começou {oT}?", "{OT} começou em {v}.", when="thing"),
+    _rule("ano_fim fim data_fim termino", "Quando terminou {oT}?", "{OT} terminou em {v}.", when="thing"),
+    _rule("evento_inicio", "Que evento marcou o início {deT}?", "O início {deT} foi marcado por: {v}."),
+    _rule("evento_fim", "Que evento marcou o fim {deT}?", "O fim {deT} foi marcado por: {v}."),
+    _rule("periodo", "Quando foi {oT}?", "{OT} {ser} {v_periodo}.", when="thing"),
+    # Info/Cidade do Brasil, Info/Estado do Brasil (and other places)
     _rule("estado uf unidade_federativa", "Em que estado fica {oT}?", "{OT} fica {v_estado}.", _CITY),
-    _rule("fundacao data_fundacao data_de_fundacao", "Quando foi fundada a cidade de {T}?",
-          "A cidade de {T} foi fundada em {v}.", _CITY),
-    _rule("fundador fundadores", "Quem fundou a cidade de {T}?", "A cidade de {T} foi fundada por {v}.", _CITY),
+    _rule("fundacao data_fundacao data_de_fundacao", "Quando foi fundada a cidade {deT}?",
+          "A cidade {deT} foi fundada em {v}.", _CITY),
+    _rule("fundador fundadores", "Quem fundou a cidade {deT}?", "A cidade {deT} foi fundada por {v}.", _CITY),
+    _rule("fundador fundadores", "Quem foi o fundador {deT}?", "O fundador {deT} foi {v}."),
     _rule("prefeito prefeita", "Quem é o prefeito {deT}?", "O prefeito {deT} é {v}.", _CITY),
-    _rule("regiao regiao_geografica", "Em que região fica {oT}?", "{OT} fica na região {v}.", _CITY),
+    _rule("governador governadora", "Quem é o governador {deT}?", "O governador {deT} é {v}.", _PLACE),
+    _rule("regiao regiao_geografica", "Em que região fica {oT}?", "{OT} fica na região {v}.", _PLACE),
     _rule("mesorregiao", "Em que mesorregião fica {oT}?", "{OT} fica na mesorregião {v}.", _CITY),
     _rule("microrregiao", "Em que microrregião fica {oT}?", "{OT} fica na microrregião {v}.", _CITY),
+    _rule("sigla", "Qual é a sigla {deT}?", "A sigla {deT} é {v}.", _PLACE),
     _rule("altitude", "Qual é a altitude {deT}?", "A altitude {deT} é de {v}."),
-    _rule("aniversario", "Quando é o aniversário da cidade de {T}?", "O aniversário da cidade de {T} é em {v}.",
+    _rule("aniversario", "Quando é o aniversário da cidade {deT}?", "O aniversário da cidade {deT} é em {v}.",
           _CITY),
-    _rule("apelido alcunha cognome", "Qual é o apelido {deT}?", "O apelido {deT} é {v}.", _CITY),
+    _rule("apelido alcunha cognome", "Qual é o apelido {deT}?", "O apelido {deT} é {v}.", _PLACE),
     _rule("densidade* populacao_densidade densidade_demografica", "Qual {ser} a densidade demográfica {deT}?",
           "A densidade demográfica {deT} {ser} de {v}."),
     _rule("populacao* habitantes", "Qual {ser} a população {deT}?", "A população {deT} {ser} de {v}."),
     _rule("area* superficie", "Qual {ser} a área {deT}?", "A área {deT} {ser} de {v}."),
-    # Info/Político, Info/Monarca and other people
+    _rule("sede", "Onde fica a sede {deT}?", "A sede {deT} fica em {v}."),
+    # Info/Político, Info/Monarca, Info/Biografia and other people
     _rule("nome_completo nome_de_nascimento nome_nascimento", "Qual {ser} o nome completo de {T}?",
-          "O nome completo de {T} {ser} {v}."),
-    _rule("nascimento data_nascimento data_de_nascimento", "Quando nasceu {T}?", "{T} nasceu em {v}."),
-    _rule("local_nascimento local_de_nascimento naturalidade", "Onde nasceu {T}?", "{T} nasceu em {v}."),
-    _rule("morte falecimento data_morte data_falecimento data_de_morte data_de_falecimento",
-          "Quando morreu {T}?", "{T} morreu em {v}."),
-    _rule("local_morte local_falecimento local_de_morte", "Onde morreu {T}?", "{T} morreu em {v}."),
+          "O nome completo de {T} {ser} {v}.", when="person"),
+    _rule("nascimento data_nascimento data_de_nascimento nascimento_data", "Quando nasceu {T}?",
+          "{T} nasceu em {v}.", when="person"),
+    _rule("local_nascimento local_de_nascimento nascimento_local naturalidade", "Onde nasceu {T}?",
+          "{T} nasceu em {v}.", when="person"),
+    _rule("morte falecimento data_morte data_falecimento data_de_morte data_de_falecimento morte_data "
+          "falecimento_data", "Quando morreu {T}?", "{T} morreu em {v}.", when="person"),
+    _rule("local_morte local_falecimento local_de_morte morte_local falecimento_local", "Onde morreu {T}?",
+          "{T} morreu em {v}.", when="person"),
     _rule("causa_morte causa_da_morte", "Qual foi a causa da morte de {T}?", "A causa da morte de {T} foi {v}."),
-    _rule("reinado", "Quando foi o reinado de {T}{como}?", "O reinado de {T}{como} foi de {v}."),
+    _rule("reinado", "Quando foi o reinado de {T}{como}?", "O reinado de {T}{como} foi {v_periodo}."),
     _rule("coroacao aclamacao", "Quando foi a coroação de {T}{como}?", "A coroação de {T}{como} foi em {v}."),
     _rule("casa dinastia casa_real", "A qual casa real pertenceu {T}?", "{T} pertenceu à {v_casa}.", _MONARCH),
     _rule("cargo titulo", "Qual título teve {T}?", "{T} teve o título de {v}.", _MONARCH),
     _rule("cargo titulo", "Qual cargo ocupou {T}?", "{T} ocupou o cargo de {v}.", _PERSON),
-    _rule("mandato periodo", "Quando foi o mandato de {T}{como}?", "O mandato de {T}{como} foi de {v}.", _PERSON),
+    _rule("mandato periodo", "Quando foi o {ord}mandato de {T}{como}?", "O {ord}mandato de {T}{como} foi {v_periodo}.",
+          when="person"),
     _rule("inicio_mandato inicio", "Quando {T} assumiu o cargo{de_cargo}?", "{T} assumiu o cargo{de_cargo} em {v}.",
-          _PERSON),
-    _rule("fim_mandato fim termino", "Quando terminou o mandato de {T}{como}?",
-          "O mandato de {T}{como} terminou em {v}.", _PERSON),
-    _rule("antecessor predecessor antes", "Quem foi o antecessor de {T}{como}?", "O antecessor de {T}{como} foi {v}."),
-    _rule("sucessor depois", "Quem foi o sucessor de {T}{como}?", "O sucessor de {T}{como} foi {v}."),
-    _rule("vice vice_presidente vicepresidente", "Quem foi o vice de {T}{como}?", "O vice de {T}{como} foi {v}."),
+          when="person"),
+    _rule("fim_mandato fim termino", "Quando terminou o {ord}mandato de {T}{como}?",
+          "O {ord}mandato de {T}{como} terminou em {v}.", when="person"),
+    _rule("antecessor predecessor antes", "Quem foi o antecessor de {T}{como}{no_mandato}?", "O antecessor de {T}{como}{no_mandato} foi {v}.",
+          when="person"),
+    _rule("sucessor depois", "Quem foi o sucessor de {T}{como}{no_mandato}?", "O sucessor de {T}{como}{no_mandato} foi {v}.", when="person"),
+    _rule("antecessor predecessor antes precedido_por", "O que veio antes {deT}?", "Antes {deT} veio {v}."),
+    _rule("sucessor depois sucedido_por", "O que veio depois {deT}?", "Depois {deT} veio {v}."),
+    _rule("vice vice_presidente vicepresidente", "Quem foi o vice de {T}{como}{no_mandato}?", "O vice de {T}{como}{no_mandato} foi {v}."),
     _rule("primeiro_ministro", "Quem foi o primeiro-ministro de {T}{como}?",
           "O primeiro-ministro de {T}{como} foi {v}."),
-    _rule("partido partido_politico", "Qual {ser} o partido político de {T}?", "O partido político de {T} {ser} {v}."),
+    _rule("partido partido_politico", "Qual {ser} o partido político de {T}?", "O partido político de {T} {ser} {v}.",
+          when="person"),
     _rule("conjuge esposa marido consorte", "Quem {ser} o cônjuge de {T}?", "O cônjuge de {T} {ser} {v}."),
     _rule("pai", "Quem {ser} o pai de {T}?", "O pai de {T} {ser} {v}."),
     _rule("mae", "Quem {ser} a mãe de {T}?", "A mãe de {T} {ser} {v}."),
     _rule("filhos descendencia", "Quem foram os filhos de {T}?", "Os filhos de {T} foram {v}.", merge=True),
-    _rule("profissao ocupacao", "Qual {ser} a profissão de {T}?", "A profissão de {T} {ser} {v}."),
-    _rule("nacionalidade", "Qual {ser} a nacionalidade de {T}?", "A nacionalidade de {T} {ser} {v}."),
-    _rule("religiao", "Qual {ser} a religião de {T}?", "A religião de {T} {ser} {v}."),
-    _rule("alma_mater formacao", "Onde {T} estudou?", "{T} estudou em {v}."),
-    _rule("conhecido_por conhecida_por", "Por que {T} {ser} conhecido?", "{T} {ser} conhecido por {v}."),
+    _rule("profissao ocupacao", "Qual {ser} a profissão de {T}?", "A profissão de {T} {ser} {v}.", when="person"),
+    _rule("nacionalidade", "Qual {ser} a nacionalidade de {T}?", "A nacionalidade de {T} {ser} {v}.", when="person"),
+    _rule("religiao", "Qual {ser} a religião de {T}?", "A religião de {T} {ser} {v}.", when="person"),
+    _rule("alma_mater formacao", "Onde {T} estudou?", "{T} estudou em {v}.", when="person"),
+    _rule("conhecido_por conhecida_por", "Pelo que {T} {ser} conhecido?", "{T} {ser} conhecido por: {v}.",
+          when="person"),
+    _rule("premios premiacoes", "Que prêmios {T} recebeu?", "{T} recebeu: {v}.", when="person"),
     # Info/Evento histórico, Info/Conflito militar
     _rule("data data_evento", "Quando ocorreu {oT}?", "{OT} ocorreu em {v}.", _EVENT),
     _rule("local lugar localizacao", "Onde ocorreu {oT}?", "{OT} ocorreu em {v}.", _EVENT),
@@ -393,6 +445,12 @@ FIELD_RULES: tuple[FieldRule, ...] = (
           _EVENT, merge=True),
     _rule("baixas mortos vitimas", "Quantas foram as baixas {deT}?", "As baixas {deT} foram: {v}.", _EVENT,
           merge=True),
+    # Other kinds of article
+    _rule("paises", "Por quais países passa {oT}?", "{OT} passa por: {v}.", "rio"),
+    _rule("nascente", "Onde fica a nascente {deT}?", "A nascente {deT} fica em: {v}."),
+    _rule("foz", "Onde fica a foz {deT}?", "A foz {deT} fica em: {v}."),
+    _rule("comprimento extensao", "Qual {ser} o comprimento {deT}?", "O comprimento {deT} {ser} de {v}."),
+    _rule("falantes numero_de_falantes", "Quantos falantes tem {oT}?", "O número de falantes {deT} é {v}."),
 )
 
 # Fields that are not facts a reader asks about (images, maps, layout, links) or that only repeat the title.
@@ -401,12 +459,16 @@ SKIP_FIELDS = re.compile(
     r"lat|latitude|long|longitude|site|website|sitio|url|pagina|tamanho|largura|altura_imagem|alt|cor|estilo|"
     r"nota|notas|ref|rodape|pushpin|escala|nome|nome_pt|nome_comum|nome_nativo|nome_curto|titulo_pagina|"
     r"padrao|tipo|formato|simbolo|ficheiro|arquivo|logo|logotipo|icone|upright|wikidata|codigo_ibge|ibge|cep|"
-    r"mapa_localizacao|localizacao_mapa|imagem_mapa|sigla|abreviacao|ordem|data_acesso|acessodata|commons)"
+    r"mapa_localizacao|localizacao_mapa|imagem_mapa|abreviacao|ordem|data_acesso|acessodata|commons|iso|censo|"
+    r"patente_imagem)"
     r"(?:_|$)"
 )
 _FEMININE_ENDINGS = ("a", "cao", "sao", "iao", "dade", "gem", "ncia", "ise", "ie", "tude")
 _SINGULAR_IN_S = frozenset("mes pais portugues ingles frances onibus lapis virus atlas gas deus status campus bonus "
                            "tenis cais oasis chassis".split())
+_FEMININE_WORDS = frozenset("sede patente nascente foz data fonte origem cor ponte morte sorte arte parte classe "
+                            "chave base fase frase lei mae rede tarde torre capital imagem ordem paz voz luz vez "
+                            "raiz cidade".split())
 _MASCULINE_IN_A = frozenset("clima sistema idioma tema problema mapa dia programa planeta lema poema cinema drama "
                             "esquema regime".split())
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
@@ -439,11 +501,8 @@ def _field_label(key: str) -> str:
     return _lower_first(re.sub(r"[_\s]+", " ", base).strip())
 
 
-def _generic_qa(subject: Subject, key: str, value: str) -> tuple[str, str] | None:
-    """"Qual é o/a <campo> de <título>?" for a field without a template (gender guessed from the ending)."""
-    label = _field_label(key)
-    if not label or len(label) > 40:
-        return None
+def _guess_article(label: str) -> tuple[str, bool]:
+    """Definite article of a field label ("a", "os"...) and whether it is plural, guessed from its first word."""
     word = label.split()[0].lower()
     first = strip_accents(word)
     plural = first.endswith("s") and not word.endswith(("ês", "ás", "ís", "ús")) and first not in _SINGULAR_IN_S
@@ -451,15 +510,36 @@ def _generic_qa(subject: Subject, key: str, value: str) -> tuple[str, str] | Non
     if plural:
         if first.endswith(("oes", "aes")):
             singular = first[:-3] + "ao"
+        elif first.endswith("ns"):
+            singular = first[:-2] + "m"
         elif first.endswith(("res", "zes", "les", "ses")):
             singular = first[:-2]
         else:
             singular = first[:-1]
-    feminine = singular.endswith(_FEMININE_ENDINGS) and singular not in _MASCULINE_IN_A
-    art = ("a" if feminine else "o") + ("s" if plural else "")
+    feminine = singular in _FEMININE_WORDS or (
+        singular.endswith(_FEMININE_ENDINGS) and singular not in _MASCULINE_IN_A and not singular.endswith("ista"))
+    return ("a" if feminine else "o") + ("s" if plural else ""), plural
+
+
+def _generic_qa(subject: Subject, key: str, value: str) -> tuple[str, str] | None:
+    """A question for a field without a template: "Qual é o/a <campo> de <título>?" (gender guessed).
+
+    Dates get "Quando foi a <campo> ...?"; "<particípio>_por" fields ("criado_por") get "Por quem ...?".
+    """
+    label = _field_label(key)
+    if not label or len(label) > 40:
+        return None
+    words = label.split()
+    if len(words) >= 2 and words[-1] == "por":  # criado_por, substituída_por, sancionada_por
+        participle = " ".join(words[:-1])
+        return (f"Por quem ou pelo que {subject.the} foi {participle}?",
+                f"{_upper_first(subject.the)} foi {participle} por {value}.")
+    art, plural = _guess_article(label)
     if plural:
         verb = "foram" if subject.past else "são"
         return (f"Quais {verb} {art} {label} {subject.de}?", f"{_upper_first(art)} {label} {subject.de} {verb} {value}.")
+    if _DATE_VALUE.match(value) and label != "data":
+        return (f"Quando foi {art} {label} {subject.de}?", f"{_upper_first(art)} {label} {subject.de} foi em {value}.")
     return (f"Qual {subject.ser} {art} {label} {subject.de}?",
             f"{_upper_first(art)} {label} {subject.de} {subject.ser} {value}.")
 
@@ -471,7 +551,9 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
         return []
     subject = subject or describe_subject(article)
     itype = norm_key(article.infobox_type or "")
-    normalized = {norm_key(k): (k, v) for k, v in infobox.items()}
+    normalized: dict[str, tuple[str, str]] = {}
+    for k, v in infobox.items():  # the first of two spellings of a field wins ("capital" / "Capital")
+        normalized.setdefault(norm_key(k), (k, v))
     title_norm = normalize_text(subject.title)
     pairs: list[tuple[str, str]] = []
     merged: dict[str, tuple[FieldRule, list[str]]] = {}
@@ -487,7 +569,7 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
 
     for nkey, (key, raw) in normalized.items():
         value = clean_value(raw, max_value_chars)
-        if value is None or normalize_text(value) == title_norm:
+        if value is None or normalize_text(value) == title_norm or _NON_VALUE.match(value):
             continue
         base, suffix = _split_suffix(nkey)
         # Leaders of a country: título_líder1 = Presidente, nome_líder1 = Lula.
@@ -502,7 +584,7 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
             continue
         if base in ("titulo_lider", "lider_titulo", "titulo_do_lider"):
             continue
-        rule = next((r for r in FIELD_RULES if (r.types is None or itype in r.types) and r.matches(base)), None)
+        rule = next((r for r in FIELD_RULES if _rule_applies(r, itype, base, value, subject)), None)
         if rule is None:
             if SKIP_FIELDS.match(nkey) or SKIP_FIELDS.match(base) or base.endswith(_NOT_THE_FACT) or (
                     itype in PERSON_INFOBOXES | set(_MONARCH.split()) and base in ("cargo", "titulo")):
@@ -512,15 +594,29 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
                 pairs.append(qa)
             continue
         cargo = office(suffix) if base not in ("cargo", "titulo") else None
+        ordinal = _ORDINALS.get(suffix, "") if not cargo else ""  # mandato2 without its own título2
         extra = {
+            "ord": ordinal,
+            "v_periodo": value if value.casefold().startswith(("desde", "de ", "entre")) else f"de {value}",
             "v": value,
             "cargo": cargo or "",
             "como": f" como {cargo}" if cargo else "",
+            "no_mandato": f" no {ordinal}mandato" if ordinal else "",
             "de_cargo": f" de {cargo}" if cargo else "",
             "v_em": f"na {value}" if value.casefold().startswith("américa") else f"em {value}",
             "v_estado": f"no {value}" if value.casefold().startswith("distrito federal") else f"no estado de {value}",
+            "v_de": value if value.startswith(("de ", "do ", "da ", "dos ", "das ")) else f"de {value}",
             "v_casa": value if value.casefold().startswith(("casa", "dinastia")) else f"Casa de {value}",
         }
+        if base.startswith("area") and re.fullmatch(r"[\d\s.,]+", value) and itype in _AREA_IN_KM2:
+            extra["v"] = value + " km²"  # Info/País and Info/Cidade give areas in km² without the unit
+        if base == "altitude" and re.fullmatch(r"[\d\s.,]+", value):
+            extra["v"] = value + " m"
+        if base.startswith(("populacao", "habitantes")) and not base.endswith(_NOT_THE_FACT):
+            year = next((clean_value(normalized[k][1]) for k in ("censo", "populacao_ano", "ano_populacao",
+                                                                  "populacao_censo", "ano_censo") if k in normalized), None)
+            if year and _YEAR.fullmatch(year) and year not in value:
+                extra["v"] = f"{value} (censo de {year})"
         question = subject.fmt(rule.question, **extra)
         if rule.merge:
             if question in merged:
@@ -535,7 +631,7 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
         if question in merged:
             rule, values = merged[question]
             joined = values[0] if len(values) == 1 else ", ".join(values[:-1]) + " e " + values[-1]
-            answer = subject.fmt(rule.answer, v=joined, cargo="", como="", de_cargo="")
+            answer = subject.fmt(rule.answer, v=joined, cargo="", como="", de_cargo="", no_mandato="", ord="")
         out.append((question, answer))
     return out
 
@@ -609,17 +705,28 @@ leitura_adicional leitura_complementar galeria galeria_de_imagens referencias_bi
 """.split())
 
 
-def section_question(subject: Subject, section_title: str) -> str | None:
+def section_question(subject: Subject, section_title: str, article_words: set[str] | frozenset[str] = frozenset()
+                     ) -> str | None:
+    """The question a section answers ("História" -> "Qual é a história do Brasil?"), None for boilerplate.
+
+    ``article_words``: words of the article's text; a one-word title seen there in lowercase is a common noun
+    ("Construção" -> "construção"), otherwise it keeps its capital (a proper name).
+    """
     key = norm_key(section_title)
     if not key or key in SKIP_SECTIONS:
         return None
     template = SECTION_TEMPLATES.get(key)
     if template:
         return subject.fmt(template)
-    words = section_title.split()
-    if len(words) > 1 and all(w[:1].islower() or not w[:1].isalpha() for w in words[1:]):
-        section_title = _lower_first(section_title.strip())  # "Vida política" -> "vida política"
-    return f"O que se sabe sobre {section_title.strip()} {subject.de}?"
+    title = section_title.strip()
+    words = title.split()
+    if words[0] in ("O", "A", "Os", "As") and len(words) > 1:
+        title = _lower_first(title) if len(words[0]) > 1 else words[0].lower() + title[1:]
+    elif len(words) > 1 and all(w[:1].islower() or not w[:1].isalpha() for w in words[1:]):
+        title = _lower_first(title)  # "Vida política" -> "vida política"
+    elif len(words) == 1 and title.lower() in article_words:
+        title = title.lower()
+    return f"O que se sabe sobre {title} {subject.de}?"
 
 
 def _prose(text: str) -> str:
@@ -693,10 +800,11 @@ def article_examples(article: Any, options: GenerationOptions | None = None) -> 
         add(lead_question(subject), first_sentences(_prose(article.lead), opts.lead_sentences,
                                                     opts.max_answer_chars), "lead")
     if "section" in opts.modes:
+        words = set(re.findall(r"\w+", article.plain_text()))
         for section in article.sections:
             answer = first_sentences(_prose(section.text), opts.section_sentences, opts.max_answer_chars)
             if answer:
-                add(section_question(subject, section.title), answer, "section")
+                add(section_question(subject, section.title, words), answer, "section")
     return records
 
 
@@ -728,7 +836,7 @@ def decode_text(data: bytes, path: str | Path) -> tuple[str, str]:
 
 
 def _find_column(header: list[str], names: tuple[str, ...]) -> int | None:
-    keys = [norm_key(h) for h in header]
+    keys = [re.sub(r"[\s\-]+", "_", strip_accents(h.strip().strip('"').casefold())) for h in header]
     for name in names:
         if name in keys:
             return keys.index(name)
@@ -799,7 +907,7 @@ def read_qa_csv(path: str | Path, instruction: str = prompt.INSTRUCTION_QA) -> l
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         sep = {";": "';'", ",": "','", "\t": "tab"}[delimiter]
-        raise UserError(f"{path}: {len(bad)} bad row(s) (separator {sep}): line {shown}")
+        raise UserError(f"{path}: {len(bad)} bad row(s) (separator {sep}): line{'s' if len(bad) > 1 else ''} {shown}")
     if not records:
         raise UserError(f"{path}: no question/answer rows")
     return records

@@ -1,0 +1,349 @@
+"""QA generation from hand-built articles, import of the study's CSV/JSON, and dataset reading."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llamawiki import prompt
+from llamawiki.dataset import (
+    GenerationOptions, article_examples, decode_text, describe_subject, detect_input_kind, first_sentences,
+    infobox_qa, normalize_text, parse_modes, read_dataset, read_qa_csv, read_qa_json, split_sentences,
+)
+from llamawiki.fileio import UserError
+from llamawiki.wikitext import Article, Section
+
+
+def brasil() -> Article:
+    return Article(
+        title="Brasil", page_id=1,
+        lead=("O Brasil, oficialmente República Federativa do Brasil, é o maior país da América do Sul. "
+              "D. Pedro I proclamou a independência em 1822, e a área do país é de 8.515.767 km². "
+              "Uma terceira frase que não entra."),
+        sections=[
+            Section("História", 2, "A história do Brasil começa com os povos indígenas. Os portugueses chegaram "
+                                   "em 1500. O resto não entra."),
+            Section("Vida cultural", 2, "* Carnaval\n* Samba\n\nA cultura brasileira é diversa."),
+            Section("Referências", 2, "Uma referência qualquer."),
+            Section("Economia", 2, "Curta."),
+        ],
+        infobox_type="País",
+        infobox={"nome_oficial": "República Federativa do Brasil", "capital": "Brasília",
+                 "língua_oficial": "Português", "moeda": "Real", "população_estimada": "203 062 512",
+                 "população_ano": "2022", "área_total": "8 515 767 km²", "título_líder1": "Presidente",
+                 "nome_líder1": "Luiz Inácio Lula da Silva", "imagem_bandeira": "Bandeira do Brasil",
+                 "clima": "tropical", "hino": "{{quebrado", "nome": "Brasil"},
+        categories=["Brasil"], url="https://pt.wikipedia.org/wiki/Brasil",
+    )
+
+
+def vargas() -> Article:
+    return Article(
+        title="Getúlio Vargas", page_id=2,
+        lead=("Getúlio Dornelles Vargas (São Borja, 19 de abril de 1882 — Rio de Janeiro, 24 de agosto de 1954) "
+              "foi um advogado e político brasileiro. Governou o Brasil por dezoito anos."),
+        sections=[Section("Morte", 2, "Vargas suicidou-se no Palácio do Catete em 1954.")],
+        infobox_type="Político",
+        infobox={"nascimento": "19 de abril de 1882", "morte": "24 de agosto de 1954",
+                 "cargo": "Presidente do Brasil", "mandato": "3 de novembro de 1930 a 29 de outubro de 1945",
+                 "antecessor": "Washington Luís", "sucessor": "José Linhares", "partido": "PTB",
+                 "cargo2": "Governador do Rio Grande do Sul", "antecessor2": "Borges de Medeiros"},
+    )
+
+
+def qa(records, source=None):
+    return {r["input"]: r["output"] for r in records if source is None or r["source"] == source}
+
+
+# ---------------------------------------------------------------------------------------------- sentences
+def test_split_sentences_keeps_abbreviations_numbers_and_units_together():
+    text = ("D. Pedro I proclamou a independência. Em 1824, o Sr. Silva chegou com 1.500 homens. "
+            "A área é de 8 515 km². A Lei n.º 3.353 foi assinada pela princesa Isabel. Fim em 500 a.C. e depois!")
+    assert split_sentences(text) == [
+        "D. Pedro I proclamou a independência.",
+        "Em 1824, o Sr. Silva chegou com 1.500 homens.",
+        "A área é de 8 515 km².",
+        "A Lei n.º 3.353 foi assinada pela princesa Isabel.",
+        "Fim em 500 a.C. e depois!",
+    ]
+
+
+def test_split_sentences_breaks_at_paragraphs_and_question_marks():
+    assert split_sentences("Primeira linha\nSegunda? Sim. (Terceira.) Quarta") == [
+        "Primeira linha", "Segunda?", "Sim.", "(Terceira.)", "Quarta"]
+
+
+def test_first_sentences_respects_count_and_length():
+    text = "Uma frase curta. Outra frase. Terceira."
+    assert first_sentences(text, 2, 100) == "Uma frase curta. Outra frase."
+    assert first_sentences(text, 2, 20) == "Uma frase curta."
+    assert first_sentences(text, 1, 5) == ""
+
+
+# ---------------------------------------------------------------------------------------------- infobox
+def test_infobox_country_questions_are_natural_portuguese():
+    pairs = dict(infobox_qa(brasil()))
+    assert pairs["Qual é a capital do Brasil?"] == "A capital do Brasil é Brasília."
+    assert pairs["Qual é a língua oficial do Brasil?"] == "A língua oficial do Brasil é Português."
+    assert pairs["Qual é a moeda do Brasil?"] == "A moeda do Brasil é Real."
+    # the census year of população_ano goes with the population, not into a question of its own
+    assert pairs["Qual é a população do Brasil?"] == "A população do Brasil é de 203 062 512 (censo de 2022)."
+    assert pairs["Qual é a área do Brasil?"] == "A área do Brasil é de 8 515 767 km²."
+    assert pairs["Quem é o presidente do Brasil?"] == "O presidente do Brasil é Luiz Inácio Lula da Silva."
+    assert pairs["Qual é o nome oficial do Brasil?"] == "O nome oficial do Brasil é República Federativa do Brasil."
+    # unmapped field: generic question with a guessed gender ("clima" is masculine)
+    assert pairs["Qual é o clima do Brasil?"] == "O clima do Brasil é tropical."
+    answers = " ".join(pairs.values())
+    assert not any(a.endswith(" 2022.") for a in pairs.values())
+    assert "Bandeira" not in answers             # image fields are not facts
+    assert "{{" not in answers                   # values with markup leftovers are skipped
+    assert all(q.endswith("?") and a.endswith(".") for q, a in pairs.items())
+
+
+def test_infobox_city_of_brazil():
+    city = Article(title="Brasília", page_id=3, lead="Brasília é a capital federal do Brasil.",
+                   infobox_type="Cidade do Brasil",
+                   infobox={"estado": "Distrito Federal", "fundação": "21 de abril de 1960",
+                            "prefeito": "Fulano de Tal", "população": "2 817 068", "fundador": "Juscelino Kubitschek"})
+    pairs = dict(infobox_qa(city))
+    assert pairs["Quando foi fundada a cidade de Brasília?"] == "A cidade de Brasília foi fundada em 21 de abril de 1960."
+    assert pairs["Em que estado fica Brasília?"] == "Brasília fica no Distrito Federal."
+    assert pairs["Quem é o prefeito de Brasília?"] == "O prefeito de Brasília é Fulano de Tal."
+    assert pairs["Quem fundou a cidade de Brasília?"] == "A cidade de Brasília foi fundada por Juscelino Kubitschek."
+    sp = Article(title="Campinas", page_id=4, lead="Campinas é um município.", infobox_type="Info/Cidade do Brasil",
+                 infobox={"estado": "São Paulo"})
+    assert dict(infobox_qa(sp))["Em que estado fica Campinas?"] == "Campinas fica no estado de São Paulo."
+
+
+def test_infobox_politician_uses_past_tense_and_office():
+    pairs = dict(infobox_qa(vargas()))
+    assert pairs["Quando nasceu Getúlio Vargas?"] == "Getúlio Vargas nasceu em 19 de abril de 1882."
+    assert pairs["Quando morreu Getúlio Vargas?"] == "Getúlio Vargas morreu em 24 de agosto de 1954."
+    assert pairs["Qual foi o partido político de Getúlio Vargas?"] == "O partido político de Getúlio Vargas foi PTB."
+    assert pairs["Quem foi o antecessor de Getúlio Vargas como Presidente do Brasil?"] == (
+        "O antecessor de Getúlio Vargas como Presidente do Brasil foi Washington Luís.")
+    # the numbered second office keeps its own antecessor
+    assert pairs["Quem foi o antecessor de Getúlio Vargas como Governador do Rio Grande do Sul?"] == (
+        "O antecessor de Getúlio Vargas como Governador do Rio Grande do Sul foi Borges de Medeiros.")
+    assert pairs["Quando foi o mandato de Getúlio Vargas como Presidente do Brasil?"].endswith(
+        "foi de 3 de novembro de 1930 a 29 de outubro de 1945.")
+
+
+def test_infobox_monarch_and_military_conflict():
+    pedro = Article(title="Pedro I do Brasil", page_id=5,
+                    lead="D. Pedro I (Queluz, 12 de outubro de 1798 — Queluz, 24 de setembro de 1834) foi o "
+                         "primeiro imperador do Brasil.",
+                    infobox_type="Monarca", infobox={"reinado": "12 de outubro de 1822 a 7 de abril de 1831",
+                                                      "sucessor": "Pedro II", "casa": "Bragança",
+                                                      "titulo": "Imperador do Brasil"})
+    pairs = dict(infobox_qa(pedro))
+    assert pairs["Quando foi o reinado de Pedro I do Brasil como Imperador do Brasil?"] == (
+        "O reinado de Pedro I do Brasil como Imperador do Brasil foi de 12 de outubro de 1822 a 7 de abril de 1831.")
+    assert pairs["A qual casa real pertenceu Pedro I do Brasil?"] == "Pedro I do Brasil pertenceu à Casa de Bragança."
+    assert pairs["Qual título teve Pedro I do Brasil?"] == "Pedro I do Brasil teve o título de Imperador do Brasil."
+
+    war = Article(title="Revolução Constitucionalista de 1932", page_id=6,
+                  lead="A Revolução Constitucionalista de 1932 foi um movimento armado ocorrido em São Paulo.",
+                  infobox_type="Conflito militar",
+                  infobox={"data": "9 de julho a 2 de outubro de 1932", "local": "São Paulo",
+                           "resultado": "Vitória do governo federal", "combatente1": "São Paulo",
+                           "combatente2": "Governo Provisório", "imagem": "Mapa.png"})
+    pairs = dict(infobox_qa(war))
+    assert pairs["Quando ocorreu a Revolução Constitucionalista de 1932?"] == (
+        "A Revolução Constitucionalista de 1932 ocorreu em 9 de julho a 2 de outubro de 1932.")
+    assert pairs["Onde ocorreu a Revolução Constitucionalista de 1932?"] == (
+        "A Revolução Constitucionalista de 1932 ocorreu em São Paulo.")
+    assert pairs["Qual foi o resultado da Revolução Constitucionalista de 1932?"] == (
+        "O resultado da Revolução Constitucionalista de 1932 foi Vitória do governo federal.")
+    # numbered belligerents merge into one answer
+    assert pairs["Quem participou da Revolução Constitucionalista de 1932?"] == (
+        "Participaram da Revolução Constitucionalista de 1932: São Paulo e Governo Provisório.")
+
+
+def test_subject_detection():
+    assert describe_subject(brasil()).de == "do Brasil"
+    assert describe_subject(vargas()).is_person and describe_subject(vargas()).past
+    living = Article(title="Dilma Rousseff", page_id=7, lead="Dilma Vana Rousseff (Belo Horizonte, 14 de dezembro "
+                     "de 1947) é uma economista e política brasileira.")
+    s = describe_subject(living)
+    assert s.is_person and not s.past
+    portugal = Article(title="Portugal", page_id=8, lead="Portugal é um país europeu.")
+    assert describe_subject(portugal).de == "de Portugal" and not describe_subject(portugal).is_person
+
+
+# ---------------------------------------------------------------------------------------------- lead / section
+def test_lead_questions_for_people_and_things():
+    people = qa(article_examples(vargas(), GenerationOptions(modes=("lead",))))
+    assert list(people) == ["Quem foi Getúlio Vargas?"]
+    assert people["Quem foi Getúlio Vargas?"].startswith("Getúlio Dornelles Vargas (São Borja")
+    assert people["Quem foi Getúlio Vargas?"].endswith("Governou o Brasil por dezoito anos.")
+
+    things = qa(article_examples(brasil(), GenerationOptions(modes=("lead",))))
+    answer = things["O que é o Brasil?"]
+    # two sentences, not broken at "D." nor at "8.515.767"
+    assert answer == ("O Brasil, oficialmente República Federativa do Brasil, é o maior país da América do Sul. "
+                      "D. Pedro I proclamou a independência em 1822, e a área do país é de 8.515.767 km².")
+    dilma = Article(title="Dilma Rousseff", page_id=7, lead="Dilma Vana Rousseff (Belo Horizonte, 14 de dezembro "
+                    "de 1947) é uma economista e política brasileira.")
+    assert "Quem é Dilma Rousseff?" in qa(article_examples(dilma, GenerationOptions(modes=("lead",))))
+
+
+def test_section_questions():
+    pairs = qa(article_examples(brasil(), GenerationOptions(modes=("section",))))
+    assert pairs["Qual é a história do Brasil?"] == ("A história do Brasil começa com os povos indígenas. "
+                                                     "Os portugueses chegaram em 1500.")
+    # generic template; the list before the prose is skipped
+    assert pairs["O que se sabe sobre vida cultural do Brasil?"] == "A cultura brasileira é diversa."
+    assert not any("referência" in q.lower() for q in pairs)          # boilerplate section skipped
+    assert "Como é a economia do Brasil?" not in pairs                 # "Curta." is below min_answer_chars
+    assert qa(article_examples(vargas(), GenerationOptions(modes=("section",)))) == {
+        "Como morreu Getúlio Vargas?": "Vargas suicidou-se no Palácio do Catete em 1954."}
+
+
+# ---------------------------------------------------------------------------------------------- records
+def test_records_use_the_one_template_and_carry_their_article():
+    records = article_examples(brasil())
+    assert {r["source"] for r in records} == {"infobox", "lead", "section"}
+    for r in records:
+        assert set(r) == {"text", "instruction", "input", "output", "article", "source"}
+        assert r["text"] == prompt.build_example(r["input"], r["output"], prompt.INSTRUCTION_QA)
+        assert r["instruction"] == prompt.INSTRUCTION_QA
+        assert r["article"] == "Brasil"
+    questions = [normalize_text(r["input"]) for r in records]
+    assert len(questions) == len(set(questions))
+
+
+def test_duplicate_questions_within_an_article_are_dropped():
+    art = brasil()
+    art.sections.append(Section("História", 3, "Outra seção com o mesmo nome e texto bastante longo."))
+    art.infobox["capital_federal"] = "Brasília"   # "capital*" is not a prefix rule: generic question
+    art.infobox["Capital"] = "Rio de Janeiro"     # same normalized field name as "capital": one question
+    records = article_examples(art)
+    assert sum(r["input"] == "Qual é a história do Brasil?" for r in records) == 1
+    assert sum(r["input"] == "Qual é a capital do Brasil?" for r in records) == 1
+
+
+def test_answer_length_limits_are_configurable():
+    short = article_examples(brasil(), GenerationOptions(max_answer_chars=40))
+    assert short and all(len(r["output"]) <= 40 for r in short)
+    long_only = article_examples(brasil(), GenerationOptions(min_answer_chars=80))
+    assert long_only and all(len(r["output"]) >= 80 for r in long_only)
+    assert "O que é o Brasil?" in qa(long_only)
+
+
+def test_modes_selection_and_raw_mode():
+    assert {r["source"] for r in article_examples(brasil(), GenerationOptions(modes=("infobox",)))} == {"infobox"}
+    raw = article_examples(brasil(), GenerationOptions(modes=("raw",), min_raw_chars=10))
+    assert raw == [{"text": brasil().plain_text(), "article": "Brasil", "source": "raw"}]
+    assert "== História ==" in raw[0]["text"]
+    assert parse_modes("lead, infobox,lead") == ("lead", "infobox")
+    with pytest.raises(UserError, match="unknown mode"):
+        parse_modes("infobox,perguntas")
+
+
+# ---------------------------------------------------------------------------------------------- imports
+def test_import_the_studys_latin1_csv(shared_study):
+    records = read_qa_csv(shared_study / "dados.csv")
+    raw = (shared_study / "dados.csv").read_bytes()
+    assert len(records) == raw.count(b"\r\n") == 269
+    first = records[0]
+    assert first["input"] == "Quando ocorreu a chegada dos primeiros humanos na América do Sul?"
+    assert first["output"].startswith("A chegada dos primeiros humanos na América do Sul ocorreu há")
+    assert first["source"] == "csv" and first["article"] == ""
+    assert first["text"] == prompt.build_example(first["input"], first["output"])
+    texts = " ".join(r["input"] + r["output"] for r in records)
+    assert "–" in texts            # cp1252 0x96 decoded as an en dash, not a control character
+    assert "\x96" not in texts and "Ã" not in texts
+
+
+def test_import_the_studys_json(shared_study):
+    records = read_qa_json(shared_study / "saida.json")
+    assert len(records) == 269
+    assert {r["source"] for r in records} == {"json"}
+    assert records[0]["input"] == "Quando ocorreu a chegada dos primeiros humanos na America do Sul?"
+
+
+def test_csv_utf8_with_header_quotes_and_comma(tmp_path):
+    f = tmp_path / "qa.csv"
+    f.write_text('pergunta;resposta;artigo\n"Qual é; a capital?";"Brasília; no DF.";Brasil\n\n'
+                 'Quem foi Tiradentes?;Um inconfidente.;Tiradentes\n', encoding="utf-8")
+    records = read_qa_csv(f)
+    assert [(r["input"], r["output"], r["article"]) for r in records] == [
+        ("Qual é; a capital?", "Brasília; no DF.", "Brasil"), ("Quem foi Tiradentes?", "Um inconfidente.", "Tiradentes")]
+    g = tmp_path / "qa2.csv"
+    g.write_text('question,answer\n"O que é, afinal?","Isto, aquilo."\n', encoding="utf-8-sig")
+    assert [(r["input"], r["output"]) for r in read_qa_csv(g)] == [("O que é, afinal?", "Isto, aquilo.")]
+
+
+def test_csv_bad_rows_are_reported_with_line_numbers(tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_bytes("Pergunta um?;Resposta um.\r\nsem separador\r\nPergunta três?;\r\nA?;B;C\r\nOk?;Sim.\r\n"
+                  .encode("latin-1"))
+    with pytest.raises(UserError) as e:
+        read_qa_csv(f)
+    msg = str(e.value)
+    assert "\n" not in msg and str(f) in msg
+    assert msg.endswith("3 bad row(s) (separator ';'): lines 2 (1 field, expected 2), 3 (empty answer), "
+                        "4 (3 fields, expected 2)")
+
+
+def test_empty_and_binary_inputs(tmp_path):
+    empty = tmp_path / "vazio.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(UserError, match="empty"):
+        read_qa_csv(empty)
+    with pytest.raises(UserError, match="NUL"):
+        decode_text(b"\x00\x01binary", "x.bin")
+    assert decode_text("Amé".encode("cp1252"), "x")[0] == "Amé"
+    assert decode_text("Amé".encode("utf-8"), "x") == ("Amé", "utf-8-sig")
+
+
+def test_jsonl_import_with_instruction_and_bad_lines(tmp_path):
+    f = tmp_path / "qa.jsonl"
+    f.write_text('{"instruction": "Responda.", "input": "Quem?", "output": "Ele."}\n\n'
+                 '{"input": "Onde?", "output": "Aqui.", "article": "Lugar"}\n', encoding="utf-8")
+    a, b = read_qa_json(f)
+    assert a["instruction"] == "Responda." and a["text"] == prompt.build_example("Quem?", "Ele.", "Responda.")
+    assert b["article"] == "Lugar" and b["instruction"] == prompt.INSTRUCTION_QA
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"input": "Quem?", "output": "Ele."}\n{"input": "Sem resposta"}\n{"output": 3}\n',
+                   encoding="utf-8")
+    with pytest.raises(UserError, match=r"2 bad record\(s\): line 2 \(missing 'output'\), line 3"):
+        read_qa_json(bad)
+
+
+def test_read_dataset_validates_fields_with_line_numbers(tmp_path):
+    good = article_examples(brasil())
+    f = tmp_path / "dataset.jsonl"
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in good), encoding="utf-8")
+    assert read_dataset(f) == good
+    broken = dict(good[0], source="wiki")
+    missing = {k: v for k, v in good[1].items() if k != "output"} | {"output": ""}
+    f.write_text("\n".join([json.dumps(good[0]), json.dumps(broken), "", json.dumps(missing), "{oops"]) + "\n",
+                 encoding="utf-8")
+    with pytest.raises(UserError, match=r"malformed JSON line\(s\): line 5"):
+        read_dataset(f)
+    f.write_text("\n".join([json.dumps(good[0]), json.dumps(broken), "", json.dumps(missing)]) + "\n",
+                 encoding="utf-8")
+    with pytest.raises(UserError) as e:
+        read_dataset(f)
+    assert "2 malformed record(s): line 2 (unknown source 'wiki'), line 4 (empty 'output')" in str(e.value)
+
+
+def test_read_dataset_accepts_the_studys_json_list(shared_study):
+    records = read_dataset(shared_study / "teste.json")
+    assert len(records) == 27
+    assert all(r["text"] == prompt.build_example(r["input"], r["output"]) for r in records)
+
+
+def test_detect_input_kind(tmp_path):
+    assert detect_input_kind("x.xml.bz2") == "dump" and detect_input_kind("x.xml") == "dump"
+    assert detect_input_kind("x.csv") == "csv" and detect_input_kind("x.jsonl") == "json"
+    odd = tmp_path / "dados"
+    odd.write_text('[{"input": "a", "output": "b"}]', encoding="utf-8")
+    assert detect_input_kind(odd) == "json"
+    odd.write_text("<mediawiki>", encoding="utf-8")
+    assert detect_input_kind(odd) == "dump"
+    odd.write_text("pergunta;resposta", encoding="utf-8")
+    assert detect_input_kind(odd) == "csv"
