@@ -303,8 +303,8 @@ _NON_VALUE = re.compile(
     r"^(?:nenhum|nenhuma|não há|não tomou posse|n/?a|vago|vaga|inexistente|desconhecid[oa]|"
     r"(?:cargo|título|posto|monarquia|república|regime)\s+(?:criad|abolid|extint))", re.IGNORECASE)
 _ORDINALS = {"2": "segundo ", "3": "terceiro ", "4": "quarto ", "5": "quinto ", "6": "sexto "}
-_DATE_VALUE = re.compile(rf"^(?:c\.\s*)?(?:\d{{3,4}}\b|\d{{1,2}}\.?º?\s+de\s+(?:{_MONTHS})|(?:{_MONTHS})\s+de\s+\d{{3,4}})",
-                         re.IGNORECASE)
+_DATE_VALUE = re.compile(  # "1822", "c. 1467", "7 de setembro de 1822", "1.º de dezembro", "maio de 1888"
+    rf"^(?:c\.\s*)?(?:\d{{3,4}}\b|\d{{1,2}}\.?º?\s+de\s+(?:{_MONTHS})|(?:{_MONTHS})\s+de\s+\d{{3,4}})", re.IGNORECASE)
 
 
 def _rule(names: str, question: str, answer: str, types: str | None = None, merge: bool = False,
@@ -410,12 +410,15 @@ FIELD_RULES: tuple[FieldRule, ...] = (
           when="person"),
     _rule("fim_mandato fim termino", "Quando terminou o {ord}mandato de {T}{como}?",
           "O {ord}mandato de {T}{como} terminou em {v}.", when="person"),
-    _rule("antecessor predecessor antes", "Quem foi o antecessor de {T}{como}{no_mandato}?", "O antecessor de {T}{como}{no_mandato} foi {v}.",
+    _rule("antecessor predecessor antes", "Quem foi o antecessor de {T}{como}{no_mandato}?",
+          "O antecessor de {T}{como}{no_mandato} foi {v}.",
           when="person"),
-    _rule("sucessor depois", "Quem foi o sucessor de {T}{como}{no_mandato}?", "O sucessor de {T}{como}{no_mandato} foi {v}.", when="person"),
+    _rule("sucessor depois", "Quem foi o sucessor de {T}{como}{no_mandato}?",
+          "O sucessor de {T}{como}{no_mandato} foi {v}.", when="person"),
     _rule("antecessor predecessor antes precedido_por", "O que veio antes {deT}?", "Antes {deT} veio {v}."),
     _rule("sucessor depois sucedido_por", "O que veio depois {deT}?", "Depois {deT} veio {v}."),
-    _rule("vice vice_presidente vicepresidente", "Quem foi o vice de {T}{como}{no_mandato}?", "O vice de {T}{como}{no_mandato} foi {v}."),
+    _rule("vice vice_presidente vicepresidente", "Quem foi o vice de {T}{como}{no_mandato}?",
+          "O vice de {T}{como}{no_mandato} foi {v}."),
     _rule("primeiro_ministro", "Quem foi o primeiro-ministro de {T}{como}?",
           "O primeiro-ministro de {T}{como} foi {v}."),
     _rule("partido partido_politico", "Qual {ser} o partido político de {T}?", "O partido político de {T} {ser} {v}.",
@@ -537,7 +540,8 @@ def _generic_qa(subject: Subject, key: str, value: str) -> tuple[str, str] | Non
     art, plural = _guess_article(label)
     if plural:
         verb = "foram" if subject.past else "são"
-        return (f"Quais {verb} {art} {label} {subject.de}?", f"{_upper_first(art)} {label} {subject.de} {verb} {value}.")
+        return (f"Quais {verb} {art} {label} {subject.de}?",
+                f"{_upper_first(art)} {label} {subject.de} {verb} {value}.")
     if _DATE_VALUE.match(value) and label != "data":
         return (f"Quando foi {art} {label} {subject.de}?", f"{_upper_first(art)} {label} {subject.de} foi em {value}.")
     return (f"Qual {subject.ser} {art} {label} {subject.de}?",
@@ -613,8 +617,8 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
         if base == "altitude" and re.fullmatch(r"[\d\s.,]+", value):
             extra["v"] = value + " m"
         if base.startswith(("populacao", "habitantes")) and not base.endswith(_NOT_THE_FACT):
-            year = next((clean_value(normalized[k][1]) for k in ("censo", "populacao_ano", "ano_populacao",
-                                                                  "populacao_censo", "ano_censo") if k in normalized), None)
+            year_keys = ("censo", "populacao_ano", "ano_populacao", "populacao_censo", "ano_censo")
+            year = next((clean_value(normalized[k][1]) for k in year_keys if k in normalized), None)
             if year and _YEAR.fullmatch(year) and year not in value:
                 extra["v"] = f"{value} (censo de {year})"
         question = subject.fmt(rule.question, **extra)
@@ -759,7 +763,8 @@ def parse_modes(spec: str | Iterable[str]) -> tuple[str, ...]:
     names = [m.strip().lower() for m in (spec.split(",") if isinstance(spec, str) else spec) if m.strip()]
     unknown = [m for m in names if m not in ALL_MODES]
     if unknown or not names:
-        raise UserError(f"--modes: unknown mode(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_MODES)}")
+        raise UserError(f"--modes: unknown mode(s) {', '.join(unknown) or '(none)'}; "
+                        f"choose from {', '.join(ALL_MODES)}")
     return tuple(dict.fromkeys(names))
 
 
