@@ -76,3 +76,16 @@ def test_config_errors(tmp_path):
         load_config(bad)
     with pytest.raises(UserError, match="expected key=value"):
         load_config(None, ["semigual"])
+
+
+def test_atomic_open_output_has_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_open(tmp_path / "x.txt") as f:
+            f.write("ok")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "x.txt").stat().st_mode) == 0o644
