@@ -133,3 +133,668 @@ def apply_adapter(lm, adapter: str | os.PathLike[str], trainable: bool = False):
         return PeftModel.from_pretrained(lm, str(adapter), is_trainable=trainable)
     except (RuntimeError, ValueError, KeyError) as e:
         raise UserError(f"{adapter}: adapter does not match the base model: {str(e).splitlines()[0][:200]}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generation: one small interface over llama.cpp and transformers
+# ---------------------------------------------------------------------------------------------------------------
+
+import codecs
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+from . import prompt as _prompt
+
+log = logging.getLogger(__name__)
+
+# The embedded default model (a BASE model, no chat template; Gemma Terms of Use). `make models` fetches both.
+EMBEDDED_GGUF = MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"
+EMBEDDED_GGUF_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+EMBEDDED_HF = MODELS_DIR / "gemma-3-270m-hf"
+
+GGUF_MAGIC = b"GGUF"
+
+Messages = list  # list[dict] with "role" in {"system", "user", "assistant"} and "content"
+
+
+@dataclass
+class Generation:
+    """One answer and how it was produced.
+
+    finish_reason: "stop" (eos or a stop string: the answer ended by itself), "length" (hit max_new_tokens) or
+    "interrupted" (the consumer stopped reading a stream). prompt_truncated: the prompt (or the chat history) was
+    cut to fit the context window. first_token_s: time to the first generated token (prompt processing).
+    """
+
+    text: str
+    n_tokens: int = 0
+    seconds: float = 0.0
+    prompt_tokens: int = 0
+    finish_reason: str = "length"
+    prompt_truncated: bool = False
+    first_token_s: float | None = None
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Generated tokens per second over the whole call (prompt processing included)."""
+        return self.n_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        """Generation speed after the first token (what a reader sees while the answer streams)."""
+        if self.first_token_s is None or self.n_tokens < 2 or self.seconds <= self.first_token_s:
+            return self.tokens_per_s
+        return (self.n_tokens - 1) / (self.seconds - self.first_token_s)
+
+
+@dataclass
+class ChatPrompt:
+    """A conversation rendered into one prompt string for a model."""
+
+    text: str
+    stop: list[str]          # default stop strings for this kind of prompt
+    templated: bool          # built by the model's chat template (special tokens inside) vs. the Alpaca prompt
+    dropped_turns: int = 0   # older messages left out to fit the context window
+
+
+class StopFilter:
+    """Streams text while holding back anything that could be the start of a stop string.
+
+    ``push(piece)`` returns the text that is safe to show; once a stop string appears, ``hit`` is True and the
+    text from the stop string on is dropped. ``flush()`` returns what was held back (at the end of generation).
+    """
+
+    def __init__(self, stops: Sequence[str]):
+        self.stops = [s for s in stops if s]
+        self.buf = ""
+        self.hit = False
+
+    def push(self, piece: str) -> str:
+        if self.hit:
+            return ""
+        self.buf += piece
+        if not self.stops:
+            out, self.buf = self.buf, ""
+            return out
+        cut = min((i for i in (self.buf.find(s) for s in self.stops) if i != -1), default=-1)
+        if cut != -1:
+            out, self.buf, self.hit = self.buf[:cut], "", True
+            return out
+        hold = 0
+        for s in self.stops:
+            for k in range(min(len(s) - 1, len(self.buf)), hold, -1):
+                if self.buf.endswith(s[:k]):
+                    hold = k
+                    break
+        out = self.buf[: len(self.buf) - hold]
+        self.buf = self.buf[len(self.buf) - hold:]
+        return out
+
+    def flush(self) -> str:
+        out, self.buf = ("" if self.hit else self.buf), ""
+        return out
+
+
+def _resolve_stop(stop: Sequence[str] | str | None, default: Sequence[str]) -> list[str]:
+    if stop is None:
+        return list(default)
+    if isinstance(stop, str):
+        return [stop]
+    return list(stop)
+
+
+def format_history(turns: list[dict]) -> str:
+    """Earlier turns of a conversation as plain text (the Input of the Alpaca prompt in chat mode)."""
+    names = {"user": "Usuário", "assistant": "Assistente"}
+    return "\n".join(f"{names.get(m['role'], m['role'])}: {str(m['content']).strip()}" for m in turns)
+
+
+def alpaca_chat_prompt(messages: list[dict], fits: Callable[[str], bool]) -> tuple[str, int]:
+    """The study's Alpaca prompt for a conversation, for base models without a chat template.
+
+    The system message (if any) becomes the instruction, the last user message the question, and the earlier
+    turns are folded into the Input as context; the oldest turns are dropped until ``fits(prompt)``.
+    Returns (prompt, number of messages dropped).
+    """
+    system = next((str(m["content"]) for m in messages if m["role"] == "system"), None)
+    turns = [m for m in messages if m["role"] in ("user", "assistant")]
+    if not turns or turns[-1]["role"] != "user":
+        raise ValueError("a conversation must end with a user message")
+    question = str(turns[-1]["content"])
+    history = turns[:-1]
+    instruction = system.strip() if system and system.strip() else _prompt.INSTRUCTION_QA
+    dropped = 0
+    while True:
+        text = _prompt.build_prompt(question, instruction, context=format_history(history) if history else None)
+        if not history or fits(text):
+            return text, dropped
+        n = 2 if len(history) >= 2 and history[0]["role"] == "user" else 1
+        history = history[n:]
+        dropped += n
+
+
+class Generator:
+    """A loaded model that completes prompts. Both backends implement ``_stream_text``.
+
+    generate / stream take a raw prompt (usually ``prompt.build_prompt(...)``); default stop strings are the
+    Alpaca ones (``prompt.STOP_STRINGS``); pass ``stop=[]`` for none. chat_stream / chat take messages and use the
+    model's chat template when it has one, else the Alpaca prompt built from the conversation. After a stream is
+    exhausted (or closed), ``last`` holds its Generation (token counts, timings, finish reason).
+    temperature 0 means greedy decoding.
+    """
+
+    name: str = "model"
+    backend: str = ""
+    n_ctx: int = 2048
+    last: Generation | None = None
+
+    # -- backend hooks -------------------------------------------------------------------------------------
+    def count_tokens(self, text: str, special: bool = False) -> int:
+        raise NotImplementedError
+
+    @property
+    def has_chat_template(self) -> bool:
+        return False
+
+    def _render_chat_template(self, messages: list[dict]) -> tuple[str, list[str]]:
+        raise NotImplementedError
+
+    def _stream_text(self, text: str, *, max_new_tokens: int, temperature: float, top_p: float, stop: list[str],
+                     special: bool, ignore_eos: bool) -> Iterator[str]:
+        raise NotImplementedError
+
+    # -- the interface -------------------------------------------------------------------------------------
+    def stream(self, prompt: str, max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+               stop: Sequence[str] | str | None = None, ignore_eos: bool = False) -> Iterator[str]:
+        """Yield the completion of ``prompt`` piece by piece (whole UTF-8 characters); stop strings left out."""
+        return self._stream_text(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                 stop=_resolve_stop(stop, _prompt.STOP_STRINGS), special=False, ignore_eos=ignore_eos)
+
+    def generate(self, prompt: str, max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+                 stop: Sequence[str] | str | None = None, ignore_eos: bool = False) -> Generation:
+        """The completion of ``prompt`` (cut before the first stop string) with token counts and timings."""
+        return self._collect(self.stream(prompt, max_new_tokens, temperature, top_p, stop, ignore_eos))
+
+    def chat_prompt(self, messages: list[dict], max_new_tokens: int = 256, template: bool | None = None) -> ChatPrompt:
+        """Render a conversation: the chat template (template=None: when the model has one) or the Alpaca prompt.
+
+        The oldest turns are dropped so that the prompt plus ``max_new_tokens`` fits the context window.
+        """
+        _check_messages(messages)
+        if template is None:
+            template = self.has_chat_template
+        budget = self._prompt_budget(max_new_tokens)
+        if not template:
+            text, dropped = alpaca_chat_prompt(messages, lambda p: self.count_tokens(p) <= budget)
+            return ChatPrompt(text, list(_prompt.STOP_STRINGS), False, dropped)
+        if not self.has_chat_template:
+            raise UserError(f"{self.name}: the model has no chat template (use the completion mode, or give a chat format)")
+        system = [m for m in messages if m["role"] == "system"][:1]
+        turns = [m for m in messages if m["role"] != "system"]
+        dropped = 0
+        while True:
+            text, stops = self._render_chat_template(system + turns)
+            if len(turns) <= 1 or self.count_tokens(text, special=True) <= budget:
+                return ChatPrompt(text, stops, True, dropped)
+            n = 2 if len(turns) >= 3 and turns[0]["role"] == "user" else 1
+            turns = turns[n:]
+            dropped += n
+
+    def chat_stream(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+                    stop: Sequence[str] | str | None = None, ignore_eos: bool = False,
+                    template: bool | None = None) -> Iterator[str]:
+        """Stream the assistant's answer to ``messages`` ([{"role": "system"|"user"|"assistant", "content"}])."""
+        cp = self.chat_prompt(messages, max_new_tokens, template)
+        inner = self._stream_text(cp.text, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                  stop=_resolve_stop(stop, cp.stop), special=cp.templated, ignore_eos=ignore_eos)
+        try:
+            yield from inner
+        finally:
+            inner.close()
+            if self.last is not None and cp.dropped_turns:
+                self.last.prompt_truncated = True
+
+    def chat(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+             stop: Sequence[str] | str | None = None, ignore_eos: bool = False, template: bool | None = None) -> Generation:
+        return self._collect(self.chat_stream(messages, max_new_tokens, temperature, top_p, stop, ignore_eos, template))
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _collect(self, pieces: Iterator[str]) -> Generation:
+        text = "".join(pieces)
+        gen = self.last
+        assert gen is not None
+        gen.text = text
+        return gen
+
+    def _prompt_budget(self, max_new_tokens: int) -> int:
+        """How many prompt tokens fit: the context minus room for the answer (at least half the context)."""
+        return max(self.n_ctx - max_new_tokens, self.n_ctx // 2)
+
+    def _fit(self, ids: list[int], max_new_tokens: int, bos_id: int | None) -> tuple[list[int], int, bool]:
+        """Cut a prompt that does not fit (keeping BOS and the end, where the question and ``### Response:`` are)."""
+        budget = self._prompt_budget(max_new_tokens)
+        truncated = False
+        if len(ids) > budget:
+            keep_bos = bos_id is not None and ids and ids[0] == bos_id
+            ids = ([ids[0]] if keep_bos else []) + ids[len(ids) - (budget - (1 if keep_bos else 0)):]
+            truncated = True
+            log.warning("%s: prompt cut to its last %d tokens to fit the context window (%d)", self.name, budget, self.n_ctx)
+        return ids, max(1, min(max_new_tokens, self.n_ctx - len(ids))), truncated
+
+
+def _check_messages(messages: list[dict]) -> None:
+    if not messages:
+        raise ValueError("empty conversation")
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") or "content" not in m:
+            raise ValueError(f"bad chat message {m!r}: expected {{'role': system|user|assistant, 'content': ...}}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# llama.cpp backend
+# ---------------------------------------------------------------------------------------------------------------
+
+def check_gguf(path: str | os.PathLike[str]) -> Path:
+    """A readable GGUF file, or a UserError naming the file and the problem."""
+    path = Path(path)
+    if not path.exists():
+        hint = " (run `make models`)" if path.resolve() == EMBEDDED_GGUF.resolve() else ""
+        raise UserError(f"{path}: model file not found{hint}")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected a .gguf file")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise UserError(f"{path}: cannot read: {e.strerror}") from None
+    if magic != GGUF_MAGIC:
+        raise UserError(f"{path}: not a GGUF file (bad magic {magic!r})")
+    return path
+
+
+def default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS
+        return max(1, os.cpu_count() or 1)
+
+
+def _llama_chat_formatter(llm, chat_format: str | None):
+    """The llama-cpp-python chat formatter for ``chat_format`` or for the GGUF's own template; None if neither."""
+    from llama_cpp import llama_chat_format as lcf
+
+    eos_id, bos_id = llm.token_eos(), llm.token_bos()
+    eos = llm._model.token_get_text(eos_id) if eos_id != -1 else ""
+    bos = llm._model.token_get_text(bos_id) if bos_id != -1 else ""
+    meta = llm.metadata or {}
+    if chat_format is None or chat_format.startswith("chat_template."):
+        key = "tokenizer.chat_template" if chat_format in (None, "chat_template.default") else f"tokenizer.{chat_format}"
+        if key not in meta:
+            if chat_format is None:
+                return None
+            raise UserError(f"{llm.model_path}: no {chat_format!r} in the GGUF metadata")
+        return lcf.Jinja2ChatFormatter(template=meta[key], eos_token=eos, bos_token=bos, stop_token_ids=[eos_id])
+    for attr in (f"format_{chat_format.replace('-', '')}", f"format_{chat_format.replace('-', '_')}"):
+        f = getattr(lcf, attr, None)
+        if callable(f):
+            return f
+    try:  # any other registered format: the formatter is the closure of its completion handler
+        handler = lcf.get_chat_completion_handler(chat_format)
+    except Exception:
+        raise UserError(f"unknown chat format {chat_format!r} (e.g. gemma, llama-2, llama-3, chatml)") from None
+    for cell in getattr(handler, "__closure__", None) or ():
+        f = cell.cell_contents
+        if callable(f) and getattr(f, "__name__", "").startswith("format"):
+            return f
+    raise UserError(f"chat format {chat_format!r} needs its own llama-cpp-python handler; not supported here")
+
+
+class LlamaCppGenerator(Generator):
+    """A GGUF model run by llama.cpp (llama-cpp-python). Loads with ``load_llamacpp``."""
+
+    backend = "llamacpp"
+
+    def __init__(self, llm, name: str, chat_format: str | None = None, reuse_prompt_cache: bool = False):
+        import llama_cpp
+
+        self.llm = llm
+        # Reusing the KV cache of a shared prompt prefix (a growing chat history) saves prompt processing, but
+        # llama.cpp's logits then differ in the last bits from a fresh evaluation, so greedy answers to the same
+        # prompt could differ between calls. Off by default (reproducible answers); the interactive chat turns it on.
+        self.reuse_prompt_cache = reuse_prompt_cache
+        self.name = name
+        # llama.cpp may round the context up (to a multiple of 256); the Python side only holds what was asked for
+        self.n_ctx = min(llm.n_ctx(), len(llm.input_ids))
+        self.chat_format = chat_format
+        self._formatter = _llama_chat_formatter(llm, chat_format)
+        self._vocab = llm._model.vocab
+        self._is_eog = llama_cpp.llama_vocab_is_eog
+        self._eog_ids: list[int] | None = None
+        self._added_special = False  # the last rendered chat template already starts with BOS
+        self.last = None
+
+    @property
+    def has_chat_template(self) -> bool:
+        return self._formatter is not None
+
+    def count_tokens(self, text: str, special: bool = False) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=special))
+
+    def eog_ids(self) -> list[int]:
+        """End-of-generation tokens of the vocabulary (eos, <end_of_turn>, ...)."""
+        if self._eog_ids is None:
+            self._eog_ids = [i for i in range(self.llm.n_vocab()) if self._is_eog(self._vocab, i)]
+        return self._eog_ids
+
+    def _render_chat_template(self, messages: list[dict]) -> tuple[str, list[str]]:
+        try:
+            res = self._formatter(messages=messages)
+        except Exception as e:  # a template that rejects a system role, etc.
+            if any(m["role"] == "system" for m in messages):
+                return self._render_chat_template(_fold_system(messages))
+            raise UserError(f"{self.name}: chat template failed: {str(e).splitlines()[0]}") from None
+        stops = [] if res.stop is None else [res.stop] if isinstance(res.stop, str) else list(res.stop)
+        self._added_special = bool(res.added_special)
+        return res.prompt, [s for s in stops if s]
+
+    def _stream_text(self, text, *, max_new_tokens, temperature, top_p, stop, special, ignore_eos):
+        from llama_cpp import LogitsProcessorList
+
+        llm = self.llm
+        add_bos = not (special and self._added_special)
+        ids = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
+        ids, max_new, truncated = self._fit(ids, max_new_tokens, llm.token_bos())
+        processor = None
+        if ignore_eos:
+            eog = self.eog_ids()
+
+            def no_eog(_input_ids, scores):
+                scores[eog] = -float("inf")
+                return scores
+
+            processor = LogitsProcessorList([no_eog])
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        filt = StopFilter(stop)
+        gen = Generation(text="", prompt_tokens=len(ids), prompt_truncated=truncated, finish_reason="interrupted")
+        self.last = gen
+        if not self.reuse_prompt_cache:
+            llm.reset()
+        t0 = time.perf_counter()
+        tokens = llm.generate(ids, top_k=0, top_p=top_p, min_p=0.0, typical_p=1.0, temp=max(0.0, temperature),
+                              repeat_penalty=1.0, logits_processor=processor)
+        n = 0
+        try:
+            for tok in tokens:
+                if gen.first_token_s is None:
+                    gen.first_token_s = time.perf_counter() - t0
+                if not ignore_eos and self._is_eog(self._vocab, tok):
+                    gen.finish_reason = "stop"
+                    break
+                n += 1
+                out = filt.push(decoder.decode(llm.detokenize([tok])))
+                if out:
+                    yield out
+                if filt.hit:
+                    gen.finish_reason = "stop"
+                    break
+                if n >= max_new:
+                    gen.finish_reason = "length"
+                    break
+            out = filt.push(decoder.decode(b"", final=True)) + filt.flush()
+            if out:
+                yield out
+        finally:
+            tokens.close()
+            gen.n_tokens = n
+            gen.seconds = time.perf_counter() - t0
+
+
+def _fold_system(messages: list[dict]) -> list[dict]:
+    """Put the system prompt at the start of the first user message (for templates without a system role)."""
+    system = "\n\n".join(str(m["content"]) for m in messages if m["role"] == "system")
+    out = [dict(m) for m in messages if m["role"] != "system"]
+    for m in out:
+        if m["role"] == "user":
+            m["content"] = f"{system}\n\n{m['content']}" if system else m["content"]
+            break
+    return out
+
+
+def load_llamacpp(
+    path: str | os.PathLike[str] = EMBEDDED_GGUF,
+    n_ctx: int = 2048,
+    n_threads: int | None = None,
+    n_gpu_layers: int = 0,
+    chat_format: str | None = None,
+    verbose: bool = False,
+    seed: int = 0,
+    reuse_prompt_cache: bool = False,
+) -> LlamaCppGenerator:
+    """Load any GGUF with llama.cpp. n_gpu_layers: layers offloaded to the GPU (-1 = all; needs a CUDA build).
+
+    chat_format: a llama-cpp-python chat format name ("gemma", "llama-2", ...) for chat mode; None uses the
+    GGUF's own chat template if it has one (the embedded Gemma has none: chat falls back to the Alpaca prompt).
+    reuse_prompt_cache: keep the KV cache of a shared prompt prefix between calls (faster multi-turn chat, but
+    greedy answers are then not bit-for-bit reproducible); seed: sampling seed when temperature > 0.
+    """
+    path = check_gguf(path)
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise UserError("llama-cpp-python is not installed (pip install -r requirements.txt)") from None
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    threads = n_threads or default_threads()
+    try:
+        # verbose=False does not cover context creation (llama.cpp still prints a KV-cache note): silence it here
+        with suppress_stdout_stderr(disable=verbose):
+            llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                        n_gpu_layers=n_gpu_layers, chat_format=chat_format, verbose=verbose, seed=seed)
+    except (ValueError, RuntimeError, OSError) as e:
+        raise UserError(f"{path}: llama.cpp cannot load this GGUF (corrupt, truncated or unsupported): "
+                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    return LlamaCppGenerator(llm, name=path.name, chat_format=chat_format, reuse_prompt_cache=reuse_prompt_cache)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# transformers backend
+# ---------------------------------------------------------------------------------------------------------------
+
+class _TextStop:
+    """transformers StoppingCriteria: a stop string in the generated text, or the consumer went away."""
+
+    def __init__(self, tokenizer, prompt_len: int, stops: list[str], cancel: threading.Event, on_first: Callable[[], None]):
+        self.tok = tokenizer
+        self.prompt_len = prompt_len
+        self.stops = [s for s in stops if s]
+        # a stop string of L characters spans at most 4L tokens (byte-level pieces) plus a partial one
+        self.window = 4 * max((len(s) for s in self.stops), default=0) + 4
+        self.cancel = cancel
+        self.on_first = on_first
+        self.first = True
+        self.hit = False
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        if self.first:
+            self.first = False
+            self.on_first()
+        done = self.cancel.is_set()
+        if not done and self.stops:
+            tail = input_ids[0, max(self.prompt_len, input_ids.shape[1] - self.window):]
+            text = self.tok.decode(tail, skip_special_tokens=True)
+            done = self.hit = any(s in text for s in self.stops)
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+
+class TransformersGenerator(Generator):
+    """A transformers causal LM (optionally with a LoRA adapter / 4-bit). Loads with ``load_transformers``."""
+
+    backend = "transformers"
+
+    def __init__(self, model, tokenizer, name: str, n_ctx: int | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        limit = getattr(model.config, "max_position_embeddings", None) or 2048
+        tok_max = getattr(tokenizer, "model_max_length", None)
+        if tok_max and tok_max < 1_000_000:
+            limit = min(limit, tok_max)
+        self.n_ctx = min(int(n_ctx), limit) if n_ctx else min(limit, 4096)
+        self.last = None
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    @property
+    def device(self):
+        return self.model.device
+
+    def count_tokens(self, text: str, special: bool = False) -> int:
+        return len(self.tokenizer(text, add_special_tokens=not special)["input_ids"])
+
+    def _render_chat_template(self, messages: list[dict]) -> tuple[str, list[str]]:
+        try:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except Exception as e:  # e.g. "System role not supported"
+            if any(m["role"] == "system" for m in messages):
+                return self._render_chat_template(_fold_system(messages))
+            raise UserError(f"{self.name}: chat template failed: {str(e).splitlines()[0]}") from None
+        return text, []
+
+    def _stream_text(self, text, *, max_new_tokens, temperature, top_p, stop, special, ignore_eos):
+        import torch
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+        tok = self.tokenizer
+        ids = tok(text, add_special_tokens=not special)["input_ids"]
+        ids, max_new, truncated = self._fit(list(ids), max_new_tokens, tok.bos_token_id)
+        input_ids = torch.tensor([ids], device=self.device)
+        gen = Generation(text="", prompt_tokens=len(ids), prompt_truncated=truncated, finish_reason="interrupted")
+        self.last = gen
+        cancel = threading.Event()
+        t0 = time.perf_counter()
+
+        def on_first():
+            gen.first_token_s = time.perf_counter() - t0
+
+        criteria = _TextStop(tok, len(ids), stop, cancel, on_first)
+        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+        kwargs: dict[str, Any] = dict(
+            input_ids=input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new,
+            streamer=streamer, stopping_criteria=StoppingCriteriaList([criteria]),
+            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+        )
+        if temperature and temperature > 0:
+            kwargs.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if ignore_eos:
+            kwargs["min_new_tokens"] = max_new
+        result: dict[str, Any] = {}
+
+        def run():
+            try:
+                result["out"] = self.model.generate(**kwargs)
+            except BaseException as e:  # re-raised in the consumer's thread
+                result["error"] = e
+                streamer.end()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        filt = StopFilter(stop)
+        try:
+            for piece in streamer:
+                out = filt.push(piece)
+                if out:
+                    yield out
+                if filt.hit:
+                    break
+            if not filt.hit:
+                out = filt.flush()
+                if out:
+                    yield out
+        finally:
+            cancel.set()
+            thread.join()
+            gen.seconds = time.perf_counter() - t0
+            if "out" in result:
+                new = result["out"][0, len(ids):].tolist()
+                gen.n_tokens = len(new)
+                eos = self.model.generation_config.eos_token_id
+                eos = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+                if filt.hit or criteria.hit or (new and new[-1] in eos and not ignore_eos):
+                    gen.finish_reason = "stop"
+                elif gen.n_tokens >= max_new:
+                    gen.finish_reason = "length"
+        if "error" in result:
+            e = result["error"]
+            raise UserError(f"{self.name}: generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+
+
+def load_transformers(
+    model: str | os.PathLike[str] = EMBEDDED_HF,
+    gguf_file: str | None = None,
+    adapter: str | os.PathLike[str] | None = None,
+    quantization: str | None = None,
+    device_map: Any = None,
+    dtype: Any = "auto",
+    n_ctx: int | None = None,
+) -> TransformersGenerator:
+    """A Generator over ``load_hf_model`` (HF folder or hub id, optional GGUF, LoRA adapter, 4/8-bit)."""
+    if Path(str(model)).resolve() == EMBEDDED_HF.resolve() and not EMBEDDED_HF.exists():
+        raise UserError(f"{model}: model not found (run `make models`)")
+    lm, tok = load_hf_model(model, gguf_file=gguf_file, adapter=adapter, quantization=quantization,
+                            dtype=dtype, device_map=device_map)
+    lm.eval()
+    name = Path(str(model)).name + (f"+{Path(str(adapter)).name}" if adapter else "")
+    return TransformersGenerator(lm, tok, name=name, n_ctx=n_ctx)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# From a config
+# ---------------------------------------------------------------------------------------------------------------
+
+_LLAMACPP_KEYS = {"n_ctx", "n_threads", "n_gpu_layers", "chat_format", "verbose", "seed", "reuse_prompt_cache"}
+_TRANSFORMERS_KEYS = {"gguf_file", "adapter", "quantization", "device_map", "dtype", "n_ctx"}
+# keys a config may carry beside the loading ones (used by the caller, ignored here)
+_OTHER_KEYS = {"name", "label", "description", "max_new_tokens", "temperature", "top_p", "stop", "mode", "system"}
+
+
+def load_generator(spec: dict) -> Generator:
+    """Load a model from a config mapping, e.g. ``{backend: llamacpp, model: models/x.gguf, n_ctx: 2048}`` or
+    ``{backend: transformers, model: models/gemma-3-270m-hf, adapter: models/lora-demo, quantization: 4bit}``.
+
+    backend defaults to llamacpp for a ``.gguf`` model, transformers otherwise; ``model: embedded`` (or no model)
+    is the embedded Gemma 3 270M of that backend. Unknown keys are an error (typos should not pass silently).
+    """
+    if not isinstance(spec, dict):
+        raise UserError(f"model spec: expected a mapping, got {type(spec).__name__}")
+    spec = dict(spec)
+    model = spec.pop("model", None)
+    backend = spec.pop("backend", None)
+    if backend is None:
+        backend = "llamacpp" if model is not None and str(model).endswith(".gguf") else "transformers"
+        if model in (None, "embedded"):
+            backend = "llamacpp"
+    for k in _OTHER_KEYS:
+        spec.pop(k, None)
+    if backend in ("llamacpp", "llama.cpp", "llama_cpp"):
+        allowed, model = _LLAMACPP_KEYS, (EMBEDDED_GGUF if model in (None, "embedded") else model)
+    elif backend in ("transformers", "hf"):
+        allowed, model = _TRANSFORMERS_KEYS, (EMBEDDED_HF if model in (None, "embedded") else model)
+    else:
+        raise UserError(f"model spec: unknown backend {backend!r} (use llamacpp or transformers)")
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise UserError(f"model spec: unknown key(s) for backend {backend}: {', '.join(unknown)} "
+                        f"(allowed: {', '.join(sorted(allowed))})")
+    spec = {k: v for k, v in spec.items() if v is not None}
+    if backend.startswith("llama"):
+        return load_llamacpp(model, **spec)
+    return load_transformers(model, **spec)

@@ -1,0 +1,180 @@
+"""chat_cpu.py (llama.cpp, embedded Gemma GGUF) and chat_gpu.py (transformers, tiny random Llama)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from test_models import gemma_gguf, make_lora  # noqa: F401  (session fixture + helper)
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def run(script: str, *args: str, stdin: str = "", timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / script), *args], input=stdin, capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=ENV)
+
+
+def no_traceback(p: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------------------------------------------- chat_cpu
+
+@pytest.fixture(scope="module")
+def gguf(gemma_gguf):  # noqa: F811
+    pytest.importorskip("llama_cpp")
+    return str(gemma_gguf)
+
+
+def test_chat_cpu_one_shot(gguf):
+    p = run("chat_cpu.py", "--model", gguf, "--prompt", "Qual é a capital do Brasil?", "--temperature", "0",
+            "--max-tokens", "48", "--verbose")
+    assert p.returncode == 0, p.stderr
+    no_traceback(p)
+    answer = p.stdout.strip()
+    assert answer and "###" not in answer and "\ufffd" not in answer
+    assert "tokens/s" in p.stderr and "first token" in p.stderr
+    assert ">>>" not in p.stdout  # one-shot: no interactive prompt
+
+
+def test_chat_cpu_interactive_reset_and_exit(gguf):
+    stdin = "Qual é a capital do Brasil?\n/reset\nQuem foi Tiradentes?\n/exit\nnunca lida\n"
+    p = run("chat_cpu.py", "--model", gguf, "--temperature", "0", "--max-tokens", "24", stdin=stdin)
+    assert p.returncode == 0, p.stderr
+    no_traceback(p)
+    assert "[conversation cleared]" in p.stderr
+    assert p.stdout.count(">>> ") == 3  # two questions, then /reset's prompt, then /exit
+    answers = [a.strip() for a in p.stdout.split(">>> ")[1:] if a.strip()]
+    assert len(answers) == 2
+
+
+def test_chat_cpu_ctrl_d_and_history(gguf):
+    # Ctrl-D (end of input) ends the session cleanly, after a two-turn conversation in completion mode
+    stdin = "Quem descobriu o Brasil?\nEm que ano?\n"
+    p = run("chat_cpu.py", "--model", gguf, "--temperature", "0", "--max-tokens", "16", "--verbose", stdin=stdin)
+    assert p.returncode == 0, p.stderr
+    no_traceback(p)
+    assert p.stderr.count("tokens/s") == 2
+    # the second prompt carries the first turn: it is longer than a one-turn prompt
+    sizes = [int(s.split(" tokens, finish")[0].split("prompt ")[-1]) for s in p.stderr.splitlines() if "prompt " in s]
+    assert len(sizes) == 2 and sizes[1] > sizes[0] + 10
+
+
+def test_chat_cpu_ctrl_c_at_the_prompt(gguf):
+    proc = subprocess.Popen([sys.executable, str(ROOT / "chat_cpu.py"), "--model", gguf], cwd=ROOT, env=ENV,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    banner = proc.stderr.readline()  # printed right before the first prompt
+    assert "Chatting with" in banner
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=max(5, deadline - time.time()))
+    assert proc.returncode in (0, 130), err
+    assert "Traceback" not in err
+
+
+def test_chat_cpu_bad_model_files(tmp_path):
+    p = run("chat_cpu.py", "--model", str(tmp_path / "missing.gguf"), "--prompt", "Oi")
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0
+    assert "missing.gguf: model file not found" in p.stderr
+    fake = tmp_path / "notes.gguf"
+    fake.write_text("apenas texto\n", encoding="utf-8")
+    p = run("chat_cpu.py", "--model", str(fake), "--prompt", "Oi")
+    assert p.returncode == 2 and "notes.gguf: not a GGUF file" in p.stderr and p.stderr.strip().count("\n") == 0
+    p = run("chat_cpu.py", "--model", str(fake), "--temperature", "-1")
+    assert p.returncode == 2 and "--temperature" in p.stderr
+
+
+def test_chat_cpu_chat_mode_on_the_embedded_model(gguf):
+    p = run("chat_cpu.py", "--model", gguf, "--mode", "chat", "--chat-format", "gemma", "--prompt", "Olá!",
+            "--temperature", "0", "--max-tokens", "16")
+    assert p.returncode == 0, p.stderr
+    no_traceback(p)
+    p = run("chat_cpu.py", "--model", gguf, "--mode", "chat", "--prompt", "Olá!")
+    if Path(gguf).resolve() != (ROOT / "models" / Path(gguf).name).resolve():
+        # a non-default path to a GGUF without a template: chat mode needs --chat-format
+        assert p.returncode == 2 and "no chat template" in p.stderr
+
+
+# ---------------------------------------------------------------------------------------------------- chat_gpu
+
+def gpu_main(argv, monkeypatch, capsys, stdin: str | None = None):
+    """Run chat_gpu.main in this process (torch is already loaded: much faster than a subprocess)."""
+    import chat_gpu
+
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    rc = chat_gpu.main(argv)
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def test_chat_gpu_one_shot_subprocess(tiny_llama):
+    p = run("chat_gpu.py", "--model", str(tiny_llama), "--prompt", "Qual é a capital do Brasil?", "--temperature", "0",
+            "--max-tokens", "12", "--verbose")
+    assert p.returncode == 0, p.stderr
+    no_traceback(p)
+    import torch
+
+    if not torch.cuda.is_available():
+        assert "CUDA not available: running on CPU" in p.stderr
+    assert "tokens/s" in p.stderr
+
+
+def test_chat_gpu_interactive_with_and_without_adapter(tiny_llama, tmp_path, monkeypatch, capsys):
+    stdin = "Qual é a capital do Brasil?\n/reset\nQuem foi Tiradentes?\n/exit\n"
+    rc, out, err = gpu_main(["--model", str(tiny_llama), "--temperature", "0", "--max-tokens", "10"],
+                            monkeypatch, capsys, stdin)
+    assert rc == 0, err
+    assert out.count(">>> ") == 3 and "[conversation cleared]" in err
+    base_answer = out.split(">>> ")[1]
+
+    adapter = make_lora(tiny_llama, tmp_path / "lora")
+    rc, out, err = gpu_main(["--model", str(tiny_llama), "--adapter", str(adapter), "--temperature", "0",
+                             "--max-tokens", "10"], monkeypatch, capsys, stdin)
+    assert rc == 0, err
+    assert out.count(">>> ") == 3
+    assert out.split(">>> ")[1] != base_answer  # the adapter is really applied
+
+
+def test_chat_gpu_errors(tiny_llama, tmp_path, monkeypatch, capsys):
+    import torch
+
+    if not torch.cuda.is_available():
+        rc, out, err = gpu_main(["--model", str(tiny_llama), "--load-in-4bit", "--prompt", "Oi"], monkeypatch, capsys)
+        assert rc == 2 and "--load-in-4bit needs CUDA" in err and err.strip().count("\n") == 0
+    rc, out, err = gpu_main(["--model", str(tmp_path / "nada"), "--prompt", "Oi"], monkeypatch, capsys)
+    assert rc == 2 and "model not found" in err
+    rc, out, err = gpu_main(["--model", str(tiny_llama), "--mode", "chat", "--prompt", "Oi"], monkeypatch, capsys)
+    assert rc == 2 and "no chat template" in err
+    rc, out, err = gpu_main(["--model", str(tiny_llama), "--adapter", str(tmp_path), "--prompt", "Oi"],
+                            monkeypatch, capsys)
+    assert rc == 2 and "not a LoRA adapter folder" in err
+
+
+def test_chat_gpu_4bit_forced_on_cpu(tiny_llama, monkeypatch, capsys):
+    pytest.importorskip("bitsandbytes")
+    rc, out, err = gpu_main(["--model", str(tiny_llama), "--load-in-4bit", "--allow-cpu-quantization", "--prompt",
+                             "Oi", "--temperature", "0", "--max-tokens", "6"], monkeypatch, capsys)
+    assert rc == 0, err
+    assert out.strip() or out == "\n"
+
+
+def test_chat_gpu_llamacpp_backend(gguf, monkeypatch, capsys):
+    rc, out, err = gpu_main(["--backend", "llamacpp", "--model", gguf, "--n-gpu-layers", "0", "--prompt",
+                             "Qual é a capital do Brasil?", "--temperature", "0", "--max-tokens", "16"],
+                            monkeypatch, capsys)
+    assert rc == 0, err
+    assert out.strip() and "###" not in out
+    rc, out, err = gpu_main(["--backend", "llamacpp", "--model", gguf, "--adapter", "x", "--prompt", "Oi"],
+                            monkeypatch, capsys)
+    assert rc == 2 and "--backend transformers" in err
