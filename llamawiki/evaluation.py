@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from . import prompt as prompt_mod
-from .fileio import UserError, atomic_open, library_versions, read_jsonl, sha256_file
+from .fileio import UserError, atomic_open, atomic_path, library_versions, read_jsonl, sha256_file
 
 # ---------------------------------------------------------------------------------------------------------------
 # 1. Metrics
@@ -389,8 +389,7 @@ def resolve_systems(cfg: dict, names: Sequence[str] | None = None) -> list[Syste
             raise UserError(f"config: system {name!r} has no `model:`")
         if sc.get("adapter"):
             spec["adapter"] = sc["adapter"]
-        if "backend" not in spec or "model" not in spec:
-            raise UserError(f"config: system {name!r}: model spec needs `backend` and `model`")
+        _resolve_embedded(spec)
         rag = sc.get("rag")
         retrieval = None
         if rag:
@@ -398,6 +397,19 @@ def resolve_systems(cfg: dict, names: Sequence[str] | None = None) -> list[Syste
             retrieval["k"] = int(retrieval["k"])
         out.append(System(name, spec, retrieval))
     return out
+
+
+def _resolve_embedded(spec: dict) -> None:
+    """Fill in what models.load_generator would default: the backend, and ``model: embedded`` -> the path."""
+    model = spec.get("model")
+    if spec.get("backend") is None:
+        spec["backend"] = ("llamacpp" if model in (None, "embedded") or str(model).endswith(".gguf")
+                           else "transformers")
+    if model in (None, "embedded"):
+        from .models import EMBEDDED_GGUF, EMBEDDED_HF
+
+        embedded = EMBEDDED_GGUF if str(spec["backend"]).startswith("llama") else EMBEDDED_HF
+        spec["model"] = os.path.relpath(embedded) if Path.cwd() in embedded.parents else str(embedded)
 
 
 def _is_local(model: str) -> bool:
@@ -764,7 +776,7 @@ def run_comparison(
     if not render_only:
         check_prerequisites(cfg, selected)
 
-    hashes = HashCache(run_dir.parent / ".sha256-cache.json")
+    hashes = HashCache(run_dir / ".sha256-cache.json")
     cache = AnswerCache(run_dir / "respostas.jsonl")
 
     # Keys of every (system, question): what is in the cache and what must be generated.
@@ -790,9 +802,10 @@ def run_comparison(
                 cached += 1
             else:
                 todo.append((s, q, key, loose))
-    hashes.save()
 
     generated = 0
+    run_dir.mkdir(parents=True, exist_ok=True)
+    hashes.save()
     if todo and not render_only:
         generated = _generate_missing(todo, generation, seed, cache, answers, load_generator, load_retriever,
                                       rag_answer, progress, tqdm)
@@ -897,7 +910,8 @@ def _fmt(x: Any, digits: int = 2) -> str:
 
 def _quote(text: str) -> str:
     text = (text or "").strip() or "(resposta vazia)"
-    return "\n".join("> " + line if line.strip() else ">" for line in text.splitlines())
+    # a leading "#" would turn a quoted line into a heading ("### Answer:" in the study's answers)
+    return "\n".join("> " + re.sub(r"^(\s*)#", r"\1\\#", line) if line.strip() else ">" for line in text.splitlines())
 
 
 def render_table(result: RunResult, generation: dict | None = None) -> str:
@@ -955,7 +969,7 @@ CSV_COLUMNS = ["system", "model", "n_answers"] + [
 
 
 def write_metrics_csv(path: Path, summary: Sequence[dict]) -> None:
-    with atomic_open(path, newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         w.writeheader()
         for row in summary:
