@@ -189,7 +189,7 @@ DISAMBIGUATION_TEMPLATES = (
 _DISAMBIG_RE = re.compile(
     r"\{\{\s*(?:predefinição:|template:)?\s*(?:"
     + "|".join(re.escape(t) for t in DISAMBIGUATION_TEMPLATES)
-    + r")\s*(?:\||\}\})|__DISAMBIG__|__DESAMBIGUAÇÃO__",
+    + r")\s*(?:\||\}\})",
     re.IGNORECASE,
 )
 _DISAMBIG_TITLE_RE = re.compile(r"\((?:desambiguação|desambiguacao|disambiguation|desambiguación)\)\s*$", re.I)
@@ -205,7 +205,11 @@ def is_redirect_text(text: str) -> str | None:
 
 def is_disambiguation(title: str, text: str) -> bool:
     """True for disambiguation pages: a ``{{Desambiguação}}``-like template or a ``(desambiguação)`` title."""
-    return bool(_DISAMBIG_TITLE_RE.search(title) or _DISAMBIG_RE.search(text))
+    if "(" in title and _DISAMBIG_TITLE_RE.search(title):
+        return True
+    if "__" in text and ("__DISAMBIG__" in text or "__DESAMBIGUAÇÃO__" in text):
+        return True
+    return _DISAMBIG_RE.search(text) is not None
 
 
 # ------------------------------------------------------------------------------------------ opening files
@@ -214,6 +218,7 @@ class _Source:
 
     def __init__(self, path: Path):
         self.path = path
+        self._pending: BaseException | None = None
         if not path.exists():
             raise DumpError(f"{path}: file not found")
         if path.is_dir():
@@ -249,8 +254,28 @@ class _Source:
             self.stream = self.raw
 
     def read(self, n: int) -> bytes:
-        """Read decompressed bytes; compression damage becomes DumpTruncated / DumpError (caller adds context)."""
-        return self.stream.read(n)
+        """Up to ``n`` decompressed bytes. A decompression error is raised only once every byte decoded
+        before it has been returned (``read`` of a buffered stream would drop them with the error)."""
+        if self.kind == "xml":
+            return self.stream.read(n)
+        if self._pending is not None:
+            e, self._pending = self._pending, None
+            raise e
+        parts = []
+        got = 0
+        while got < n:
+            try:
+                d = self.stream.read1(n - got)
+            except (EOFError, OSError, ValueError) as e:
+                if not parts:
+                    raise
+                self._pending = e
+                break
+            if not d:
+                break
+            parts.append(d)
+            got += len(d)
+        return b"".join(parts)
 
     @property
     def position(self) -> int:

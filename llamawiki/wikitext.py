@@ -115,6 +115,7 @@ _DROP_TAG_RE = re.compile(
 )
 _BRACE_TOKEN_RE = re.compile(r"\{\{+|\}\}+")
 _TABLE_TOKEN_RE = re.compile(r"^[ \t:]*\{\||^[ \t]*\|\}(?!\})", re.MULTILINE)
+_PARAM_TOKEN_RE = re.compile(r"\{\{|\}\}|\[\[|\]\]|\|")
 _LINK_TOKEN_RE = re.compile(r"\[\[|\]\]")
 _EXTLINK_RE = re.compile(r"\[(?:https?:|ftp:|mailto:|//)[^\s\]\[]*(?:[ \t]+([^\]\n]*))?\]", re.IGNORECASE)
 _BR_RE = re.compile(r"<br\s*/?\s*>|</br\s*>", re.IGNORECASE)
@@ -124,11 +125,19 @@ _MAGIC_RE = re.compile(r"__[A-ZÀ-Ýa-zà-ý]+__")
 _HEADING_RE = re.compile(r"^(={1,6})[ \t]*(.+?)[ \t]*\1[ \t]*$", re.MULTILINE)
 _LEFTOVER_RE = re.compile(r"\{\{+|\}\}+|\[\[|\]\]|\{\||\|\}|\|")
 _SPACE_BEFORE_PUNCT_RE = re.compile(r"[ \t\xa0]+([,.;:!?)\]])")
-_EMPTY_PARENS_RE = re.compile(r"\(\s*[,;:.\-–—]*\s*\)|\[\s*\]")
+_EMPTY_PARENS_RE = re.compile(r"\([\s,;:.\-–—]*\)")
+_EMPTY_BRACKETS_RE = re.compile(r"\[\s*\]")
 _PAREN_SPACE_RE = re.compile(r"\(\s+")
-_MULTISPACE_RE = re.compile(r"[ \t\xa0\u2009\u202f]+")
+_MULTISPACE_RE = re.compile(r" [ \t\xa0\u2009\u202f]+|[\t\xa0\u2009\u202f][ \t\xa0\u2009\u202f]*")
+_SIMPLE_LABEL_LINK_RE = re.compile(r"\[\[[^\[\]|:{}<]*\|([^\[\]|{}]*[^\[\]|{}\s][^\[\]|{}]*)\]\]")
+_SIMPLE_LINK_RE = re.compile(r"\[\[([^\[\]|:#_{}<]+)\]\]")
+_SPECIAL_CHARS = frozenset("{}[]<>&'|_\n=*#:;!-")
 _MULTINEWLINE_RE = re.compile(r"\n{3,}")
 _PLACEHOLDER_RE = re.compile("\ue000(\\d+)\ue001")
+
+
+def _group1(m: re.Match) -> str:
+    return m.group(1)
 
 
 # ------------------------------------------------------------------------------------------ brace scanner
@@ -181,38 +190,24 @@ def _merge_spans(spans: list[tuple[int, int, int]]) -> list[tuple[int, int, int]
 
 
 def split_params(inner: str) -> list[str]:
-    """Split template content on top-level pipes (not inside nested ``{{ }}``, ``[[ ]]`` or ``{| |}``)."""
+    """Split template content on top-level pipes (not inside nested ``{{ }}`` or ``[[ ]]``)."""
     if "|" not in inner:
         return [inner]
-    if "{" not in inner and "[" not in inner:
+    if "{{" not in inner and "[[" not in inner:
         return inner.split("|")
     parts = []
-    depth_b = depth_l = 0
+    depth = 0
     start = 0
-    i = 0
-    n = len(inner)
-    while i < n:
-        c = inner[i]
-        if c == "{" and i + 1 < n and inner[i + 1] == "{":
-            depth_b += 1
-            i += 2
-            continue
-        if c == "}" and i + 1 < n and inner[i + 1] == "}" and depth_b:
-            depth_b -= 1
-            i += 2
-            continue
-        if c == "[" and i + 1 < n and inner[i + 1] == "[":
-            depth_l += 1
-            i += 2
-            continue
-        if c == "]" and i + 1 < n and inner[i + 1] == "]" and depth_l:
-            depth_l -= 1
-            i += 2
-            continue
-        if c == "|" and not depth_b and not depth_l:
-            parts.append(inner[start:i])
-            start = i + 1
-        i += 1
+    for m in _PARAM_TOKEN_RE.finditer(inner):
+        c = m.group()
+        if c == "|":
+            if not depth:
+                parts.append(inner[start:m.start()])
+                start = m.end()
+        elif c[0] == "{" or c[0] == "[":
+            depth += 1
+        elif depth:
+            depth -= 1
     parts.append(inner[start:])
     return parts
 
@@ -528,14 +523,18 @@ def _clean(text: str, ctx: _LinkContext = _DEFAULT_CTX, categories: list[str] | 
     if "{|" in text:
         text = _remove_tables(text)
     if "[[" in text:
-        text = _replace_links(text, ctx, categories)
+        # plain article links first, with C-level substitutions; the scanner handles the rest
+        text = _SIMPLE_LABEL_LINK_RE.sub(_group1, text)
+        text = _SIMPLE_LINK_RE.sub(_group1, text)
+        if "[[" in text:
+            text = _replace_links(text, ctx, categories)
     if "[" in text:
         text = _EXTLINK_RE.sub(lambda m: m.group(1) or "", text)
     if "<" in text:
         text = _BR_RE.sub("\n", text)
         text = _TAG_RE.sub("", text)
     if "''" in text:
-        text = _BOLD_RE.sub("", text)
+        text = text.replace("'''''", "").replace("'''", "").replace("''", "")
     if "&" in text:
         text = html.unescape(text)
     if "__" in text:
@@ -543,14 +542,21 @@ def _clean(text: str, ctx: _LinkContext = _DEFAULT_CTX, categories: list[str] | 
     if saved:
         text = _PLACEHOLDER_RE.sub(lambda m: saved[int(m.group(1))], text)
     text = _clean_lines(text)
-    text = _LEFTOVER_RE.sub("", text)
-    if "(" in text or "[" in text:
+    if "|" in text or "{{" in text or "}}" in text or "[[" in text or "]]" in text:
+        text = _LEFTOVER_RE.sub("", text)
+    if "(" in text:
         text = _EMPTY_PARENS_RE.sub("", text)
         text = _PAREN_SPACE_RE.sub("(", text)
+    if "[" in text:
+        text = _EMPTY_BRACKETS_RE.sub("", text)
     text = _MULTISPACE_RE.sub(" ", text)
-    text = _SPACE_BEFORE_PUNCT_RE.sub(r"\1", text)
-    text = "\n".join(line.strip() for line in text.split("\n"))
-    text = _MULTINEWLINE_RE.sub("\n\n", text)
+    for p in " ,", " .", " ;", " :", " !", " ?", " )", " ]":
+        if p in text:
+            text = text.replace(p, p[1])
+    if "\n " in text or " \n" in text:
+        text = "\n".join(line.strip() for line in text.split("\n"))
+    if "\n\n\n" in text:
+        text = _MULTINEWLINE_RE.sub("\n\n", text)
     return text.strip(), infobox
 
 
@@ -564,6 +570,8 @@ def clean_wikitext(markup: str) -> str:
 
 def _clean_value(markup: str, ctx: _LinkContext) -> str:
     """An infobox value: cleaned, line breaks (``<br>``, list items) joined with "; "."""
+    if _SPECIAL_CHARS.isdisjoint(markup):
+        return " ".join(markup.split()).strip(" ;,")
     text, _ = _clean(markup, ctx)
     if "\n" in text:
         text = "; ".join(s for s in (line.strip() for line in text.split("\n")) if s)
@@ -581,17 +589,31 @@ def parse_infobox(markup: str, ctx: _LinkContext = _DEFAULT_CTX) -> tuple[str, d
     else:
         kind = name[4:].strip() if low.startswith("info ") else name
     fields: dict[str, str] = {}
+    todo: list[tuple[str, str]] = []
     for key, raw in named.items():
         key = key.strip()
         if not key or _INFOBOX_DROP_RE.search(key):
             continue
-        value = _clean_value(raw, ctx)
-        if not value or _looks_like_file(value):
+        if _SPECIAL_CHARS.isdisjoint(raw):  # plain text: no cleaning needed
+            value = " ".join(raw.split()).strip(" ;,")
+            if value and not _looks_like_file(value):
+                fields[key] = value
             continue
-        fields[key] = value
-    return kind, fields
+        fields[key] = ""  # keeps the template's field order
+        todo.append((key, raw))
+    if todo:
+        # clean every marked-up value in one pass (far fewer calls), then split them apart again
+        joined, _ = _clean(_VALUE_SEP.join(raw for _, raw in todo), ctx)
+        values = joined.split("\ue002")
+        if len(values) != len(todo):  # markup crossed a separator: clean one by one
+            values = [_clean(raw, ctx)[0] for _, raw in todo]
+        for (key, _), value in zip(todo, values):
+            value = "; ".join(s for s in (line.strip() for line in value.split("\n")) if s).strip(" ;,")
+            fields[key] = value
+    return kind, {k: v for k, v in fields.items() if v and not _looks_like_file(v)}
 
 
+_VALUE_SEP = "\n\ue002\n"
 _FILE_VALUE_RE = re.compile(r"^[^\n]{1,200}\.(?:svg|png|jpe?g|gif|tiff?|webp|ogg|ogv|webm|pdf)$", re.IGNORECASE)
 
 
