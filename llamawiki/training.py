@@ -1,0 +1,605 @@
+"""Supervised fine-tuning (LoRA / QLoRA) of a causal LM on the instruction dataset, with trl's SFTTrainer.
+
+The whole stage in one place, from the laptop demo (LoRA in fp32 on CPU) to the study's run (QLoRA, 4-bit nf4,
+on GPUs, under ``accelerate launch``): the single-process path and the distributed one are the same code.
+
+- Examples are put in prompt/completion form: ``prompt`` is ``prompt.build_prompt(input, instruction)`` (the
+  template chat and RAG use at inference) and ``completion`` is the answer followed by eos, so the loss is on
+  the answer only (``completion_only_loss``) and the model learns to stop.
+- The dataset is validated before any model is loaded; bad input is a ``UserError`` naming file and line.
+- Next to the adapter: ``run_config.json`` (resolved config, seed, library versions, dataset hashes, base model)
+  and ``loss.png``; checkpoints ``checkpoint-N/`` allow ``resume=True`` (step count, optimizer, scheduler and RNG
+  state restored by the Trainer); ``merge=True`` writes ``merged/``, a full model with the adapter folded in.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import gc
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import prompt as _prompt
+from .dataset import read_dataset
+from .fileio import UserError, atomic_open, atomic_path, library_versions, read_jsonl, sha256_file
+
+RUN_CONFIG = "run_config.json"
+LOSS_PLOT = "loss.png"
+MERGED_DIR = "merged"
+
+# Every key a config may hold, with its default. ``training`` is passed to trl's SFTConfig: any SFTConfig /
+# TrainingArguments field is accepted there (validated against the dataclass).
+DEFAULTS: dict[str, Any] = {
+    "model": "models/gemma-3-270m-hf",   # HF folder or hub id of the base model
+    "train_file": "json/treino.jsonl",    # JSONL records {instruction, input, output, ...} or the study's JSON list
+    "eval_file": "json/teste.jsonl",      # null: no evaluation
+    "output_dir": "models/lora-demo",     # the adapter, checkpoints, run_config.json, loss.png, merged/
+    "max_train_samples": None,            # keep only the first N examples (null: all)
+    "max_eval_samples": None,
+    "quantization": "auto",               # auto: 4bit (QLoRA) on CUDA, none (fp32 LoRA) on CPU; 4bit | 8bit | none
+    "seed": 42,
+    "lora": {
+        "r": 16,
+        "alpha": 32,
+        "dropout": 0.05,
+        "target_modules": "all-linear",   # or a list such as [q_proj, k_proj, v_proj, o_proj]
+        "modules_to_save": None,          # modules trained in full beside the adapter, e.g. [lm_head]
+    },
+    "training": {
+        "max_steps": 50,
+        "per_device_train_batch_size": 2,
+        "per_device_eval_batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "learning_rate": 2.0e-4,
+        "lr_scheduler_type": "linear",
+        "warmup_steps": 0,
+        "max_length": 512,
+        "logging_steps": 5,
+        "eval_steps": 25,
+        "save_steps": 25,
+        "save_total_limit": 2,
+        "gradient_checkpointing": "auto",  # auto: on with CUDA, off on CPU (faster there, memory is not the limit)
+        "bf16": "auto",                    # auto: on with a bf16-capable GPU, off otherwise
+        "optim": "adamw_torch",
+        "report_to": "none",               # none | tensorboard
+    },
+}
+
+# Keys whose change does not make a different model (output location, logging): ignored when an output folder's
+# previous run is compared with this one.
+_NOT_IDENTITY = {"output_dir", "training.report_to", "training.logging_steps", "training.save_total_limit",
+                 "training.save_steps", "training.eval_steps", "training.per_device_eval_batch_size",
+                 "training.logging_dir", "training.disable_tqdm"}
+# Files a finished run leaves in its output folder (what --overwrite removes; nothing else is touched).
+_RUN_FILES = {RUN_CONFIG, LOSS_PLOT, "adapter_config.json", "adapter_model.safetensors", "adapter_model.bin",
+              "README.md", "training_args.bin", "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
+              "special_tokens_map.json", "chat_template.jinja", "added_tokens.json", "vocab.json", "merges.txt",
+              "trainer_state.json", "all_results.json", "train_results.json", "eval_results.json"}
+_RUN_DIRS = ("runs", MERGED_DIR)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# configuration
+
+
+def merged_config(cfg: dict | None) -> dict:
+    """``DEFAULTS`` updated with ``cfg``; unknown top-level or lora keys are a UserError (typos are not ignored)."""
+    out = copy.deepcopy(DEFAULTS)
+    cfg = cfg or {}
+    for key, value in cfg.items():
+        if key not in DEFAULTS:
+            raise UserError(f"config: unknown key {key!r} (known: {', '.join(DEFAULTS)})")
+        if isinstance(DEFAULTS[key], dict):
+            if not isinstance(value, dict):
+                raise UserError(f"config: {key!r} must be a section (key: value pairs)")
+            if key == "lora":
+                unknown = set(value) - set(DEFAULTS["lora"])
+                if unknown:
+                    raise UserError(f"config: unknown lora key(s) {sorted(unknown)} (known: {', '.join(DEFAULTS['lora'])})")
+            out[key].update(value)
+        else:
+            out[key] = value
+    out["training"] = {k: _number(v) for k, v in out["training"].items()}
+    out["lora"] = {k: _number(v) for k, v in out["lora"].items()}
+    if out["quantization"] in (None, False):
+        out["quantization"] = "none"
+    if out["quantization"] not in ("auto", "4bit", "8bit", "none"):
+        raise UserError(f"config: quantization must be auto, 4bit, 8bit or none, not {out['quantization']!r}")
+    if not out.get("model"):
+        raise UserError("config: 'model' (the base model folder or hub id) is required")
+    if not out.get("train_file"):
+        raise UserError("config: 'train_file' is required")
+    return out
+
+
+def _number(value: Any) -> Any:
+    """YAML reads ``1e-4`` (no dot) and ``--set lr=1e-4`` as strings; numbers they are."""
+    if isinstance(value, str) and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value.strip()):
+        f = float(value)
+        return int(f) if f.is_integer() and "e" not in value.lower() and "." not in value else f
+    return value
+
+
+def resolve_device(cfg: dict) -> dict:
+    """Fill the ``auto`` values from the hardware: quantization, bf16, gradient checkpointing, use_cpu."""
+    import torch
+
+    cfg = copy.deepcopy(cfg)
+    cuda = torch.cuda.is_available()
+    t = cfg["training"]
+    if cfg["quantization"] == "auto":
+        cfg["quantization"] = "4bit" if cuda else "none"
+    if t.get("bf16") == "auto":
+        t["bf16"] = bool(cuda and torch.cuda.is_bf16_supported())
+    if t.get("gradient_checkpointing") == "auto":
+        t["gradient_checkpointing"] = cuda
+    if not cuda:
+        t["bf16"] = False        # no bf16 kernels worth using on this CPU; fp32 LoRA
+        t["fp16"] = False
+        t["use_cpu"] = True
+    return cfg
+
+
+def _identity(cfg: dict, data: dict) -> dict:
+    """What makes two runs the same experiment: the resolved config minus logging keys, plus the data hashes."""
+    flat = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            for k, v in value.items():
+                flat[f"{key}.{k}"] = v
+        else:
+            flat[key] = value
+    ident = {k: v for k, v in flat.items() if k not in _NOT_IDENTITY}
+    ident["data"] = {name: d["sha256"] for name, d in data.items()}
+    return json.loads(json.dumps(ident, sort_keys=True, default=str))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# data
+
+
+def read_examples(path: str | os.PathLike[str]) -> list[dict]:
+    """Read and validate a training file: ``[{"prompt", "completion"}]`` (or ``[{"text"}]`` for raw text).
+
+    The dataset's records (``dataset.read_dataset``: json/treino.jsonl, or the study's ``{"input", "output"}``
+    list) become prompt/completion pairs with the one prompt template. A file of only raw-text records (the
+    dataset's raw mode) trains on whole texts. Malformed lines, records without an answer and files with none of
+    the expected fields raise UserError with the line numbers.
+    """
+    path = Path(path)
+    try:
+        records = read_dataset(path)
+    except UserError:
+        items = read_jsonl(path)              # bad JSON is reported by read_dataset already; look at the fields
+        expected = ("output", "input", "instruction", "text")
+        if not any(k in item for item in items for k in expected):
+            found = sorted({k for item in items[:100] for k in item})
+            raise UserError(f"{path}: none of the expected fields ({', '.join(expected)}); "
+                            f"found: {', '.join(found) or 'only empty records'}") from None
+        raise
+    qa = [r for r in records if r.get("source") != "raw"]
+    if not qa:
+        return [{"text": r["text"]} for r in records]
+    if len(qa) < len(records):
+        print(f"{path}: {len(records) - len(qa)} raw-text record(s) ignored (training on question/answer pairs)")
+    return [{"prompt": _prompt.build_prompt(r["input"], r["instruction"]), "completion": r["output"].strip()}
+            for r in qa]
+
+
+def load_data(cfg: dict) -> dict[str, dict]:
+    """Validated examples of the train and eval files, with their hashes: {"train": {...}, "eval": {...}}."""
+    data = {}
+    for name, key, limit in (("train", "train_file", "max_train_samples"), ("eval", "eval_file", "max_eval_samples")):
+        path = cfg.get(key)
+        if not path:
+            continue
+        examples = read_examples(path)
+        if cfg.get(limit):
+            examples = examples[: int(cfg[limit])]
+        data[name] = {"path": str(path), "sha256": sha256_file(path), "examples": examples, "n": len(examples)}
+    if "eval" in data and ("text" in data["eval"]["examples"][0]) != ("text" in data["train"]["examples"][0]):
+        raise UserError(f"{data['eval']['path']}: not the same kind of records as {data['train']['path']}")
+    return data
+
+
+def to_dataset(examples: list[dict], eos_token: str | None):
+    """A ``datasets.Dataset`` in prompt/completion form, eos appended to each completion (or to each text)."""
+    from datasets import Dataset
+
+    eos = eos_token or ""
+    field = "completion" if "completion" in examples[0] else "text"
+    rows = [dict(ex, **{field: ex[field] if ex[field].endswith(eos) else ex[field] + eos}) for ex in examples]
+    return Dataset.from_list(rows)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the output folder
+
+
+def _check_base_model(model: str, gguf_file: str | None = None) -> None:
+    local = Path(model).expanduser()
+    looks_local = local.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
+    if looks_local and not local.exists():
+        raise UserError(f"{model}: base model not found (the demo's is made by `make models`; see models/README.md)")
+    if local.is_dir() and any(local.glob("*.gguf")) and not (local / "config.json").exists():
+        raise UserError(f"{model}: a GGUF folder cannot be trained; save it as a transformers folder first "
+                        "(python models/get_embedded.py --gguf <file> --hf <folder>)")
+
+
+def last_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
+    """The ``checkpoint-N`` folder with the highest N in ``output_dir``, or None."""
+    best = None
+    for p in Path(output_dir).glob("checkpoint-*"):
+        m = re.fullmatch(r"checkpoint-(\d+)", p.name)
+        if m and p.is_dir() and (p / "trainer_state.json").exists():
+            if best is None or int(m.group(1)) > best[0]:
+                best = (int(m.group(1)), p)
+    return best[1] if best else None
+
+
+def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite: bool) -> Path | None:
+    """Check the output folder against this run; return the checkpoint to resume from (or None).
+
+    A folder holding a run of a different config is refused unless ``resume`` (continue it) or ``overwrite``
+    (remove that run's files first). Only a run's own files are removed, never anything else in the folder.
+    """
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite exclude each other")
+    previous = output_dir / RUN_CONFIG
+    if resume:
+        ckpt = last_checkpoint(output_dir)
+        if ckpt is None:
+            raise UserError(f"{output_dir}: no checkpoint to resume from (no checkpoint-N folder)")
+        return ckpt
+    has_run = previous.exists() or last_checkpoint(output_dir) is not None
+    if has_run and not overwrite:
+        try:
+            old = json.loads(previous.read_text(encoding="utf-8")).get("identity")
+        except (OSError, ValueError):
+            old = None
+        if old != identity:
+            diff = _diff(old or {}, identity)
+            raise UserError(f"{output_dir}: holds a run with a different config ({diff}); "
+                            "use --resume to continue it, --overwrite to replace it, or another --output-dir")
+    if has_run:
+        clear_run(output_dir)
+    return None
+
+
+def _diff(old: dict, new: dict) -> str:
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if not old:
+        return "no readable run_config.json"
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:4]) + (" ..." if len(keys) > 4 else "")
+
+
+def clear_run(output_dir: Path) -> None:
+    """Remove a previous run's checkpoints, adapter, logs and merged model from ``output_dir`` (nothing else)."""
+    for p in output_dir.glob("checkpoint-*"):
+        if p.is_dir():
+            shutil.rmtree(p)
+    for name in _RUN_DIRS:
+        if (output_dir / name).is_dir():
+            shutil.rmtree(output_dir / name)
+    for name in _RUN_FILES:
+        if (output_dir / name).is_file():
+            (output_dir / name).unlink()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# model and trainer
+
+
+@dataclass
+class Run:
+    """Everything a training run is made of (returned by ``build_trainer`` so tests and notebooks can look in)."""
+
+    cfg: dict                 # resolved config
+    data: dict                # load_data(...) without the examples
+    identity: dict
+    output_dir: Path
+    resume_from: Path | None
+    trainer: Any
+    tokenizer: Any
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _oom_advice(cfg: dict) -> str:
+    t = cfg["training"]
+    return ("GPU out of memory: lower per_device_train_batch_size (now {b}) and raise gradient_accumulation_steps "
+            "(now {g}) to keep the effective batch, lower max_length (now {m}), turn gradient_checkpointing on "
+            "(now {c}), or use quantization: 4bit; e.g. --set training.per_device_train_batch_size=1 "
+            "--set training.gradient_accumulation_steps={g2}").format(
+        b=t.get("per_device_train_batch_size"), g=t.get("gradient_accumulation_steps"), m=t.get("max_length"),
+        c=t.get("gradient_checkpointing"),
+        g2=int(t.get("gradient_accumulation_steps") or 1) * int(t.get("per_device_train_batch_size") or 1))
+
+
+def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
+    """trl's SFTConfig from the ``training`` section (unknown keys -> UserError)."""
+    import dataclasses
+
+    from trl import SFTConfig
+
+    t = dict(cfg["training"])
+    known = {f.name for f in dataclasses.fields(SFTConfig)}
+    unknown = sorted(set(t) - known)
+    if unknown:
+        raise UserError(f"config: unknown training key(s) {unknown} (any trl SFTConfig field is accepted)")
+    t.setdefault("seed", cfg["seed"])
+    t.setdefault("data_seed", cfg["seed"])
+    # ``gradient_checkpointing`` (the name the papers and trl use) is ``activation_checkpointing`` in transformers 5
+    checkpointing = bool(t.pop("gradient_checkpointing", False))
+    checkpointing_kwargs = t.pop("gradient_checkpointing_kwargs", None)
+    t.setdefault("activation_checkpointing", checkpointing)
+    if t["activation_checkpointing"]:
+        t.setdefault("activation_checkpointing_kwargs", checkpointing_kwargs or {"use_reentrant": False})
+    if has_eval:
+        t.setdefault("eval_strategy", "steps")
+    else:
+        t["eval_strategy"] = "no"
+        t.pop("eval_steps", None)
+    t.setdefault("save_strategy", "steps")
+    t.setdefault("logging_strategy", "steps")
+    t.setdefault("logging_first_step", True)
+    if t.get("report_to") in (None, "none", [], "null"):
+        t["report_to"] = "none"
+    if t.get("report_to") != "none":
+        t.setdefault("logging_dir", str(output_dir / "runs"))
+    t["completion_only_loss"] = not text_mode    # loss on the answer only (prompt tokens get label -100)
+    t.setdefault("dataset_num_proc", None)
+    try:
+        return SFTConfig(output_dir=str(output_dir), **t)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"config: invalid training settings: {str(e).splitlines()[0]}") from None
+
+
+def lora_config(cfg: dict):
+    from peft import LoraConfig
+
+    lc = cfg["lora"]
+    targets = lc["target_modules"]
+    if isinstance(targets, str) and targets != "all-linear":
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    return LoraConfig(
+        r=int(lc["r"]), lora_alpha=int(lc["alpha"]), lora_dropout=float(lc["dropout"]),
+        target_modules=targets, modules_to_save=lc.get("modules_to_save") or None, bias="none", task_type="CAUSAL_LM",
+    )
+
+
+def load_model(cfg: dict):
+    """Base model through the one loader (``models.load_hf_model``), ready for LoRA / QLoRA."""
+    import torch
+
+    from .models import load_hf_model
+
+    quant = None if cfg["quantization"] == "none" else cfg["quantization"]
+    cuda = torch.cuda.is_available()
+    fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+    if fsdp and quant is not None:
+        raise UserError("quantization 4bit/8bit is not supported under FSDP here: use configs/accelerate/ddp.yaml or "
+                        "deepspeed_zero2.yaml for QLoRA, or --set quantization=none with FSDP")
+    if cuda:
+        # DDP: one full copy per process, each rank on its own GPU (not device_map="auto" across them);
+        # FSDP: load on CPU and let FSDP shard it onto the GPUs
+        device_map: Any = "cpu" if fsdp else {"": int(os.environ.get("LOCAL_RANK", "0"))}
+        dtype: Any = torch.bfloat16 if cfg["training"].get("bf16") else (torch.float16 if cfg["training"].get("fp16") else torch.float32)
+    else:
+        device_map, dtype = None, torch.float32
+    try:
+        model, tokenizer = load_hf_model(cfg["model"], quantization=quant, dtype=dtype, device_map=device_map)
+    except torch.cuda.OutOfMemoryError:
+        raise UserError(f"{cfg['model']}: GPU out of memory while loading the model: use quantization: 4bit, "
+                        "fewer processes per GPU, or a smaller model") from None
+    model.config.use_cache = False  # the KV cache is useless (and warns) during training
+    if quant is not None:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=bool(cfg["training"].get("gradient_checkpointing")),
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    return model, tokenizer
+
+
+def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, quiet: bool = False) -> Run:
+    """Validate data and output folder, load the model, and return a ready ``SFTTrainer`` (not yet trained).
+
+    Raises UserError for every bad input before the model is loaded.
+    """
+    cfg = merged_config(cfg)
+    data = load_data(cfg)                                 # bad data: fail before anything heavy
+    _check_base_model(str(cfg["model"]))
+    if resume and last_checkpoint(cfg["output_dir"]) is None:
+        raise UserError(f"{cfg['output_dir']}: no checkpoint to resume from (no checkpoint-N folder)")
+    cfg = resolve_device(cfg)
+    output_dir = Path(cfg["output_dir"])
+    identity = _identity(cfg, data)
+    if _is_main_process():
+        resume_from = prepare_output_dir(output_dir, identity, resume, overwrite)
+    else:
+        resume_from = last_checkpoint(output_dir) if resume else None
+    text_mode = "text" in data["train"]["examples"][0]
+    args = sft_config(cfg, output_dir, "eval" in data, text_mode)
+    if not quiet and _is_main_process():
+        if cfg["training"].get("use_cpu"):
+            kind = "QLoRA (4-bit)" if cfg["quantization"] == "4bit" else ("LoRA (8-bit base)" if cfg["quantization"] == "8bit" else "LoRA in fp32")
+            print(f"CUDA not available: training {kind} on CPU")
+        if text_mode:
+            print(f"{data['train']['path']}: records have only 'text': training on whole texts (no prompt masking)")
+
+    from trl import SFTTrainer
+
+    model, tokenizer = load_model(cfg)
+    train_ds = to_dataset(data["train"]["examples"], tokenizer.eos_token)
+    eval_ds = to_dataset(data["eval"]["examples"], tokenizer.eos_token) if "eval" in data else None
+    # trl seeds, then wraps the model with the LoRA adapter (peft) and enables input grads for checkpointing
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                         processing_class=tokenizer, peft_config=lora_config(cfg))
+    summary = {k: {kk: vv for kk, vv in v.items() if kk != "examples"} for k, v in data.items()}
+    return Run(cfg, summary, identity, output_dir, resume_from, trainer, tokenizer)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the stage
+
+
+def train(cfg: dict, *, resume: bool = False, overwrite: bool = False, merge: bool = False) -> Path:
+    """Train a LoRA adapter as ``cfg`` says; return the adapter folder (``cfg["output_dir"]``).
+
+    resume: continue from the last ``checkpoint-N`` in the output folder; overwrite: replace a previous run of a
+    different config there; merge: also write ``<output_dir>/merged`` (base + adapter as one full model).
+    """
+    run = build_trainer(cfg, resume=resume, overwrite=overwrite)   # bad input fails here, before torch loads
+    import torch
+
+    trainer, out = run.trainer, run.output_dir
+    main = trainer.is_world_process_zero()
+    started = _now()
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_run_config(run, status="running", started=started)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
+    except torch.cuda.OutOfMemoryError:
+        raise UserError(_oom_advice(run.cfg)) from None
+    metrics = dict(result.metrics)
+    if "eval" in run.data:
+        try:
+            metrics.update(trainer.evaluate())
+        except torch.cuda.OutOfMemoryError:
+            raise UserError(_oom_advice(run.cfg)) from None
+    trainer.save_model(str(out))            # adapter_config.json + adapter_model.safetensors (+ tokenizer)
+    trainer.save_state()                    # trainer_state.json: the log history (losses) of the whole run
+    if main:
+        plot_loss(trainer.state.log_history, out / LOSS_PLOT)
+        write_run_config(run, status="done", started=started, metrics=metrics)
+    trainer.accelerator.wait_for_everyone()
+    if merge and main:
+        del trainer, run.trainer
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        merge_adapter(cfg_model := run.cfg["model"], out, out / MERGED_DIR)
+        print(f"merged model: {out / MERGED_DIR} (base {cfg_model} + adapter)")
+    return out
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_run_config(run: Run, status: str, started: str, metrics: dict | None = None) -> Path:
+    """``run_config.json``: what made this adapter (config, seed, versions, data hashes, base model, results)."""
+    import torch
+
+    state = run.trainer.state
+    device = "cpu"
+    if torch.cuda.is_available():
+        device = f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    record = {
+        "status": status,
+        "started": started,
+        "finished": _now() if status == "done" else None,
+        "base_model": _base_model_info(run.cfg["model"]),
+        "seed": run.cfg["seed"],
+        "config": run.cfg,
+        "identity": run.identity,
+        "data": run.data,
+        "resumed_from": str(run.resume_from) if run.resume_from else None,
+        "global_step": state.global_step,
+        "model_quantization": _loaded_quantization(run.trainer.model),
+        "metrics": metrics or {},
+        "device": device,
+        "world_size": run.trainer.args.world_size,
+        "versions": library_versions(),
+    }
+    path = run.output_dir / RUN_CONFIG
+    with atomic_open(path) as f:
+        json.dump(record, f, ensure_ascii=False, indent=2, default=str)
+        f.write("\n")
+    return path
+
+
+def _loaded_quantization(model) -> str:
+    """How the base weights really sit in memory (4bit / 8bit / their dtype), read from the model."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(base, "is_loaded_in_4bit", False):
+        return "4bit"
+    if getattr(base, "is_loaded_in_8bit", False):
+        return "8bit"
+    return str(next(base.parameters()).dtype).replace("torch.", "")
+
+
+def _base_model_info(model: str) -> dict:
+    info: dict[str, Any] = {"model": str(model)}
+    conf = Path(model) / "config.json"
+    if conf.exists():
+        info["config_sha256"] = sha256_file(conf)
+        try:
+            c = json.loads(conf.read_text(encoding="utf-8"))
+            info["architectures"] = c.get("architectures")
+            info["model_type"] = c.get("model_type")
+        except ValueError:
+            pass
+    return info
+
+
+def plot_loss(log_history: list[dict], path: str | os.PathLike[str]) -> Path | None:
+    """Train and eval loss against the step, from ``trainer.state.log_history``; None if nothing was logged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h and "step" in h]
+    if not train and not evals:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    if train:
+        ax.plot(*zip(*train), label="treino", marker=".")
+    if evals:
+        ax.plot(*zip(*evals), label="validação", marker="o")
+    ax.set_xlabel("passo")
+    ax.set_ylabel("loss")
+    ax.set_title("Loss do fine-tuning")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
+
+
+def merge_adapter(base: str, adapter: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Fold a LoRA adapter into its base model and save the full model + tokenizer to ``out``.
+
+    The base is reloaded unquantized (merging into 4-bit weights would lose precision) through the one loader.
+    A base model loaded from a GGUF file cannot be saved merged: train (and merge) its saved HF folder instead.
+    """
+    from .models import load_hf_model
+
+    out = Path(out)
+    lm, tokenizer = load_hf_model(base, adapter=adapter)
+    merged = lm.merge_and_unload()
+    tmp = out.with_name(f".{out.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    merged.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
