@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import xml.etree.ElementTree as ET
+from xml.parsers import expat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -540,8 +541,64 @@ def _parse_xml(prefix: bytes, data: bytes) -> ET.Element:
     return ET.fromstring(prefix + data + b"</mediawiki>")
 
 
+def _parse_fast(prefix: bytes, data: bytes, siteinfo: SiteInfo | None) -> list[Page]:
+    """The pages of a well-formed batch, straight from expat events (about twice as fast as building an
+    ElementTree); any problem raises, and the caller falls back to the careful path."""
+    pages: list[Page] = []
+    buf: list[str] = []
+    cur: dict[str, Any] = {}
+    depth = 0
+
+    def start(name: str, attrs: dict) -> None:
+        nonlocal depth
+        depth += 1
+        if depth == 2:
+            cur.clear()
+        elif depth == 3 and name == "redirect":
+            cur["redirect"] = attrs.get("title", "")
+        buf.clear()
+
+    def end(name: str) -> None:
+        nonlocal depth
+        d = depth
+        depth -= 1
+        if d == 3:
+            if name == "title" or name == "ns" or name == "id":
+                cur[name] = "".join(buf)
+        elif d == 4:
+            if name == "text":
+                cur["text"] = "".join(buf)
+            elif name == "id":
+                cur["rev"] = "".join(buf)
+        elif d == 2:
+            title = cur.get("title", "")
+            ns = cur.get("ns")
+            rev = cur.get("rev")
+            pages.append(Page(
+                id=int(cur.get("id") or 0), title=title,
+                ns=int(ns) if ns is not None else (siteinfo or SiteInfo()).namespace_of(title),
+                text=cur.get("text", ""), redirect=cur.get("redirect"), revision_id=int(rev) if rev else None,
+            ))
+        buf.clear()
+
+    p = expat.ParserCreate()
+    p.buffer_text = True
+    p.buffer_size = 1 << 20
+    p.StartElementHandler = start
+    p.EndElementHandler = end
+    p.CharacterDataHandler = buf.append
+    p.Parse(prefix + data + b"</mediawiki>", True)
+    return pages
+
+
 def _parse_batch(batch: _Batch, prefix: bytes, siteinfo: SiteInfo | None) -> tuple[list[Page], _Problem | None]:
     """The pages of a batch; on damage, the pages before it and a _Problem saying what and where."""
+    try:
+        pages = _parse_fast(prefix, batch.data, siteinfo)
+        if len(pages) == batch.count:
+            return pages, None
+    except Exception:  # noqa: BLE001 - the careful path below says what is wrong
+        pass
     try:
         root = _parse_xml(prefix, batch.data)
         pages = [_make_page(el, siteinfo) for el in root]

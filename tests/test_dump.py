@@ -368,3 +368,21 @@ def test_shipped_sample_reads_entirely_without_markup_leftovers(sample_dump):
             assert value and "[[" not in value and "{{" not in value, (a.title, value)
     by_title = {a.title: a for a in arts}
     assert by_title["Brasil"].infobox.get("capital") == "Brasília"
+
+
+def test_fast_and_careful_page_parsers_agree(tmp_path):
+    """The expat fast path and the ElementTree path (used on damage) build identical pages."""
+    xml = make_dump(PAGES + [("A & B <c>", 0, "x &amp; y", None)], with_ns=False)
+    # a full-history page: the last revision wins
+    xml = xml.replace("<sha1>abc</sha1>\n    </revision>\n  </page>\n</mediawiki>",
+                      "<sha1>abc</sha1>\n    </revision>\n    <revision><id>7</id><text>nova</text></revision>\n"
+                      "  </page>\n</mediawiki>")
+    p = write(tmp_path, "d.xml", xml)
+    reader = dump._Reader(p)
+    batch = next(reader.batches())
+    info = reader.siteinfo
+    fast = dump._parse_fast(reader.prefix, batch.data, info)
+    careful = [dump._make_page(el, info) for el in dump._parse_xml(reader.prefix, batch.data)]
+    assert fast == careful and len(fast) == len(PAGES) + 1
+    assert fast[-1].title == "A & B <c>" and fast[-1].text == "nova" and fast[-1].revision_id == 7
+    assert fast[1].redirect == "Brasil" and fast[7].ns == 14
