@@ -421,6 +421,8 @@ class _Reader:
             if "unknown encoding" in str(e):
                 raise self.error(f"unknown character encoding declared in the XML header ({e})", line) from None
             raise self.error(f"malformed XML before the first page ({e})", line) from None
+        except LookupError as e:  # pyexpat: an encoding Python does not know
+            raise DumpError(f"{self.path}: unknown character encoding declared in the XML header ({e})") from None
 
     def batches(self) -> Iterator[_Batch]:
         """Batches of complete pages; raises DumpTruncated / DumpError at the end or on damage."""

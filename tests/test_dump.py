@@ -386,3 +386,9 @@ def test_fast_and_careful_page_parsers_agree(tmp_path):
     assert fast == careful and len(fast) == len(PAGES) + 1
     assert fast[-1].title == "A & B <c>" and fast[-1].text == "nova" and fast[-1].revision_id == 7
     assert fast[1].redirect == "Brasil" and fast[7].ns == 14
+
+
+def test_unknown_declared_encoding(tmp_path):
+    xml = make_dump(PAGES).replace("<mediawiki", '<?xml version="1.0" encoding="x-klingon"?>\n<mediawiki', 1)
+    _, err = consume(write(tmp_path, "klingon.xml", xml))
+    assert "klingon.xml: unknown character encoding" in str(err)
