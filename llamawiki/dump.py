@@ -22,6 +22,7 @@ import gzip
 import logging
 import os
 import re
+import threading
 import xml.etree.ElementTree as ET
 from xml.parsers import expat
 from dataclasses import dataclass, field
@@ -769,9 +770,17 @@ def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = 
             if on_siteinfo is not None:
                 on_siteinfo(info)
 
+        # Pool.imap reads its input as fast as it can: bound the batches in flight (memory stays flat)
+        slots = threading.Semaphore(max(2, 3 * (workers or 1)))
+        stop = threading.Event()
+
         def tasks() -> Iterator[tuple[bytes, tuple]]:
             b = first
             while b is not None:
+                if parallel:
+                    slots.acquire()
+                    if stop.is_set():
+                        return
                 meta = (b.count, b.line, b.offset, b.index)
                 metas.append(meta)
                 yield b.data, meta
@@ -791,6 +800,7 @@ def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = 
             else:
                 results = (_work(data, meta, fn, reader.prefix, info, flt) for data, meta in tasks())
             for items, problem in results:
+                slots.release()
                 meta = metas.popleft()
                 for why, title, value in items:
                     stats.pages += 1
@@ -820,6 +830,9 @@ def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = 
         raise
     finally:
         if pool is not None:
+            stop.set()
+            for _ in range(8 * (workers or 1) + 8):  # wake the feeding thread so terminate() can join it
+                slots.release()
             pool.terminate()
         batches.close()
 

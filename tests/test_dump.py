@@ -20,8 +20,10 @@ PT_NAMESPACES = {
 }
 
 
-def make_dump(pages, namespaces=PT_NAMESPACES, dbname="ptwiki", base="https://pt.wikipedia.org/wiki/Wikip%C3%A9dia:P%C3%A1gina_principal",
-              with_ns=True, schema="0.10") -> str:
+PT_BASE = "https://pt.wikipedia.org/wiki/Wikip%C3%A9dia:P%C3%A1gina_principal"
+
+
+def make_dump(pages, namespaces=PT_NAMESPACES, dbname="ptwiki", base=PT_BASE, with_ns=True, schema="0.10") -> str:
     """A MediaWiki export as a string. pages: (title, ns, text, redirect_target_or_None) tuples."""
     ns_xml = "\n".join(
         f'      <namespace key="{k}" case="first-letter"' + (f">{escape(v)}</namespace>" if v else " />")
@@ -226,6 +228,31 @@ def test_parallel_matches_sequential_and_keeps_order(tmp_path, workers):
     par = [a.plain_text() for a in dump.iter_articles_parallel(p, workers=workers, chunksize=7)]
     assert par == seq and len(seq) == 120 and seq[5] == "Artigo 5 é o número 5."
     assert list(dump.map_pages(p, _upper, workers=workers, chunksize=5))[:2] == ["ARTIGO 0", "ARTIGO 1"]
+    # stopping early (limit) shuts the pool down without hanging on the bounded feeding thread
+    assert list(dump.map_pages(p, _upper, workers=workers, limit=3, batch_bytes=300)) == [
+        "ARTIGO 0", "ARTIGO 1", "ARTIGO 2"]
+
+
+def test_parallel_feeding_is_bounded(tmp_path, monkeypatch):
+    """Pool.imap would read the whole dump ahead of the workers: at most a few batches are in flight."""
+    many = [(f"Artigo {i}", 0, "Texto. " * 20, None) for i in range(400)]
+    p = write(tmp_path, "many.xml", make_dump(many))
+    fed = []
+    real = dump._Reader.batches
+
+    def counting(self):
+        for b in real(self):
+            fed.append(b.index)
+            yield b
+
+    monkeypatch.setattr(dump._Reader, "batches", counting)
+    it = dump.map_pages(p, _upper, workers=2, batch_bytes=200)  # one page per batch
+    assert next(it) == "ARTIGO 0"
+    import time
+
+    time.sleep(0.5)  # give the feeding thread every chance to run ahead
+    assert len(fed) <= 3 * 2 + 2, len(fed)
+    assert len(list(it)) == 399
 
 
 def test_parallel_raises_after_pages_before_damage(tmp_path):
