@@ -77,16 +77,21 @@ class Chat:
         pieces: list[str] = []
         stream = self.gen.chat_stream(self.messages, template=self.template, **self.params)
         started = False
+        pending = ""  # trailing white space is shown only when more text follows it
         try:
             for piece in stream:
+                pieces.append(piece)
                 if not started:  # the answer starts after "### Response:\n": drop leading blank space
                     piece = piece.lstrip()
                     if not piece:
                         continue
                     started = True
-                pieces.append(piece)
-                self.out.write(piece)
-                self.out.flush()
+                text = pending + piece
+                shown = text.rstrip()
+                pending = text[len(shown):]
+                if shown:
+                    self.out.write(shown)
+                    self.out.flush()
         except KeyboardInterrupt:
             stream.close()
             self.out.write("\n")
