@@ -24,6 +24,7 @@ import os
 import random
 import re
 import subprocess
+import sys
 import time
 import unicodedata
 from collections import Counter
@@ -669,8 +670,10 @@ def generate_answer(system: System, question: Question, generator: Any, generati
     t0 = time.perf_counter()
     sources: list[str] = []
     if system.retrieval:
+        extra = {"max_context_chars": system.retrieval["max_context_chars"]} \
+            if system.retrieval.get("max_context_chars") else {}
         ra = (rag_answer or _default_rag_answer)(question.pergunta, retriever, generator,
-                                                 k=system.retrieval["k"], **generation)
+                                                 k=system.retrieval["k"], **extra, **generation)
         gen = ra.generation
         text = ra.text
         sources = [str(s) for s in (ra.sources or [])]
@@ -807,8 +810,15 @@ def run_comparison(
     run_dir.mkdir(parents=True, exist_ok=True)
     hashes.save()
     if todo and not render_only:
-        generated = _generate_missing(todo, generation, seed, cache, answers, load_generator, load_retriever,
-                                      rag_answer, progress, tqdm)
+        before = len(cache.by_key)
+        try:
+            generated = _generate_missing(todo, generation, seed, cache, answers, load_generator, load_retriever,
+                                          rag_answer, progress, tqdm)
+        except (KeyboardInterrupt, UserError):
+            saved = len(cache.by_key) - before
+            print(f"{cache.path}: {saved} new answer(s) saved, {len(todo) - saved} left; "
+                  "run the same command again to resume", file=sys.stderr)
+            raise
     missing = len(todo) - generated
 
     system_names = [s.name for s in selected]

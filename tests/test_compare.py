@@ -123,7 +123,7 @@ def cache_lines(run_dir: Path) -> list[dict]:
 
 # ---- cache and resume -----------------------------------------------------------------------------------------
 
-def test_interrupted_run_resumes_with_only_missing_answers(tmp_path):
+def test_interrupted_run_resumes_with_only_missing_answers(tmp_path, capsys):
     cfg, questions = make_env(tmp_path)
     run_dir = tmp_path / "results" / "r"
     first = {"answers": []}
@@ -131,6 +131,7 @@ def test_interrupted_run_resumes_with_only_missing_answers(tmp_path):
         run(cfg, questions, run_dir, first, fail_after=4)
     assert len(first["answers"]) == 4
     assert len(cache_lines(run_dir)) == 4           # every finished answer was on disk before the interruption
+    assert "4 new answer(s) saved, 2 left; run the same command again to resume" in capsys.readouterr().err
 
     second = {"answers": []}
     result = run(cfg, questions, run_dir, second)
@@ -377,3 +378,27 @@ def test_end_to_end_on_tiny_model(tiny_llama, tiny_adapter, tmp_path, capsys):
     assert compare.main(args) == 0
     assert "0 answers generated, 6 from the cache" in capsys.readouterr().out
     assert cache_lines(tmp_path / "res") == recs
+
+
+def test_rag_system_through_the_real_retrieval_answer(tmp_path):
+    """The default RAG path (retrieval.answer with the one prompt template) with a fixed retriever: the prompt
+    carries the retrieved passage and the record carries its source title."""
+    from langchain_core.documents import Document
+    from langchain_core.runnables import RunnableLambda
+
+    cfg, questions = make_env(tmp_path, systems=("rag",))
+    prompts = []
+
+    class Gen:
+        def generate(self, prompt, **gen):
+            prompts.append(prompt)
+            return FakeGeneration("Brasília é a capital.\n### Input:\nx", 5, 0.25, 80)
+
+    docs = [Document(page_content="Brasília é a capital federal do Brasil.", metadata={"title": "Brasília"})]
+    result = ev.run_comparison(cfg, questions_path=questions, run_dir=tmp_path / "run", progress=False, limit=1,
+                               load_generator=lambda spec: Gen(),
+                               load_retriever=lambda index_dir, kind, k: RunnableLambda(lambda q: docs))
+    rec = result.answers[("rag", "q1")]
+    assert rec["answer"] == "Brasília é a capital." and rec["sources"] == ["Brasília"]
+    assert "Contexto:" in prompts[0] and "Brasília é a capital federal do Brasil." in prompts[0]
+    assert rec["tokens"] == 5 and rec["tokens_per_s"] == pytest.approx(20.0)
