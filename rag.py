@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""RAG over the Portuguese Wikipedia dump: build the index, ask a question, or chat.
+
+    python rag.py index data/ptwiki-amostra-pages-articles.xml.bz2 --index-dir indexes/amostra
+    python rag.py ask "Qual é a capital do Brasil?" --index-dir indexes/amostra
+    python rag.py ask "Quem foi Tiradentes?" --retriever bm25 --k 5 --retrieve-only --json
+    python rag.py chat --index-dir indexes/amostra
+
+The logic is in llamawiki/retrieval.py (loader, splitter, embeddings, FAISS + BM25, LCEL answer chain);
+models are loaded by llamawiki/models.py (llama.cpp on the embedded Gemma GGUF by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from llamawiki import retrieval  # noqa: E402
+from llamawiki.fileio import UserError, cli  # noqa: E402
+
+DEFAULT_INDEX = "indexes/amostra"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ix = sub.add_parser("index", help="index a dump (FAISS + BM25 + manifest)")
+    ix.add_argument("dump", help="MediaWiki XML dump (.xml or .xml.bz2)")
+    ix.add_argument("--index-dir", default=DEFAULT_INDEX)
+    ix.add_argument("--embeddings", default=None, help="sentence-transformers name or folder (default: embedded all-MiniLM-L6-v2)")
+    ix.add_argument("--chunk-size", type=int, default=retrieval.DEFAULT_CHUNK_SIZE, help="characters (default %(default)s)")
+    ix.add_argument("--chunk-overlap", type=int, default=retrieval.DEFAULT_CHUNK_OVERLAP, help="characters (default %(default)s)")
+    ix.add_argument("--batch-size", type=int, default=retrieval.DEFAULT_BATCH_SIZE, help="chunks embedded per batch (default %(default)s)")
+    ix.add_argument("--limit", type=int, default=None, help="index only the first N articles")
+    ix.add_argument("--allow-truncated", action="store_true", help="index the complete pages of a truncated dump")
+
+    for name, help_ in (("ask", "answer one question"), ("chat", "ask questions interactively")):
+        q = sub.add_parser(name, help=help_)
+        if name == "ask":
+            q.add_argument("question")
+            q.add_argument("--json", action="store_true", help="print one JSON object")
+            q.add_argument("--retrieve-only", action="store_true", help="show the retrieved chunks, load no model")
+        q.add_argument("--index-dir", default=DEFAULT_INDEX)
+        q.add_argument("--retriever", choices=retrieval.RETRIEVER_KINDS, default="hybrid")
+        q.add_argument("--k", type=int, default=retrieval.DEFAULT_K, help="chunks in the context (default %(default)s)")
+        q.add_argument("--embeddings", default=None, help="must be the model the index was built with (default: the manifest's)")
+        q.add_argument("--weights", type=float, nargs=2, metavar=("BM25", "DENSE"), default=retrieval.DEFAULT_WEIGHTS,
+                       help="hybrid fusion weights (default %(default)s)")
+        q.add_argument("--model", default=None, help="GGUF file (llamacpp) or HF folder/id (transformers); default: embedded Gemma GGUF")
+        q.add_argument("--backend", choices=("llamacpp", "transformers"), default="llamacpp")
+        q.add_argument("--adapter", default=None, help="LoRA adapter folder (transformers backend)")
+        q.add_argument("--n-ctx", type=int, default=2048, help="llama.cpp context window (default %(default)s)")
+        q.add_argument("--max-tokens", type=int, default=256)
+        q.add_argument("--max-context-chars", type=int, default=retrieval.DEFAULT_MAX_CONTEXT_CHARS)
+        q.add_argument("--temperature", type=float, default=0.0)
+    return p.parse_args(argv)
+
+
+def load_model(args: argparse.Namespace):
+    from llamawiki import models
+
+    if args.adapter and args.backend != "transformers":
+        raise UserError("--adapter needs --backend transformers (llama.cpp takes a merged GGUF via --model)")
+    if args.backend == "llamacpp":
+        spec = {"backend": "llamacpp", "model": args.model or str(models.EMBEDDED_GGUF), "n_ctx": args.n_ctx}
+    else:
+        model = args.model or str(models.EMBEDDED_HF)
+        spec = {"backend": "transformers", "model": model, "adapter": args.adapter}
+        if model.endswith(".gguf"):
+            spec.update(model=str(Path(model).parent), gguf_file=Path(model).name)
+    return models.load_generator(spec)
+
+
+def print_answer(res: retrieval.RagAnswer, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
+        return
+    print(res.text or "(resposta vazia)")
+    print("\nFontes: " + "; ".join(res.sources))
+
+
+def print_chunks(question: str, docs, as_json: bool) -> None:
+    if as_json:
+        out = {
+            "question": question,
+            "sources": retrieval.sources_of(docs),
+            "chunks": [{"rank": d.metadata.get("rank"), "title": d.metadata.get("title"),
+                        "section": d.metadata.get("section"), "source": d.metadata.get("source"),
+                        "score": d.metadata.get("score"), "text": d.page_content} for d in docs],
+        }
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    for d in docs:
+        m = d.metadata
+        print(f"[{m.get('rank')}] {m.get('title')} — {m.get('section')}  (score {m.get('score')})  {m.get('source')}")
+        print("    " + d.page_content.replace("\n", " ")[:300])
+
+
+def chat(args: argparse.Namespace, retriever, generator) -> None:
+    print("Pergunte em português (/sair ou Ctrl-D para terminar).")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        if question in ("/sair", "/exit", "/quit"):
+            return
+        if not question:
+            continue
+        try:
+            res = retrieval.answer(question, retriever, generator, k=args.k, max_context_chars=args.max_context_chars,
+                                   max_new_tokens=args.max_tokens, temperature=args.temperature)
+        except KeyboardInterrupt:
+            print("\n(interrompido)")
+            continue
+        print_answer(res, as_json=False)
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.command == "index":
+        m = retrieval.build_index(
+            args.dump, args.index_dir, embeddings=args.embeddings, chunk_size=args.chunk_size,
+            chunk_overlap=args.chunk_overlap, batch_size=args.batch_size, allow_truncated=args.allow_truncated,
+            limit=args.limit,
+        )
+        c, t = m["counts"], m["timing"]
+        print(f"{args.index_dir}: {c['articles']} articles, {c['documents']} sections, {c['chunks']} chunks "
+              f"({m['embeddings']['name']}, dim {m['embeddings']['dimension']}; {t['chunks_per_s']} chunks/s)")
+        return 0
+
+    retriever = retrieval.load_retriever(args.index_dir, kind=args.retriever, k=args.k, embeddings=args.embeddings,
+                                         weights=args.weights)
+    if args.command == "ask" and args.retrieve_only:
+        print_chunks(args.question, retrieval.retrieve(args.question, retriever, k=args.k), args.json)
+        return 0
+    if args.command == "ask":
+        retrieval.check_question(args.question)  # before loading a model
+    generator = load_model(args)
+    if args.command == "chat":
+        chat(args, retriever, generator)
+        return 0
+    res = retrieval.answer(args.question, retriever, generator, k=args.k, max_context_chars=args.max_context_chars,
+                           max_new_tokens=args.max_tokens, temperature=args.temperature)
+    print_answer(res, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
