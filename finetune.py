@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"training.report_to={args.report_to}")
     cfg = load_config(args.config, overrides)
 
-    adapter = train(cfg, resume=args.resume, overwrite=args.overwrite, merge=args.merge)
-    print(f"adapter: {adapter}  (loss plot: {adapter / 'loss.png'}, config: {adapter / 'run_config.json'})")
+    train(cfg, resume=args.resume, overwrite=args.overwrite, merge=args.merge)
     return 0
 
 

@@ -91,7 +91,10 @@ _RUN_DIRS = ("runs", MERGED_DIR)
 def merged_config(cfg: dict | None) -> dict:
     """``DEFAULTS`` updated with ``cfg``; unknown top-level or lora keys are a UserError (typos are not ignored)."""
     out = copy.deepcopy(DEFAULTS)
-    cfg = cfg or {}
+    cfg = {k: v for k, v in (cfg or {}).items() if not (k == "gguf_file" and v is None)}
+    if cfg.get("gguf_file"):
+        raise UserError(f"config: gguf_file: a GGUF base cannot be fine-tuned; save it as a transformers folder "
+                        "once (python models/get_embedded.py --gguf <file> --hf <folder>) and set model: <folder>")
     for key, value in cfg.items():
         if key not in DEFAULTS:
             raise UserError(f"config: unknown key {key!r} (known: {', '.join(DEFAULTS)})")
@@ -222,7 +225,7 @@ def to_dataset(examples: list[dict], eos_token: str | None):
 # the output folder
 
 
-def _check_base_model(model: str, gguf_file: str | None = None) -> None:
+def _check_base_model(model: str) -> None:
     local = Path(model).expanduser()
     looks_local = local.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
     if looks_local and not local.exists():
@@ -257,16 +260,23 @@ def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite
         if ckpt is None:
             raise UserError(f"{output_dir}: no checkpoint to resume from (no checkpoint-N folder)")
         return ckpt
-    has_run = previous.exists() or last_checkpoint(output_dir) is not None
+    ckpt = last_checkpoint(output_dir)
+    has_run = previous.exists() or ckpt is not None
     if has_run and not overwrite:
         try:
-            old = json.loads(previous.read_text(encoding="utf-8")).get("identity")
+            old = json.loads(previous.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            old = None
-        if old != identity:
-            diff = _diff(old or {}, identity)
+            old = {}
+        if old.get("identity") != identity:
+            diff = _diff(old.get("identity") or {}, identity)
             raise UserError(f"{output_dir}: holds a run with a different config ({diff}); "
                             "use --resume to continue it, --overwrite to replace it, or another --output-dir")
+        if old.get("status") == "done":
+            raise UserError(f"{output_dir}: already holds a finished run of this config; "
+                            "use --overwrite to train it again, or another --output-dir")
+        if ckpt is not None:
+            raise UserError(f"{output_dir}: holds an unfinished run of this config (last: {ckpt.name}); "
+                            "use --resume to continue it or --overwrite to start over")
     if has_run:
         clear_run(output_dir)
     return None
@@ -348,6 +358,7 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
     else:
         t["eval_strategy"] = "no"
         t.pop("eval_steps", None)
+    t.setdefault("ddp_find_unused_parameters", False)   # every LoRA weight is used: skip DDP's extra graph walk
     t.setdefault("save_strategy", "steps")
     t.setdefault("logging_strategy", "steps")
     t.setdefault("logging_first_step", True)
@@ -474,16 +485,22 @@ def train(cfg: dict, *, resume: bool = False, overwrite: bool = False, merge: bo
         raise UserError(_oom_advice(run.cfg)) from None
     metrics = dict(result.metrics)
     if "eval" in run.data:
-        try:
-            metrics.update(trainer.evaluate())
-        except torch.cuda.OutOfMemoryError:
-            raise UserError(_oom_advice(run.cfg)) from None
+        last = [h for h in trainer.state.log_history if "eval_loss" in h]
+        if last and last[-1].get("step") == trainer.state.global_step:   # the final step was just evaluated
+            metrics.update({k: v for k, v in last[-1].items() if k.startswith("eval_")})
+        else:
+            try:
+                metrics.update(trainer.evaluate())
+            except torch.cuda.OutOfMemoryError:
+                raise UserError(_oom_advice(run.cfg)) from None
     trainer.save_model(str(out))            # adapter_config.json + adapter_model.safetensors (+ tokenizer)
     trainer.save_state()                    # trainer_state.json: the log history (losses) of the whole run
     if main:
         plot_loss(trainer.state.log_history, out / LOSS_PLOT)
         write_run_config(run, status="done", started=started, metrics=metrics)
     trainer.accelerator.wait_for_everyone()
+    if main:
+        print(f"adapter: {out}  (loss plot: {out / LOSS_PLOT}, config: {out / RUN_CONFIG})")
     if merge and main:
         del trainer, run.trainer
         gc.collect()

@@ -286,3 +286,12 @@ def test_cli_refuses_output_dir_of_a_different_run(trained, tmp_path):
     assert (out / "adapter_model.safetensors").read_bytes() == before
     p = _cli(tmp_path, dict(cfg, output_dir=str(tmp_path / "fresh")), "--resume")
     _assert_user_error(p, "no checkpoint to resume")
+
+
+def test_same_config_twice_is_refused_without_a_flag(trained):
+    from llamawiki.training import build_trainer
+
+    cfg, out = trained
+    with pytest.raises(UserError, match="already holds a finished run of this config"):
+        build_trainer(cfg, quiet=True)
+    assert (out / "adapter_model.safetensors").exists()
