@@ -157,9 +157,6 @@ EMBEDDED_HF = MODELS_DIR / "gemma-3-270m-hf"
 
 GGUF_MAGIC = b"GGUF"
 
-Messages = list  # list[dict] with "role" in {"system", "user", "assistant"} and "content"
-
-
 @dataclass
 class Generation:
     """One answer and how it was produced.

