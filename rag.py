@@ -5,6 +5,7 @@
     python rag.py ask "Qual é a capital do Brasil?" --index-dir indexes/amostra
     python rag.py ask "Quem foi Tiradentes?" --retriever bm25 --k 5 --retrieve-only --json
     python rag.py chat --index-dir indexes/amostra
+    python rag.py merge indexes/parte1 indexes/parte2 --index-dir indexes/ptwiki   # dumps split in parts
 
 The logic is in llamawiki/retrieval.py (loader, splitter, embeddings, FAISS + BM25, LCEL answer chain);
 models are loaded by llamawiki/models.py (llama.cpp on the embedded Gemma GGUF by default).
@@ -42,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ix.add_argument("--limit", type=int, default=None, help="index only the first N articles")
     ix.add_argument("--allow-truncated", action="store_true", help="index the complete pages of a truncated dump")
 
+    mg = sub.add_parser("merge", help="merge indexes built from parts of a dump into one")
+    mg.add_argument("inputs", nargs="+", help="index folders (same embeddings and chunk settings)")
+    mg.add_argument("--index-dir", required=True, help="the merged index")
+
     for name, help_ in (("ask", "answer one question"), ("chat", "ask questions interactively")):
         q = sub.add_parser(name, help=help_)
         if name == "ask":
@@ -65,17 +70,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_model(args: argparse.Namespace):
+    """The generator through the one model loader (llama.cpp on the embedded GGUF unless told otherwise)."""
     from llamawiki import models
 
     if args.adapter and args.backend != "transformers":
         raise UserError("--adapter needs --backend transformers (llama.cpp takes a merged GGUF via --model)")
-    if args.backend == "llamacpp":
-        spec = {"backend": "llamacpp", "model": args.model or str(models.EMBEDDED_GGUF), "n_ctx": args.n_ctx}
-    else:
-        model = args.model or str(models.EMBEDDED_HF)
-        spec = {"backend": "transformers", "model": model, "adapter": args.adapter}
-        if model.endswith(".gguf"):
-            spec.update(model=str(Path(model).parent), gguf_file=Path(model).name)
+    spec = {"backend": args.backend, "model": args.model or "embedded", "n_ctx": args.n_ctx}
+    if args.backend == "transformers":
+        spec["adapter"] = args.adapter
+        if args.model and args.model.endswith(".gguf"):  # transformers de-quantizes a GGUF inside its folder
+            spec.update(model=str(Path(args.model).parent), gguf_file=Path(args.model).name)
     return models.load_generator(spec)
 
 
@@ -137,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         c, t = m["counts"], m["timing"]
         print(f"{args.index_dir}: {c['articles']} articles, {c['documents']} sections, {c['chunks']} chunks "
               f"({m['embeddings']['name']}, dim {m['embeddings']['dimension']}; {t['chunks_per_s']} chunks/s)")
+        return 0
+
+    if args.command == "merge":
+        m = retrieval.merge_indexes(args.inputs, args.index_dir)
+        c = m["counts"]
+        print(f"{args.index_dir}: {len(args.inputs)} indexes merged: {c['articles']} articles, {c['chunks']} chunks")
         return 0
 
     retriever = retrieval.load_retriever(args.index_dir, kind=args.retriever, k=args.k, embeddings=args.embeddings,

@@ -476,6 +476,85 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.PathLike[str],
+                  progress: bool = True) -> Manifest:
+    """Merge indexes built separately (e.g. one per part of a split dump, on several machines) into one.
+
+    All inputs must use the same embedding model, dimension and chunk settings. Vectors are copied out of
+    each FAISS index (``reconstruct_n``) and added with new consecutive chunk ids, one input at a time; the
+    embedding model is not loaded. Written to a temporary folder and moved into place, like ``build_index``.
+    """
+    import numpy as np
+    from langchain_core.embeddings import FakeEmbeddings
+    from tqdm.auto import tqdm
+
+    if not inputs:
+        raise UserError("merge: no input indexes given")
+    index_dir = Path(index_dir)
+    manifests = [read_manifest(p) for p in inputs]
+    first = manifests[0].data
+    for path, m in zip(inputs, manifests):
+        for key in ("name", "dimension"):
+            if m["embeddings"][key] != first["embeddings"][key]:
+                raise UserError(f"{path}: embeddings {key} {m['embeddings'][key]!r} differs from "
+                                f"{first['embeddings'][key]!r} in {inputs[0]}; cannot merge")
+        for key in ("chunk_size", "chunk_overlap"):
+            if m["chunking"][key] != first["chunking"][key]:
+                raise UserError(f"{path}: {key} {m['chunking'][key]} differs from {first['chunking'][key]} in "
+                                f"{inputs[0]}; cannot merge")
+    for path in inputs:
+        if Path(path).resolve() == index_dir.resolve():
+            raise UserError(f"{index_dir}: the output cannot also be an input")
+    _check_writable_index_dir(index_dir)
+    FAISS = _faiss_class()
+    fake = FakeEmbeddings(size=first["embeddings"]["dimension"])
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.", suffix=".tmp", dir=index_dir.parent))
+    try:
+        store = None
+        n = 0
+        with open(tmp / CHUNKS, "w", encoding="utf-8") as out, \
+                tqdm(total=sum(m.n_chunks for m in manifests), unit="chunk", desc="merging", disable=not progress) as bar:
+            for path in inputs:
+                src = _faiss_class().load_local(str(Path(path) / FAISS_DIR), fake, allow_dangerous_deserialization=True)
+                chunks = read_chunks(path)
+                if src.index.ntotal != len(chunks):
+                    raise UserError(f"{path}: {src.index.ntotal} vectors but {len(chunks)} chunks; rebuild it")
+                for start in range(0, len(chunks), 10_000):
+                    part = chunks[start:start + 10_000]
+                    vectors = np.asarray(src.index.reconstruct_n(start, len(part)))
+                    ids = [str(n + i) for i in range(len(part))]
+                    metas = [{**d.metadata, "chunk_id": n + i} for i, d in enumerate(part)]
+                    pairs = [(d.page_content, v.tolist()) for d, v in zip(part, vectors)]
+                    if store is None:
+                        store = FAISS.from_embeddings(pairs, fake, metadatas=metas, ids=ids)
+                    else:
+                        store.add_embeddings(pairs, metadatas=metas, ids=ids)
+                    for i, d, m in zip(ids, part, metas):
+                        out.write(json.dumps({"id": i, "text": d.page_content, "metadata": m}, ensure_ascii=False) + "\n")
+                    n += len(part)
+                    bar.update(len(part))
+                del src, chunks
+        store.save_local(str(tmp / FAISS_DIR))
+        counts = {key: sum(m["counts"][key] for m in manifests) for key in ("articles", "documents", "chunks")}
+        manifest = {
+            **first,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "dump": {"merged": [m["dump"] for m in manifests]},
+            "counts": counts,
+            "timing": {"merged_from": [str(p) for p in inputs]},
+            "versions": library_versions(RETRIEVAL_LIBS),
+        }
+        with atomic_open(tmp / MANIFEST) as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=2)
+            f.write("\n")
+        _replace_dir(tmp, index_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Manifest(manifest)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 5. Loading: manifest checks, retrievers
 # ---------------------------------------------------------------------------------------------------------
@@ -673,13 +752,13 @@ def fit_context(docs: Sequence[Document], max_chars: int) -> list[Document]:
     left = max_chars
     for doc in docs:
         text = doc.page_content.strip()
-        cost = len(text) + 6  # "[n] " and the blank line between passages
+        cost = len(text) + 2  # the blank line between passages
         if cost <= left:
             kept.append(doc)
             left -= cost
             continue
         if left >= 200 or not kept:  # cut at a word boundary rather than drop a useful passage
-            cut = text[: max(left - 7, 0)]
+            cut = text[: max(left - 4, 0)]
             cut = cut[: cut.rfind(" ")] if " " in cut else cut
             if cut.strip():
                 kept.append(Document(page_content=cut.rstrip() + " …", metadata=doc.metadata, id=doc.id))
@@ -688,7 +767,12 @@ def fit_context(docs: Sequence[Document], max_chars: int) -> list[Document]:
 
 
 def format_context(docs: Sequence[Document]) -> str:
-    return "\n\n".join(f"[{i}] {d.page_content.strip()}" for i, d in enumerate(docs, 1))
+    """Passages in rank order, separated by blank lines; each starts with its "Title — Section" line.
+
+    Plain text on purpose: with "[1] ...", "[2] ..." numbering the embedded base model continued the list
+    instead of answering (tried on the sample: 2 of 3 answers were list items or a copied passage).
+    """
+    return "\n\n".join(d.page_content.strip() for d in docs)
 
 
 def context_budget(generator: Any, max_new_tokens: int, max_context_chars: int | None) -> int:
@@ -728,15 +812,59 @@ def check_question(question: str) -> str:
     return str(question).strip()
 
 
+def fit_to_window(question: str, docs: Sequence[Document], generator: Any, max_new_tokens: int,
+                  instruction: str = prompt_mod.INSTRUCTION_RAG) -> list[Document]:
+    """Drop (then cut) passages from the end until prompt + answer fit the generator's window in tokens.
+
+    Uses the generator's own tokenizer (``count_tokens``) when it has one; otherwise returns ``docs`` as is
+    (the character budget already applied is then the only limit).
+    """
+    n_ctx = getattr(generator, "n_ctx", None)
+    count = getattr(generator, "count_tokens", None)
+    docs = list(docs)
+    if not (isinstance(n_ctx, int) and n_ctx > 0 and callable(count)):
+        return docs
+
+    def tokens(ds: Sequence[Document]) -> int:
+        return count(prompt_mod.build_prompt(question, instruction, format_context(ds)))
+
+    limit = n_ctx - max_new_tokens
+    try:
+        while docs and tokens(docs) > limit:
+            last = docs[-1]
+            if len(docs) == 1 or len(last.page_content) > 400:  # cut the last passage by a quarter
+                text = last.page_content[: int(len(last.page_content) * 0.75)]
+                text = text[: text.rfind(" ")] if " " in text else text
+                if len(text) < 50:
+                    docs.pop()
+                    continue
+                docs[-1] = Document(page_content=text + " …", metadata=last.metadata, id=last.id)
+            else:
+                docs.pop()
+    except NotImplementedError:
+        return docs
+    return docs
+
+
 def rag_chain(retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_chars: int | None = None,
               instruction: str = prompt_mod.INSTRUCTION_RAG, **gen: Any):
-    """The LCEL chain {"question"} -> {question, docs, context, prompt, generation}."""
+    """The LCEL chain {"question"} -> {question, docs, context, prompt, generation}.
+
+    retrieve (top k) -> fit to ``max_context_chars`` and to the model window -> format the numbered context ->
+    ``prompt.build_prompt(question, instruction, context)`` -> ``generator.generate(prompt, **gen)``.
+    """
     from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
     retriever = _with_k(retriever, k)
-    budget = context_budget(generator, int(gen.get("max_new_tokens", 256)), max_context_chars)
+    max_new = int(gen.get("max_new_tokens", 256))
+    budget = context_budget(generator, max_new, max_context_chars)
+
+    def select(x: dict) -> list[Document]:
+        docs = fit_context(list(retriever.invoke(x["question"]))[:k], budget)
+        return fit_to_window(x["question"], docs, generator, max_new, instruction)
+
     return (
-        RunnablePassthrough.assign(docs=RunnableLambda(lambda x: fit_context(list(retriever.invoke(x["question"]))[:k], budget)))
+        RunnablePassthrough.assign(docs=RunnableLambda(select))
         | RunnablePassthrough.assign(context=RunnableLambda(lambda x: format_context(x["docs"])))
         | RunnablePassthrough.assign(
             prompt=RunnableLambda(lambda x: prompt_mod.build_prompt(x["question"], instruction, x["context"]))

@@ -290,6 +290,29 @@ def test_rebuild_replaces_the_old_index_atomically(tmp_path, small_dump, embeddi
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".idx")]
 
 
+def test_merge_indexes_built_from_dump_parts(tmp_path, embeddings, index_dir):
+    titles = list(PAGES)
+    part1 = write_dump(tmp_path / "p1.xml", {t: PAGES[t] for t in titles[:2]})
+    part2 = write_dump(tmp_path / "p2.xml", {t: PAGES[t] for t in titles[2:]})
+    for i, part in enumerate((part1, part2), 1):
+        retrieval.build_index(part, tmp_path / f"i{i}", embeddings=embeddings, chunk_size=400, chunk_overlap=60,
+                              progress=False)
+    m = retrieval.merge_indexes([tmp_path / "i1", tmp_path / "i2"], tmp_path / "merged", progress=False)
+    whole = json.loads((index_dir / "manifest.json").read_text())
+    assert m["counts"] == whole["counts"]
+    chunks = retrieval.read_chunks(tmp_path / "merged")
+    assert [d.metadata["chunk_id"] for d in chunks] == list(range(len(chunks)))
+    for kind in retrieval.RETRIEVER_KINDS:  # the merged index answers like the one built in one go
+        merged = retrieval.load_retriever(tmp_path / "merged", kind=kind, k=3, embeddings=embeddings)
+        single = retrieval.load_retriever(index_dir, kind=kind, k=3, embeddings=embeddings)
+        for q, _ in QUESTIONS:
+            assert [d.page_content for d in merged.invoke(q)] == [d.page_content for d in single.invoke(q)]
+    retrieval.build_index(part1, tmp_path / "big", embeddings=embeddings, chunk_size=900, chunk_overlap=60,
+                          progress=False)
+    with pytest.raises(UserError, match="chunk_size 900 differs"):
+        retrieval.merge_indexes([tmp_path / "i1", tmp_path / "big"], tmp_path / "m2", progress=False)
+
+
 # ------------------------------------------------------------------------------------------------ answer
 
 def test_answer_wires_context_question_and_sources(index_dir, embeddings):
@@ -319,6 +342,26 @@ def test_context_is_fitted_to_the_window(index_dir, embeddings):
     small = FakeGenerator(n_ctx=512)  # 512 tokens - 256 answer - 150 scaffolding -> ~318 characters
     res = retrieval.answer("Brasil", retriever, small, k=8, max_new_tokens=256)
     assert 0 < sum(len(c) for c in res.contexts) <= retrieval.context_budget(small, 256, None) <= 400
+
+
+class CountingGenerator(FakeGenerator):
+    """A generator with a window and a tokenizer (4 characters per token)."""
+
+    def count_tokens(self, text, special=False):
+        return len(text) // 4
+
+
+def test_prompt_fits_the_window_in_tokens(index_dir):
+    retriever = retrieval.load_retriever(index_dir, kind="bm25", k=8)
+    gen = CountingGenerator(n_ctx=600)
+    res = retrieval.answer("Brasil escravidão café Vargas", retriever, gen, k=8, max_context_chars=10_000,
+                           max_new_tokens=200)
+    assert res.contexts
+    assert gen.count_tokens(gen.prompts[0]) <= 600 - 200
+    roomy = CountingGenerator(n_ctx=100_000)
+    res2 = retrieval.answer("Brasil escravidão café Vargas", retriever, roomy, k=8, max_context_chars=10_000,
+                            max_new_tokens=200)
+    assert len(res2.contexts) > len(res.contexts) or sum(map(len, res2.contexts)) > sum(map(len, res.contexts))
 
 
 def test_empty_question_is_refused(index_dir):
