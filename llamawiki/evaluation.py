@@ -995,7 +995,7 @@ def write_metrics_png(path: Path, summary: Sequence[dict]) -> None:
     import matplotlib.pyplot as plt
 
     names = list(METRICS)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * len(names) + 0.4 * len(summary)), 4.2))
+    fig, ax = plt.subplots(figsize=(max(7.5, 1.8 * len(names) + 0.4 * len(summary) + 1.8), 4.2))
     width = 0.8 / max(1, len(summary))
     for i, row in enumerate(summary):
         xs = [j + (i - (len(summary) - 1) / 2) * width for j in range(len(names))]
@@ -1007,7 +1007,7 @@ def write_metrics_png(path: Path, summary: Sequence[dict]) -> None:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("média (IC 95%)")
     ax.set_title("Comparação dos sistemas")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=110)
