@@ -298,8 +298,11 @@ def clear_run(output_dir: Path) -> None:
         if (output_dir / name).is_dir():
             shutil.rmtree(output_dir / name)
     for name in _RUN_FILES:
-        if (output_dir / name).is_file():
-            (output_dir / name).unlink()
+        path = output_dir / name
+        if name == "README.md" and path.is_file() and not path.read_text(errors="replace").startswith("---"):
+            continue  # not the model card peft writes: someone's own README
+        if path.is_file():
+            path.unlink()
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -221,6 +221,20 @@ def test_quantized_4bit_path_on_cpu(tiny_llama, data_files, tmp_path):
     assert (out / "adapter_model.safetensors").exists()
 
 
+def test_gpu_out_of_memory_becomes_advice(tiny_llama, data_files, tmp_path, monkeypatch):
+    import torch
+    import trl
+
+    def oom(self, *a, **k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(trl.SFTTrainer, "train", oom)
+    from llamawiki.training import train
+
+    with pytest.raises(UserError, match="per_device_train_batch_size \\(now 2\\).*gradient_accumulation_steps"):
+        train(tiny_cfg(tiny_llama, data_files[0], None, tmp_path / "oom", max_steps=2))
+
+
 def test_read_examples_study_list_and_validation(tmp_path):
     from llamawiki.training import read_examples
 
