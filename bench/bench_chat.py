@@ -27,6 +27,24 @@ from llamawiki.models import EMBEDDED_GGUF, default_threads, load_llamacpp  # no
 QUESTION = "Quem foi Tiradentes e qual foi o seu papel na Inconfidência Mineira?"
 
 
+class DecodeTimer:
+    """Accumulates the time a Llama spends inside llama_decode (the rest of a run is Python overhead)."""
+
+    def __init__(self, llm):
+        self.total = 0.0
+        ctx = llm._ctx
+        inner = ctx.decode
+
+        def timed(batch):
+            t = time.perf_counter()
+            try:
+                return inner(batch)
+            finally:
+                self.total += time.perf_counter() - t
+
+        ctx.decode = timed
+
+
 def run_ours(gen, prompt: str, n: int) -> tuple[float, float, int, str]:
     gen.llm.reset()
     t0 = time.perf_counter()
@@ -75,11 +93,20 @@ def main(argv=None):
     prompt = P.build_prompt(QUESTION)
     n = args.max_tokens
     runs: dict[str, list[tuple[float, float, int, str]]] = {"ours": [], "bare": []}
+    timers = {"ours": DecodeTimer(ours.llm), "bare": DecodeTimer(bare)}
     fns = {"ours": lambda: run_ours(ours, prompt, n), "bare": lambda: run_bare(bare, prompt, n, eog)}
     fns["ours"](), fns["bare"]()  # warm-up (page cache, thread pools), not counted
+    overhead: dict[str, list[float]] = {"ours": [], "bare": []}   # seconds per token outside llama_decode
+    decode: dict[str, list[float]] = {"ours": [], "bare": []}     # seconds per token inside it
     for r in range(args.repeats):
         for name in (("ours", "bare") if r % 2 == 0 else ("bare", "ours")):
-            runs[name].append(fns[name]())
+            timers[name].total = 0.0
+            t = time.perf_counter()
+            res = fns[name]()
+            wall = time.perf_counter() - t
+            runs[name].append(res)
+            overhead[name].append((wall - timers[name].total) / res[2])
+            decode[name].append(timers[name].total / res[2])
 
     def summary(name):
         rs = runs[name]
@@ -98,6 +125,13 @@ def main(argv=None):
     same = runs["ours"][0][3] == runs["bare"][0][3]
     ratio = res["ours"][1] / res["bare"][1]
     print(f"  ratio ours/bare (generation tokens/s): {ratio:.3f}  (goal >= 0.97)   same text: {'yes' if same else 'NO'}")
+    # On a busy machine llama.cpp's own time per token varies run to run far more than the two paths differ;
+    # the Python time outside llama_decode is what the wrapper adds, and it is measured exactly.
+    ovh = {k: statistics.median(v) for k, v in overhead.items()}
+    dec = statistics.median(decode["ours"] + decode["bare"])
+    print(f"  Python overhead per token outside llama_decode: ours {ovh['ours'] * 1000:.2f} ms, "
+          f"bare {ovh['bare'] * 1000:.2f} ms; llama_decode {dec * 1000:.1f} ms/token")
+    print(f"  ratio at equal llama_decode time: {(dec + ovh['bare']) / (dec + ovh['ours']):.3f}")
     return 0
 
 
