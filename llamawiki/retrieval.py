@@ -218,8 +218,13 @@ def embedding_name(spec: str | os.PathLike[str] | None) -> str:
     return spec
 
 
-def load_embeddings(spec: str | os.PathLike[str] | None = None, device: str | None = None, batch_size: int = 32):
-    """``HuggingFaceEmbeddings`` for a sentence-transformers model (hub id or folder), normalised, offline."""
+def load_embeddings(spec: str | os.PathLike[str] | None = None, device: str | None = None,
+                    batch_size: int | None = None):
+    """``HuggingFaceEmbeddings`` for a sentence-transformers model (hub id or folder), normalised, offline.
+
+    device: None = CUDA when PyTorch sees a GPU, else CPU; batch_size: sentences per forward pass
+    (None = 32 on CPU, 256 on a GPU).
+    """
     from langchain_huggingface import HuggingFaceEmbeddings
 
     if _is_default(None if spec is None else str(spec)):
@@ -234,6 +239,8 @@ def load_embeddings(spec: str | os.PathLike[str] | None = None, device: str | No
             model = str(local)
     if device is None:
         device = _default_device()
+    if batch_size is None:
+        batch_size = 32 if device == "cpu" else 256
     try:
         return HuggingFaceEmbeddings(
             model_name=model,

@@ -437,6 +437,20 @@ def test_cli_errors_are_one_line(tmp_path, index_dir):
     assert r.returncode == 2 and "not a llamawiki index" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_cli_chat_ends_cleanly_on_ctrl_d(index_dir, tmp_path_factory):
+    pytest.importorskip("llama_cpp")
+    gguf = _embedded_gguf(tmp_path_factory)
+    if gguf is None:
+        pytest.skip("embedded GGUF not available")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, str(ROOT / "rag.py"), "chat", "--index-dir", str(index_dir), "--retriever",
+                        "bm25", "--k", "2", "--model", str(gguf), "--max-tokens", "8"],
+                       input="O que é a pororoca?\n", capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "Fontes: Rio Amazonas" in r.stdout
+
+
 def test_truncated_dump_indexes_its_complete_pages_when_allowed(tmp_path, embeddings):
     cut = write_dump(tmp_path / "cut.xml", PAGES, cut_at=3000)
     with pytest.raises(UserError):
