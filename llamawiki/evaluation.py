@@ -870,6 +870,7 @@ def _generate_missing(todo, generation, seed, cache, answers, load_generator, lo
                 out = generate_answer(s, q, generator, generation, retriever, rag_answer)
                 rec = {
                     "key": key, "loose_key": loose, "system": s.name, "model": s.model_label,
+                    "model_spec": {k: v for k, v in s.model.items() if k not in _META_KEYS},
                     "question_id": q.id, "question": q.pergunta, **out, "reference": q.resposta_referencia,
                     "generation": generation, "retrieval": s.retrieval,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -157,6 +157,8 @@ def test_each_distinct_model_is_loaded_once(tmp_path):
     rec = result.answers[("rag", "q1")]
     assert rec["sources"] == ["Brasil", "Brasília"]
     assert rec["retrieval"]["k"] == 2
+    assert result.answers[("finetuned", "q1")]["model_spec"]["adapter"] == str(tmp_path / "lora")
+    assert "adapter" not in result.answers[("base", "q1")]["model_spec"]
 
 
 def test_cut_last_line_is_regenerated(tmp_path):
