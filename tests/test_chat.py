@@ -48,7 +48,7 @@ def test_chat_cpu_one_shot(gguf):
 
 def test_chat_cpu_interactive_reset_and_exit(gguf):
     stdin = "Qual é a capital do Brasil?\n/reset\nQuem foi Tiradentes?\n/exit\nnunca lida\n"
-    p = run("chat_cpu.py", "--model", gguf, "--temperature", "0", "--max-tokens", "24", stdin=stdin)
+    p = run("chat_cpu.py", "--model", gguf, "--temperature", "0", "--max-tokens", "12", stdin=stdin)
     assert p.returncode == 0, p.stderr
     no_traceback(p)
     assert "[conversation cleared]" in p.stderr

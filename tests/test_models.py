@@ -141,8 +141,8 @@ def test_gguf_truncated_file_is_a_user_error(gemma_gguf, tmp_path):
 
 
 def test_gguf_stops_at_the_end_of_the_response(gemma):
-    free = gemma.generate(FEW_SHOT, max_new_tokens=40, stop=[])
-    stopped = gemma.generate(FEW_SHOT, max_new_tokens=40)
+    free = gemma.generate(FEW_SHOT, max_new_tokens=16, stop=[])
+    stopped = gemma.generate(FEW_SHOT, max_new_tokens=16)
     # without stop strings the base model goes on with a new "### Instruction:" section ...
     assert "###" in free.text
     # ... with the default ones it ends right before it
@@ -155,13 +155,13 @@ def test_gguf_stops_at_the_end_of_the_response(gemma):
 
 def test_gguf_stream_is_utf8_safe_and_matches_generate(gemma):
     prompt = P.build_prompt("Escreva uma frase sobre a educação e a população do Maranhão.")
-    pieces = list(gemma.stream(prompt, max_new_tokens=48, stop=[]))
-    whole = gemma.generate(prompt, max_new_tokens=48, stop=[])
+    pieces = list(gemma.stream(prompt, max_new_tokens=32, stop=[]))
+    whole = gemma.generate(prompt, max_new_tokens=32, stop=[])
     assert len(pieces) > 1
     assert "".join(pieces) == whole.text
     assert "\ufffd" not in whole.text
     assert any(ord(c) > 127 for c in whole.text)  # accents went through
-    assert whole.n_tokens == gemma.last.n_tokens == 48 and whole.finish_reason == "length"
+    assert whole.n_tokens == gemma.last.n_tokens == 32 and whole.finish_reason == "length"
     assert whole.first_token_s is not None and whole.tokens_per_s > 0
 
 
@@ -193,7 +193,7 @@ def test_gguf_chat_without_template_uses_the_alpaca_prompt(gemma):
     cp = gemma.chat_prompt(msgs)
     assert not cp.templated and cp.stop == P.STOP_STRINGS
     assert cp.text.startswith(P.PREAMBLE) and "Usuário: Quem descobriu o Brasil?" in cp.text
-    pieces = list(gemma.chat_stream(msgs, max_new_tokens=32))
+    pieces = list(gemma.chat_stream(msgs, max_new_tokens=16))
     assert gemma.last.prompt_tokens == gemma.count_tokens(cp.text)
     assert "###" not in "".join(pieces)
     with pytest.raises(UserError, match="no chat template"):
@@ -208,12 +208,13 @@ def test_gguf_chat_format_gemma_and_history_cut(gemma_gguf):
         msgs += [{"role": "user", "content": f"Fale sobre o número {i}."},
                  {"role": "assistant", "content": f"O número {i} é um número inteiro natural. " * 3}]
     msgs.append({"role": "user", "content": "Qual é a capital do Brasil?"})
-    cp = gen.chat_prompt(msgs, max_new_tokens=64)
+    cp = gen.chat_prompt(msgs, max_new_tokens=8)
     assert cp.templated and cp.dropped_turns > 0
     assert cp.text.count("<start_of_turn>user") < 13 and cp.text.endswith("<start_of_turn>model\n")
-    assert gen.count_tokens(cp.text, special=True) <= 256 - 64
-    out = gen.chat(msgs, max_new_tokens=64)
-    assert out.prompt_truncated and out.prompt_tokens <= 256 - 64
+    assert "Qual é a capital do Brasil?" in cp.text
+    assert gen.count_tokens(cp.text, special=True) <= 256 - 8
+    out = gen.chat(msgs, max_new_tokens=8)
+    assert out.prompt_truncated and out.prompt_tokens <= 256 - 8
 
 
 def test_gguf_long_prompt_is_cut_and_flagged(gemma_gguf):
