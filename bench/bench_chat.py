@@ -4,7 +4,9 @@
     python bench/bench_chat.py [--model models/gemma-3-270m-q4_k_m.gguf] [--max-tokens 128] [--repeats 5]
 
 "ours" is the path chat_cpu.py takes (llamawiki.models.LlamaCppGenerator.stream); "bare" is
-``Llama.create_completion(stream=True)`` on a second Llama with the same n_ctx and threads. Runs alternate,
+``Llama.create_completion(stream=True)`` on the same loaded Llama (same weights in memory, context and threads:
+with two separate Llama objects the one created first was measurably slower on a busy machine, whichever path
+used it, so only the Python path differs here; --separate gives each path its own Llama). Runs alternate,
 greedy, eos suppressed in both (so both generate exactly --max-tokens tokens), the KV cache reset before each run
 (so the time to first token includes the prompt). Prints medians, the ratio ours/bare of generation tokens/s
 (goal >= 0.97) and the time to first token.
@@ -82,18 +84,22 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--ctx", type=int, default=2048)
+    p.add_argument("--separate", action="store_true", help="a second Llama for the bare path")
     args = p.parse_args(argv)
 
     from llama_cpp import Llama
 
     threads = args.threads or default_threads()
     ours = load_llamacpp(args.model, n_ctx=args.ctx, n_threads=threads)
-    bare = Llama(model_path=args.model, n_ctx=args.ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
+    bare = ours.llm
+    if args.separate:
+        bare = Llama(model_path=args.model, n_ctx=args.ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
     eog = ours.eog_ids()
     prompt = P.build_prompt(QUESTION)
     n = args.max_tokens
     runs: dict[str, list[tuple[float, float, int, str]]] = {"ours": [], "bare": []}
-    timers = {"ours": DecodeTimer(ours.llm), "bare": DecodeTimer(bare)}
+    timers = {"ours": DecodeTimer(ours.llm)}
+    timers["bare"] = timers["ours"] if bare is ours.llm else DecodeTimer(bare)
     fns = {"ours": lambda: run_ours(ours, prompt, n), "bare": lambda: run_bare(bare, prompt, n, eog)}
     fns["ours"](), fns["bare"]()  # warm-up (page cache, thread pools), not counted
     overhead: dict[str, list[float]] = {"ours": [], "bare": []}   # seconds per token outside llama_decode
@@ -114,7 +120,8 @@ def main(argv=None):
         tps = statistics.median((r[2] - 1) / r[1] for r in rs)
         return ttft, tps, {r[2] for r in rs}
 
-    print(f"model {Path(args.model).name}, threads {threads}, n_ctx {args.ctx}, prompt "
+    print(f"model {Path(args.model).name}, threads {threads}, n_ctx {args.ctx}, "
+          f"{'separate Llama objects' if args.separate else 'one Llama object'}, prompt "
           f"{ours.count_tokens(prompt)} tokens, {n} new tokens (greedy, eos suppressed), {args.repeats} runs each")
     res = {}
     for name in ("ours", "bare"):
@@ -130,7 +137,8 @@ def main(argv=None):
     ovh = {k: statistics.median(v) for k, v in overhead.items()}
     dec = statistics.median(decode["ours"] + decode["bare"])
     print(f"  Python overhead per token outside llama_decode: ours {ovh['ours'] * 1000:.2f} ms, "
-          f"bare {ovh['bare'] * 1000:.2f} ms; llama_decode {dec * 1000:.1f} ms/token")
+          f"bare {ovh['bare'] * 1000:.2f} ms; llama_decode {dec * 1000:.1f} ms/token "
+          f"(ours {statistics.median(decode['ours']) * 1000:.1f}, bare {statistics.median(decode['bare']) * 1000:.1f})")
     print(f"  ratio at equal llama_decode time: {(dec + ovh['bare']) / (dec + ovh['ours']):.3f}")
     return 0
 
