@@ -82,6 +82,23 @@ def test_chat_cpu_ctrl_c_at_the_prompt(gguf):
     assert "Traceback" not in err
 
 
+def test_chat_cpu_ctrl_c_stops_the_answer_not_the_chat(gguf):
+    proc = subprocess.Popen([sys.executable, str(ROOT / "chat_cpu.py"), "--model", gguf, "--max-tokens", "400",
+                             "--temperature", "0.8"], cwd=ROOT, env=ENV, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdin.write("Conte uma longa história sobre o Brasil.\n")
+    proc.stdin.flush()
+    seen = ""
+    while len(seen) < 8:  # the prompt, then the first characters of the answer
+        ch = proc.stdout.read(1)
+        assert ch, "chat_cpu ended before answering"
+        seen += ch
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate("/exit\n", timeout=120)
+    assert proc.returncode == 0, err
+    assert "[answer interrupted]" in err and "Traceback" not in err
+
+
 def test_chat_cpu_bad_model_files(tmp_path):
     p = run("chat_cpu.py", "--model", str(tmp_path / "missing.gguf"), "--prompt", "Oi")
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0
