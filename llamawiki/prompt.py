@@ -28,7 +28,7 @@ RESPONSE_HEADER = "### Response:"
 
 # Generation stops here: the start of a new section means the response is over. The study's fine-tuned model
 # rambled on ("### Answer: ...") because it never learned to stop; these strings and eos end it.
-STOP_STRINGS = ["### Instruction:", "### Input:", "### Response:", "\n### ", "\nPergunta:"]
+STOP_STRINGS = ["### Instruction:", "### Input:", "### Response:", "\n### ", "\nPergunta:", "Abaixo está uma instrução"]
 
 
 def build_prompt(question: str, instruction: str = INSTRUCTION_QA, context: str | None = None) -> str:

@@ -25,3 +25,8 @@ def test_split_response_cuts_at_next_section():
     assert prompt.split_response(" A capital é Brasília.\n\n### Answer: outra coisa") == "A capital é Brasília."
     assert prompt.split_response("Brasília.\n### Instruction:\nx") == "Brasília."
     assert prompt.split_response("Sem marcador") == "Sem marcador"
+
+
+def test_split_response_cuts_when_base_model_restarts_the_prompt():
+    text = "1888.\n\nAbaixo está uma instrução que descreve uma tarefa"
+    assert prompt.split_response(text) == "1888."
