@@ -454,10 +454,7 @@ def build_index(
             },
             "versions": library_versions(RETRIEVAL_LIBS),
         }
-        with atomic_open(tmp / MANIFEST) as f:
-            json.dump(manifest, f, ensure_ascii=False, indent=2)
-            f.write("\n")
-        _replace_dir(tmp, index_dir)
+        _publish(tmp, index_dir, manifest)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -471,6 +468,14 @@ def _check_writable_index_dir(index_dir: Path) -> None:
             raise UserError(f"{index_dir}: exists and is not a folder")
         if any(index_dir.iterdir()) and _read_manifest_or_none(index_dir) is None:
             raise UserError(f"{index_dir}: exists and is not a llamawiki index; refusing to overwrite it")
+
+
+def _publish(tmp: Path, index_dir: Path, manifest: dict) -> None:
+    """Write the manifest into the finished temp index folder, then move it into place."""
+    with atomic_open(tmp / MANIFEST) as f:
+        json.dump(manifest, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+    _replace_dir(tmp, index_dir)
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -552,10 +557,7 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
             "timing": {"merged_from": [str(p) for p in inputs]},
             "versions": library_versions(RETRIEVAL_LIBS),
         }
-        with atomic_open(tmp / MANIFEST) as f:
-            json.dump(manifest, f, ensure_ascii=False, indent=2)
-            f.write("\n")
-        _replace_dir(tmp, index_dir)
+        _publish(tmp, index_dir, manifest)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
