@@ -569,8 +569,12 @@ def load_llamacpp(
     verbose: bool = False,
     seed: int = 0,
     reuse_prompt_cache: bool = False,
+    adapter: str | os.PathLike[str] | None = None,
 ) -> LlamaCppGenerator:
     """Load any GGUF with llama.cpp. n_gpu_layers: layers offloaded to the GPU (-1 = all; needs a CUDA build).
+
+    adapter: a LoRA adapter applied on top of the GGUF: finetune.py's output folder (converted once to
+    ``<adapter>/adapter_model.gguf``, see lora_gguf.py) or a GGUF adapter file.
 
     chat_format: a llama-cpp-python chat format name ("gemma", "llama-2", ...) for chat mode; None uses the
     GGUF's own chat template if it has one (the embedded Gemma has none: chat falls back to the Alpaca prompt).
@@ -584,16 +588,24 @@ def load_llamacpp(
         raise UserError("llama-cpp-python is not installed (pip install -r requirements.txt)") from None
     from llama_cpp._utils import suppress_stdout_stderr
 
+    lora_path = None
+    if adapter is not None:
+        from .lora_gguf import ensure_lora_gguf
+
+        lora_path = ensure_lora_gguf(adapter, path)
     threads = n_threads or default_threads()
     try:
         # verbose=False does not cover context creation (llama.cpp still prints a KV-cache note): silence it here
         with suppress_stdout_stderr(disable=verbose):
             llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                        n_gpu_layers=n_gpu_layers, chat_format=chat_format, verbose=verbose, seed=seed)
+                        n_gpu_layers=n_gpu_layers, chat_format=chat_format, verbose=verbose, seed=seed,
+                        lora_path=str(lora_path) if lora_path else None)
     except (ValueError, RuntimeError, OSError) as e:
-        raise UserError(f"{path}: llama.cpp cannot load this GGUF (corrupt, truncated or unsupported): "
+        what = f"{path} + {lora_path}" if lora_path else str(path)
+        raise UserError(f"{what}: llama.cpp cannot load this GGUF (corrupt, truncated or unsupported): "
                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    return LlamaCppGenerator(llm, name=path.name, chat_format=chat_format, reuse_prompt_cache=reuse_prompt_cache)
+    name = path.name + (f"+{Path(str(adapter)).name}" if adapter else "")
+    return LlamaCppGenerator(llm, name=name, chat_format=chat_format, reuse_prompt_cache=reuse_prompt_cache)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -757,7 +769,8 @@ def load_transformers(
 # From a config
 # ---------------------------------------------------------------------------------------------------------------
 
-_LLAMACPP_KEYS = {"n_ctx", "n_threads", "n_gpu_layers", "chat_format", "verbose", "seed", "reuse_prompt_cache"}
+_LLAMACPP_KEYS = {"n_ctx", "n_threads", "n_gpu_layers", "chat_format", "verbose", "seed", "reuse_prompt_cache",
+                  "adapter"}
 _TRANSFORMERS_KEYS = {"gguf_file", "adapter", "quantization", "device_map", "dtype", "n_ctx"}
 # keys a config may carry beside the loading ones (used by the caller, ignored here)
 _OTHER_KEYS = {"name", "label", "description", "max_new_tokens", "temperature", "top_p", "stop", "mode", "system"}
