@@ -466,7 +466,8 @@ def check_prerequisites(cfg: dict, systems: Sequence[System]) -> None:
                 f"download it first (`hf download {model}`)")
         if spec.get("adapter"):
             adapter = Path(str(spec["adapter"])).expanduser()
-            if not (adapter / "adapter_config.json").exists():
+            gguf_adapter = adapter.is_file() and adapter.suffix == ".gguf"
+            if not gguf_adapter and not (adapter / "adapter_config.json").exists():
                 add(f"{adapter}: adapter not found — run {_stage_hint(cfg, str(spec['adapter']), '`finetune.py`')} first")
         if s.retrieval:
             index_dir = Path(str(s.retrieval["index_dir"])).expanduser()
@@ -538,7 +539,11 @@ def model_files(spec: dict) -> list[Path]:
     if spec.get("adapter"):
         adapter = Path(str(spec["adapter"])).expanduser()
         if adapter.is_dir():
-            files.extend(p for p in _folder_files(adapter) if p.name.startswith(("adapter_", "tokenizer")))
+            # adapter_model.gguf is derived from adapter_model.safetensors (lora_gguf.py): not part of the identity
+            files.extend(p for p in _folder_files(adapter)
+                         if p.name.startswith(("adapter_", "tokenizer")) and p.suffix != ".gguf")
+        elif adapter.is_file():
+            files.append(adapter)
     return files
 
 

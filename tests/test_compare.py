@@ -198,6 +198,24 @@ def test_cache_key_follows_settings_and_model_files(tmp_path):
     assert all(s.get("adapter") for s in log["loads"])
 
 
+def test_derived_gguf_adapter_does_not_change_the_cache_key(tmp_path):
+    # llama.cpp converts the adapter to adapter_model.gguf on first load (lora_gguf.py): a derived file, so the
+    # answers generated before it existed must still be found in the cache afterwards
+    cfg, questions = make_env(tmp_path)
+    run_dir = tmp_path / "run"
+    run(cfg, questions, run_dir, {"answers": []})
+    (tmp_path / "lora" / "adapter_model.gguf").write_bytes(b"GGUF derived")
+    log = {"answers": []}
+    run(cfg, questions, run_dir, log)
+    assert log["answers"] == []
+    files = ev.model_files({"model": str(tmp_path / "base-model"), "adapter": str(tmp_path / "lora")})
+    assert "adapter_model.gguf" not in {f.name for f in files}
+    # a GGUF adapter given directly is the adapter's identity
+    gguf_adapter = tmp_path / "other.gguf"
+    gguf_adapter.write_bytes(b"GGUF")
+    assert gguf_adapter in ev.model_files({"model": str(tmp_path / "base-model"), "adapter": str(gguf_adapter)})
+
+
 def test_render_only_generates_nothing_even_without_models(tmp_path):
     cfg, questions = make_env(tmp_path)
     run_dir = tmp_path / "run"
