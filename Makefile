@@ -54,7 +54,7 @@ $(INDEX)/manifest.json: $(DUMP) $(STAMP)
 	$(PY) rag.py index $(DUMP) --index-dir $(INDEX)
 
 compare: $(RESULTS)/tabela.md
-$(RESULTS)/tabela.md: $(HFMODEL)/config.json compare.py llamawiki/evaluation.py $(ADAPTER)/adapter_config.json $(INDEX)/manifest.json data/perguntas.csv configs/compare-demo.yaml
+$(RESULTS)/tabela.md: $(GGUF) compare.py llamawiki/evaluation.py $(ADAPTER)/adapter_config.json $(INDEX)/manifest.json data/perguntas.csv configs/compare-demo.yaml
 	$(PY) compare.py --config configs/compare-demo.yaml --run-dir $(RESULTS)
 
 demo: compare
