@@ -46,6 +46,39 @@ def test_chat_cpu_one_shot(gguf):
     assert ">>>" not in p.stdout  # one-shot: no interactive prompt
 
 
+def _gemma_lora(folder: Path, scale: float) -> Path:
+    """A PEFT-shaped LoRA on every q_proj of Gemma 3 270M (hidden 640, 4 heads x 256), strong enough to show."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(0)
+    tensors = {}
+    for i in range(18):
+        name = f"base_model.model.model.layers.{i}.self_attn.q_proj"
+        tensors[f"{name}.lora_A.weight"] = rng.standard_normal((4, 640)).astype(np.float32)
+        tensors[f"{name}.lora_B.weight"] = (scale * rng.standard_normal((1024, 4))).astype(np.float32)
+    folder.mkdir()
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4, "lora_alpha": 8}))
+    return folder
+
+
+def test_chat_cpu_with_a_lora_adapter_folder(gguf, tmp_path):
+    args = ("--model", gguf, "--prompt", "Qual é a capital do Brasil?", "--temperature", "0", "--max-tokens", "16")
+    plain = run("chat_cpu.py", *args)
+    adapter = _gemma_lora(tmp_path / "lora", scale=0.5)
+    tuned = run("chat_cpu.py", *args, "--adapter", str(adapter))
+    assert plain.returncode == 0 and tuned.returncode == 0, tuned.stderr
+    no_traceback(tuned)
+    assert (adapter / "adapter_model.gguf").exists()       # converted once, next to the adapter
+    assert tuned.stdout.strip() != plain.stdout.strip()     # and applied
+    missing = run("chat_cpu.py", *args, "--adapter", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "nope: adapter not found" in missing.stderr
+    no_traceback(missing)
+
+
 def test_chat_cpu_interactive_reset_and_exit(gguf):
     stdin = "Qual é a capital do Brasil?\n/reset\nQuem foi Tiradentes?\n/exit\nnunca lida\n"
     p = run("chat_cpu.py", "--model", gguf, "--temperature", "0", "--max-tokens", "12", stdin=stdin)
