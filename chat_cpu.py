@@ -35,8 +35,9 @@ def main(argv=None):
     chat_format = args.chat_format
     if args.mode == "chat" and chat_format is None and args.model == str(EMBEDDED_GGUF):
         chat_format = "gemma"  # the embedded base model has no template of its own
+    # interactive: keep the history's KV cache between turns
     gen = load_llamacpp(args.model, n_ctx=args.ctx, n_threads=args.threads, chat_format=chat_format,
-                        adapter=args.adapter, reuse_prompt_cache=args.prompt is None)  # interactive: keep the history's KV cache
+                        adapter=args.adapter, reuse_prompt_cache=args.prompt is None)
     return run_chat(gen, args)
 
 

@@ -42,16 +42,17 @@ def main(argv=None):
     check_chat_arguments(args)
     quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
     if args.backend == "llamacpp":
-        if args.adapter or quantization:
-            raise UserError("--adapter/--load-in-4bit/--load-in-8bit need --backend transformers "
-                            "(for llama.cpp, merge the adapter and export a GGUF)")
+        if quantization:
+            raise UserError("--load-in-4bit/--load-in-8bit need --backend transformers "
+                            "(for llama.cpp, use a quantized GGUF such as Q4_K_M)")
         import llama_cpp
 
         if args.n_gpu_layers != 0 and not llama_cpp.llama_supports_gpu_offload():
             print("CUDA not available: running on CPU (this llama-cpp-python build has no GPU offload)", file=sys.stderr)
         path = Path(args.model) / args.gguf_file if args.gguf_file else Path(args.model)
         gen = load_llamacpp(path, n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers,
-                            chat_format=args.chat_format, reuse_prompt_cache=args.prompt is None)
+                            chat_format=args.chat_format, adapter=args.adapter,
+                            reuse_prompt_cache=args.prompt is None)
         return run_chat(gen, args)
     if not cuda_available():
         if quantization and not args.allow_cpu_quantization:

@@ -227,6 +227,9 @@ def test_chat_gpu_llamacpp_backend(gguf, monkeypatch, capsys):
                             monkeypatch, capsys)
     assert rc == 0, err
     assert out.strip() and "###" not in out
-    rc, out, err = gpu_main(["--backend", "llamacpp", "--model", gguf, "--adapter", "x", "--prompt", "Oi"],
+    rc, out, err = gpu_main(["--backend", "llamacpp", "--model", gguf, "--load-in-4bit", "--prompt", "Oi"],
                             monkeypatch, capsys)
     assert rc == 2 and "--backend transformers" in err
+    rc, out, err = gpu_main(["--backend", "llamacpp", "--model", gguf, "--adapter", "x", "--prompt", "Oi"],
+                            monkeypatch, capsys)
+    assert rc == 2 and "x: adapter not found" in err          # llama.cpp takes adapters (lora_gguf.py)
