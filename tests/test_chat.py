@@ -118,7 +118,10 @@ def test_chat_cpu_ctrl_c_at_the_prompt(gguf):
 def test_chat_cpu_ctrl_c_stops_the_answer_not_the_chat(gguf):
     proc = subprocess.Popen([sys.executable, str(ROOT / "chat_cpu.py"), "--model", gguf, "--max-tokens", "400",
                              "--temperature", "0"], cwd=ROOT, env=ENV, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a test run started in the background (nohup, `make test &`) inherits SIGINT ignored,
+                            # and Python then never raises KeyboardInterrupt: give the child the default handler
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # greedy, and a question whose greedy answer runs to the 400-token limit (~10 s): the Ctrl-C always lands
     # mid-answer (with sampling, a short answer sometimes ended before the signal arrived, and the test flaked)
     proc.stdin.write("Descreva em detalhes a história de Portugal e do Brasil.\n")
