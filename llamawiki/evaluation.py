@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from . import prompt as prompt_mod
 from .fileio import UserError, atomic_open, atomic_path, library_versions, read_jsonl, sha256_file
+from .lora_gguf import is_gguf_adapter
 
 # ---------------------------------------------------------------------------------------------------------------
 # 1. Metrics
@@ -466,8 +467,7 @@ def check_prerequisites(cfg: dict, systems: Sequence[System]) -> None:
                 f"download it first (`hf download {model}`)")
         if spec.get("adapter"):
             adapter = Path(str(spec["adapter"])).expanduser()
-            gguf_adapter = adapter.is_file() and adapter.suffix == ".gguf"
-            if not gguf_adapter and not (adapter / "adapter_config.json").exists():
+            if not is_gguf_adapter(adapter) and not (adapter / "adapter_config.json").exists():
                 add(f"{adapter}: adapter not found — run {_stage_hint(cfg, str(spec['adapter']), '`finetune.py`')} first")
         if s.retrieval:
             index_dir = Path(str(s.retrieval["index_dir"])).expanduser()

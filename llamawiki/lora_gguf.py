@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 
 from .fileio import UserError, atomic_path, sha256_file
+from .models import GGUF_MAGIC
 
 GGUF_ADAPTER_NAME = "adapter_model.gguf"
 SOURCE_KEY = "llamawiki.adapter_sha256"
@@ -72,7 +73,7 @@ def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict, set[str]]:
     names: set[str] = set()
     try:
         with open(path, "rb") as f:
-            if f.read(4) != b"GGUF":
+            if f.read(4) != GGUF_MAGIC:
                 raise UserError(f"{path}: not a GGUF file")
             read("<I")  # version
             n_tensors, n_kv = read("<Q"), read("<Q")
@@ -139,16 +140,26 @@ def _read_adapter(adapter_dir: Path) -> tuple[dict, Path]:
     return config, weights
 
 
+def is_gguf_adapter(adapter: str | os.PathLike[str]) -> bool:
+    """An adapter given as a GGUF file (used as is), rather than finetune.py's folder."""
+    adapter = Path(adapter)
+    return adapter.is_file() and adapter.suffix == ".gguf"
+
+
 def lora_to_gguf(adapter_dir: str | os.PathLike[str], base_gguf: str | os.PathLike[str],
                  out_path: str | os.PathLike[str] | None = None) -> Path:
     """Write the GGUF adapter for ``base_gguf`` (default ``<adapter_dir>/adapter_model.gguf``); returns its path."""
+    adapter_dir = Path(adapter_dir)
+    config, weights = _read_adapter(adapter_dir)
+    return _convert(config, weights, sha256_file(weights), base_gguf,
+                    Path(out_path) if out_path else adapter_dir / GGUF_ADAPTER_NAME)
+
+
+def _convert(config: dict, weights: Path, digest: str, base_gguf: str | os.PathLike[str], out_path: Path) -> Path:
     import gguf
     import numpy as np
     from safetensors.numpy import load_file
 
-    adapter_dir = Path(adapter_dir)
-    out_path = Path(out_path) if out_path else adapter_dir / GGUF_ADAPTER_NAME
-    config, weights = _read_adapter(adapter_dir)
     arch, info = gguf_architecture(base_gguf)
     if arch not in _PLAIN_ARCHS | _PERMUTE_QK_ARCHS:
         raise UserError(f"{base_gguf}: LoRA conversion for architecture {arch!r} is not supported "
@@ -175,6 +186,9 @@ def lora_to_gguf(adapter_dir: str | os.PathLike[str], base_gguf: str | os.PathLi
             raise UserError(f"{weights}: {module} has no matching tensor in {base_gguf} "
                             f"(was the adapter trained on another model?)")
         pairs.setdefault(target, {})[part[0]] = value.astype(np.float32)
+    for target, ab in pairs.items():
+        if set(ab) != {"A", "B"}:
+            raise UserError(f"{weights}: {target} has lora_{''.join(ab)} without its pair")
 
     alpha = float(config.get("lora_alpha", config.get("r", 8)))
     if config.get("use_rslora"):
@@ -185,12 +199,9 @@ def lora_to_gguf(adapter_dir: str | os.PathLike[str], base_gguf: str | os.PathLi
         writer.add_type(gguf.GGUFType.ADAPTER)
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
         writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
-        writer.add_string(SOURCE_KEY, sha256_file(weights))
+        writer.add_string(SOURCE_KEY, digest)
         for target in sorted(pairs):
-            ab = pairs[target]
-            if set(ab) != {"A", "B"}:
-                raise UserError(f"{weights}: {target} has lora_{''.join(ab)} without its pair")
-            a, b = ab["A"], ab["B"]
+            a, b = pairs[target]["A"], pairs[target]["B"]
             if arch in _PERMUTE_QK_ARCHS and target.endswith((".attn_q.weight", ".attn_k.weight")):
                 heads = info["head_count"]
                 if target.endswith(".attn_k.weight") and info["head_count_kv"]:
@@ -208,21 +219,22 @@ def lora_to_gguf(adapter_dir: str | os.PathLike[str], base_gguf: str | os.PathLi
 def ensure_lora_gguf(adapter: str | os.PathLike[str], base_gguf: str | os.PathLike[str]) -> Path:
     """The GGUF adapter to give llama.cpp: a ``.gguf`` file as is, or a PEFT folder converted once (cached)."""
     adapter = Path(adapter)
-    if adapter.is_file() and adapter.suffix == ".gguf":
+    if is_gguf_adapter(adapter):
         return adapter
     if not adapter.is_dir():
         raise UserError(f"{adapter}: adapter not found (a finetune.py output folder or a GGUF adapter file)")
-    _, weights = _read_adapter(adapter)
+    config, weights = _read_adapter(adapter)
+    digest = sha256_file(weights)
     cached = adapter / GGUF_ADAPTER_NAME
     if cached.exists():
         try:
             stamp = read_gguf_header(cached)[0].get(SOURCE_KEY)
         except UserError:
             stamp = None  # a broken cache is rebuilt
-        if stamp == sha256_file(weights):
+        if stamp == digest:
             return cached
     try:
-        return lora_to_gguf(adapter, base_gguf, cached)
+        return _convert(config, weights, digest, base_gguf, cached)
     except PermissionError:
         raise UserError(f"{adapter}: cannot write {GGUF_ADAPTER_NAME} here (read-only folder); convert it "
                         f"elsewhere with llamawiki.lora_gguf.lora_to_gguf and pass the .gguf file") from None

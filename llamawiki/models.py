@@ -394,6 +394,11 @@ def _check_messages(messages: list[dict]) -> None:
 # llama.cpp backend
 # ---------------------------------------------------------------------------------------------------------------
 
+def _display_name(model: str | os.PathLike[str], adapter: str | os.PathLike[str] | None) -> str:
+    """``model`` or ``model+adapter`` (last path parts), as chat banners and compare tables show it."""
+    return Path(str(model)).name + (f"+{Path(str(adapter)).name}" if adapter else "")
+
+
 def check_gguf(path: str | os.PathLike[str]) -> Path:
     """A readable GGUF file, or a UserError naming the file and the problem."""
     path = Path(path)
@@ -604,8 +609,7 @@ def load_llamacpp(
         what = f"{path} + {lora_path}" if lora_path else str(path)
         raise UserError(f"{what}: llama.cpp cannot load this GGUF (corrupt, truncated or unsupported): "
                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    name = path.name + (f"+{Path(str(adapter)).name}" if adapter else "")
-    return LlamaCppGenerator(llm, name=name, chat_format=chat_format, reuse_prompt_cache=reuse_prompt_cache)
+    return LlamaCppGenerator(llm, name=_display_name(path, adapter), chat_format=chat_format, reuse_prompt_cache=reuse_prompt_cache)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -761,8 +765,7 @@ def load_transformers(
     lm, tok = load_hf_model(model, gguf_file=gguf_file, adapter=adapter, quantization=quantization,
                             dtype=dtype, device_map=device_map)
     lm.eval()
-    name = Path(str(model)).name + (f"+{Path(str(adapter)).name}" if adapter else "")
-    return TransformersGenerator(lm, tok, name=name, n_ctx=n_ctx)
+    return TransformersGenerator(lm, tok, name=_display_name(model, adapter), n_ctx=n_ctx)
 
 
 # ---------------------------------------------------------------------------------------------------------------
