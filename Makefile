@@ -21,10 +21,23 @@ RESULTS := results/demo
 .PHONY: setup test demo models dataset split finetune index compare clean-outputs
 .DELETE_ON_ERROR:
 
+# llama-cpp-python ships only an sdist. Its default build is -march=native, and on some virtual machines the CPU
+# advertises instructions (AVX-512 FP16 and others) that then trap: every llama.cpp call dies with "Illegal
+# instruction". So it is built once per machine with a portable x86-64 AVX2 set, into a wheel folder keyed by
+# its version and flags, instead of pip's cache (which would hand back a wheel built elsewhere).
+# GPU cluster: make setup LLAMA_CMAKE_ARGS="-DGGML_CUDA=on".
+LLAMA_CPP        := $(shell grep -E '^llama-cpp-python==' requirements.txt)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_WHEELS     := $(HOME)/.cache/llamawiki/wheels/$(shell echo '$(LLAMA_CPP) $(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
+PIP              := $(PY) -m pip install --disable-pip-version-check -q
+
 setup: $(STAMP)
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	test -n "$$(ls $(LLAMA_WHEELS)/*.whl 2>/dev/null)" || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
+	  $(PY) -m pip wheel --disable-pip-version-check -q --no-cache-dir --no-deps "$(LLAMA_CPP)" -w $(LLAMA_WHEELS)
+	$(PIP) --no-deps --force-reinstall $(LLAMA_WHEELS)/*.whl
+	$(PIP) -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 test: setup
