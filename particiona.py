@@ -14,7 +14,7 @@ import json
 import sys
 
 from llamawiki import split
-from llamawiki.dataset import read_dataset
+from llamawiki.records import read_dataset
 from llamawiki.fileio import UserError, atomic_open, cli
 
 

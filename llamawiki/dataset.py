@@ -1,11 +1,7 @@
-"""Stage 1: instruction examples from Wikipedia articles, and import of existing QA files.
+"""Stage 1: instruction examples from Wikipedia articles (and QA files imported through ``llamawiki.records``).
 
-Every example is one JSON line (the study's ``text`` plus structured fields)::
-
-    {"text": prompt.build_example(q, a, instr), "instruction": instr, "input": q, "output": a,
-     "article": title, "source": "infobox" | "lead" | "section" | "csv" | "json"}
-
-and, for continued pre-training (``raw`` mode), ``{"text": article_plain_text, "article": title, "source": "raw"}``.
+Every example is one record of ``llamawiki.records`` (the study's ``text`` plus structured fields); in ``raw``
+mode (continued pre-training) a record holds the article's plain text.
 
 Questions come from three places of an article (selectable with ``modes``):
 
@@ -21,113 +17,28 @@ the grouped split (``llamawiki.split``) groups them by their normalized question
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import sys
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from . import prompt
-from .fileio import UserError, atomic_open, read_jsonl
+from .fileio import UserError, atomic_open
+from .records import make_record, read_bytes, read_qa_csv, read_qa_json
+from .text import first_sentences, normalize, split_sentences, strip_accents
+
+_SPACES = re.compile(r"\s+")
 
 QA_MODES = ("infobox", "lead", "section")
 ALL_MODES = QA_MODES + ("raw",)
-QA_SOURCES = ("infobox", "lead", "section", "csv", "json")
-SOURCES = QA_SOURCES + ("raw",)
-QA_FIELDS = ("text", "instruction", "input", "output", "article", "source")
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Text helpers
 # --------------------------------------------------------------------------------------------------------------
-
-def strip_accents(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-
-
-_NON_WORD = re.compile(r"[^\w\s]+")
-_SPACES = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    """Comparison form of a question or answer: casefolded, without accents, punctuation or extra spaces."""
-    text = strip_accents(text.casefold())
-    text = _NON_WORD.sub(" ", text).replace("_", " ")
-    return _SPACES.sub(" ", text).strip()
-
-
-# Words that end with a period without ending the sentence (compared lowercased, without the period).
-ABBREVIATIONS = frozenset("""
-sr sra srs sras srta dr dra drs dras prof profa profs gen cel maj cap ten sgt alm brig mal cmte cmdt pe fr frei
-sto sta s ss av r jr st mt pres gov dep sen min emb exmo exma revmo ilmo
-p pp pág págs pag pags vol vols fl fls n nº núm num nos art arts inc al par cit op ibid id cf ex aprox séc sec
-ed eds org orgs coord trad comp ltda cia fig figs tab obs ca c
-""".split())
-_SENTENCE_END = re.compile(r"([.!?…]+)([\"'”’»)\]]*)\s+(?=[\"'“‘«(\[—–-]?[A-ZÀ-ÖØ-Þ0-9])")
-_ROMAN_LETTERS = set("IVX")
-
-
-def _is_abbreviation(before: str) -> bool:
-    """Whether the text before a period ends with an abbreviation (so the period does not end a sentence)."""
-    tokens = before.split()
-    if not tokens:
-        return False
-    token = tokens[-1].lstrip("([\"'“«")
-    bare = token.rstrip(".").lower()
-    if not bare:
-        return False
-    if "." in bare:  # a.C., d.C., S.A., E.U.A., n.º
-        return True
-    if len(bare) == 1 and bare.isalpha():
-        # An initial ("D. Pedro", "J. K.") unless it is a Roman numeral after a name ("Pedro I. Em 1824").
-        prev = tokens[-2] if len(tokens) > 1 else ""
-        is_roman_after_name = (
-            token[0] in _ROMAN_LETTERS and len(prev) > 2 and prev[0].isupper() and not prev.endswith(".")
-        )
-        return not is_roman_after_name
-    return bare in ABBREVIATIONS
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split Portuguese prose into sentences.
-
-    Does not break on abbreviations ("D. Pedro", "Sr.", "n.º", "a.C."), initials, numbers ("1.500", "1.º") or
-    units ("km²"); line breaks (paragraphs, list items) always end a sentence.
-    """
-    sentences: list[str] = []
-    for para in re.split(r"\n+", text):
-        para = _SPACES.sub(" ", para).strip()
-        if not para:
-            continue
-        start = 0
-        for m in _SENTENCE_END.finditer(para):
-            if m.group(1) == "." and _is_abbreviation(para[start:m.start()]):
-                continue
-            sentence = para[start:m.end()].strip()
-            if sentence:
-                sentences.append(sentence)
-            start = m.end()
-        rest = para[start:].strip()
-        if rest:
-            sentences.append(rest)
-    return sentences
-
-
-def first_sentences(text: str, n: int, max_chars: int) -> str:
-    """The first ``n`` sentences of ``text`` that fit in ``max_chars`` (fewer if they do not fit; "" if none)."""
-    out = ""
-    for sentence in split_sentences(text)[: max(n, 1)]:
-        candidate = f"{out} {sentence}".strip()
-        if len(candidate) > max_chars:
-            break
-        out = candidate
-    return out
-
 
 def _end_with_period(text: str) -> str:
     text = text.strip()
@@ -558,7 +469,7 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
     normalized: dict[str, tuple[str, str]] = {}
     for k, v in infobox.items():  # the first of two spellings of a field wins ("capital" / "Capital")
         normalized.setdefault(norm_key(k), (k, v))
-    title_norm = normalize_text(subject.title)
+    title_norm = normalize(subject.title)
     pairs: list[tuple[str, str]] = []
     merged: dict[str, tuple[FieldRule, list[str]]] = {}
 
@@ -573,7 +484,7 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
 
     for nkey, (key, raw) in normalized.items():
         value = clean_value(raw, max_value_chars)
-        if value is None or normalize_text(value) == title_norm or _NON_VALUE.match(value):
+        if value is None or normalize(value) == title_norm or _NON_VALUE.match(value):
             continue
         base, suffix = _split_suffix(nkey)
         # Leaders of a country: título_líder1 = Presidente, nome_líder1 = Lula.
@@ -768,13 +679,6 @@ def parse_modes(spec: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def make_record(question: str, answer: str, article: str, source: str,
-                instruction: str = prompt.INSTRUCTION_QA) -> dict:
-    question, answer = question.strip(), answer.strip()
-    return {"text": prompt.build_example(question, answer, instruction), "instruction": instruction,
-            "input": question, "output": answer, "article": article, "source": source}
-
-
 def article_examples(article: Any, options: GenerationOptions | None = None) -> list[dict]:
     """All records of one article for the selected modes (questions unique within the article)."""
     opts = options or GenerationOptions()
@@ -792,7 +696,7 @@ def article_examples(article: Any, options: GenerationOptions | None = None) -> 
         answer = _end_with_period(answer)
         if not (opts.min_answer_chars <= len(answer) <= opts.max_answer_chars):
             return
-        key = normalize_text(question)
+        key = normalize(question)
         if key in seen:
             return
         seen.add(key)
@@ -814,219 +718,6 @@ def article_examples(article: Any, options: GenerationOptions | None = None) -> 
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Importing existing QA files (the study's dados.csv / saida.json)
-# --------------------------------------------------------------------------------------------------------------
-
-QUESTION_COLUMNS = ("pergunta", "question", "input", "questao", "prompt")
-ANSWER_COLUMNS = ("resposta", "answer", "output", "resposta_referencia", "completion", "response")
-ARTICLE_COLUMNS = ("artigo", "article", "titulo", "title")
-INSTRUCTION_COLUMNS = ("instrucao", "instruction")
-
-
-def decode_text(data: bytes, path: str | Path) -> tuple[str, str]:
-    """Decode a text file: UTF-8 (strict, BOM ok), UTF-16 with BOM, then cp1252, then Latin-1."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
-            raise UserError(f"{path}: unreadable UTF-16 text") from None
-    if b"\x00" in data:
-        raise UserError(f"{path}: binary data (NUL bytes), not a text file")
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
-
-
-def _find_column(header: list[str], names: tuple[str, ...]) -> int | None:
-    keys = [re.sub(r"[\s\-]+", "_", strip_accents(h.strip().strip('"').casefold())) for h in header]
-    for name in names:
-        if name in keys:
-            return keys.index(name)
-    return None
-
-
-def _csv_rows(text: str, delimiter: str) -> list[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows, line = [], 1
-    try:
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                rows.append((line, row))
-            line = reader.line_num + 1
-    except csv.Error as e:
-        raise UserError(f"csv: line {reader.line_num}: {e}") from None
-    return rows
-
-
-def read_qa_csv(path: str | Path, instruction: str = prompt.INSTRUCTION_QA) -> list[dict]:
-    """Records from a QA CSV: ``pergunta;resposta`` rows (the study's dados.csv: Latin-1, CRLF, no header).
-
-    Also accepts UTF-8, a header row (pergunta/resposta, question/answer, input/output, optional artigo and
-    instruction columns) and ``,`` as the separator. Bad rows are reported together, with line numbers.
-    """
-    path = Path(path)
-    text, _ = decode_text(_read_bytes(path), path)
-    if not text.strip():
-        raise UserError(f"{path}: file is empty")
-    first_line = text.lstrip("\ufeff").splitlines()[0]
-    delimiter = None
-    header_cols: dict[str, int | None] | None = None
-    for delim in (";", ",", "\t"):
-        header = next(csv.reader([first_line], delimiter=delim))
-        q, a = _find_column(header, QUESTION_COLUMNS), _find_column(header, ANSWER_COLUMNS)
-        if q is not None and a is not None:
-            delimiter = delim
-            header_cols = {"q": q, "a": a, "article": _find_column(header, ARTICLE_COLUMNS),
-                           "instruction": _find_column(header, INSTRUCTION_COLUMNS), "n": len(header)}
-            break
-    try:
-        if delimiter is None:  # no header: two columns, pergunta;resposta; pick the separator that fits best
-            best = None
-            for delim in (";", ",", "\t"):
-                rows = _csv_rows(text, delim)
-                good = sum(1 for _, r in rows if len(r) == 2)
-                if best is None or good > best[0]:
-                    best = (good, delim, rows)
-            _, delimiter, rows = best
-            cols = {"q": 0, "a": 1, "article": None, "instruction": None, "n": 2}
-        else:
-            rows = _csv_rows(text, delimiter)[1:]
-            cols = header_cols
-    except UserError as e:
-        raise UserError(f"{path}: {e}") from None
-    records, bad = [], []
-    for line, row in rows:
-        if len(row) != cols["n"]:
-            bad.append(f"{line} ({len(row)} field{'s' if len(row) != 1 else ''}, expected {cols['n']})")
-            continue
-        question, answer = row[cols["q"]].strip(), row[cols["a"]].strip()
-        if not question or not answer:
-            bad.append(f"{line} (empty {'question' if not question else 'answer'})")
-            continue
-        article = row[cols["article"]].strip() if cols["article"] is not None else ""
-        instr = (row[cols["instruction"]].strip() if cols["instruction"] is not None else "") or instruction
-        records.append(make_record(question, answer, article, "csv", instr))
-    if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        sep = {";": "';'", ",": "','", "\t": "tab"}[delimiter]
-        raise UserError(f"{path}: {len(bad)} bad row(s) (separator {sep}): line{'s' if len(bad) > 1 else ''} {shown}")
-    if not records:
-        raise UserError(f"{path}: no question/answer rows")
-    return records
-
-
-def read_qa_json(path: str | Path, instruction: str = prompt.INSTRUCTION_QA) -> list[dict]:
-    """Records from a JSON list or JSONL of {"input", "output"} (optionally "instruction", "article").
-
-    The study's saida.json / treino.json / teste.json are lists of {"input", "output"}. Records that already
-    are dataset records (with "text" and "source") are kept as they are.
-    """
-    path = Path(path)
-    items = read_jsonl(path)
-    lines = _record_lines(path, len(items))
-    records, bad = [], []
-    for where, item in zip(lines, items):
-        try:
-            records.append(normalize_record(item, instruction, default_source="json"))
-        except ValueError as e:
-            bad.append(f"{where} ({e})")
-    if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise UserError(f"{path}: {len(bad)} bad record(s): {shown}")
-    if not records:
-        raise UserError(f"{path}: no records")
-    return records
-
-
-def normalize_record(item: dict, instruction: str = prompt.INSTRUCTION_QA, default_source: str = "json") -> dict:
-    """A full dataset record from a dataset record or a bare {"input", "output"} item; ValueError if unusable."""
-    source = item.get("source")
-    if source == "raw":
-        if not isinstance(item.get("text"), str) or not item["text"].strip():
-            raise ValueError("raw record without text")
-        return {"text": item["text"], "article": str(item.get("article") or ""), "source": "raw"}
-    for name in ("input", "output", "instruction", "article", "text"):
-        if name in item and not isinstance(item[name], str):
-            raise ValueError(f"field '{name}' is not a string")
-    question = (item.get("input") or "").strip()
-    answer = (item.get("output") or "").strip()
-    instr = (item.get("instruction") or "").strip() or instruction
-    if not answer:
-        raise ValueError("missing 'output'")
-    if not question and "instruction" not in item:
-        raise ValueError("missing 'input'")
-    source = source if source in QA_SOURCES else default_source
-    return {"text": prompt.build_example(question, answer, instr), "instruction": instr, "input": question,
-            "output": answer, "article": (item.get("article") or "").strip(), "source": source}
-
-
-def _read_bytes(path: Path) -> bytes:
-    if not path.exists():
-        raise UserError(f"{path}: file not found")
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, not a file")
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror})") from None
-
-
-def _record_lines(path: Path, count: int) -> list[str]:
-    """Where each record of a JSON list / JSONL file is ("item 3" / "line 7"), for error messages."""
-    with open(path, "rb") as f:
-        head = f.read(4096).lstrip()
-        if head.startswith(b"["):
-            return [f"item {i}" for i in range(1, count + 1)]
-        f.seek(0)
-        return [f"line {n}" for n, line in enumerate(f, 1) if line.strip()][:count]
-
-
-def read_dataset(path: str | Path) -> list[dict]:
-    """Read json/dataset.jsonl (or treino/teste, or the study's JSON list) for later stages.
-
-    Every record is validated: QA records need string ``text``, ``instruction``, ``input``, ``output``,
-    ``article`` and ``source``; raw records need ``text``. Bare study records ({"input", "output"}) are
-    completed with the template. Malformed records are reported with their line numbers in one UserError.
-    """
-    path = Path(path)
-    items = read_jsonl(path)
-    where = _record_lines(path, len(items))
-    records, bad = [], []
-    for loc, item in zip(where, items):
-        try:
-            if "text" in item and "source" in item:
-                _validate(item)
-                records.append(item)
-            else:
-                records.append(normalize_record(item))
-        except ValueError as e:
-            bad.append(f"{loc} ({e})")
-    if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise UserError(f"{path}: {len(bad)} malformed record(s): {shown}")
-    return records
-
-
-def _validate(rec: dict) -> None:
-    source = rec.get("source")
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}")
-    needed = ("text", "article") if source == "raw" else QA_FIELDS
-    for name in needed:
-        if name not in rec:
-            raise ValueError(f"missing '{name}'")
-        if not isinstance(rec[name], str):
-            raise ValueError(f"field '{name}' is not a string")
-    if not rec["text"].strip():
-        raise ValueError("empty 'text'")
-    if source != "raw" and not rec["output"].strip():
-        raise ValueError("empty 'output'")
-
-
-# --------------------------------------------------------------------------------------------------------------
 # Stage 1 driver: inputs (dumps and QA files) -> one JSONL
 # --------------------------------------------------------------------------------------------------------------
 
@@ -1045,7 +736,7 @@ def detect_input_kind(path: str | Path) -> str:
         return "json"
     if name.endswith(CSV_SUFFIXES):
         return "csv"
-    head = _read_bytes(path)[:512] if path.exists() else b""
+    head = read_bytes(path)[:512] if path.exists() else b""
     if head.startswith(b"BZh") or head.lstrip().startswith(b"<"):
         return "dump"
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"[", b"{")):

@@ -1,16 +1,15 @@
 """The comparison of the study: scoring, the question set, the systems, the answer cache and the tables.
 
-compare.py is a thin CLI over :func:`run_comparison`. The pieces, top to bottom:
+compare.py is a thin CLI over :func:`run_comparison`; the metrics are in :mod:`llamawiki.metrics`. The pieces,
+top to bottom:
 
-1. Metrics on Portuguese text: normalization (case, accents, punctuation, articles), exact match, SQuAD-style
-   token F1, ROUGE-L, an "answered in Portuguese" check and a seeded bootstrap confidence interval.
-2. Questions: ``data/perguntas.csv`` (or JSONL/JSON) and a parser for the study's ``resposta_*.txt`` files, so the
+1. Questions: ``data/perguntas.csv`` (or JSONL/JSON) and a parser for the study's ``resposta_*.txt`` files, so the
    study's own (published, unscored) answers can be scored as reference rows.
-3. Systems (``base``, ``rag``, ``finetuned``, ``rag+finetuned``) from the YAML config; every prerequisite is
+2. Systems (``base``, ``rag``, ``finetuned``, ``rag+finetuned``) from the YAML config; every prerequisite is
    checked before anything is generated, each distinct model is loaded once, lazily.
-4. The answer cache ``results/<run>/respostas.jsonl``: one line per answer, appended and fsynced as soon as it
+3. The answer cache ``results/<run>/respostas.jsonl``: one line per answer, appended and fsynced as soon as it
    exists, keyed by everything that determines the answer; an interrupted run resumes where it stopped.
-5. Outputs: ``tabela.md``, ``metricas.csv``, ``metricas.png``, ``manifest.json``.
+4. Outputs: ``tabela.md``, ``metricas.csv``, ``metricas.png``, ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -26,8 +25,6 @@ import re
 import subprocess
 import sys
 import time
-import unicodedata
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -35,169 +32,11 @@ from typing import Any, Callable, Iterable, Sequence
 from . import prompt as prompt_mod
 from .fileio import UserError, atomic_open, atomic_path, library_versions, read_jsonl, sha256_file
 from .lora_gguf import is_gguf_adapter
+from .metrics import METRICS, bootstrap_ci, score_answer, token_f1
+from .text import normalize, read_legacy_text
 
 # ---------------------------------------------------------------------------------------------------------------
-# 1. Metrics
-# ---------------------------------------------------------------------------------------------------------------
-
-ARTICLES = frozenset({"o", "a", "os", "as", "um", "uma", "uns", "umas"})
-
-
-def strip_accents(text: str) -> str:
-    """``"Brasília, Getúlio, ação"`` -> ``"Brasilia, Getulio, acao"`` (NFKD, combining marks dropped)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def normalize_text(text: str) -> str:
-    """Portuguese answer normalization (the SQuAD recipe adapted): casefold, strip accents, drop punctuation,
-    drop the articles o/a/os/as/um/uma/uns/umas, collapse whitespace.
-
-    Punctuation becomes a space, except a ``.`` or ``,`` between two digits, which is dropped (``3.353`` ->
-    ``3353``), so thousands separators do not split numbers.
-    """
-    text = strip_accents(text.casefold())
-    text = re.sub(r"(?<=\d)[.,](?=\d)", "", text)
-    text = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
-    return " ".join(tok for tok in text.split() if tok not in ARTICLES)
-
-
-def normalized_tokens(text: str) -> list[str]:
-    return normalize_text(text).split()
-
-
-def exact_match(prediction: str, reference: str) -> float:
-    """1.0 when the normalized texts are identical, else 0.0."""
-    return float(normalize_text(prediction) == normalize_text(reference))
-
-
-def token_f1(prediction: str, reference: str) -> float:
-    """SQuAD token F1: harmonic mean of precision and recall of the shared (multiset) normalized tokens."""
-    pred, ref = normalized_tokens(prediction), normalized_tokens(reference)
-    if not pred or not ref:
-        return float(pred == ref)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
-    """Length of the longest common subsequence (dynamic programming, O(len(a)*len(b)) time, O(len(b)) memory)."""
-    if len(a) < len(b):
-        a, b = b, a
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b, 1):
-            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
-        prev = cur
-    return prev[-1]
-
-
-def rouge_l(prediction: str, reference: str) -> float:
-    """ROUGE-L F-measure (beta = 1) on normalized tokens: LCS / len as precision and recall."""
-    pred, ref = normalized_tokens(prediction), normalized_tokens(reference)
-    if not pred or not ref:
-        return float(pred == ref)
-    lcs = lcs_length(pred, ref)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(pred), lcs / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-# Function words that mark a language. Words shared by both languages ("a", "as", "no", "do", "me", "i", "for")
-# are in neither list: they prove nothing.
-PT_WORDS = frozenset("""
-de da das dos em na nas nos num numa o os um uma uns umas e é que não com por para pelo pela pelos pelas ao aos à às
-foi foram era eram ser são está estão estava tem têm teve há mas ou se seu sua seus suas ele ela eles elas isso isto
-este esta esse essa aquele aquela como quando onde qual quais quem também muito muita mais menos entre sobre até após
-depois antes desde durante sem sim ainda já pois porque então cujo cuja nem lhe eu você nós
-""".split())
-EN_WORDS = frozenset("""
-the of and is are was were be been being to in on at by with from that this these those it its it's which who whom
-what when where why how an or not but their they them he she his her him there has have had would could should can
-will shall into than then also after before during about because while such other some any only first i'm don't
-doesn't didn't can't isn't wasn't know based provided following answer question context
-""".split())
-PT_DIACRITICS = frozenset("áàâãéêíóôõúç")
-_WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
-
-
-@dataclass
-class LanguageCheck:
-    is_portuguese: bool
-    score: float          # (pt + 0.5) / (pt + en + 1): 0.5 means no evidence either way
-    pt_evidence: float    # Portuguese function words + 0.5 per word with a Portuguese diacritic
-    en_evidence: float    # English function words
-
-
-def language_check(text: str) -> LanguageCheck:
-    """Did the answer come in Portuguese? A small, explainable rule (the study's RAG often answered in English).
-
-    Evidence for Portuguese = Portuguese function words (``de, que, não, foi, em, ...``) + 0.5 for each word
-    carrying a Portuguese diacritic (``ã õ ç á é ...``). Evidence for English = English function words (``the,
-    of, is, was, ...``). Words common to both languages (``a, as, no, do``) count for neither.
-
-    The answer is Portuguese when the Portuguese evidence is at least the English evidence. Short answers: an
-    answer with no function word at all (a name, a number, a date: "Brasília.", "Dilma Rousseff.", "1822") is
-    language-neutral and counts as Portuguese (it shows nothing of another language); an answer with no letters
-    and no digits (empty) does not. ``score`` = (pt + 0.5) / (pt + en + 1), so a tie scores 0.5.
-    """
-    words = [w.casefold() for w in _WORD_RE.findall(text)]
-    if not words and not any(ch.isdigit() for ch in text):
-        return LanguageCheck(False, 0.0, 0.0, 0.0)
-    pt = sum(w in PT_WORDS for w in words) + 0.5 * sum(any(ch in PT_DIACRITICS for ch in w) for w in words)
-    en = float(sum(w in EN_WORDS for w in words))
-    return LanguageCheck(pt >= en, (pt + 0.5) / (pt + en + 1.0), pt, en)
-
-
-def is_portuguese(text: str) -> bool:
-    return language_check(text).is_portuguese
-
-
-def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, confidence: float = 0.95,
-                 seed: int = 0) -> tuple[float, float, float]:
-    """(mean, low, high): percentile bootstrap confidence interval of the mean, deterministic for a seed.
-
-    Empty input gives NaNs; one value gives a zero-width interval.
-    """
-    values = [float(v) for v in values]
-    n = len(values)
-    if n == 0:
-        return (math.nan, math.nan, math.nan)
-    mean = sum(values) / n
-    if n == 1:
-        return (mean, mean, mean)
-    rng = random.Random(seed)
-    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(n_resamples))
-    alpha = (1.0 - confidence) / 2.0
-    lo = means[max(0, min(n_resamples - 1, int(math.floor(alpha * n_resamples))))]
-    hi = means[max(0, min(n_resamples - 1, int(math.ceil((1.0 - alpha) * n_resamples)) - 1))]
-    return (mean, min(lo, mean), max(hi, mean))
-
-
-METRICS = {  # name -> (label in tables, function(prediction, reference) -> float)
-    "exact_match": ("EM", exact_match),
-    "token_f1": ("F1", token_f1),
-    "rouge_l": ("ROUGE-L", rouge_l),
-    "portugues": ("Em português", lambda prediction, reference: float(is_portuguese(prediction))),
-}
-
-
-def score_answer(prediction: str, reference: str) -> dict[str, float | None]:
-    """Every metric for one answer; the reference-based ones are None without a reference."""
-    has_ref = bool(reference and reference.strip())
-    scores: dict[str, float | None] = {}
-    for name, (_, fn) in METRICS.items():
-        scores[name] = fn(prediction, reference) if (has_ref or name == "portugues") else None
-    return scores
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# 2. Questions and the study's answer files
+# 1. Questions and the study's answer files
 # ---------------------------------------------------------------------------------------------------------------
 
 REQUIRED_COLUMNS = ("id", "pergunta", "resposta_referencia")
@@ -264,15 +103,6 @@ def load_questions(path: str | os.PathLike[str]) -> list[Question]:
     return questions
 
 
-def _read_legacy_text(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")  # the study's files are ISO-8859-1
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 def parse_study_answers(path: str | os.PathLike[str]) -> list[StudyAnswer]:
     """Parse a study answer file: blocks starting with a line ``Pergunta: ...``, then ``Resposta: ...``.
 
@@ -284,7 +114,7 @@ def parse_study_answers(path: str | os.PathLike[str]) -> list[StudyAnswer]:
     if not path.exists():
         raise UserError(f"{path}: study answer file not found")
     blocks: list[list[str]] = []
-    for line in _read_legacy_text(path).split("\n"):
+    for line in read_legacy_text(path).split("\n"):
         if line.startswith("Pergunta:"):
             blocks.append([line])
         elif blocks:
@@ -311,9 +141,9 @@ STUDY_FILES = {  # reference system -> the study's file
 def match_question(pergunta: str, candidates: Sequence[str], threshold: float = 0.75) -> int | None:
     """Index of the candidate asking the same question: identical after normalization, else the best token F1
     at or above ``threshold`` ("Qual a capital do Brasil?" ~ "Qual é a capital do Brasil?")."""
-    target = normalize_text(pergunta)
+    target = normalize(pergunta, drop_articles=True)
     for i, c in enumerate(candidates):
-        if normalize_text(c) == target:
+        if normalize(c, drop_articles=True) == target:
             return i
     best, best_i = 0.0, None
     for i, c in enumerate(candidates):
@@ -324,7 +154,7 @@ def match_question(pergunta: str, candidates: Sequence[str], threshold: float = 
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 3. Systems and their prerequisites
+# 2. Systems and their prerequisites
 # ---------------------------------------------------------------------------------------------------------------
 
 DEFAULT_GENERATION = {"max_new_tokens": 96, "temperature": 0.0, "top_p": 1.0}
@@ -561,7 +391,7 @@ def index_identity(index_dir: str | os.PathLike[str]) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 4. The answer cache
+# 3. The answer cache
 # ---------------------------------------------------------------------------------------------------------------
 
 PROMPT_FINGERPRINT = hashlib.sha256(json.dumps([
@@ -892,7 +722,7 @@ def _generate_missing(todo, generation, seed, cache, answers, load_generator, lo
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 5. Scores and outputs
+# 4. Scores and outputs
 # ---------------------------------------------------------------------------------------------------------------
 
 def summarize(system_names: Sequence[str], questions: Sequence[Question], answers: dict, scores: dict,

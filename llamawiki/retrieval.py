@@ -37,7 +37,6 @@ import re
 import shutil
 import tempfile
 import time
-import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -51,6 +50,7 @@ from langchain_core.retrievers import BaseRetriever
 
 from . import prompt as prompt_mod
 from .fileio import UserError, atomic_open, library_versions, sha256_file
+from .text import STOPWORDS_PT, strip_accents
 
 INDEX_FORMAT = "llamawiki-rag-index/1"
 MANIFEST = "manifest.json"
@@ -268,21 +268,7 @@ def _embedder_model_name(embeddings: Any) -> str | None:
 # 4. BM25 preprocessing (Portuguese)
 # ---------------------------------------------------------------------------------------------------------
 
-# Portuguese function words, written without accents (tokens are accent-stripped before the lookup).
-STOPWORDS_PT = frozenset("""
-a ao aos aquela aquelas aquele aqueles aquilo as ate com como da das de dela delas dele deles depois do dos
-e ela elas ele eles em entre era eram essa essas esse esses esta estas este estes eu foi foram ha isso isto
-ja la lhe lhes mais mas me mesmo meu minha muito na nas nao nem no nos nossa nosso num numa o os ou para
-pela pelas pelo pelos por qual quais quando que quem se sem ser seu seus sua suas so tambem te tem ter teve
-tinha um uma umas uns voce sao sobre sido seja foi fosse qual quanto quantos quanta quantas onde cujo cuja
-pois porque porem entao ainda apos antes desde durante
-""".split())
-
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
-def strip_accents(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def bm25_preprocess(text: str) -> list[str]:

@@ -13,24 +13,18 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from math import ceil
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
-from .dataset import normalize_text, read_dataset
+from .records import read_dataset
+from .text import SIMILARITY_STOPWORDS as STOPWORDS
+from .text import normalize
 from .fileio import UserError
 
 GROUP_KEYS = ("article", "question", "none")
 
-# Words too common to say two texts are alike (kept out of near-duplicate comparison).
-STOPWORDS = frozenset(normalize_text(w) for w in """
-a o as os um uma uns umas de do da dos das em no na nos nas por pelo pela pelos pelas para com sem sob sobre
-e ou que se ao aos à às foi era é são qual quais quem como quando onde porque isso este esta esse essa
-seu sua seus suas ele ela eles elas lhe mais muito também já não sim
-""".split())
-
-
 def group_of(record: dict, group_key: str = "article") -> str:
     """The group a record belongs to: its article, else (imports without article) its normalized question."""
-    question = normalize_text(record.get("input") or record.get("text") or "")
+    question = normalize(record.get("input") or record.get("text") or "")
     if group_key == "question":
         return "q:" + question
     if group_key == "none":
@@ -80,7 +74,7 @@ def grouped_split(records: Sequence[dict], test_size: float = 0.1, seed: int = 4
 # ---------------------------------------------------------------------------------------------------------------
 
 def _tokens(text: str) -> frozenset[str]:
-    return frozenset(t for t in normalize_text(text).split() if t not in STOPWORDS)
+    return frozenset(t for t in normalize(text).split() if t not in STOPWORDS)
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -198,11 +192,11 @@ def leakage_report(train: Sequence[dict], test: Sequence[dict], threshold: float
     test_qa = [(i, r) for i, r in enumerate(test) if r.get("output")]
     leaked: set[int] = {i for i, r in enumerate(test) if str(r.get(group_key) or "") in train_articles}
     for part, name in (("input", "questions"), ("output", "answers")):
-        train_norm = {normalize_text(r.get(part) or "") for r in train_qa} - {""}
+        train_norm = {normalize(r.get(part) or "") for r in train_qa} - {""}
         identical, rest = [], []
         for i, r in test_qa:
             text = r.get(part) or ""
-            if normalize_text(text) and normalize_text(text) in train_norm:
+            if normalize(text) and normalize(text) in train_norm:
                 identical.append(text)
                 leaked.add(i)
             else:
@@ -218,15 +212,6 @@ def leakage_report(train: Sequence[dict], test: Sequence[dict], threshold: float
     return report
 
 
-def within_duplicates(records: Sequence[dict]) -> dict[str, int]:
-    """Duplicates inside one set: records whose normalized question (answer) already appeared earlier."""
-    out = {}
-    for part in ("input", "output"):
-        seen: Counter = Counter(normalize_text(r.get(part) or "") for r in records if r.get(part))
-        out[f"repeated_{part}"] = sum(c - 1 for c in seen.values() if c > 1)
-    return out
-
-
 def study_split_report(folder: str | Path, threshold: float = 0.8) -> LeakageReport:
     """Leakage of the study's own random split: ``treino.json`` vs ``teste.json`` (lists of input/output)."""
     folder = Path(folder)
@@ -234,6 +219,3 @@ def study_split_report(folder: str | Path, threshold: float = 0.8) -> LeakageRep
     test = read_dataset(folder / "teste.json")
     return leakage_report(train, test, threshold=threshold)
 
-
-def split_counts(records: Iterable[dict]) -> dict[str, int]:
-    return dict(Counter(str(r.get("source", "?")) for r in records))

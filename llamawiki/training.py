@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import prompt as _prompt
-from .dataset import read_dataset
+from .records import read_dataset
 from .fileio import UserError, atomic_open, atomic_path, library_versions, read_jsonl, sha256_file
 
 RUN_CONFIG = "run_config.json"
@@ -171,7 +171,7 @@ def _identity(cfg: dict, data: dict) -> dict:
 def read_examples(path: str | os.PathLike[str]) -> list[dict]:
     """Read and validate a training file: ``[{"prompt", "completion"}]`` (or ``[{"text"}]`` for raw text).
 
-    The dataset's records (``dataset.read_dataset``: json/treino.jsonl, or the study's ``{"input", "output"}``
+    The dataset's records (``records.read_dataset``: json/treino.jsonl, or the study's ``{"input", "output"}``
     list) become prompt/completion pairs with the one prompt template. A file of only raw-text records (the
     dataset's raw mode) trains on whole texts. Malformed lines, records without an answer and files with none of
     the expected fields raise UserError with the line numbers.

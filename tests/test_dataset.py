@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from llamawiki import prompt
 from llamawiki.dataset import (
-    GenerationOptions, article_examples, decode_text, describe_subject, detect_input_kind, first_sentences,
-    infobox_qa, normalize_text, parse_modes, read_dataset, read_qa_csv, read_qa_json, split_sentences,
+    GenerationOptions, article_examples, describe_subject, detect_input_kind, infobox_qa, parse_modes,
 )
+from llamawiki.text import normalize
 from llamawiki.fileio import UserError
 from llamawiki.wikitext import Article, Section
 
@@ -57,31 +55,6 @@ def qa(records, source=None):
 
 
 # ---------------------------------------------------------------------------------------------- sentences
-def test_split_sentences_keeps_abbreviations_numbers_and_units_together():
-    text = ("D. Pedro I proclamou a independência. Em 1824, o Sr. Silva chegou com 1.500 homens. "
-            "A área é de 8 515 km². A Lei n.º 3.353 foi assinada pela princesa Isabel. Fim em 500 a.C. e depois!")
-    assert split_sentences(text) == [
-        "D. Pedro I proclamou a independência.",
-        "Em 1824, o Sr. Silva chegou com 1.500 homens.",
-        "A área é de 8 515 km².",
-        "A Lei n.º 3.353 foi assinada pela princesa Isabel.",
-        "Fim em 500 a.C. e depois!",
-    ]
-
-
-def test_split_sentences_breaks_at_paragraphs_and_question_marks():
-    assert split_sentences("Primeira linha\nSegunda? Sim. (Terceira.) Quarta") == [
-        "Primeira linha", "Segunda?", "Sim.", "(Terceira.)", "Quarta"]
-
-
-def test_first_sentences_respects_count_and_length():
-    text = "Uma frase curta. Outra frase. Terceira."
-    assert first_sentences(text, 2, 100) == "Uma frase curta. Outra frase."
-    assert first_sentences(text, 2, 20) == "Uma frase curta."
-    assert first_sentences(text, 1, 5) == ""
-
-
-# ---------------------------------------------------------------------------------------------- infobox
 def test_infobox_country_questions_are_natural_portuguese():
     pairs = dict(infobox_qa(brasil()))
     assert pairs["Qual é a capital do Brasil?"] == "A capital do Brasil é Brasília."
@@ -210,7 +183,7 @@ def test_records_use_the_one_template_and_carry_their_article():
         assert r["text"] == prompt.build_example(r["input"], r["output"], prompt.INSTRUCTION_QA)
         assert r["instruction"] == prompt.INSTRUCTION_QA
         assert r["article"] == "Brasil"
-    questions = [normalize_text(r["input"]) for r in records]
+    questions = [normalize(r["input"]) for r in records]
     assert len(questions) == len(set(questions))
 
 
@@ -243,100 +216,6 @@ def test_modes_selection_and_raw_mode():
 
 
 # ---------------------------------------------------------------------------------------------- imports
-def test_import_the_studys_latin1_csv(shared_study):
-    records = read_qa_csv(shared_study / "dados.csv")
-    raw = (shared_study / "dados.csv").read_bytes()
-    assert len(records) == raw.count(b"\r\n") == 269
-    first = records[0]
-    assert first["input"] == "Quando ocorreu a chegada dos primeiros humanos na América do Sul?"
-    assert first["output"].startswith("A chegada dos primeiros humanos na América do Sul ocorreu há")
-    assert first["source"] == "csv" and first["article"] == ""
-    assert first["text"] == prompt.build_example(first["input"], first["output"])
-    texts = " ".join(r["input"] + r["output"] for r in records)
-    assert "–" in texts            # cp1252 0x96 decoded as an en dash, not a control character
-    assert "\x96" not in texts and "Ã" not in texts
-
-
-def test_import_the_studys_json(shared_study):
-    records = read_qa_json(shared_study / "saida.json")
-    assert len(records) == 269
-    assert {r["source"] for r in records} == {"json"}
-    assert records[0]["input"] == "Quando ocorreu a chegada dos primeiros humanos na America do Sul?"
-
-
-def test_csv_utf8_with_header_quotes_and_comma(tmp_path):
-    f = tmp_path / "qa.csv"
-    f.write_text('pergunta;resposta;artigo\n"Qual é; a capital?";"Brasília; no DF.";Brasil\n\n'
-                 'Quem foi Tiradentes?;Um inconfidente.;Tiradentes\n', encoding="utf-8")
-    records = read_qa_csv(f)
-    assert [(r["input"], r["output"], r["article"]) for r in records] == [
-        ("Qual é; a capital?", "Brasília; no DF.", "Brasil"), ("Quem foi Tiradentes?", "Um inconfidente.", "Tiradentes")]
-    g = tmp_path / "qa2.csv"
-    g.write_text('question,answer\n"O que é, afinal?","Isto, aquilo."\n', encoding="utf-8-sig")
-    assert [(r["input"], r["output"]) for r in read_qa_csv(g)] == [("O que é, afinal?", "Isto, aquilo.")]
-
-
-def test_csv_bad_rows_are_reported_with_line_numbers(tmp_path):
-    f = tmp_path / "bad.csv"
-    f.write_bytes("Pergunta um?;Resposta um.\r\nsem separador\r\nPergunta três?;\r\nA?;B;C\r\nOk?;Sim.\r\n"
-                  .encode("latin-1"))
-    with pytest.raises(UserError) as e:
-        read_qa_csv(f)
-    msg = str(e.value)
-    assert "\n" not in msg and str(f) in msg
-    assert msg.endswith("3 bad row(s) (separator ';'): lines 2 (1 field, expected 2), 3 (empty answer), "
-                        "4 (3 fields, expected 2)")
-
-
-def test_empty_and_binary_inputs(tmp_path):
-    empty = tmp_path / "vazio.csv"
-    empty.write_bytes(b"")
-    with pytest.raises(UserError, match="empty"):
-        read_qa_csv(empty)
-    with pytest.raises(UserError, match="NUL"):
-        decode_text(b"\x00\x01binary", "x.bin")
-    assert decode_text("Amé".encode("cp1252"), "x")[0] == "Amé"
-    assert decode_text("Amé".encode("utf-8"), "x") == ("Amé", "utf-8-sig")
-
-
-def test_jsonl_import_with_instruction_and_bad_lines(tmp_path):
-    f = tmp_path / "qa.jsonl"
-    f.write_text('{"instruction": "Responda.", "input": "Quem?", "output": "Ele."}\n\n'
-                 '{"input": "Onde?", "output": "Aqui.", "article": "Lugar"}\n', encoding="utf-8")
-    a, b = read_qa_json(f)
-    assert a["instruction"] == "Responda." and a["text"] == prompt.build_example("Quem?", "Ele.", "Responda.")
-    assert b["article"] == "Lugar" and b["instruction"] == prompt.INSTRUCTION_QA
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"input": "Quem?", "output": "Ele."}\n{"input": "Sem resposta"}\n{"output": 3}\n',
-                   encoding="utf-8")
-    with pytest.raises(UserError, match=r"2 bad record\(s\): line 2 \(missing 'output'\), line 3"):
-        read_qa_json(bad)
-
-
-def test_read_dataset_validates_fields_with_line_numbers(tmp_path):
-    good = article_examples(brasil())
-    f = tmp_path / "dataset.jsonl"
-    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in good), encoding="utf-8")
-    assert read_dataset(f) == good
-    broken = dict(good[0], source="wiki")
-    missing = {k: v for k, v in good[1].items() if k != "output"} | {"output": ""}
-    f.write_text("\n".join([json.dumps(good[0]), json.dumps(broken), "", json.dumps(missing), "{oops"]) + "\n",
-                 encoding="utf-8")
-    with pytest.raises(UserError, match=r"malformed JSON line\(s\): line 5"):
-        read_dataset(f)
-    f.write_text("\n".join([json.dumps(good[0]), json.dumps(broken), "", json.dumps(missing)]) + "\n",
-                 encoding="utf-8")
-    with pytest.raises(UserError) as e:
-        read_dataset(f)
-    assert "2 malformed record(s): line 2 (unknown source 'wiki'), line 4 (empty 'output')" in str(e.value)
-
-
-def test_read_dataset_accepts_the_studys_json_list(shared_study):
-    records = read_dataset(shared_study / "teste.json")
-    assert len(records) == 27
-    assert all(r["text"] == prompt.build_example(r["input"], r["output"]) for r in records)
-
-
 def test_detect_input_kind(tmp_path):
     assert detect_input_kind("x.xml.bz2") == "dump" and detect_input_kind("x.xml") == "dump"
     assert detect_input_kind("x.csv") == "csv" and detect_input_kind("x.jsonl") == "json"

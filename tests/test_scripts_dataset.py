@@ -220,8 +220,8 @@ def test_import_the_studys_files_then_split(tmp_path, shared_study):
     tr, te = read_lines(train), read_lines(test)
     assert len(tr) + len(te) == 538 and 0.08 < len(te) / 538 < 0.12
     # no article: grouped by normalized question, so no question is on both sides
-    from llamawiki.dataset import normalize_text
-    assert {normalize_text(r["input"]) for r in tr}.isdisjoint({normalize_text(r["input"]) for r in te})
+    from llamawiki.text import normalize
+    assert {normalize(r["input"]) for r in tr}.isdisjoint({normalize(r["input"]) for r in te})
     assert "test questions identical to a train question (normalized): 0 " in proc.stdout
 
 

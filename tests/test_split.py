@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 import pytest
 
-from llamawiki.dataset import make_record, normalize_text, read_dataset
+from llamawiki.records import make_record, read_dataset
+from llamawiki.text import normalize
 from llamawiki.fileio import UserError
 from llamawiki.split import (
     _jaccard, _tokens, group_of, grouped_split, leakage_report, near_duplicates, study_split_report,
@@ -57,10 +58,10 @@ def test_records_without_article_group_by_normalized_question():
     for i in range(40):
         recs.append(make_record(f"Quem foi a pessoa número {i}?", "Alguém.", "", "csv"))
         recs.append(make_record(f"quem FOI a pessoa numero {i}", "Alguém, de novo.", "", "json"))
-    assert group_of(recs[0]) == group_of(recs[1]) == "q:" + normalize_text(recs[0]["input"])
+    assert group_of(recs[0]) == group_of(recs[1]) == "q:" + normalize(recs[0]["input"])
     train, test = grouped_split(recs, test_size=0.25, seed=5)
     assert len(test) == 20
-    assert {normalize_text(r["input"]) for r in train}.isdisjoint({normalize_text(r["input"]) for r in test})
+    assert {normalize(r["input"]) for r in train}.isdisjoint({normalize(r["input"]) for r in test})
     # the study's plain random split (every record alone) separates some of those pairs
     train_n, test_n = grouped_split(recs, test_size=0.25, seed=5, group_key="none")
     assert leakage_report(train_n, test_n).identical_questions
@@ -120,9 +121,9 @@ def test_study_split_leakage(shared_study):
     train = read_dataset(shared_study / "treino.json")
     test = read_dataset(shared_study / "teste.json")
     assert (report.n_train, report.n_test) == (len(train), len(test)) == (242, 27)
-    train_q = {normalize_text(r["input"]) for r in train}
-    assert len(report.identical_questions) == sum(normalize_text(r["input"]) in train_q for r in test)
+    train_q = {normalize(r["input"]) for r in train}
+    assert len(report.identical_questions) == sum(normalize(r["input"]) in train_q for r in test)
     brute_near = sum(
-        1 for t in test if normalize_text(t["input"]) not in train_q
+        1 for t in test if normalize(t["input"]) not in train_q
         and max(_jaccard(_tokens(t["input"]), _tokens(x["input"])) for x in train) >= 0.5)
     assert len(study_split_report(shared_study, threshold=0.5).near_questions) == brute_near
