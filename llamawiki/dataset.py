@@ -29,6 +29,7 @@ from . import prompt
 from .fileio import UserError, atomic_open
 from .records import make_record, read_bytes, read_qa_csv, read_qa_json
 from .text import first_sentences, normalize, split_sentences, strip_accents
+from .wikitext import BOILERPLATE_SECTIONS, INFOBOX_DROP_RE
 
 _SPACES = re.compile(r"\s+")
 
@@ -368,13 +369,12 @@ FIELD_RULES: tuple[FieldRule, ...] = (
 )
 
 # Fields that are not facts a reader asks about (images, maps, layout, links) or that only repeat the title.
+# Infobox fields that are not facts worth a question, besides the pictures, maps and layout fields of
+# wikitext.INFOBOX_DROP_RE (which parse_infobox drops already; checked again for hand-built articles).
 SKIP_FIELDS = re.compile(
-    r"^(?:imagem|image|img|legenda|caption|mapa|map|bandeira|brasao|escudo|selo|assinatura|coord|coordenadas|"
-    r"lat|latitude|long|longitude|site|website|sitio|url|pagina|tamanho|largura|altura_imagem|alt|cor|estilo|"
-    r"nota|notas|ref|rodape|pushpin|escala|nome|nome_pt|nome_comum|nome_nativo|nome_curto|titulo_pagina|"
-    r"padrao|tipo|formato|simbolo|ficheiro|arquivo|logo|logotipo|icone|upright|wikidata|codigo_ibge|ibge|cep|"
-    r"mapa_localizacao|localizacao_mapa|imagem_mapa|abreviacao|ordem|data_acesso|acessodata|commons|iso|censo|"
-    r"patente_imagem)"
+    r"^(?:coord|coordenadas|lat|latitude|long|longitude|site|website|sitio|url|pagina|nota|notas|ref|rodape|"
+    r"escala|nome|nome_pt|nome_comum|nome_nativo|nome_curto|titulo_pagina|padrao|tipo|formato|simbolo|ficheiro|"
+    r"arquivo|icone|wikidata|codigo_ibge|ibge|cep|abreviacao|ordem|data_acesso|acessodata|commons|iso|censo)"
     r"(?:_|$)"
 )
 _FEMININE_ENDINGS = ("a", "cao", "sao", "iao", "dade", "gem", "ncia", "ise", "ie", "tude")
@@ -501,7 +501,8 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
             continue
         rule = next((r for r in FIELD_RULES if _rule_applies(r, itype, base, value, subject)), None)
         if rule is None:
-            if SKIP_FIELDS.match(nkey) or SKIP_FIELDS.match(base) or base.endswith(_NOT_THE_FACT) or (
+            if INFOBOX_DROP_RE.search(nkey) or SKIP_FIELDS.match(nkey) or SKIP_FIELDS.match(base) or \
+                    base.endswith(_NOT_THE_FACT) or (
                     itype in PERSON_INFOBOXES | set(_MONARCH.split()) and base in ("cargo", "titulo")):
                 continue
             qa = _generic_qa(subject, key, value)
@@ -614,10 +615,8 @@ SECTION_TEMPLATES: dict[str, str] = {
     "caracteristicas": "Quais são as características {deT}?",
     "descricao": "Como é {oT}?",
 }
-SKIP_SECTIONS = frozenset("""
-referencias ligacoes_externas links_externos ver_tambem bibliografia notas notas_e_referencias fontes
-leitura_adicional leitura_complementar galeria galeria_de_imagens referencias_bibliograficas
-""".split())
+# wikitext drops these sections from parsed articles; checked again here for hand-built articles.
+_BOILERPLATE_KEYS = frozenset(norm_key(title) for title in BOILERPLATE_SECTIONS)
 
 
 def section_question(subject: Subject, section_title: str, article_words: set[str] | frozenset[str] = frozenset()
@@ -628,7 +627,7 @@ def section_question(subject: Subject, section_title: str, article_words: set[st
     ("Construção" -> "construção"), otherwise it keeps its capital (a proper name).
     """
     key = norm_key(section_title)
-    if not key or key in SKIP_SECTIONS:
+    if not key or key in _BOILERPLATE_KEYS:
         return None
     template = SECTION_TEMPLATES.get(key)
     if template:

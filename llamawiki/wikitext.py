@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_BASE_URL = "https://pt.wikipedia.org/wiki/"
 
 __all__ = ["Section", "Article", "parse_article", "clean_wikitext", "parse_template", "split_params",
-           "BOILERPLATE_SECTIONS", "DEFAULT_BASE_URL"]
+           "BOILERPLATE_SECTIONS", "INFOBOX_DROP_RE", "DEFAULT_BASE_URL"]
 
 
 # --------------------------------------------------------------------------------------------- data types
@@ -82,7 +82,7 @@ zh-classical zh-min-nan zh-yue zu
 """.split())
 
 # Infobox fields that hold pictures, maps or layout, not facts.
-_INFOBOX_DROP_RE = re.compile(
+INFOBOX_DROP_RE = re.compile(
     r"imagem|image|img|mapa|(?:^|_)map|legenda|caption|bandeira|brasão|brasao|escudo|selo|assinatura|logo|"
     r"pushpin|largura|tamanho|width|size|upright|(?:^|_|\s)alt(?:$|_|\s)|float|estilo|style|cor(?:$|_)",
     re.IGNORECASE,
@@ -590,7 +590,7 @@ def parse_infobox(markup: str, ctx: _LinkContext = _DEFAULT_CTX) -> tuple[str, d
     todo: list[tuple[str, str]] = []
     for key, raw in named.items():
         key = key.strip()
-        if not key or _INFOBOX_DROP_RE.search(key):
+        if not key or INFOBOX_DROP_RE.search(key):
             continue
         if _SPECIAL_CHARS.isdisjoint(raw):  # plain text: no cleaning needed
             value = " ".join(raw.split()).strip(" ;,")
