@@ -25,11 +25,11 @@ import re
 import threading
 import xml.etree.ElementTree as ET
 from xml.parsers import expat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .fileio import UserError
+from .pages import CANONICAL_NAMESPACES, DEFAULT_BASE_URL, DumpError, Page, SiteInfo  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -37,112 +37,8 @@ CHUNK = 1 << 20  # bytes of decompressed XML fed to the parser at a time
 
 __all__ = [
     "Page", "SiteInfo", "DumpStats", "DumpError", "DumpTruncated", "read_siteinfo", "iter_pages",
-    "iter_articles", "iter_articles_parallel", "map_pages", "is_redirect_text", "is_disambiguation",
+    "iter_articles", "map_pages", "is_redirect_text", "is_disambiguation",
 ]
-
-
-# --------------------------------------------------------------------------------------------- data types
-@dataclass
-class Page:
-    """One ``<page>`` of a MediaWiki export (its latest revision)."""
-
-    id: int
-    title: str
-    ns: int
-    text: str
-    redirect: str | None = None
-    revision_id: int | None = None
-
-
-DEFAULT_BASE_URL = "https://pt.wikipedia.org/wiki/"
-
-# Canonical (English) names, valid on every wiki; used only when a dump has no <siteinfo>.
-CANONICAL_NAMESPACES = {
-    -2: "Media", -1: "Special", 1: "Talk", 2: "User", 3: "User talk", 4: "Project", 5: "Project talk",
-    6: "File", 7: "File talk", 8: "MediaWiki", 9: "MediaWiki talk", 10: "Template", 11: "Template talk",
-    12: "Help", 13: "Help talk", 14: "Category", 15: "Category talk",
-}
-
-
-@dataclass
-class SiteInfo:
-    """What ``<siteinfo>`` says about the wiki: names, base URL and the namespace table."""
-
-    sitename: str = ""
-    dbname: str = ""
-    base: str = ""
-    generator: str = ""
-    case: str = "first-letter"
-    namespaces: dict[int, str] = field(default_factory=dict)
-    schema: str = ""
-
-    @property
-    def base_url(self) -> str:
-        """Prefix of article URLs, e.g. ``https://pt.wikipedia.org/wiki/`` (derived from ``<base>``)."""
-        if not self.base:
-            return DEFAULT_BASE_URL
-        i = self.base.find("/wiki/")
-        if i >= 0:
-            return self.base[: i + len("/wiki/")]
-        return self.base.rsplit("/", 1)[0] + "/"
-
-    @property
-    def lang(self) -> str:
-        """Language code from the database name (``ptwiki`` -> ``pt``), or ``""``."""
-        m = re.match(r"([a-z_]+?)wik", self.dbname or "")
-        return m.group(1).replace("_", "-") if m else ""
-
-    def names(self, key: int) -> set[str]:
-        """Local and canonical names of namespace ``key`` (lower-cased)."""
-        out = set()
-        if self.namespaces.get(key):
-            out.add(self.namespaces[key].lower())
-        if key in CANONICAL_NAMESPACES:
-            out.add(CANONICAL_NAMESPACES[key].lower())
-        return out
-
-    def namespace_of(self, title: str) -> int:
-        """Namespace number from a title prefix (``Categoria:Brasil`` -> 14); 0 when none matches."""
-        if ":" not in title:
-            return 0
-        prefix = title.split(":", 1)[0].strip().replace("_", " ").lower()
-        table = self._prefix_table()
-        return table.get(prefix, 0)
-
-    def _prefix_table(self) -> dict[str, int]:
-        table = getattr(self, "_prefixes", None)
-        if table is None:
-            table = {name.lower(): k for k, name in CANONICAL_NAMESPACES.items()}
-            table.update({name.lower(): k for k, name in self.namespaces.items() if name})
-            object.__setattr__(self, "_prefixes", table)
-        return table
-
-    def resolve_namespaces(self, namespaces: Iterable[int | str] | None) -> frozenset[int] | None:
-        """Namespace numbers from numbers or names (``"Portal"`` -> 100 on ptwiki); None = all."""
-        if namespaces is None:
-            return None
-        out = set()
-        for ns in namespaces:
-            if isinstance(ns, int) or (isinstance(ns, str) and ns.lstrip("-").isdigit()):
-                out.add(int(ns))
-                continue
-            key = self._prefix_table().get(str(ns).strip().lower())
-            if key is None:
-                raise DumpError(f"unknown namespace {ns!r} (known: {sorted(self.namespaces.values())})")
-            out.add(key)
-        return frozenset(out)
-
-
-class DumpError(UserError):
-    """The file is missing, empty, not a MediaWiki dump, unreadable or badly encoded."""
-
-    def __init__(self, message: str, pages_read: int = 0, where: str = "", exit_code: int = 2):
-        super().__init__(message, exit_code)
-        self.pages_read = pages_read
-        self.where = where
-
-    def __reduce__(self):  # picklable across processes
-        return (type(self), (str(self), self.pages_read, self.where, self.exit_code))
 
 
 class DumpTruncated(DumpError):
@@ -500,6 +396,13 @@ class _Reader:
             self._src.close()
 
 
+def _int_or(text: str | None, default: int | None) -> int | None:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return default
+
+
 def _make_page(elem: ET.Element, siteinfo: SiteInfo | None) -> Page:
     title = ""
     ns: int | None = None
@@ -513,15 +416,9 @@ def _make_page(elem: ET.Element, siteinfo: SiteInfo | None) -> Page:
         if tag == "title":
             title = child.text or ""
         elif tag == "ns":
-            try:
-                ns = int(child.text or 0)
-            except ValueError:
-                ns = None
+            ns = _int_or(child.text, None)
         elif tag == "id":
-            try:
-                pid = int(child.text or 0)
-            except ValueError:
-                pid = 0
+            pid = _int_or(child.text, 0)
         elif tag == "redirect":
             redirect = child.get("title", "") or ""
         elif tag == "revision":  # the last revision wins (full-history dumps)
@@ -531,10 +428,7 @@ def _make_page(elem: ET.Element, siteinfo: SiteInfo | None) -> Page:
                 if rtag == "text":
                     text = rc.text or ""
                 elif rtag == "id":
-                    try:
-                        rev_id = int(rc.text or 0)
-                    except ValueError:
-                        rev_id = None
+                    rev_id = _int_or(rc.text, None)
     if ns is None:
         ns = (siteinfo or SiteInfo()).namespace_of(title)
     return Page(id=pid, title=title, ns=ns, text=text, redirect=redirect, revision_id=rev_id)
@@ -856,27 +750,21 @@ def iter_pages(path: str | os.PathLike[str], namespaces: Iterable[int | str] | N
 
 
 def iter_articles(path: str | os.PathLike[str], **kwargs: Any) -> Iterator["Article"]:  # noqa: F821
-    """``iter_pages`` + :func:`llamawiki.wikitext.parse_article` (same keyword arguments).
+    """``iter_pages`` + :func:`llamawiki.wikitext.parse_article` (same keyword arguments, and ``workers=N`` to
+    spread parsing and cleaning over N processes, as in :func:`map_pages`).
 
     Articles get their URL base and file/category namespace names from the dump's ``<siteinfo>``.
     """
     return _run(path, fn=_ARTICLES, **kwargs)
 
 
-def map_pages(path: str | os.PathLike[str], fn: Callable[[Page], Any], workers: int = 1, chunksize: int = 32,
+def map_pages(path: str | os.PathLike[str], fn: Callable[[Page], Any], workers: int = 1,
               **kwargs: Any) -> Iterator[Any]:
     """``fn(page)`` for every page of ``iter_pages(path, **kwargs)``, in dump order.
 
     This process only decompresses the dump and cuts it into batches of pages; with ``workers > 1`` the XML
     parsing, filtering and ``fn`` run in a pool of that many processes (``fn`` must be picklable: a top-level
-    function or an instance of a top-level class). ``chunksize`` is accepted for compatibility (batches are
-    ~256 KB of XML). Dump errors are raised, as in ``iter_pages``, after the results of every complete page
+    function or an instance of a top-level class); batches are ~256 KB of XML. Dump errors are raised, as in ``iter_pages``, after the results of every complete page
     before the damage.
     """
     return _run(path, fn=fn, workers=workers, **kwargs)
-
-
-def iter_articles_parallel(path: str | os.PathLike[str], workers: int = 1, chunksize: int = 32,
-                           **kwargs: Any) -> Iterator["Article"]:  # noqa: F821
-    """Like :func:`iter_articles`, with parsing and wikitext cleaning spread over ``workers`` processes."""
-    return _run(path, fn=_ARTICLES, workers=workers, **kwargs)

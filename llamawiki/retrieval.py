@@ -31,6 +31,7 @@ Index folder layout::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -374,8 +375,7 @@ def build_index(
             yield d
 
     index_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.", suffix=".tmp", dir=index_dir.parent))
-    try:
+    with _staging_dir(index_dir) as tmp:
         store = None
         n_chunks = 0
         embed_seconds = 0.0
@@ -438,13 +438,8 @@ def build_index(
                 "chunks_per_s": round(n_chunks / embed_seconds, 1) if embed_seconds else None,
                 "device": str(getattr(embedder, "model_kwargs", {}).get("device", "?")),
             },
-            "versions": library_versions(RETRIEVAL_LIBS),
         }
-        _publish(tmp, index_dir, manifest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return Manifest(manifest)
+        return _publish(tmp, index_dir, manifest)
 
 
 def _check_writable_index_dir(index_dir: Path) -> None:
@@ -456,12 +451,25 @@ def _check_writable_index_dir(index_dir: Path) -> None:
             raise UserError(f"{index_dir}: exists and is not a llamawiki index; refusing to overwrite it")
 
 
-def _publish(tmp: Path, index_dir: Path, manifest: dict) -> None:
-    """Write the manifest into the finished temp index folder, then move it into place."""
+@contextlib.contextmanager
+def _staging_dir(index_dir: Path) -> Iterator[Path]:
+    """A temp folder beside ``index_dir`` to build a new index in; removed unless :func:`_publish` moved it."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.", suffix=".tmp", dir=index_dir.parent))
+    try:
+        yield tmp
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(tmp: Path, index_dir: Path, manifest: dict) -> Manifest:
+    """Stamp the library versions, write the manifest into the finished temp folder, then move it into place."""
+    manifest["versions"] = library_versions(RETRIEVAL_LIBS)
     with atomic_open(tmp / MANIFEST) as f:
         json.dump(manifest, f, ensure_ascii=False, indent=2)
         f.write("\n")
     _replace_dir(tmp, index_dir)
+    return Manifest(manifest)
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -507,8 +515,7 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
     FAISS = _faiss_class()
     fake = FakeEmbeddings(size=first["embeddings"]["dimension"])
     index_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.", suffix=".tmp", dir=index_dir.parent))
-    try:
+    with _staging_dir(index_dir) as tmp:
         store = None
         n = 0
         with open(tmp / CHUNKS, "w", encoding="utf-8") as out, \
@@ -541,13 +548,8 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
             "dump": {"merged": [m["dump"] for m in manifests]},
             "counts": counts,
             "timing": {"merged_from": [str(p) for p in inputs]},
-            "versions": library_versions(RETRIEVAL_LIBS),
         }
-        _publish(tmp, index_dir, manifest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return Manifest(manifest)
+        return _publish(tmp, index_dir, manifest)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -437,9 +437,9 @@ def _cpu_trainer_class():
     """SFTTrainer whose loss projects only the trained positions through the LM head (used on CPU).
 
     Without Triton, trl's fused LM head projects every position through the vocabulary and recomputes it in the
-    backward pass; with Gemma's 262k-token vocabulary that made a demo step ~2x slower than the plain loss, and
-    ~7x slower than this one, which asks the model (its own forward: DDP, soft-capping and LoRA included) for the
-    logits of the answer positions only (``logits_to_keep``). Same loss: mean cross-entropy over answer tokens.
+    backward pass, which is slow with Gemma's 262k-token vocabulary (measured in docs/benchmarks.md, "Perda só
+    nas respostas no CPU"). This one asks the model (its own forward: DDP, soft-capping and LoRA included) for
+    the logits of the answer positions only (``logits_to_keep``). Same loss: mean cross-entropy over answer tokens.
     """
     import torch.nn.functional as F
     from trl import SFTTrainer

@@ -16,12 +16,9 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .dump import Page, SiteInfo
-
-DEFAULT_BASE_URL = "https://pt.wikipedia.org/wiki/"
+from .pages import DEFAULT_BASE_URL, Page, SiteInfo
 
 __all__ = ["Section", "Article", "parse_article", "clean_wikitext", "parse_template", "split_params",
            "BOILERPLATE_SECTIONS", "INFOBOX_DROP_RE", "DEFAULT_BASE_URL"]

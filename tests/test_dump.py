@@ -225,9 +225,9 @@ def test_parallel_matches_sequential_and_keeps_order(tmp_path, workers):
     many = [(f"Artigo {i}", 0, f"'''Artigo {i}''' é o número [[{i}]].", None) for i in range(120)]
     p = write(tmp_path, "many.xml.bz2", bz2.compress(make_dump(many).encode()))
     seq = [a.plain_text() for a in iter_articles(p)]
-    par = [a.plain_text() for a in dump.iter_articles_parallel(p, workers=workers, chunksize=7)]
+    par = [a.plain_text() for a in iter_articles(p, workers=workers)]
     assert par == seq and len(seq) == 120 and seq[5] == "Artigo 5 é o número 5."
-    assert list(dump.map_pages(p, _upper, workers=workers, chunksize=5))[:2] == ["ARTIGO 0", "ARTIGO 1"]
+    assert list(dump.map_pages(p, _upper, workers=workers))[:2] == ["ARTIGO 0", "ARTIGO 1"]
     # stopping early (limit) shuts the pool down without hanging on the bounded feeding thread
     assert list(dump.map_pages(p, _upper, workers=workers, limit=3, batch_bytes=300)) == [
         "ARTIGO 0", "ARTIGO 1", "ARTIGO 2"]
@@ -262,7 +262,7 @@ def test_parallel_raises_after_pages_before_damage(tmp_path):
     p = write(tmp_path, "cut.xml", xml[:cut])
     got = []
     with pytest.raises(DumpTruncated):
-        for a in dump.iter_articles_parallel(p, workers=2, chunksize=8):
+        for a in iter_articles(p, workers=2):
             got.append(a.title)
     assert got == [f"Artigo {i}" for i in range(40)]
 
