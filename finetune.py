@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from llamawiki.config import load_config
-from llamawiki.fileio import cli
+from llamawiki.fileio import UserError, cli
 from llamawiki.training import train  # imports torch/trl only when training starts
 
 
@@ -41,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"training.report_to={args.report_to}")
     cfg = load_config(args.config, overrides)
 
-    train(cfg, resume=args.resume, overwrite=args.overwrite, merge=args.merge)
+    try:
+        train(cfg, resume=args.resume, overwrite=args.overwrite, merge=args.merge)
+    except UserError as e:
+        if str(e).startswith("config: "):  # name the file the user wrote
+            raise UserError(f"{args.config}: {str(e)[len('config: '):]}") from None
+        raise
     return 0
 
 

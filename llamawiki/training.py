@@ -348,7 +348,16 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
     known = {f.name for f in dataclasses.fields(SFTConfig)}
     unknown = sorted(set(t) - known)
     if unknown:
-        raise UserError(f"config: unknown training key(s) {unknown} (any trl SFTConfig field is accepted)")
+        import difflib
+
+        import trl
+
+        def _closest(key: str) -> str:
+            match = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            return f"closest valid key: {match[0]!r}" if match else "no close SFTConfig field"
+
+        raise UserError("config: " + "; ".join(f"unknown training key {k!r} for the installed trl {trl.__version__} "
+                                               f"({_closest(k)})" for k in unknown))
     t.setdefault("seed", cfg["seed"])
     t.setdefault("data_seed", cfg["seed"])
     # ``gradient_checkpointing`` (the name the papers and trl use) is ``activation_checkpointing`` in transformers 5
