@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Validate a questions file (data/perguntas.csv, data/perguntas-amostra.csv): columns, ids, accepted answers.
+
+Accepted answers (column ``respostas_aceitas``): ``;`` separates facts, ``|`` separates aliases of one fact.
+A question needs all its facts, or at least ``minimo_fatos`` of them when that column is filled in. Every fact
+must occur, through at least one of its aliases, in the question's own ``resposta_referencia``: compared as whole
+words after :func:`llamawiki.text.normalize` (casefold, no accents, no punctuation, no articles), the form the
+metrics compare answers in.
+
+    python data/check_questions.py data/perguntas.csv data/perguntas-amostra.csv
+
+Bad input: one line ``error: <file>: row <n>: <problem>`` and exit 2. Otherwise a summary per file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from llamawiki.fileio import UserError, cli  # noqa: E402
+from llamawiki.text import normalize  # noqa: E402
+
+REQUIRED_COLUMNS = ("id", "pergunta", "resposta_referencia", "respostas_aceitas")
+TIPOS = ("infobox", "lead", "section")
+
+
+def parse_accepted(value: str) -> list[list[str]]:
+    """``"Castelo Branco;Médici|Emílio Médici"`` -> ``[["Castelo Branco"], ["Médici", "Emílio Médici"]]``."""
+    return [[alias.strip() for alias in fact.split("|")] for fact in value.split(";")]
+
+
+def _words(text: str) -> str:
+    return f" {normalize(text, drop_articles=True)} "
+
+
+def contains_fact(text: str, aliases: list[str]) -> bool:
+    """Whether ``text`` contains one of ``aliases`` as whole words (accent/case/punctuation-insensitive)."""
+    padded = _words(text)
+    return any(normalize(a, drop_articles=True) and _words(a) in padded for a in aliases)
+
+
+def check_row(row: dict[str, str]) -> str | None:
+    """The problem with one row's id, question and accepted answers, or None."""
+    if not row.get("id", "").strip():
+        return "empty id"
+    if not row.get("pergunta", "").strip():
+        return "empty pergunta"
+    reference = row.get("resposta_referencia", "").strip()
+    if not reference:
+        return "empty resposta_referencia"
+    accepted = row.get("respostas_aceitas", "").strip()
+    if not accepted:
+        return "empty respostas_aceitas"
+    facts = parse_accepted(accepted)
+    for n, aliases in enumerate(facts, 1):
+        for alias in aliases:
+            if not normalize(alias, drop_articles=True):
+                return f"respostas_aceitas: fact {n} has an empty alias ({accepted!r})"
+        if not contains_fact(reference, aliases):
+            return (f"respostas_aceitas: fact {n} ({'|'.join(aliases)!r}) appears in no form in "
+                    f"resposta_referencia")
+    minimum = row.get("minimo_fatos", "").strip()
+    if minimum:
+        if not minimum.isdigit() or not 1 <= int(minimum) <= len(facts):
+            return f"minimo_fatos: must be a whole number from 1 to {len(facts)} (the facts listed), got {minimum!r}"
+    tipo = row.get("tipo")
+    if tipo is not None and tipo.strip() not in TIPOS:
+        return f"tipo: must be one of {', '.join(TIPOS)}, got {tipo.strip()!r}"
+    return None
+
+
+def check_file(path: str | Path) -> Counter:
+    """Validate one questions CSV; return the count of questions per ``tipo`` (``""`` without that column)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: questions file not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    reader = csv.DictReader(text.splitlines())
+    columns = [c.strip() for c in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise UserError(f"{path}: missing column(s): {', '.join(missing)}")
+    counts: Counter = Counter()
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(reader, 1):
+        if None in raw:
+            raise UserError(f"{path}: row {n}: more fields than columns")
+        row = {(k or "").strip(): (v or "") for k, v in raw.items()}
+        problem = check_row(row)
+        qid = row["id"].strip()
+        if problem is None and qid in seen:
+            problem = f"duplicate id {qid!r} (first in row {seen[qid]})"
+        if problem:
+            raise UserError(f"{path}: row {n}: {problem}")
+        seen[qid] = n
+        counts[row.get("tipo", "").strip()] += 1
+    if not seen:
+        raise UserError(f"{path}: no questions")
+    return counts
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="+", help="questions CSV file(s)")
+    args = parser.parse_args(argv)
+    for path in args.files:
+        counts = check_file(path)
+        total = sum(counts.values())
+        per_tipo = ", ".join(f"{t} {counts[t]}" for t in TIPOS if counts[t])
+        print(f"{path}: {total} questions ok" + (f" ({per_tipo})" if per_tipo else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
