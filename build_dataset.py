@@ -14,8 +14,12 @@ INPUT may be a dump (.xml / .xml.bz2 / multistream) or a QA file (.csv "pergunta
 import argparse
 import sys
 
-from llamawiki import dataset
-from llamawiki.fileio import cli
+from llamawiki.fileio import use_offline_hub
+
+use_offline_hub()
+
+from llamawiki import dataset  # noqa: E402
+from llamawiki.fileio import cli  # noqa: E402
 
 
 def parse_args(argv=None):

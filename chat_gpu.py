@@ -10,25 +10,28 @@ Same interface as chat_cpu.py: streaming answers, /reset, /exit. Without CUDA it
 
 import argparse
 import sys
-from pathlib import Path
 
-from llamawiki.chat import add_chat_arguments, check_chat_arguments, run_chat
-from llamawiki.fileio import UserError, cli
-from llamawiki.models import EMBEDDED_HF, cuda_available, load_llamacpp, load_transformers
+from llamawiki.fileio import use_offline_hub
+
+use_offline_hub()
+
+from llamawiki import options  # noqa: E402
+from llamawiki.chat import add_chat_arguments, check_chat_arguments, run_chat  # noqa: E402
+from llamawiki.fileio import UserError, cli  # noqa: E402
+from llamawiki.models import cuda_available, load_generator  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=str(EMBEDDED_HF),
-                   help="HF folder or hub id (transformers), or a .gguf file (llamacpp); default: the embedded Gemma")
-    p.add_argument("--gguf-file", help="a GGUF inside --model's folder (transformers de-quantizes it)")
-    p.add_argument("--adapter", help="LoRA adapter folder written by finetune.py")
+    options.add_model_arguments(p, backend="transformers",
+                                model_help="HF folder or hub id (transformers), or a .gguf file (llamacpp); "
+                                           "default: the embedded Gemma")
+    options.add_generation_arguments(p)
     q = p.add_mutually_exclusive_group()
     q.add_argument("--load-in-4bit", action="store_true", help="bitsandbytes nf4 + double quant (QLoRA-style)")
     q.add_argument("--load-in-8bit", action="store_true", help="bitsandbytes 8-bit")
     p.add_argument("--allow-cpu-quantization", action="store_true",
                    help="allow --load-in-4bit/8bit without CUDA (works, but very slow)")
-    p.add_argument("--backend", choices=["transformers", "llamacpp"], default="transformers")
     p.add_argument("--n-gpu-layers", type=int, default=-1, help="llamacpp: layers offloaded to the GPU (-1 = all)")
     p.add_argument("--threads", type=int, default=None, help="llamacpp: CPU threads")
     p.add_argument("--chat-format", default=None, help="llamacpp: chat format when the GGUF has no template")
@@ -49,20 +52,16 @@ def main(argv=None):
 
         if args.n_gpu_layers != 0 and not llama_cpp.llama_supports_gpu_offload():
             print("CUDA not available: running on CPU (this llama-cpp-python build has no GPU offload)", file=sys.stderr)
-        path = Path(args.model) / args.gguf_file if args.gguf_file else Path(args.model)
-        gen = load_llamacpp(path, n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers,
-                            chat_format=args.chat_format, adapter=args.adapter,
-                            reuse_prompt_cache=args.prompt is None)
-        return run_chat(gen, args)
+        spec = options.model_spec(args, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers,
+                                  chat_format=args.chat_format, reuse_prompt_cache=args.prompt is None)
+        return run_chat(load_generator(spec), args)
     if not cuda_available():
         if quantization and not args.allow_cpu_quantization:
             flag = "--load-in-4bit" if args.load_in_4bit else "--load-in-8bit"
             raise UserError(f"{flag} needs CUDA: bitsandbytes quantized inference on the CPU is very slow "
                             "(drop the flag, or pass --allow-cpu-quantization to force it)")
         print("CUDA not available: running on CPU", file=sys.stderr)
-    gen = load_transformers(args.model, gguf_file=args.gguf_file, adapter=args.adapter, quantization=quantization,
-                            n_ctx=args.ctx)
-    return run_chat(gen, args)
+    return run_chat(load_generator(options.model_spec(args, quantization=quantization)), args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ interrupted run resumes where it stopped and a finished run re-renders its table
 
     python compare.py --config configs/compare-demo.yaml --run-dir results/demo
     python compare.py --config configs/compare-demo.yaml --systems base,finetuned --limit 5
+    python compare.py --config configs/compare-demo.yaml --model models/llama-2-13b-chat.Q4_K_M.gguf --adapter models/lora-13b
     python compare.py --config configs/compare-demo.yaml --run-dir results/demo --render-only --study-answers
 
 Writes tabela.md (questions, answers, metrics), metricas.csv, metricas.png and manifest.json in the run dir.
@@ -16,9 +17,14 @@ from __future__ import annotations
 
 import argparse
 
-from llamawiki.config import load_config
-from llamawiki.evaluation import run_comparison
-from llamawiki.fileio import cli
+from llamawiki.fileio import use_offline_hub
+
+use_offline_hub()
+
+from llamawiki import options  # noqa: E402
+from llamawiki.config import load_config  # noqa: E402
+from llamawiki.evaluation import CompareOptions, run_comparison  # noqa: E402
+from llamawiki.fileio import cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -29,13 +35,17 @@ def parse_args(argv=None):
                                        "or a study resposta_*.txt (default: the config's, data/perguntas.csv)")
     p.add_argument("--run-dir", help="output folder (default: results/<run_name>)")
     p.add_argument("--limit", type=int, help="ask only the first N questions")
-    p.add_argument("--max-new-tokens", type=int, help="override generation.max_new_tokens")
     p.add_argument("--render-only", action="store_true", help="generate nothing: re-render from the cache")
     p.add_argument("--study-answers", nargs="?", const=True, default=None, metavar="DIR",
                    help="add the study's published answers as rows study-base/-rag/-finetuned "
                         "(DIR holds resposta_*.txt; default: the config's study_answers_dir)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    options.add_model_arguments(p, defaults=False,
+                                model_help="run every selected system on this model instead of the config's",
+                                adapter_help="replace the adapter of the systems that have one (finetuned, "
+                                             "rag+finetuned)")
+    options.add_generation_arguments(p, defaults=False)
     return p.parse_args(argv)
 
 
@@ -44,11 +54,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     cfg = load_config(args.config, args.set)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()] if args.systems else None
-    result = run_comparison(
-        cfg, systems=systems, questions_path=args.questions, run_dir=args.run_dir, limit=args.limit,
-        max_new_tokens=args.max_new_tokens, render_only=args.render_only, study_answers=args.study_answers,
-        progress=not args.no_progress, config_path=args.config,
-    )
+    options.check_generation_arguments(args)
+    result = run_comparison(cfg, CompareOptions(
+        systems=systems, questions_path=args.questions, run_dir=args.run_dir, limit=args.limit,
+        render_only=args.render_only, study_answers=args.study_answers, progress=not args.no_progress,
+        config_path=args.config, model=options.model_spec(args), generation=options.generation_params(args),
+    ))
     print(f"{result.generated} answers generated, {result.cached} from the cache"
           + (f", {result.missing} missing (--render-only)" if result.missing else ""))
     for row in result.summary:

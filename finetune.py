@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import argparse
 
-from llamawiki.config import load_config
-from llamawiki.fileio import UserError, cli
-from llamawiki.training import train  # imports torch/trl only when training starts
+from llamawiki.fileio import use_offline_hub
+
+use_offline_hub()
+
+from llamawiki.config import load_config  # noqa: E402
+from llamawiki.fileio import UserError, cli  # noqa: E402
+from llamawiki.training import train  # noqa: E402  (imports torch/trl only when training starts)
 
 
 @cli
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--config", required=True, help="YAML experiment file (configs/demo.yaml, configs/llama2-13b-qlora.yaml)")
+    ap.add_argument("--config", default="configs/demo.yaml",
+                    help="YAML experiment file (default: %(default)s; the study: configs/llama2-13b-qlora.yaml)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value, dotted for sections: --set training.learning_rate=1e-4")
     ap.add_argument("--output-dir", help="where the adapter goes (overrides output_dir)")

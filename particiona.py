@@ -13,9 +13,13 @@ import argparse
 import json
 import sys
 
-from llamawiki import split
-from llamawiki.records import read_dataset
-from llamawiki.fileio import UserError, atomic_open, cli
+from llamawiki.fileio import use_offline_hub
+
+use_offline_hub()
+
+from llamawiki import split  # noqa: E402
+from llamawiki.records import read_dataset  # noqa: E402
+from llamawiki.fileio import UserError, atomic_open, cli  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -4,7 +4,8 @@
     python rag.py index data/ptwiki-amostra-pages-articles.xml.bz2 --index-dir indexes/amostra
     python rag.py ask "Qual é a capital do Brasil?" --index-dir indexes/amostra
     python rag.py ask "Quem foi Tiradentes?" --retriever bm25 --k 5 --retrieve-only --json
-    python rag.py chat --index-dir indexes/amostra
+    python rag.py chat --index-dir indexes/amostra                               # /reset, /exit as in chat_cpu.py
+    python rag.py ask "Quem foi Tiradentes?" --adapter models/lora-demo          # RAG + the fine-tuned adapter
     python rag.py merge indexes/parte1 indexes/parte2 --index-dir indexes/ptwiki   # dumps split in parts
 
 The logic is in llamawiki/retrieval.py (loader, splitter, embeddings, FAISS + BM25, LCEL answer chain);
@@ -15,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from llamawiki.fileio import use_offline_hub
 
-from llamawiki import retrieval  # noqa: E402
-from llamawiki.fileio import UserError, cli  # noqa: E402
+use_offline_hub()
+
+from llamawiki import options, retrieval  # noqa: E402
+from llamawiki.fileio import cli  # noqa: E402
 
 DEFAULT_INDEX = "indexes/amostra"
 
@@ -59,13 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         q.add_argument("--embeddings", default=None, help="must be the model the index was built with (default: the manifest's)")
         q.add_argument("--weights", type=float, nargs=2, metavar=("BM25", "DENSE"), default=retrieval.DEFAULT_WEIGHTS,
                        help="hybrid fusion weights (default %(default)s)")
-        q.add_argument("--model", default=None, help="GGUF file (llamacpp) or HF folder/id (transformers); default: embedded Gemma GGUF")
-        q.add_argument("--backend", choices=("llamacpp", "transformers"), default="llamacpp")
-        q.add_argument("--adapter", default=None, help="LoRA adapter folder (transformers backend)")
-        q.add_argument("--n-ctx", type=int, default=2048, help="llama.cpp context window (default %(default)s)")
-        q.add_argument("--max-tokens", type=int, default=256)
         q.add_argument("--max-context-chars", type=int, default=retrieval.DEFAULT_MAX_CONTEXT_CHARS)
-        q.add_argument("--temperature", type=float, default=0.0)
+        options.add_model_arguments(q)
+        options.add_generation_arguments(q)
+        if name == "chat":
+            q.add_argument("--verbose", action="store_true", help="print tokens/s after each answer")
+            q.set_defaults(prompt=None, system=None)
     return p.parse_args(argv)
 
 
@@ -73,14 +71,7 @@ def load_model(args: argparse.Namespace):
     """The generator through the one model loader (llama.cpp on the embedded GGUF unless told otherwise)."""
     from llamawiki import models
 
-    if args.adapter and args.backend != "transformers":
-        raise UserError("--adapter needs --backend transformers (llama.cpp takes a merged GGUF via --model)")
-    spec = {"backend": args.backend, "model": args.model or "embedded", "n_ctx": args.n_ctx}
-    if args.backend == "transformers":
-        spec["adapter"] = args.adapter
-        if args.model and args.model.endswith(".gguf"):  # transformers de-quantizes a GGUF inside its folder
-            spec.update(model=str(Path(args.model).parent), gguf_file=Path(args.model).name)
-    return models.load_generator(spec)
+    return models.load_generator(options.model_spec(args))
 
 
 def print_answer(res: retrieval.RagAnswer, as_json: bool) -> None:
@@ -108,25 +99,13 @@ def print_chunks(question: str, docs, as_json: bool) -> None:
         print("    " + d.page_content.replace("\n", " ")[:300])
 
 
-def chat(args: argparse.Namespace, retriever, generator) -> None:
-    print("Pergunte em português (/sair ou Ctrl-D para terminar).")
-    while True:
-        try:
-            question = input("\n> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            print()
-            return
-        if question in ("/sair", "/exit", "/quit"):
-            return
-        if not question:
-            continue
-        try:
-            res = retrieval.answer(question, retriever, generator, k=args.k, max_context_chars=args.max_context_chars,
-                                   max_new_tokens=args.max_tokens, temperature=args.temperature)
-        except KeyboardInterrupt:
-            print("\n(interrompido)")
-            continue
-        print_answer(res, as_json=False)
+def chat(args: argparse.Namespace, retriever, generator) -> int:
+    """The shared terminal chat (llamawiki.chat: /reset, /exit, Ctrl-C), each answer from its own context."""
+    from llamawiki.chat import RagChat, run_chat
+
+    conversation = RagChat(generator, retriever, k=args.k, max_context_chars=args.max_context_chars,
+                           verbose=args.verbose, **options.generation_params(args))
+    return run_chat(generator, args, chat=conversation)
 
 
 @cli
@@ -149,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.index_dir}: {len(args.inputs)} indexes merged: {c['articles']} articles, {c['chunks']} chunks")
         return 0
 
+    options.check_generation_arguments(args)
     retriever = retrieval.load_retriever(args.index_dir, kind=args.retriever, k=args.k, embeddings=args.embeddings,
                                          weights=args.weights)
     if args.command == "ask" and args.retrieve_only:
@@ -158,10 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         retrieval.check_question(args.question)  # before loading a model
     generator = load_model(args)
     if args.command == "chat":
-        chat(args, retriever, generator)
-        return 0
+        return chat(args, retriever, generator)
     res = retrieval.answer(args.question, retriever, generator, k=args.k, max_context_chars=args.max_context_chars,
-                           max_new_tokens=args.max_tokens, temperature=args.temperature)
+                           **options.generation_params(args))
     print_answer(res, args.json)
     return 0
 

@@ -8,38 +8,28 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
+from typing import Iterator, TextIO
 
 from .fileio import UserError
 from .models import Generator
+from .options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TOP_P, GREEDY, check_generation_arguments
 
 HELP = "/reset clears the conversation, /exit quits (or Ctrl-D); Ctrl-C stops an answer"
 
 
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options both chat scripts share."""
+    """The conversation options both chat scripts share (model and generation flags: llamawiki.options)."""
     g = parser.add_argument_group("conversation")
     g.add_argument("--prompt", help="answer this one question, print the answer and exit (no interactive loop)")
     g.add_argument("--system", help="system prompt (in completion mode it replaces the Alpaca instruction)")
     g.add_argument("--mode", choices=["completion", "chat"], default=None,
                    help="completion: the study's Alpaca prompt (default for base models such as the embedded Gemma); "
                         "chat: the model's chat template (default when the model has one)")
-    g.add_argument("--temperature", type=float, default=0.7, help="0 = greedy (default 0.7)")
-    g.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling (default 0.9)")
-    g.add_argument("--max-tokens", type=int, default=256, help="most tokens per answer (default 256)")
-    g.add_argument("--ctx", type=int, default=2048, help="context window in tokens (prompt + history + answer)")
     g.add_argument("--verbose", action="store_true", help="print tokens/s and time to first token after each answer")
 
 
 def check_chat_arguments(args: argparse.Namespace) -> None:
-    if args.temperature < 0:
-        raise UserError(f"--temperature {args.temperature}: must be >= 0")
-    if not 0 < args.top_p <= 1:
-        raise UserError(f"--top-p {args.top_p}: must be in (0, 1]")
-    if args.max_tokens < 1:
-        raise UserError(f"--max-tokens {args.max_tokens}: must be >= 1")
-    if args.ctx < 64:
-        raise UserError(f"--ctx {args.ctx}: too small (at least 64)")
+    check_generation_arguments(args)
 
 
 def resolve_mode(generator: Generator, mode: str | None) -> bool:
@@ -55,9 +45,9 @@ def resolve_mode(generator: Generator, mode: str | None) -> bool:
 class Chat:
     """A conversation with one model: the message history and how to print an answer."""
 
-    def __init__(self, generator: Generator, *, template: bool, system: str | None = None, max_new_tokens: int = 256,
-                 temperature: float = 0.7, top_p: float = 0.9, verbose: bool = False,
-                 out: TextIO | None = None, err: TextIO | None = None):
+    def __init__(self, generator: Generator, *, template: bool, system: str | None = None,
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = GREEDY,
+                 top_p: float = DEFAULT_TOP_P, verbose: bool = False, out: TextIO | None = None, err: TextIO | None = None):
         self.gen = generator
         self.template = template
         self.system = system
@@ -71,11 +61,19 @@ class Chat:
     def reset(self) -> None:
         self.messages = [{"role": "system", "content": self.system}] if self.system else []
 
+    @property
+    def mode_label(self) -> str:
+        return "chat template" if self.template else "completion (Alpaca prompt)"
+
+    def _stream(self) -> Iterator[str]:
+        """The answer to the conversation so far, piece by piece."""
+        return self.gen.chat_stream(self.messages, template=self.template, **self.params)
+
     def ask(self, question: str) -> str:
         """Stream the answer to ``question`` to ``out``; keep both in the history. Ctrl-C stops the answer."""
         self.messages.append({"role": "user", "content": question})
         pieces: list[str] = []
-        stream = self.gen.chat_stream(self.messages, template=self.template, **self.params)
+        stream = self._stream()
         started = False
         pending = ""  # trailing white space is shown only when more text follows it
         try:
@@ -114,19 +112,55 @@ class Chat:
         return answer
 
 
-def run_chat(generator: Generator, args: argparse.Namespace, stdin: TextIO | None = None) -> int:
-    """``--prompt``: one answer; otherwise the interactive loop on stdin."""
-    template = resolve_mode(generator, args.mode)
-    chat = Chat(generator, template=template, system=args.system, max_new_tokens=args.max_tokens,
-                temperature=args.temperature, top_p=args.top_p, verbose=args.verbose)
-    if args.prompt is not None:
+class RagChat(Chat):
+    """A chat whose every question is answered from its own retrieved context (rag.py chat).
+
+    The prompt is the one ``retrieval.answer`` builds (same chunks, same template), streamed; the sources are
+    printed after each answer. Earlier turns are not put in the prompt: the context window holds the passages.
+    """
+
+    def __init__(self, generator: Generator, retriever, *, k: int, max_context_chars: int | None = None, **kwargs):
+        super().__init__(generator, template=False, **kwargs)
+        self.retriever = retriever
+        self.k = k
+        self.max_context_chars = max_context_chars
+        self.sources: list[str] = []
+
+    @property
+    def mode_label(self) -> str:
+        return f"RAG, {self.k} chunks per question"
+
+    def _stream(self) -> Iterator[str]:
+        from .retrieval import rag_prompt, sources_of
+
+        prompt, docs = rag_prompt(self.messages[-1]["content"], self.retriever, self.gen, k=self.k,
+                                  max_context_chars=self.max_context_chars,
+                                  max_new_tokens=self.params["max_new_tokens"])
+        self.sources = sources_of(docs)
+        return self.gen.stream(prompt, **self.params)
+
+    def ask(self, question: str) -> str:
+        answer = super().ask(question)
+        if self.sources:
+            self.out.write("Fontes: " + "; ".join(self.sources) + "\n")
+        return answer
+
+
+def run_chat(generator: Generator, args: argparse.Namespace, stdin: TextIO | None = None,
+             chat: Chat | None = None) -> int:
+    """``--prompt``: one answer; otherwise the interactive loop on stdin. ``chat``: a ready conversation (RagChat)."""
+    if chat is None:
+        template = resolve_mode(generator, args.mode)
+        chat = Chat(generator, template=template, system=args.system, max_new_tokens=args.max_new_tokens,
+                    temperature=args.temperature, top_p=args.top_p, verbose=args.verbose)
+    if getattr(args, "prompt", None) is not None:
         if not args.prompt.strip():
             raise UserError("--prompt: empty question")
         chat.ask(args.prompt)
         return 0
     stdin = stdin or sys.stdin
-    mode = "chat template" if template else "completion (Alpaca prompt)"
-    print(f"Chatting with {generator.name} [{generator.backend}, {mode}, context {generator.n_ctx} tokens]. {HELP}.",
+    print(f"Chatting with {generator.name} [{generator.backend}, {chat.mode_label}, context {generator.n_ctx} tokens]. "
+          f"{HELP}.",
           file=sys.stderr)
     while True:
         try:
@@ -144,7 +178,7 @@ def run_chat(generator: Generator, args: argparse.Namespace, stdin: TextIO | Non
         line = line.strip()
         if not line:
             continue
-        if line in ("/exit", "/quit", "/bye"):
+        if line in ("/exit", "/quit", "/bye", "/sair"):
             return 0
         if line == "/reset":
             chat.reset()

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from . import prompt as prompt_mod
-from .fileio import UserError, atomic_open, atomic_path, library_versions, read_jsonl, sha256_file
+from .fileio import UserError, atomic_open, atomic_path, library_versions, looks_local, read_jsonl, sha256_file
 from .lora_gguf import is_gguf_adapter
 from .metrics import METRICS, bootstrap_ci, score_answer, token_f1
+from .models import resolve_spec
 from .text import normalize, read_legacy_text
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ class System:
 def model_label(spec: dict) -> str:
     if spec.get("name"):
         return str(spec["name"])
-    label = Path(str(spec.get("model", "?"))).name if _is_local(str(spec.get("model", ""))) else str(spec.get("model"))
+    label = Path(str(spec.get("model", "?"))).name if looks_local(str(spec.get("model", ""))) else str(spec.get("model"))
     if spec.get("gguf_file"):
         label += f"/{spec['gguf_file']}"
     if spec.get("quantization") not in (None, "", "none"):
@@ -221,7 +222,7 @@ def resolve_systems(cfg: dict, names: Sequence[str] | None = None) -> list[Syste
             raise UserError(f"config: system {name!r} has no `model:`")
         if sc.get("adapter"):
             spec["adapter"] = sc["adapter"]
-        _resolve_embedded(spec)
+        spec = resolve_spec(spec)
         rag = sc.get("rag")
         retrieval = None
         if rag:
@@ -229,25 +230,6 @@ def resolve_systems(cfg: dict, names: Sequence[str] | None = None) -> list[Syste
             retrieval["k"] = int(retrieval["k"])
         out.append(System(name, spec, retrieval))
     return out
-
-
-def _resolve_embedded(spec: dict) -> None:
-    """Fill in what models.load_generator would default: the backend, and ``model: embedded`` -> the path."""
-    model = spec.get("model")
-    if spec.get("backend") is None:
-        spec["backend"] = ("llamacpp" if model in (None, "embedded") or str(model).endswith(".gguf")
-                           else "transformers")
-    if model in (None, "embedded"):
-        from .models import EMBEDDED_GGUF, EMBEDDED_HF
-
-        embedded = EMBEDDED_GGUF if str(spec["backend"]).startswith("llama") else EMBEDDED_HF
-        spec["model"] = os.path.relpath(embedded) if Path.cwd() in embedded.parents else str(embedded)
-
-
-def _is_local(model: str) -> bool:
-    p = Path(model).expanduser()
-    return (p.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
-            or (len(p.parts) > 1 and Path(p.parts[0]).is_dir()))
 
 
 def _hf_cache_snapshot(repo_id: str) -> Path | None:
@@ -286,7 +268,7 @@ def check_prerequisites(cfg: dict, systems: Sequence[System]) -> None:
     for s in systems:
         spec = s.model
         model = str(spec["model"])
-        if _is_local(model):
+        if looks_local(model):
             target = Path(model).expanduser()
             if spec.get("gguf_file"):
                 target = target / str(spec["gguf_file"])
@@ -358,7 +340,7 @@ def model_files(spec: dict) -> list[Path]:
     """The files that make a model spec's weights (base + adapter); empty for an uncached hub id."""
     model = str(spec["model"])
     files: list[Path] = []
-    base = Path(model).expanduser() if _is_local(model) else _hf_cache_snapshot(model)
+    base = Path(model).expanduser() if looks_local(model) else _hf_cache_snapshot(model)
     if base is not None and base.exists():
         if base.is_file():
             files.append(base)
@@ -576,42 +558,90 @@ def _study_records(folder: Path, questions: Sequence[Question]) -> dict[str, dic
     return out
 
 
-def run_comparison(
-    cfg: dict,
-    *,
-    systems: Sequence[str] | None = None,
-    questions_path: str | os.PathLike[str] | None = None,
-    run_dir: str | os.PathLike[str] | None = None,
-    limit: int | None = None,
-    max_new_tokens: int | None = None,
-    render_only: bool = False,
-    study_answers: str | bool | None = None,
-    progress: bool = True,
-    load_generator: Callable[[dict], Any] | None = None,
-    load_retriever: Callable[[str, str, int], Any] | None = None,
-    rag_answer: Callable | None = None,
-    config_path: str | None = None,
-) -> RunResult:
-    """Ask every selected system every question (only the answers not in the cache), score, write the outputs."""
+@dataclass
+class CompareOptions:
+    """What ``compare.py`` asks of ``run_comparison`` (every field optional; the config supplies the rest).
+
+    ``model`` overrides keys of every selected system's model spec (``--model --backend --gguf-file --n-ctx``;
+    ``adapter`` only for the systems that have one) and ``generation`` keys of the config's ``generation:``
+    (``--max-new-tokens --temperature --top-p``), the same flag names as the chat and RAG scripts.
+
+    ``load_generator``, ``load_retriever`` and ``rag_answer`` say how answers are produced: the package's loader,
+    index and RAG chain by default; any callables with the same signatures (tests pass stubs, a caller may pass
+    a server client).
+    """
+
+    systems: Sequence[str] | None = None
+    questions_path: str | os.PathLike[str] | None = None
+    run_dir: str | os.PathLike[str] | None = None
+    limit: int | None = None
+    render_only: bool = False
+    study_answers: str | bool | None = None
+    progress: bool = True
+    config_path: str | None = None
+    model: dict = field(default_factory=dict)
+    generation: dict = field(default_factory=dict)
+    load_generator: Callable[[dict], Any] = _default_load_generator
+    load_retriever: Callable[[str, str, int], Any] = _default_load_retriever
+    rag_answer: Callable[..., Any] = _default_rag_answer
+
+    def run_args(self) -> dict:
+        """The options a run was made with, as manifest.json records them."""
+        return {"systems": list(self.systems) if self.systems else None, "limit": self.limit,
+                "render_only": self.render_only, "model": self.model or None, "generation": self.generation or None}
+
+
+def generation_settings(cfg: dict, overrides: dict | None = None) -> dict:
+    """max_new_tokens/temperature/top_p: defaults <- the config's ``generation:`` <- command-line overrides."""
+    generation = {**DEFAULT_GENERATION, **(cfg.get("generation") or {}),
+                  **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    return {"max_new_tokens": int(generation["max_new_tokens"]), "temperature": float(generation["temperature"]),
+            "top_p": float(generation["top_p"])}
+
+
+def apply_model_overrides(systems: Sequence[System], overrides: dict) -> list[System]:
+    """The systems with ``--model --backend --gguf-file --n-ctx --adapter`` applied to their model specs.
+
+    A new model or backend makes the config's model name meaningless, so the label is then derived from the spec.
+    """
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if not overrides:
+        return list(systems)
+    out = []
+    for s in systems:
+        spec = dict(s.model)
+        if "model" in overrides or "backend" in overrides:
+            spec.pop("name", None)
+            if "model" in overrides:  # the config's backend and GGUF name belonged to the config's model
+                spec.pop("gguf_file", None)
+                spec.pop("backend", None)
+        spec.update({k: v for k, v in overrides.items() if k != "adapter"})
+        if overrides.get("adapter") and spec.get("adapter"):
+            spec["adapter"] = overrides["adapter"]
+        out.append(System(s.name, resolve_spec(spec), s.retrieval))
+    return out
+
+
+def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: Any) -> RunResult:
+    """Ask every selected system every question (only the answers not in the cache), score, write the outputs.
+
+    ``options`` (or the same fields as keyword arguments): see CompareOptions.
+    """
     from tqdm.auto import tqdm
 
-    load_generator = load_generator or _default_load_generator
-    load_retriever = load_retriever or _default_load_retriever
+    opts = options or CompareOptions(**kwargs)
     seed = int(cfg.get("seed", 42))
-    generation = {**DEFAULT_GENERATION, **(cfg.get("generation") or {})}
-    if max_new_tokens is not None:
-        generation["max_new_tokens"] = int(max_new_tokens)
-    generation = {"max_new_tokens": int(generation["max_new_tokens"]), "temperature": float(generation["temperature"]),
-                  "top_p": float(generation["top_p"])}
-    run_dir = Path(run_dir or cfg.get("run_dir") or f"results/{cfg.get('run_name', 'run')}")
-    questions_path = Path(questions_path or cfg.get("questions") or "data/perguntas.csv")
+    generation = generation_settings(cfg, opts.generation)
+    run_dir = Path(opts.run_dir or cfg.get("run_dir") or f"results/{cfg.get('run_name', 'run')}")
+    questions_path = Path(opts.questions_path or cfg.get("questions") or "data/perguntas.csv")
     questions = load_questions(questions_path)
-    if limit is not None:
-        questions = questions[: max(0, int(limit))]
-    selected = resolve_systems(cfg, systems)
-    study_folder = _study_dir(cfg, study_answers if study_answers is not None else cfg.get("study_answers"))
+    if opts.limit is not None:
+        questions = questions[: max(0, int(opts.limit))]
+    selected = apply_model_overrides(resolve_systems(cfg, opts.systems), opts.model)
+    study_answers = opts.study_answers if opts.study_answers is not None else cfg.get("study_answers")
+    study_folder = _study_dir(cfg, study_answers)
 
-    if not render_only:
+    if not opts.render_only:
         check_prerequisites(cfg, selected)
 
     hashes = HashCache(run_dir / ".sha256-cache.json")
@@ -634,7 +664,7 @@ def run_comparison(
             index_sha = index_shas[idx]
         for q in questions:
             key, loose = answer_keys(s, q.pergunta, generation, identities[s.model_key], index_sha)
-            rec = cache.get(key, loose if render_only else None)
+            rec = cache.get(key, loose if opts.render_only else None)
             if rec is not None:
                 answers[(s.name, q.id)] = {**rec, "reference": q.resposta_referencia, "question_id": q.id}
                 cached += 1
@@ -644,11 +674,10 @@ def run_comparison(
     generated = 0
     run_dir.mkdir(parents=True, exist_ok=True)
     hashes.save()
-    if todo and not render_only:
+    if todo and not opts.render_only:
         before = len(cache.by_key)
         try:
-            generated = _generate_missing(todo, generation, seed, cache, answers, load_generator, load_retriever,
-                                          rag_answer, progress, tqdm)
+            generated = _generate_missing(todo, _Generation(generation, seed, cache, answers), opts, tqdm)
         except (KeyboardInterrupt, UserError):
             saved = len(cache.by_key) - before
             print(f"{cache.path}: {saved} new answer(s) saved, {len(todo) - saved} left; "
@@ -673,45 +702,53 @@ def run_comparison(
                                 "files": identities[s.model_key], "retrieval": s.retrieval,
                                 "index_manifest_sha256": index_shas.get(str(s.retrieval["index_dir"])) if s.retrieval else None})
     write_outputs(result, cfg=cfg, generation=generation, seed=seed, questions_path=questions_path,
-                  models_manifest=models_manifest, study_folder=study_folder, config_path=config_path,
-                  run_args={"systems": list(systems) if systems else None, "limit": limit,
-                            "max_new_tokens": max_new_tokens, "render_only": render_only})
+                  models_manifest=models_manifest, study_folder=study_folder, config_path=opts.config_path,
+                  run_args=opts.run_args())
     return result
 
 
-def _generate_missing(todo, generation, seed, cache, answers, load_generator, load_retriever, rag_answer,
-                      progress, tqdm) -> int:
+@dataclass
+class _Generation:
+    """The state answers are generated into: settings, seed, the cache and the answers dict being filled."""
+
+    settings: dict
+    seed: int
+    cache: AnswerCache
+    answers: dict
+
+
+def _generate_missing(todo, run: _Generation, opts: CompareOptions, tqdm) -> int:
     """Generate the missing answers, one model at a time (each distinct model is loaded once, then freed)."""
     by_model: dict[str, list] = {}
     for item in todo:
         by_model.setdefault(item[0].model_key, []).append(item)
     retrievers: dict[tuple, Any] = {}
     generated = 0
-    bar = tqdm(total=len(todo), desc="respostas", unit="resp", disable=not progress)
+    bar = tqdm(total=len(todo), desc="respostas", unit="resp", disable=not opts.progress)
     try:
         for items in by_model.values():
             spec = items[0][0].model
             bar.set_postfix_str(f"carregando {model_label(spec)}")
-            generator = load_generator({k: v for k, v in spec.items() if k not in _META_KEYS})
-            _seed_everything(seed)
+            generator = opts.load_generator({k: v for k, v in spec.items() if k not in _META_KEYS})
+            _seed_everything(run.seed)
             for s, q, key, loose in items:
                 bar.set_postfix_str(f"{s.name} · {q.id}")
                 retriever = None
                 if s.retrieval:
                     rkey = (str(s.retrieval["index_dir"]), s.retrieval["retriever"], s.retrieval["k"])
                     if rkey not in retrievers:
-                        retrievers[rkey] = load_retriever(*rkey)
+                        retrievers[rkey] = opts.load_retriever(*rkey)
                     retriever = retrievers[rkey]
-                out = generate_answer(s, q, generator, generation, retriever, rag_answer)
+                out = generate_answer(s, q, generator, run.settings, retriever, opts.rag_answer)
                 rec = {
                     "key": key, "loose_key": loose, "system": s.name, "model": s.model_label,
                     "model_spec": {k: v for k, v in s.model.items() if k not in _META_KEYS},
                     "question_id": q.id, "question": q.pergunta, **out, "reference": q.resposta_referencia,
-                    "generation": generation, "retrieval": s.retrieval,
+                    "generation": run.settings, "retrieval": s.retrieval,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 }
-                cache.append(rec)
-                answers[(s.name, q.id)] = rec
+                run.cache.append(rec)
+                run.answers[(s.name, q.id)] = rec
                 generated += 1
                 bar.update(1)
             del generator

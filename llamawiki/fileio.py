@@ -145,3 +145,31 @@ def library_versions(names: Iterable[str] = (
         except PackageNotFoundError:
             out[name] = None
     return out
+
+
+# The first four bytes of every GGUF file (models and LoRA adapters alike).
+GGUF_MAGIC = b"GGUF"
+
+
+def looks_local(name: str | os.PathLike[str]) -> bool:
+    """True when a model/embeddings name is meant as a local path rather than a Hugging Face hub id.
+
+    A hub id is ``owner/name``; anything that exists, starts with ``.``, ``/`` or ``~``, has more than one
+    slash, or starts with an existing folder (``models/missing``) is a path, so a typo gets "not found" instead
+    of a hub download attempt.
+    """
+    name = str(name)
+    p = Path(name).expanduser()
+    return (p.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
+            or (len(p.parts) > 1 and Path(p.parts[0]).is_dir()))
+
+
+def use_offline_hub() -> None:
+    """Never reach a model hub at run time (the machines this runs on have no access): local files only.
+
+    Every script calls this before importing transformers or sentence-transformers; an explicit setting in the
+    environment wins.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -23,8 +23,7 @@ import math
 import os
 from pathlib import Path
 
-from .fileio import UserError, atomic_path, sha256_file
-from .models import GGUF_MAGIC
+from .fileio import GGUF_MAGIC, UserError, atomic_path, sha256_file
 
 GGUF_ADAPTER_NAME = "adapter_model.gguf"
 SOURCE_KEY = "llamawiki.adapter_sha256"

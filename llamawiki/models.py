@@ -1,19 +1,46 @@
 """The one model loader. Every stage (chat, fine-tuning, RAG, comparison) loads models through here.
 
-This first part is the transformers side (HF folder or hub id, optional GGUF, LoRA adapter, 4/8-bit).
+The file has four parts:
+
+1. transformers loading: HF folder or hub id, optional GGUF inside it, LoRA adapter, 4/8-bit (bitsandbytes);
+   used directly by fine-tuning (``load_hf_model``);
+2. ``Generator``: one small generation interface (``generate``, ``stream``, ``chat_stream``) with its
+   measurements (``Generation``), the Alpaca/chat prompt assembly within the context window and stop strings;
+3. the two backends behind it: llama.cpp (``load_llamacpp``, LoRA adapters converted by lora_gguf.py) and
+   transformers (``load_transformers``);
+4. model specs, the mappings that configs and command-line flags describe a model with: ``resolve_spec`` fills
+   the defaults (backend, the embedded model) once for every caller, ``load_generator`` loads one.
 """
 
 from __future__ import annotations
 
+import codecs
+import logging
 import os
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, Sequence
 
-from .fileio import UserError
+from . import prompt as _prompt
+from .fileio import GGUF_MAGIC, UserError, looks_local
+from .lora_gguf import ensure_lora_gguf
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "models"
 
+# The embedded default model (a BASE model, no chat template; Gemma Terms of Use). `make models` fetches both.
+EMBEDDED_GGUF = MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"
+EMBEDDED_GGUF_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+EMBEDDED_HF = MODELS_DIR / "gemma-3-270m-hf"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. transformers loading
+# ---------------------------------------------------------------------------------------------------------------
 
 def cuda_available() -> bool:
     import torch
@@ -47,9 +74,8 @@ def quantization_config(quantization: str | None, compute_dtype: Any = None):
 
 def _check_model_path(model: str | os.PathLike[str], gguf_file: str | None) -> str:
     model = str(model)
-    local = Path(model)
-    looks_local = local.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
-    if looks_local:
+    local = Path(model).expanduser()
+    if looks_local(model):
         if not local.exists():
             raise UserError(f"{model}: model not found (see models/README.md for how to get it)")
         if gguf_file is None and local.is_dir() and not (local / "config.json").exists():
@@ -57,6 +83,12 @@ def _check_model_path(model: str | os.PathLike[str], gguf_file: str | None) -> s
         if gguf_file is not None and not (local / gguf_file).exists():
             raise UserError(f"{local / gguf_file}: GGUF file not found")
     return model
+
+
+def _offline_hint(model: str) -> str:
+    if looks_local(model) or os.environ.get("HF_HUB_OFFLINE") != "1":
+        return ""
+    return f" (hub downloads are off: `hf download {model}` first, or set HF_HUB_OFFLINE=0)"
 
 
 def load_tokenizer(model: str | os.PathLike[str], gguf_file: str | None = None):
@@ -67,7 +99,7 @@ def load_tokenizer(model: str | os.PathLike[str], gguf_file: str | None = None):
     try:
         tok = AutoTokenizer.from_pretrained(model, gguf_file=gguf_file) if gguf_file else AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError) as e:
-        raise UserError(f"{model}: cannot load tokenizer: {str(e).splitlines()[0]}") from None
+        raise UserError(f"{model}: cannot load tokenizer: {str(e).splitlines()[0]}{_offline_hint(model)}") from None
     if tok.pad_token is None:
         # Llama 2 has no pad token; using eos as pad teaches the model never to stop (the study's rambling).
         if tok.unk_token is not None and tok.unk_token != tok.eos_token:
@@ -114,7 +146,7 @@ def load_hf_model(
     try:
         lm = AutoModelForCausalLM.from_pretrained(model, **kwargs)
     except (OSError, ValueError) as e:
-        raise UserError(f"{model}: cannot load model: {str(e).splitlines()[0]}") from None
+        raise UserError(f"{model}: cannot load model: {str(e).splitlines()[0]}{_offline_hint(model)}") from None
     if lm.generation_config.pad_token_id is None:
         lm.generation_config.pad_token_id = tokenizer.pad_token_id
     if adapter is not None:
@@ -136,26 +168,8 @@ def apply_adapter(lm, adapter: str | os.PathLike[str], trainable: bool = False):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Generation: one small interface over llama.cpp and transformers
+# 2. Generation: one small interface over llama.cpp and transformers
 # ---------------------------------------------------------------------------------------------------------------
-
-import codecs
-import logging
-import threading
-import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
-
-from . import prompt as _prompt
-
-log = logging.getLogger(__name__)
-
-# The embedded default model (a BASE model, no chat template; Gemma Terms of Use). `make models` fetches both.
-EMBEDDED_GGUF = MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"
-EMBEDDED_GGUF_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
-EMBEDDED_HF = MODELS_DIR / "gemma-3-270m-hf"
-
-GGUF_MAGIC = b"GGUF"
 
 @dataclass
 class Generation:
@@ -391,7 +405,7 @@ def _check_messages(messages: list[dict]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# llama.cpp backend
+# 3a. The llama.cpp backend
 # ---------------------------------------------------------------------------------------------------------------
 
 def _display_name(model: str | os.PathLike[str], adapter: str | os.PathLike[str] | None) -> str:
@@ -595,8 +609,6 @@ def load_llamacpp(
 
     lora_path = None
     if adapter is not None:
-        from .lora_gguf import ensure_lora_gguf
-
         lora_path = ensure_lora_gguf(adapter, path)
     threads = n_threads or default_threads()
     try:
@@ -613,7 +625,7 @@ def load_llamacpp(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# transformers backend
+# 3b. The transformers backend
 # ---------------------------------------------------------------------------------------------------------------
 
 class _TextStop:
@@ -769,45 +781,79 @@ def load_transformers(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# From a config
+# 4. Model specs
 # ---------------------------------------------------------------------------------------------------------------
 
 _LLAMACPP_KEYS = {"n_ctx", "n_threads", "n_gpu_layers", "chat_format", "verbose", "seed", "reuse_prompt_cache",
                   "adapter"}
 _TRANSFORMERS_KEYS = {"gguf_file", "adapter", "quantization", "device_map", "dtype", "n_ctx"}
-# keys a config may carry beside the loading ones (used by the caller, ignored here)
-_OTHER_KEYS = {"name", "label", "description", "max_new_tokens", "temperature", "top_p", "stop", "mode", "system"}
+# keys a config may carry beside the loading ones (used by the caller, ignored by the loader)
+SPEC_META_KEYS = {"name", "label", "description", "max_new_tokens", "temperature", "top_p", "stop", "mode", "system"}
+_BACKEND_NAMES = {"llamacpp": "llamacpp", "llama.cpp": "llamacpp", "llama_cpp": "llamacpp",
+                  "transformers": "transformers", "hf": "transformers"}
+
+
+def _show_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it (as configs and tables write it)."""
+    return os.path.relpath(path) if Path.cwd() in path.parents else str(path)
+
+
+def is_embedded(model: str | os.PathLike[str]) -> bool:
+    """True for the embedded Gemma 3 270M (either form): a base model with no chat template of its own."""
+    path = os.path.abspath(os.path.expanduser(str(model)))  # by name: a copy or link elsewhere is another model
+    return path in (os.path.abspath(EMBEDDED_GGUF), os.path.abspath(EMBEDDED_HF))
+
+
+def resolve_spec(spec: dict) -> dict:
+    """A model spec with every default filled in, checked: the one place that knows them.
+
+    - ``backend``: llamacpp for a ``.gguf`` model or the embedded one, transformers otherwise; aliases
+      (``llama.cpp``, ``hf``) become the canonical name;
+    - ``model: embedded`` (or no model): the embedded Gemma 3 270M of that backend;
+    - llamacpp with ``gguf_file``: the file inside ``model``'s folder; transformers with a ``.gguf`` model: its
+      folder plus ``gguf_file`` (transformers de-quantizes it);
+    - unknown keys for the backend are an error (typos should not pass silently); None values are dropped.
+
+    Returns a new dict (meta keys such as ``name`` kept); ``load_generator`` accepts it as is.
+    """
+    if not isinstance(spec, dict):
+        raise UserError(f"model spec: expected a mapping, got {type(spec).__name__}")
+    out = {k: v for k, v in spec.items() if v is not None}
+    model = out.get("model")
+    embedded = model in (None, "embedded")
+    backend = out.get("backend")
+    if backend is None:
+        backend = "llamacpp" if embedded or str(model).endswith(".gguf") else "transformers"
+    if backend not in _BACKEND_NAMES:
+        raise UserError(f"model spec: unknown backend {backend!r} (use llamacpp or transformers)")
+    backend = _BACKEND_NAMES[backend]
+    out["backend"] = backend
+    allowed = _LLAMACPP_KEYS if backend == "llamacpp" else _TRANSFORMERS_KEYS
+    unknown = sorted(set(out) - allowed - SPEC_META_KEYS - {"model", "backend", "gguf_file"})
+    if unknown:
+        raise UserError(f"model spec: unknown key(s) for backend {backend}: {', '.join(unknown)} "
+                        f"(allowed: {', '.join(sorted(allowed | {'model', 'backend'}))})")
+    if embedded:
+        out["model"] = _show_path(EMBEDDED_GGUF if backend == "llamacpp" else EMBEDDED_HF)
+    else:
+        out["model"] = str(model)
+    if backend == "llamacpp" and out.get("gguf_file"):
+        out["model"] = str(Path(out["model"]) / str(out.pop("gguf_file")))
+    elif backend == "transformers" and out["model"].endswith(".gguf") and not out.get("gguf_file"):
+        gguf = Path(out["model"])
+        out.update(model=str(gguf.parent), gguf_file=gguf.name)
+    return out
 
 
 def load_generator(spec: dict) -> Generator:
     """Load a model from a config mapping, e.g. ``{backend: llamacpp, model: models/x.gguf, n_ctx: 2048}`` or
     ``{backend: transformers, model: models/gemma-3-270m-hf, adapter: models/lora-demo, quantization: 4bit}``.
 
-    backend defaults to llamacpp for a ``.gguf`` model, transformers otherwise; ``model: embedded`` (or no model)
-    is the embedded Gemma 3 270M of that backend. Unknown keys are an error (typos should not pass silently).
+    The spec goes through ``resolve_spec`` (defaults, checks); meta keys such as ``name`` are ignored here.
     """
-    if not isinstance(spec, dict):
-        raise UserError(f"model spec: expected a mapping, got {type(spec).__name__}")
-    spec = dict(spec)
-    model = spec.pop("model", None)
-    backend = spec.pop("backend", None)
-    if backend is None:
-        backend = "llamacpp" if model is not None and str(model).endswith(".gguf") else "transformers"
-        if model in (None, "embedded"):
-            backend = "llamacpp"
-    for k in _OTHER_KEYS:
-        spec.pop(k, None)
-    if backend in ("llamacpp", "llama.cpp", "llama_cpp"):
-        allowed, model = _LLAMACPP_KEYS, (EMBEDDED_GGUF if model in (None, "embedded") else model)
-    elif backend in ("transformers", "hf"):
-        allowed, model = _TRANSFORMERS_KEYS, (EMBEDDED_HF if model in (None, "embedded") else model)
-    else:
-        raise UserError(f"model spec: unknown backend {backend!r} (use llamacpp or transformers)")
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise UserError(f"model spec: unknown key(s) for backend {backend}: {', '.join(unknown)} "
-                        f"(allowed: {', '.join(sorted(allowed))})")
-    spec = {k: v for k, v in spec.items() if v is not None}
-    if backend.startswith("llama"):
-        return load_llamacpp(model, **spec)
-    return load_transformers(model, **spec)
+    spec = resolve_spec(spec)
+    backend, model = spec.pop("backend"), spec.pop("model")
+    kwargs = {k: v for k, v in spec.items() if k not in SPEC_META_KEYS}
+    if backend == "llamacpp":
+        return load_llamacpp(model, **kwargs)
+    return load_transformers(model, **kwargs)

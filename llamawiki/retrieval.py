@@ -50,7 +50,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from . import prompt as prompt_mod
-from .fileio import UserError, atomic_open, library_versions, sha256_file
+from .fileio import UserError, atomic_open, library_versions, looks_local, sha256_file
 from .text import STOPWORDS_PT, strip_accents
 
 INDEX_FORMAT = "llamawiki-rag-index/1"
@@ -233,8 +233,7 @@ def load_embeddings(spec: str | os.PathLike[str] | None = None, device: str | No
     else:
         model = str(spec)
         local = Path(model).expanduser()
-        looks_local = local.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
-        if looks_local and not local.exists():
+        if looks_local(model) and not local.exists():
             raise UserError(f"{model}: embedding model folder not found")
         if local.exists():
             model = str(local)
@@ -843,22 +842,17 @@ def fit_to_window(question: str, docs: Sequence[Document], generator: Any, max_n
     return docs
 
 
-def rag_chain(retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_chars: int | None = None,
-              instruction: str = prompt_mod.INSTRUCTION_RAG, **gen: Any):
-    """The LCEL chain {"question"} -> {question, docs, context, prompt, generation}.
-
-    retrieve (top k) -> fit to ``max_context_chars`` and to the model window -> format the numbered context ->
-    ``prompt.build_prompt(question, instruction, context)`` -> ``generator.generate(prompt, **gen)``.
-    """
+def _prompt_chain(retriever: Any, generator: Any, k: int, max_context_chars: int | None, instruction: str,
+                  max_new_tokens: int):
+    """{"question"} -> {question, docs, context, prompt}: the retrieval half of the RAG chain."""
     from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
     retriever = _with_k(retriever, k)
-    max_new = int(gen.get("max_new_tokens", 256))
-    budget = context_budget(generator, max_new, max_context_chars)
+    budget = context_budget(generator, max_new_tokens, max_context_chars)
 
     def select(x: dict) -> list[Document]:
         docs = fit_context(list(retriever.invoke(x["question"]))[:k], budget)
-        return fit_to_window(x["question"], docs, generator, max_new, instruction)
+        return fit_to_window(x["question"], docs, generator, max_new_tokens, instruction)
 
     return (
         RunnablePassthrough.assign(docs=RunnableLambda(select))
@@ -866,8 +860,32 @@ def rag_chain(retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_ch
         | RunnablePassthrough.assign(
             prompt=RunnableLambda(lambda x: prompt_mod.build_prompt(x["question"], instruction, x["context"]))
         )
-        | RunnablePassthrough.assign(generation=RunnableLambda(lambda x: generator.generate(x["prompt"], **gen)))
     )
+
+
+def rag_chain(retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_chars: int | None = None,
+              instruction: str = prompt_mod.INSTRUCTION_RAG, **gen: Any):
+    """The LCEL chain {"question"} -> {question, docs, context, prompt, generation}.
+
+    retrieve (top k) -> fit to ``max_context_chars`` and to the model window -> format the context (one block
+    per chunk, headed by its article and section) -> ``prompt.build_prompt(question, instruction, context)`` ->
+    ``generator.generate(prompt, **gen)``.
+    """
+    from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+
+    max_new = int(gen.get("max_new_tokens", 256))
+    return (_prompt_chain(retriever, generator, k, max_context_chars, instruction, max_new)
+            | RunnablePassthrough.assign(generation=RunnableLambda(lambda x: generator.generate(x["prompt"], **gen))))
+
+
+def rag_prompt(question: str, retriever: Any, generator: Any, k: int = DEFAULT_K,
+               max_context_chars: int | None = None, max_new_tokens: int = 256,
+               instruction: str = prompt_mod.INSTRUCTION_RAG) -> tuple[str, list[Document]]:
+    """The prompt ``answer`` would generate from, and its chunks (for streaming, as ``rag.py chat`` does)."""
+    question = check_question(question)
+    out = _prompt_chain(retriever, generator, k, max_context_chars, instruction, max_new_tokens).invoke(
+        {"question": question})
+    return out["prompt"], out["docs"]
 
 
 def answer(question: str, retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_chars: int | None = None,

@@ -27,7 +27,7 @@ from typing import Any
 
 from . import prompt as _prompt
 from .records import read_dataset
-from .fileio import UserError, atomic_open, atomic_path, library_versions, read_jsonl, sha256_file
+from .fileio import UserError, atomic_open, atomic_path, library_versions, looks_local, read_jsonl, sha256_file
 
 RUN_CONFIG = "run_config.json"
 LOSS_PLOT = "loss.png"
@@ -228,8 +228,7 @@ def to_dataset(examples: list[dict], eos_token: str | None):
 
 def _check_base_model(model: str) -> None:
     local = Path(model).expanduser()
-    looks_local = local.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
-    if looks_local and not local.exists():
+    if looks_local(model) and not local.exists():
         raise UserError(f"{model}: base model not found (the demo's is made by `make models`; see models/README.md)")
     if local.is_dir() and any(local.glob("*.gguf")) and not (local / "config.json").exists():
         raise UserError(f"{model}: a GGUF folder cannot be trained; save it as a transformers folder first "

@@ -37,7 +37,7 @@ def gguf(gemma_gguf):  # noqa: F811
 
 def test_chat_cpu_one_shot(gguf):
     p = run("chat_cpu.py", "--model", gguf, "--prompt", "Qual é a capital do Brasil?", "--temperature", "0",
-            "--max-tokens", "48", "--verbose")
+            "--max-new-tokens", "48", "--verbose")
     assert p.returncode == 0, p.stderr
     no_traceback(p)
     answer = p.stdout.strip()
@@ -66,7 +66,7 @@ def _gemma_lora(folder: Path, scale: float) -> Path:
 
 
 def test_chat_cpu_with_a_lora_adapter_folder(gguf, tmp_path):
-    args = ("--model", gguf, "--prompt", "Qual é a capital do Brasil?", "--temperature", "0", "--max-tokens", "16")
+    args = ("--model", gguf, "--prompt", "Qual é a capital do Brasil?", "--temperature", "0", "--max-new-tokens", "16")
     plain = run("chat_cpu.py", *args)
     adapter = _gemma_lora(tmp_path / "lora", scale=0.5)
     tuned = run("chat_cpu.py", *args, "--adapter", str(adapter))
@@ -81,7 +81,7 @@ def test_chat_cpu_with_a_lora_adapter_folder(gguf, tmp_path):
 
 def test_chat_cpu_interactive_reset_and_exit(gguf):
     stdin = "Qual é a capital do Brasil?\n/reset\nQuem foi Tiradentes?\n/exit\nnunca lida\n"
-    p = run("chat_cpu.py", "--model", gguf, "--temperature", "0", "--max-tokens", "12", stdin=stdin)
+    p = run("chat_cpu.py", "--model", gguf, "--temperature", "0", "--max-new-tokens", "12", stdin=stdin)
     assert p.returncode == 0, p.stderr
     no_traceback(p)
     assert "[conversation cleared]" in p.stderr
@@ -93,7 +93,7 @@ def test_chat_cpu_interactive_reset_and_exit(gguf):
 def test_chat_cpu_ctrl_d_and_history(gguf):
     # Ctrl-D (end of input) ends the session cleanly, after a two-turn conversation in completion mode
     stdin = "Quem descobriu o Brasil?\nEm que ano?\n"
-    p = run("chat_cpu.py", "--model", gguf, "--temperature", "0", "--max-tokens", "16", "--verbose", stdin=stdin)
+    p = run("chat_cpu.py", "--model", gguf, "--temperature", "0", "--max-new-tokens", "16", "--verbose", stdin=stdin)
     assert p.returncode == 0, p.stderr
     no_traceback(p)
     assert p.stderr.count("tokens/s") == 2
@@ -116,7 +116,7 @@ def test_chat_cpu_ctrl_c_at_the_prompt(gguf):
 
 
 def test_chat_cpu_ctrl_c_stops_the_answer_not_the_chat(gguf):
-    proc = subprocess.Popen([sys.executable, str(ROOT / "chat_cpu.py"), "--model", gguf, "--max-tokens", "400",
+    proc = subprocess.Popen([sys.executable, str(ROOT / "chat_cpu.py"), "--model", gguf, "--max-new-tokens", "400",
                              "--temperature", "0"], cwd=ROOT, env=ENV, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             # a test run started in the background (nohup, `make test &`) inherits SIGINT ignored,
@@ -151,14 +151,14 @@ def test_chat_cpu_bad_model_files(tmp_path):
 
 def test_chat_cpu_chat_mode_needs_a_chat_format(gguf, tmp_path):
     p = run("chat_cpu.py", "--model", gguf, "--mode", "chat", "--chat-format", "gemma", "--prompt", "Olá!",
-            "--temperature", "0", "--max-tokens", "8", "--verbose")
+            "--temperature", "0", "--max-new-tokens", "8", "--verbose")
     assert p.returncode == 0, p.stderr
     no_traceback(p)
     assert "tokens/s" in p.stderr
     # the GGUF has no template of its own: outside the default path, chat mode asks for --chat-format
     other = tmp_path / "gemma-copy.gguf"
     other.symlink_to(gguf)
-    p = run("chat_cpu.py", "--model", str(other), "--mode", "chat", "--prompt", "Olá!", "--max-tokens", "8")
+    p = run("chat_cpu.py", "--model", str(other), "--mode", "chat", "--prompt", "Olá!", "--max-new-tokens", "8")
     assert p.returncode == 2 and "no chat template" in p.stderr and "--chat-format" in p.stderr
 
 
@@ -177,7 +177,7 @@ def gpu_main(argv, monkeypatch, capsys, stdin: str | None = None):
 
 def test_chat_gpu_one_shot_subprocess(tiny_llama):
     p = run("chat_gpu.py", "--model", str(tiny_llama), "--prompt", "Qual é a capital do Brasil?", "--temperature", "0",
-            "--max-tokens", "12", "--verbose")
+            "--max-new-tokens", "12", "--verbose")
     assert p.returncode == 0, p.stderr
     no_traceback(p)
     import torch
@@ -189,7 +189,7 @@ def test_chat_gpu_one_shot_subprocess(tiny_llama):
 
 def test_chat_gpu_interactive_with_and_without_adapter(tiny_llama, tmp_path, monkeypatch, capsys):
     stdin = "Qual é a capital do Brasil?\n/reset\nQuem foi Tiradentes?\n/exit\n"
-    rc, out, err = gpu_main(["--model", str(tiny_llama), "--temperature", "0", "--max-tokens", "10"],
+    rc, out, err = gpu_main(["--model", str(tiny_llama), "--temperature", "0", "--max-new-tokens", "10"],
                             monkeypatch, capsys, stdin)
     assert rc == 0, err
     assert out.count(">>> ") == 4 and "[conversation cleared]" in err
@@ -197,7 +197,7 @@ def test_chat_gpu_interactive_with_and_without_adapter(tiny_llama, tmp_path, mon
 
     adapter = make_lora(tiny_llama, tmp_path / "lora")
     rc, out, err = gpu_main(["--model", str(tiny_llama), "--adapter", str(adapter), "--temperature", "0",
-                             "--max-tokens", "10"], monkeypatch, capsys, stdin)
+                             "--max-new-tokens", "10"], monkeypatch, capsys, stdin)
     assert rc == 0, err
     assert out.count(">>> ") == 4
     assert out.split(">>> ")[1] != base_answer  # the adapter is really applied
@@ -221,14 +221,14 @@ def test_chat_gpu_errors(tiny_llama, tmp_path, monkeypatch, capsys):
 def test_chat_gpu_4bit_forced_on_cpu(tiny_llama, monkeypatch, capsys):
     pytest.importorskip("bitsandbytes")
     rc, out, err = gpu_main(["--model", str(tiny_llama), "--load-in-4bit", "--allow-cpu-quantization", "--prompt",
-                             "Oi", "--temperature", "0", "--max-tokens", "6"], monkeypatch, capsys)
+                             "Oi", "--temperature", "0", "--max-new-tokens", "6"], monkeypatch, capsys)
     assert rc == 0, err
     assert out.strip() or out == "\n"
 
 
 def test_chat_gpu_llamacpp_backend(gguf, monkeypatch, capsys):
     rc, out, err = gpu_main(["--backend", "llamacpp", "--model", gguf, "--n-gpu-layers", "0", "--prompt",
-                             "Qual é a capital do Brasil?", "--temperature", "0", "--max-tokens", "16"],
+                             "Qual é a capital do Brasil?", "--temperature", "0", "--max-new-tokens", "16"],
                             monkeypatch, capsys)
     assert rc == 0, err
     assert out.strip() and "###" not in out

@@ -189,11 +189,11 @@ def test_cache_key_follows_settings_and_model_files(tmp_path):
     run_dir = tmp_path / "run"
     run(cfg, questions, run_dir, {"answers": []})
     log = {"answers": []}
-    run(cfg, questions, run_dir, log, max_new_tokens=8)            # other generation settings: all new
+    run(cfg, questions, run_dir, log, generation={"max_new_tokens": 8})            # other generation settings: all new
     assert len(log["answers"]) == 6
     (tmp_path / "lora" / "adapter_model.safetensors").write_bytes(b"lora-v2, retrained")   # a retrained adapter
     log = {"answers": []}
-    run(cfg, questions, run_dir, log, max_new_tokens=8)
+    run(cfg, questions, run_dir, log, generation={"max_new_tokens": 8})
     assert len(log["answers"]) == 3                                 # only the finetuned system's answers
     assert all(s.get("adapter") for s in log["loads"])
 

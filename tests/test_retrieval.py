@@ -437,18 +437,27 @@ def test_cli_errors_are_one_line(tmp_path, index_dir):
     assert r.returncode == 2 and "not a llamawiki index" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_cli_chat_ends_cleanly_on_ctrl_d(index_dir, tmp_path_factory):
+def test_cli_chat_is_the_shared_chat_and_answers_like_ask(index_dir, tmp_path_factory):
     pytest.importorskip("llama_cpp")
     gguf = _embedded_gguf(tmp_path_factory)
     if gguf is None:
         pytest.skip("embedded GGUF not available")
+    flags = ["--index-dir", str(index_dir), "--retriever", "bm25", "--k", "2", "--model", str(gguf),
+             "--max-new-tokens", "12"]
+    asked = _run("ask", "O que é a pororoca?", *flags, "--json")
+    assert asked.returncode == 0, asked.stderr
+    expected = json.loads(asked.stdout)["answer"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, str(ROOT / "rag.py"), "chat", "--index-dir", str(index_dir), "--retriever",
-                        "bm25", "--k", "2", "--model", str(gguf), "--max-tokens", "8"],
-                       input="O que é a pororoca?\n", capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    # llamawiki.chat's loop: /reset works, /sair still quits; Ctrl-D (end of input) would too
+    r = subprocess.run([sys.executable, str(ROOT / "rag.py"), "chat", *flags[:-2], "--max-tokens", "12"],
+                       input="O que é a pororoca?\n/reset\nO que é a pororoca?\n/sair\n", capture_output=True,
+                       text=True, timeout=120, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
-    assert "Fontes: Rio Amazonas" in r.stdout
+    assert "[conversation cleared]" in r.stderr and "RAG, 2 chunks per question" in r.stderr
+    assert r.stdout.count("Fontes: Rio Amazonas") == 2
+    # the same prompt as `rag.py ask`, greedy: the same answer, streamed
+    assert r.stdout.count(expected.strip()) == 2, (expected, r.stdout)
 
 
 def test_truncated_dump_indexes_its_complete_pages_when_allowed(tmp_path, embeddings):

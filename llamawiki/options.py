@@ -1,0 +1,96 @@
+"""The command-line flags every model-using script shares, named like the YAML keys of a model spec.
+
+chat_cpu.py, chat_gpu.py, ``rag.py ask|chat`` and compare.py all take
+``--model --backend --adapter --gguf-file --n-ctx --max-new-tokens --temperature --top-p``; a flag maps to the
+spec key of the same name (``--n-ctx`` -> ``n_ctx``), and ``model_spec`` turns the parsed flags into the mapping
+``models.resolve_spec``/``models.load_generator`` take. The default temperature is greedy (0) everywhere: the
+study's comparison setting, and reproducible.
+
+The names used before (``--ctx``, ``--max-tokens``) still work as hidden aliases for one release.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .fileio import UserError
+
+GREEDY = 0.0
+DEFAULT_N_CTX = 2048
+DEFAULT_MAX_NEW_TOKENS = 256
+DEFAULT_TOP_P = 0.9
+
+# old flag -> new flag (kept hidden for one release)
+ALIASES = {"--ctx": "--n-ctx", "--max-tokens": "--max-new-tokens"}
+
+MODEL_FLAGS = ("model", "backend", "adapter", "gguf_file", "n_ctx")
+GENERATION_FLAGS = ("max_new_tokens", "temperature", "top_p")
+
+
+def _alias(group, old: str, dest: str, type_) -> None:
+    group.add_argument(old, dest=dest, type=type_, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    backends: tuple[str, ...] = ("llamacpp", "transformers"),
+    backend: str | None = "llamacpp",
+    model_help: str = "GGUF file (llamacpp) or HF folder/hub id (transformers); default: the embedded Gemma 3 270M",
+    n_ctx: int | None = DEFAULT_N_CTX,
+    defaults: bool = True,
+    adapter_help: str = "LoRA adapter: finetune.py's output folder (llama.cpp converts it once to "
+                        "adapter_model.gguf) or a GGUF adapter file",
+) -> None:
+    """``--model --backend --adapter --gguf-file --n-ctx``. With ``defaults=False`` every flag defaults to None
+    (an override of a config, as in compare.py)."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", default=None, help=model_help)
+    g.add_argument("--backend", choices=backends, default=backend if defaults else None,
+                   help="loader (default: %(default)s)" if defaults else "loader (default: the config's, or "
+                                                                          "inferred from --model)")
+    g.add_argument("--adapter", default=None, help=adapter_help)
+    g.add_argument("--gguf-file", default=None,
+                   help="a GGUF inside --model's folder (llamacpp loads it; transformers de-quantizes it)")
+    g.add_argument("--n-ctx", type=int, default=n_ctx if defaults else None,
+                   help="context window in tokens: prompt + history + answer"
+                        + (" (default: %(default)s)" if defaults else " (default: the config's)"))
+    _alias(g, "--ctx", "n_ctx", int)
+
+
+def add_generation_arguments(parser: argparse.ArgumentParser, *, defaults: bool = True,
+                             max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> None:
+    """``--max-new-tokens --temperature --top-p``; greedy by default. ``defaults=False``: None (config wins)."""
+    g = parser.add_argument_group("generation")
+    config = " (default: the config's generation:)"
+    g.add_argument("--max-new-tokens", type=int, default=max_new_tokens if defaults else None,
+                   help="most tokens per answer" + (" (default: %(default)s)" if defaults else config))
+    g.add_argument("--temperature", type=float, default=GREEDY if defaults else None,
+                   help="0 = greedy, the study's comparison setting" + (" (default)" if defaults else config))
+    g.add_argument("--top-p", type=float, default=DEFAULT_TOP_P if defaults else None,
+                   help="nucleus sampling when --temperature > 0" + (" (default: %(default)s)" if defaults else config))
+    _alias(g, "--max-tokens", "max_new_tokens", int)
+
+
+def check_generation_arguments(args: argparse.Namespace) -> None:
+    """One line per impossible value, before any model is loaded."""
+    if getattr(args, "temperature", None) is not None and args.temperature < 0:
+        raise UserError(f"--temperature {args.temperature}: must be >= 0")
+    if getattr(args, "top_p", None) is not None and not 0 < args.top_p <= 1:
+        raise UserError(f"--top-p {args.top_p}: must be in (0, 1]")
+    if getattr(args, "max_new_tokens", None) is not None and args.max_new_tokens < 1:
+        raise UserError(f"--max-new-tokens {args.max_new_tokens}: must be >= 1")
+    if getattr(args, "n_ctx", None) is not None and args.n_ctx < 64:
+        raise UserError(f"--n-ctx {args.n_ctx}: too small (at least 64)")
+
+
+def model_spec(args: argparse.Namespace, **extra) -> dict:
+    """The model spec the flags describe (None values left out, so ``resolve_spec`` fills the defaults)."""
+    spec = {k: getattr(args, k, None) for k in MODEL_FLAGS}
+    spec.update(extra)
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def generation_params(args: argparse.Namespace) -> dict:
+    """``max_new_tokens``/``temperature``/``top_p`` given on the command line (None values left out)."""
+    return {k: getattr(args, k) for k in GENERATION_FLAGS if getattr(args, k, None) is not None}
