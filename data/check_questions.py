@@ -15,7 +15,6 @@ Bad input: one line ``error: <file>: row <n>: <problem>`` and exit 2. Otherwise 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llamawiki.fileio import UserError, cli  # noqa: E402
+from llamawiki.fileio import UserError, cli, read_csv  # noqa: E402
 from llamawiki.text import normalize  # noqa: E402
 
 REQUIRED_COLUMNS = ("id", "pergunta", "resposta_referencia", "respostas_aceitas")
@@ -78,23 +77,13 @@ def check_row(row: dict[str, str]) -> str | None:
 def check_file(path: str | Path) -> Counter:
     """Validate one questions CSV; return the count of questions per ``tipo`` (``""`` without that column)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: questions file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    reader = csv.DictReader(text.splitlines())
-    columns = [c.strip() for c in (reader.fieldnames or [])]
+    columns, rows = read_csv(path, "questions file")
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise UserError(f"{path}: missing column(s): {', '.join(missing)}")
     counts: Counter = Counter()
     seen: dict[str, int] = {}
-    for n, raw in enumerate(reader, 1):
-        if None in raw:
-            raise UserError(f"{path}: row {n}: more fields than columns")
-        row = {(k or "").strip(): (v or "") for k, v in raw.items()}
+    for n, row in enumerate(rows, 1):
         problem = check_row(row)
         qid = row["id"].strip()
         if problem is None and qid in seen:

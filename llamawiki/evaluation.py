@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from . import prompt as prompt_mod
-from .fileio import UserError, atomic_open, atomic_path, library_versions, looks_local, read_jsonl, sha256_file
+from .fileio import (UserError, atomic_open, atomic_path, library_versions, looks_local, read_csv, read_jsonl,
+                     sha256_file)
 from .lora_gguf import is_gguf_adapter
 from .metrics import METRICS, bootstrap_ci, score_answer, token_f1
 from .models import resolve_spec
@@ -67,13 +68,7 @@ def load_questions(path: str | os.PathLike[str]) -> list[Question]:
     if suffix == ".txt":
         return [Question(f"{i:02d}", a.pergunta) for i, a in enumerate(parse_study_answers(path), 1)]
     if suffix == ".csv":
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
-        reader = csv.DictReader(text.splitlines())
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        rows = [{(k or "").strip(): (v or "") for k, v in row.items()} for row in reader]
+        columns, rows = read_csv(path, "questions file")
     elif suffix in (".jsonl", ".json"):
         rows = read_jsonl(path)
         columns = sorted(set().union(*(r.keys() for r in rows))) if rows else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 import hashlib
 import json
@@ -83,6 +84,26 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterable[dict]) -> int:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+def read_csv(path: str | os.PathLike[str], what: str = "file") -> tuple[list[str], list[dict[str, str]]]:
+    """A UTF-8 CSV (a BOM is fine) as ``(columns, rows)``, names and keys stripped, values never None.
+    A missing file, non-UTF-8 bytes or a row with more fields than the header raise one-line UserErrors."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    reader = csv.DictReader(text.splitlines())
+    columns = [c.strip() for c in (reader.fieldnames or [])]
+    rows = []
+    for n, raw in enumerate(reader, 1):
+        if None in raw:
+            raise UserError(f"{path}: row {n}: more fields than columns")
+        rows.append({(k or "").strip(): (v or "") for k, v in raw.items()})
+    return columns, rows
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict]:

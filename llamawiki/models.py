@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator, Sequence
 from . import prompt as _prompt
 from .fileio import GGUF_MAGIC, UserError, looks_local
 from .lora_gguf import ensure_lora_gguf
+from .options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_N_CTX
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +300,7 @@ class Generator:
 
     name: str = "model"
     backend: str = ""
-    n_ctx: int = 2048
+    n_ctx: int = DEFAULT_N_CTX
     last: Generation | None = None
 
     # -- backend hooks -------------------------------------------------------------------------------------
@@ -318,18 +319,18 @@ class Generator:
         raise NotImplementedError
 
     # -- the interface -------------------------------------------------------------------------------------
-    def stream(self, prompt: str, max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+    def stream(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = 1.0,
                stop: Sequence[str] | str | None = None, ignore_eos: bool = False) -> Iterator[str]:
         """Yield the completion of ``prompt`` piece by piece (whole UTF-8 characters); stop strings left out."""
         return self._stream_text(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                  stop=_resolve_stop(stop, _prompt.STOP_STRINGS), special=False, ignore_eos=ignore_eos)
 
-    def generate(self, prompt: str, max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+    def generate(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = 1.0,
                  stop: Sequence[str] | str | None = None, ignore_eos: bool = False) -> Generation:
         """The completion of ``prompt`` (cut before the first stop string) with token counts and timings."""
         return self._collect(self.stream(prompt, max_new_tokens, temperature, top_p, stop, ignore_eos))
 
-    def chat_prompt(self, messages: list[dict], max_new_tokens: int = 256, template: bool | None = None) -> ChatPrompt:
+    def chat_prompt(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, template: bool | None = None) -> ChatPrompt:
         """Render a conversation: the chat template (template=None: when the model has one) or the Alpaca prompt.
 
         The oldest turns are dropped so that the prompt plus ``max_new_tokens`` fits the context window.
@@ -354,7 +355,7 @@ class Generator:
             turns = turns[n:]
             dropped += n
 
-    def chat_stream(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+    def chat_stream(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = 1.0,
                     stop: Sequence[str] | str | None = None, ignore_eos: bool = False,
                     template: bool | None = None) -> Iterator[str]:
         """Stream the assistant's answer to ``messages`` ([{"role": "system"|"user"|"assistant", "content"}])."""
@@ -368,7 +369,7 @@ class Generator:
             if self.last is not None and cp.dropped_turns:
                 self.last.prompt_truncated = True
 
-    def chat(self, messages: list[dict], max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+    def chat(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = 1.0,
              stop: Sequence[str] | str | None = None, ignore_eos: bool = False, template: bool | None = None) -> Generation:
         return self._collect(self.chat_stream(messages, max_new_tokens, temperature, top_p, stop, ignore_eos, template))
 
@@ -581,7 +582,7 @@ def _fold_system(messages: list[dict]) -> list[dict]:
 
 def load_llamacpp(
     path: str | os.PathLike[str] = EMBEDDED_GGUF,
-    n_ctx: int = 2048,
+    n_ctx: int = DEFAULT_N_CTX,
     n_threads: int | None = None,
     n_gpu_layers: int = 0,
     chat_format: str | None = None,
@@ -665,7 +666,7 @@ class TransformersGenerator(Generator):
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
-        limit = getattr(model.config, "max_position_embeddings", None) or 2048
+        limit = getattr(model.config, "max_position_embeddings", None) or DEFAULT_N_CTX
         tok_max = getattr(tokenizer, "model_max_length", None)
         if tok_max and tok_max < 1_000_000:
             limit = min(limit, tok_max)

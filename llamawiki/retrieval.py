@@ -51,6 +51,7 @@ from langchain_core.retrievers import BaseRetriever
 
 from . import prompt as prompt_mod
 from .fileio import UserError, atomic_open, library_versions, looks_local, sha256_file
+from .options import DEFAULT_MAX_NEW_TOKENS
 from .text import STOPWORDS_PT, strip_accents
 
 INDEX_FORMAT = "llamawiki-rag-index/1"
@@ -278,7 +279,7 @@ def bm25_preprocess(text: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 4. Building the index
+# 5. Building the index
 # ---------------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -552,7 +553,7 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 5. Loading: manifest checks, retrievers
+# 6. Loading: manifest checks, retrievers
 # ---------------------------------------------------------------------------------------------------------
 
 def _read_manifest_or_none(index_dir: Path) -> dict | None:
@@ -709,7 +710,7 @@ def load_retriever(
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 6. Answering (LCEL)
+# 7. Answering (LCEL)
 # ---------------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -873,13 +874,13 @@ def rag_chain(retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_ch
     """
     from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-    max_new = int(gen.get("max_new_tokens", 256))
+    max_new = int(gen.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
     return (_prompt_chain(retriever, generator, k, max_context_chars, instruction, max_new)
             | RunnablePassthrough.assign(generation=RunnableLambda(lambda x: generator.generate(x["prompt"], **gen))))
 
 
 def rag_prompt(question: str, retriever: Any, generator: Any, k: int = DEFAULT_K,
-               max_context_chars: int | None = None, max_new_tokens: int = 256,
+               max_context_chars: int | None = None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                instruction: str = prompt_mod.INSTRUCTION_RAG) -> tuple[str, list[Document]]:
     """The prompt ``answer`` would generate from, and its chunks (for streaming, as ``rag.py chat`` does)."""
     question = check_question(question)
