@@ -242,7 +242,8 @@ def test_questions_file_format():
     raw = QUESTIONS.read_bytes()
     raw.decode("utf-8")  # UTF-8, no BOM needed
     rows = _questions()
-    assert list(rows[0].keys()) == ["id", "pergunta", "resposta_referencia", "artigo"]
+    assert list(rows[0].keys()) == ["id", "pergunta", "resposta_referencia", "artigo", "respostas_aceitas", "minimo_fatos"]
+    assert all(r["respostas_aceitas"].strip() for r in rows)
     assert [int(r["id"]) for r in rows] == list(range(1, 20))
     for r in rows:
         assert r["pergunta"].endswith("?") and r["resposta_referencia"].strip() and r["artigo"].strip()
