@@ -63,8 +63,16 @@ def main(argv=None) -> int:
     print(f"{result.generated} answers generated, {result.cached} from the cache"
           + (f", {result.missing} missing (--render-only)" if result.missing else ""))
     for row in result.summary:
-        print(f"  {row['system']:<16} F1 {row['token_f1']:.2f}  ROUGE-L {row['rouge_l']:.2f}  "
-              f"EM {row['exact_match']:.2f}  pt {row['portugues']:.2f}")
+        acerto = (f"acerto {row['acerto']:.2f} [{row['acerto_low']:.2f}, {row['acerto_high']:.2f}]"
+                  if row["acerto_n"] else "acerto n/a")
+        print(f"  {row['system']:<16} {acerto}  F1 {row['token_f1']:.2f}  ROUGE-L {row['rouge_l']:.2f}  "
+              f"EM {row['exact_match']:.2f}  pt {row['portugues']:.2f}  lists {row['listas']}")
+    for r in result.paired:
+        print(f"  {r['a']} - {r['b']}: {r['diff']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}], "
+              f"McNemar p {r['p_mcnemar']:.3f}")
+    for system, exp in result.exposure.items():
+        counts = ", ".join(f"{k} {v}" for k, v in exp.counts().items())
+        print(f"  seen in training ({system}): {counts}" + (f" [{exp.status}]" if exp.status != "ok" else ""))
     print(f"table: {result.outputs['tabela.md']}")
     return 0
 

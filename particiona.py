@@ -7,6 +7,10 @@
 Deterministic for a seed. No article has examples on both sides (the study's random split let the same
 questions into both); examples without an article (imported QA files) are grouped by their normalized question.
 ``--group-by none`` reproduces the study's plain random split.
+
+``--exclude-questions data/perguntas.csv`` (repeatable) drops from the train side every record whose question is
+identical or near-identical (word Jaccard >= --threshold) to an evaluation question, and says how many went for
+which question: the way to fine-tune a model that has not seen the comparison's questions.
 """
 
 import argparse
@@ -18,6 +22,7 @@ from llamawiki.fileio import use_offline_hub
 use_offline_hub()
 
 from llamawiki import split  # noqa: E402
+from llamawiki.evaluation import load_questions  # noqa: E402
 from llamawiki.records import read_dataset  # noqa: E402
 from llamawiki.fileio import UserError, atomic_open, cli  # noqa: E402
 
@@ -33,8 +38,11 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=42, help="shuffle seed (default: %(default)s)")
     p.add_argument("--group-by", default="article",
                    help="article (default), question (normalized question), none (plain random split)")
-    p.add_argument("--threshold", type=float, default=0.8,
-                   help="word-Jaccard similarity counted as near-duplicate in the report (default: %(default)s)")
+    p.add_argument("--threshold", type=float, default=split.DEFAULT_THRESHOLD,
+                   help="word-Jaccard similarity counted as near-duplicate (default: %(default)s)")
+    p.add_argument("--exclude-questions", action="append", default=[], metavar="FILE",
+                   help="questions file (CSV/JSONL, like data/perguntas.csv): drop training records identical or "
+                        "near-identical to its questions (repeatable)")
     return p.parse_args(argv)
 
 
@@ -48,12 +56,22 @@ def main(argv=None):
     if not train or not test:
         raise UserError(f"{args.input}: cannot split {len(records)} records into two non-empty sides "
                         f"grouped by {args.group_by} (too few groups)")
+    excluded = {}
+    for path in args.exclude_questions:
+        questions = [(q.id, q.pergunta) for q in load_questions(path)]
+        train, dropped = split.exclude_questions(train, questions, threshold=args.threshold)
+        excluded[path] = dropped
     with atomic_open(args.train) as f_train, atomic_open(args.test) as f_test:  # both or neither
         for f, part in ((f_train, train), (f_test, test)):
             for rec in part:
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     print(f"{args.input}: {len(records)} records -> {args.train} ({len(train)}), {args.test} ({len(test)}); "
           f"seed {args.seed}, grouped by {args.group_by}")
+    for path, dropped in excluded.items():
+        n = sum(dropped.values())
+        detail = ", ".join(f"{qid} ({k})" for qid, k in dropped.items())
+        print(f"{path}: {n} training record(s) dropped as identical or near-identical to its questions"
+              + (f": {detail}" if detail else ""))
     print(split.leakage_report(train, test, threshold=args.threshold).format())
 
 

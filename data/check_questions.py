@@ -4,8 +4,8 @@
 Accepted answers (column ``respostas_aceitas``): ``;`` separates facts, ``|`` separates aliases of one fact.
 A question needs all its facts, or at least ``minimo_fatos`` of them when that column is filled in. Every fact
 must occur, through at least one of its aliases, in the question's own ``resposta_referencia``: compared as whole
-words after :func:`llamawiki.text.normalize` (casefold, no accents, no punctuation, no articles), the form the
-metrics compare answers in.
+words after :func:`llamawiki.metrics.match_normalize` (casefold, no accents, no punctuation, no articles, one
+spelling for numbers and dates), the form ``acerto`` compares answers in.
 
     python data/check_questions.py data/perguntas.csv data/perguntas-amostra.csv
 
@@ -23,25 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from llamawiki.fileio import UserError, cli, read_csv  # noqa: E402
-from llamawiki.text import normalize  # noqa: E402
+from llamawiki.metrics import AcceptedAnswers, reference_supports  # noqa: E402
 
 REQUIRED_COLUMNS = ("id", "pergunta", "resposta_referencia", "respostas_aceitas")
 TIPOS = ("infobox", "lead", "section")
-
-
-def parse_accepted(value: str) -> list[list[str]]:
-    """``"Castelo Branco;Médici|Emílio Médici"`` -> ``[["Castelo Branco"], ["Médici", "Emílio Médici"]]``."""
-    return [[alias.strip() for alias in fact.split("|")] for fact in value.split(";")]
-
-
-def _words(text: str) -> str:
-    return f" {normalize(text, drop_articles=True)} "
-
-
-def contains_fact(text: str, aliases: list[str]) -> bool:
-    """Whether ``text`` contains one of ``aliases`` as whole words (accent/case/punctuation-insensitive)."""
-    padded = _words(text)
-    return any(normalize(a, drop_articles=True) and _words(a) in padded for a in aliases)
 
 
 def check_row(row: dict[str, str]) -> str | None:
@@ -56,18 +41,13 @@ def check_row(row: dict[str, str]) -> str | None:
     accepted = row.get("respostas_aceitas", "").strip()
     if not accepted:
         return "empty respostas_aceitas"
-    facts = parse_accepted(accepted)
-    for n, aliases in enumerate(facts, 1):
-        for alias in aliases:
-            if not normalize(alias, drop_articles=True):
-                return f"respostas_aceitas: fact {n} has an empty alias ({accepted!r})"
-        if not contains_fact(reference, aliases):
-            return (f"respostas_aceitas: fact {n} ({'|'.join(aliases)!r}) appears in no form in "
-                    f"resposta_referencia")
-    minimum = row.get("minimo_fatos", "").strip()
-    if minimum:
-        if not minimum.isdigit() or not 1 <= int(minimum) <= len(facts):
-            return f"minimo_fatos: must be a whole number from 1 to {len(facts)} (the facts listed), got {minimum!r}"
+    try:
+        parsed = AcceptedAnswers.parse(accepted, row.get("minimo_fatos"))
+    except ValueError as e:
+        return str(e)
+    for n, fact in enumerate(parsed.facts, 1):
+        if fact[0] in reference_supports(parsed, reference):
+            return f"respostas_aceitas: fact {n} ({'|'.join(fact)!r}) appears in no form in resposta_referencia"
     tipo = row.get("tipo")
     if tipo is not None and tipo.strip() not in TIPOS:
         return f"tipo: must be one of {', '.join(TIPOS)}, got {tipo.strip()!r}"

@@ -30,10 +30,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from . import prompt as prompt_mod
+from . import split as split_mod
 from .fileio import (UserError, atomic_open, atomic_path, library_versions, looks_local, read_csv, read_jsonl,
                      sha256_file)
 from .lora_gguf import is_gguf_adapter
-from .metrics import METRICS, bootstrap_ci, score_answer, token_f1
+from .metrics import (METRICS, AcceptedAnswers, bootstrap_ci, mcnemar_exact, paired_bootstrap_diff,
+                      reference_supports, score_answer, token_f1, wilson_interval)
+from .records import read_dataset
 from .models import resolve_spec
 from .text import normalize, read_legacy_text
 
@@ -50,6 +53,7 @@ class Question:
     pergunta: str
     resposta_referencia: str = ""
     artigo: str = ""
+    accepted: AcceptedAnswers | None = None   # column respostas_aceitas (+ minimo_fatos): what acerto looks for
 
 
 @dataclass
@@ -59,8 +63,13 @@ class StudyAnswer:
 
 
 def load_questions(path: str | os.PathLike[str]) -> list[Question]:
-    """The fixed question set: CSV (UTF-8, header ``id,pergunta,resposta_referencia[,artigo]``), JSONL/JSON
-    with the same keys, or one of the study's ``resposta_*.txt`` files (its questions, no reference answers)."""
+    """The fixed question set: CSV (UTF-8, header ``id,pergunta,resposta_referencia[,artigo,respostas_aceitas,
+    minimo_fatos]``), JSONL/JSON with the same keys, or one of the study's ``resposta_*.txt`` files (its
+    questions, no reference answers).
+
+    ``respostas_aceitas``: ``|`` separates aliases of one fact, ``;`` facts that are all required (or at least
+    ``minimo_fatos``). Each fact must appear, in some form, in the row's own reference: an empty alias or a fact
+    the reference does not support is one error line naming the row."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: questions file not found")
@@ -92,8 +101,18 @@ def load_questions(path: str | os.PathLike[str]) -> list[Question]:
         if qid in seen:
             raise UserError(f"{path}: row {i}: duplicate id {qid!r}")
         seen.add(qid)
-        questions.append(Question(qid, pergunta, str(row.get("resposta_referencia") or "").strip(),
-                                  str(row.get("artigo") or "").strip()))
+        reference = str(row.get("resposta_referencia") or "").strip()
+        accepted = None
+        if "respostas_aceitas" in columns:
+            try:
+                accepted = AcceptedAnswers.parse(str(row.get("respostas_aceitas") or ""), row.get("minimo_fatos"))
+            except ValueError as e:
+                raise UserError(f"{path}: row {i}: {e}") from None
+            unsupported = reference_supports(accepted, reference) if reference else []
+            if unsupported:
+                raise UserError(f"{path}: row {i}: respostas_aceitas: {unsupported[0]!r} appears in no form in "
+                                "resposta_referencia")
+        questions.append(Question(qid, pergunta, reference, str(row.get("artigo") or "").strip(), accepted))
     if not questions:
         raise UserError(f"{path}: no questions")
     return questions
@@ -521,6 +540,13 @@ class RunResult:
     cached: int = 0
     missing: int = 0
     outputs: dict[str, Path] = field(default_factory=dict)
+    paired: list[dict] = field(default_factory=list)             # paired_comparison on acerto
+    exposure: dict[str, "Exposure"] = field(default_factory=dict)  # fine-tuned system -> seen-in-training flags
+    breakdown: list[dict] = field(default_factory=list)          # exposure_breakdown
+
+    @property
+    def has_acerto(self) -> bool:
+        return any(q.accepted is not None for q in self.questions)
 
 
 def _study_dir(cfg: dict, study_answers: str | bool | None) -> Path | None:
@@ -687,9 +713,14 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
             for qid, rec in recs.items():
                 answers[(system, qid)] = rec
 
-    scores = {k: score_answer(rec.get("answer", ""), rec.get("reference", "")) for k, rec in answers.items()}
+    accepted = {q.id: q.accepted for q in questions}
+    scores = {k: score_answer(rec.get("answer", ""), rec.get("reference", ""), accepted.get(k[1]))
+              for k, rec in answers.items()}
     summary = summarize(system_names, questions, answers, scores, seed=seed)
-    result = RunResult(run_dir, system_names, questions, answers, scores, summary, generated, cached, missing)
+    exposure = exposures_of(selected, questions)
+    result = RunResult(run_dir, system_names, questions, answers, scores, summary, generated, cached, missing,
+                       paired=paired_comparison(system_names, questions, scores, seed=seed),
+                       exposure=exposure, breakdown=exposure_breakdown(exposure, questions, scores))
 
     models_manifest = []
     for s in selected:
@@ -754,28 +785,162 @@ def _generate_missing(todo, run: _Generation, opts: CompareOptions, tqdm) -> int
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 4. Scores and outputs
+# 4. Seen in training: which evaluation questions a fine-tuned system's training data held
 # ---------------------------------------------------------------------------------------------------------------
+
+EXPOSURE_LABELS = {  # flag -> how tabela.md says it
+    "identical": "idêntica no treino",
+    "near": "quase idêntica no treino",
+    "article": "mesmo artigo no treino",
+    "unseen": "inédita",
+    "unknown": "desconhecido",
+}
+SEEN_FLAGS = ("identical", "near")
+
+
+@dataclass
+class Exposure:
+    """What one adapter's training file held of the questions (``flags[i]`` for ``questions[i]``)."""
+
+    adapter: str
+    flags: list[str]
+    train_file: str | None = None
+    status: str = "ok"           # ok | changed (the file's sha256 differs from training) | unknown
+    note: str = ""
+    closest: list[str] = field(default_factory=list)   # the training question behind an identical/near flag
+
+    def counts(self) -> dict[str, int]:
+        return {flag: self.flags.count(flag) for flag in EXPOSURE_LABELS if flag in self.flags}
+
+    def as_dict(self) -> dict:
+        return {"adapter": self.adapter, "train_file": self.train_file, "status": self.status, "note": self.note,
+                "counts": self.counts()}
+
+
+def training_exposure(adapter: str, questions: Sequence[Question],
+                      threshold: float = split_mod.DEFAULT_THRESHOLD) -> Exposure:
+    """Find the adapter's training file from its ``run_config.json``, check its sha256, flag each question.
+
+    Without a ``run_config.json`` (a GGUF adapter, an adapter from elsewhere) or without the training file every
+    question is ``unknown`` — never ``unseen``. A training file changed since training is still read, and the
+    status says so.
+    """
+    unknown = Exposure(adapter, ["unknown"] * len(questions), status="unknown")
+    run_config = Path(adapter) / "run_config.json"
+    if not run_config.is_file():
+        unknown.note = f"{run_config}: not found (the training data is unknown)"
+        return unknown
+    try:
+        train = json.loads(run_config.read_text(encoding="utf-8"))["data"]["train"]
+        path, sha = Path(train["path"]), train.get("sha256")
+    except (ValueError, KeyError, TypeError):
+        unknown.note = f"{run_config}: no data.train.path (the training data is unknown)"
+        return unknown
+    if not path.is_file():
+        unknown.train_file, unknown.note = str(path), f"{path}: training file not found"
+        return unknown
+    status, note = "ok", ""
+    if sha and sha256_file(path) != sha:
+        status, note = "changed", f"{path}: changed since the adapter was trained (sha256 differs)"
+    leaks = split_mod.question_leakage([(q.pergunta, q.artigo) for q in questions], read_dataset(path), threshold)
+    return Exposure(adapter, [lk.flag for lk in leaks], str(path), status, note,
+                    [lk.train_question for lk in leaks])
+
+
+def exposures_of(systems: Sequence["System"], questions: Sequence[Question]) -> dict[str, Exposure]:
+    """system name -> Exposure, for the systems with an adapter (each adapter is read once)."""
+    by_adapter: dict[str, Exposure] = {}
+    out = {}
+    for s in systems:
+        adapter = s.model.get("adapter")
+        if not adapter:
+            continue
+        if str(adapter) not in by_adapter:
+            by_adapter[str(adapter)] = training_exposure(str(adapter), questions)
+            if by_adapter[str(adapter)].note:
+                print(f"warning: {by_adapter[str(adapter)].note}", file=sys.stderr)
+        out[s.name] = by_adapter[str(adapter)]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. Scores and outputs
+# ---------------------------------------------------------------------------------------------------------------
+
+def metric_stats(values: Sequence[float], kind: str, seed: int = 42, n_resamples: int = 1000) -> dict:
+    """mean, low, high, n (and k for proportions): a Wilson interval for a proportion, a bootstrap one for a
+    mean. No values -> NaNs (the metric is not available)."""
+    n = len(values)
+    if kind == "proportion":
+        k = int(round(sum(values)))
+        low, high = wilson_interval(k, n)
+        return {"mean": k / n if n else math.nan, "low": low, "high": high, "n": n, "k": k}
+    mean, low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
+    return {"mean": mean, "low": low, "high": high, "n": n}
+
 
 def summarize(system_names: Sequence[str], questions: Sequence[Question], answers: dict, scores: dict,
               seed: int = 42, n_resamples: int = 1000) -> list[dict]:
-    """One row per system: mean and bootstrap 95% CI of every metric, mean latency, tokens/s."""
+    """One row per system: every metric with its 95% interval (Wilson for acerto, EM, em português; bootstrap
+    for F1, ROUGE-L), mean answer length, candidate lists, mean latency, tokens/s."""
     rows = []
     for system in system_names:
         keys = [(system, q.id) for q in questions if (system, q.id) in answers]
         row: dict[str, Any] = {"system": system, "model": answers[keys[0]].get("model", "") if keys else "",
                                "n_answers": len(keys)}
-        for name in METRICS:
-            values = [scores[k][name] for k in keys if scores[k][name] is not None]
-            mean, lo, hi = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
-            row[f"{name}_n"] = len(values)
-            row[name], row[f"{name}_low"], row[f"{name}_high"] = mean, lo, hi
+        for name, (_, kind) in METRICS.items():
+            values = [scores[k][name] for k in keys if scores[k].get(name) is not None]
+            st = metric_stats(values, kind, seed=seed, n_resamples=n_resamples)
+            row[name], row[f"{name}_low"], row[f"{name}_high"], row[f"{name}_n"] = (
+                st["mean"], st["low"], st["high"], st["n"])
+        words = [scores[k]["palavras"] for k in keys]
+        row["palavras_mean"] = sum(words) / len(words) if words else math.nan
+        row["listas"] = sum(bool(scores[k]["lista"]) for k in keys)
         latencies = [answers[k]["latency_s"] for k in keys if answers[k].get("latency_s") is not None]
         tokens = [answers[k].get("tokens") or 0 for k in keys if answers[k].get("latency_s") is not None]
         rates = [answers[k]["tokens_per_s"] for k in keys if answers[k].get("tokens_per_s") is not None]
         row["latency_s"] = sum(latencies) / len(latencies) if latencies else math.nan
         row["tokens_mean"] = sum(tokens) / len(tokens) if tokens else math.nan
         row["tokens_per_s"] = sum(rates) / len(rates) if rates else math.nan
+        rows.append(row)
+    return rows
+
+
+def paired_comparison(system_names: Sequence[str], questions: Sequence[Question], scores: dict,
+                      metric: str = "acerto", seed: int = 42, n_resamples: int = 2000) -> list[dict]:
+    """Every pair of systems on the questions both answered: the difference in ``metric`` (A - B) with a paired
+    bootstrap 95% interval, the discordant counts and the exact McNemar p-value."""
+    rows = []
+    for i, a in enumerate(system_names):
+        for b in system_names[i + 1:]:
+            pairs = [(scores[(a, q.id)][metric], scores[(b, q.id)][metric]) for q in questions
+                     if (a, q.id) in scores and (b, q.id) in scores
+                     and scores[(a, q.id)].get(metric) is not None and scores[(b, q.id)].get(metric) is not None]
+            if not pairs:
+                continue
+            x, y = [p[0] for p in pairs], [p[1] for p in pairs]
+            diff, low, high = paired_bootstrap_diff(x, y, n_resamples=n_resamples, seed=seed)
+            only_a = sum(1 for p, q in pairs if p > q)
+            only_b = sum(1 for p, q in pairs if q > p)
+            rows.append({"a": a, "b": b, "n": len(pairs), "a_rate": sum(x) / len(x), "b_rate": sum(y) / len(y),
+                         "diff": diff, "low": low, "high": high, "only_a": only_a, "only_b": only_b,
+                         "p_mcnemar": mcnemar_exact(only_a, only_b)})
+    return rows
+
+
+def exposure_breakdown(exposures: dict[str, Exposure], questions: Sequence[Question], scores: dict) -> list[dict]:
+    """acerto of each fine-tuned system on the questions its training held (identical/near), on those about an
+    article it trained on, and on the unseen ones (Wilson intervals)."""
+    rows = []
+    for system, exp in exposures.items():
+        row: dict[str, Any] = {"system": system, "status": exp.status}
+        for group, flags in (("vista", SEEN_FLAGS), ("artigo", ("article",)), ("inedita", ("unseen",)),
+                             ("desconhecida", ("unknown",))):
+            values = [scores[(system, q.id)]["acerto"] for q, f in zip(questions, exp.flags)
+                      if f in flags and (system, q.id) in scores and scores[(system, q.id)].get("acerto") is not None]
+            n_questions = sum(f in flags for f in exp.flags)
+            st = metric_stats(values, "proportion")
+            row[group] = {"questions": n_questions, **st}
         rows.append(row)
     return rows
 
@@ -792,13 +957,29 @@ def _quote(text: str) -> str:
     return "\n".join("> " + re.sub(r"^(\s*)#", r"\1\\#", line) if line.strip() else ">" for line in text.splitlines())
 
 
+def _interval(row: dict, name: str) -> str:
+    if not row.get(f"{name}_n"):
+        return "n/d"
+    return f"{_fmt(row[name])} [{_fmt(row[f'{name}_low'])}, {_fmt(row[f'{name}_high'])}]"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _p_value(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def render_table(result: RunResult, generation: dict | None = None) -> str:
-    """tabela.md: the study's "Perguntas e Respostas" layout (question, reference, each system's answer and
-    its sources), then the metrics table."""
+    """tabela.md: the study's "Perguntas e Respostas" layout (question, reference, each system's answer, its
+    scores, sources and whether training saw the question), then the metrics, the paired comparison and the
+    seen-in-training tables."""
     out = ["# Perguntas e Respostas", ""]
     if generation:
         out += [f"Decodificação: max_new_tokens={generation['max_new_tokens']}, temperature={generation['temperature']}"
                 f" ({'gulosa' if generation['temperature'] == 0 else 'amostragem'}), top_p={generation['top_p']}.", ""]
+    index = {q.id: n for n, q in enumerate(result.questions)}
     for n, q in enumerate(result.questions, 1):
         out += [f"## {n}. {q.pergunta}", ""]
         if q.resposta_referencia:
@@ -806,6 +987,8 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
             if q.artigo:
                 ref += f" _(artigo: {q.artigo})_"
             out += [ref, ""]
+        if q.accepted is not None:
+            out += [f"**Aceitas:** {q.accepted}", ""]
         for system in result.systems:
             rec = result.answers.get((system, q.id))
             if rec is None:
@@ -813,42 +996,95 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
             sc = result.scores[(system, q.id)]
             out += [f"**{system}** ({rec.get('model', '')}):", "", _quote(rec.get("answer", "")), ""]
             notes = []
+            if sc.get("acerto") is not None:
+                notes.append("**acerto**" if sc["acerto"] else "erro")
+            if sc.get("lista"):
+                notes.append("lista de candidatos")
             if sc.get("token_f1") is not None:
                 notes.append(f"F1 {sc['token_f1']:.2f} · ROUGE-L {sc['rouge_l']:.2f}")
             notes.append("em português" if sc["portugues"] else "**não está em português**")
+            if system in result.exposure:
+                notes.append(EXPOSURE_LABELS[result.exposure[system].flags[index[q.id]]])
             if rec.get("latency_s") is not None:
                 notes.append(f"{rec['latency_s']:.1f} s, {rec.get('tokens', 0)} tokens")
             out += ["_" + " · ".join(notes) + "_", ""]
             if rec.get("sources"):
                 out += ["Fontes: " + "; ".join(rec["sources"]), ""]
+
     out += ["# Métricas", "",
-            "Média por sistema com intervalo de confiança de 95% (bootstrap, 1000 reamostragens); EM, F1 e ROUGE-L "
-            "contra a resposta de referência, após normalização (minúsculas, sem acentos, pontuação e artigos).", "",
-            "| sistema | modelo | respostas | EM | F1 | ROUGE-L | em português | latência média (s) | tokens/s |",
-            "|---|---|---:|---|---|---|---|---:|---:|"]
+            "**acerto**: a resposta contém o fato-chave (coluna `respostas_aceitas`), como palavras inteiras, após "
+            "normalização (minúsculas, sem acentos, pontuação e artigos; datas e números por extenso numa só "
+            "grafia). EM, F1 e ROUGE-L comparam com a resposta de referência. Intervalos de 95%: **Wilson** para "
+            "as proporções (acerto, EM, em português), **bootstrap** (1000 reamostragens) para as médias (F1, "
+            "ROUGE-L). \"listas\": respostas que enumeram vários candidatos — o acerto delas pode ser sorte.", ""]
+    if not result.has_acerto:
+        out += ["_acerto: não disponível (n/d) — o arquivo de perguntas não tem a coluna `respostas_aceitas`._", ""]
+    labels = [METRICS[name][0] for name in METRICS]
+    out += ["| sistema | modelo | respostas | " + " | ".join(labels) + " | palavras | listas | latência média (s) "
+            "| tokens/s |",
+            "|---|---|---:|" + "---|" * len(labels) + "---:|---:|---:|---:|"]
     for row in result.summary:
         cells = [row["system"], row["model"], str(row["n_answers"])]
-        for name in METRICS:
-            if row[f"{name}_n"] == 0:
-                cells.append("—")
-            else:
-                cells.append(f"{_fmt(row[name])} [{_fmt(row[f'{name}_low'])}, {_fmt(row[f'{name}_high'])}]")
-        cells += [_fmt(row["latency_s"]), _fmt(row["tokens_per_s"], 1)]
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        cells += [_interval(row, name) for name in METRICS]
+        cells += [_fmt(row["palavras_mean"], 1), str(row["listas"]), _fmt(row["latency_s"]),
+                  _fmt(row["tokens_per_s"], 1)]
+        out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if any(s.startswith("study-") for s in result.systems):
         out += ["", "As linhas `study-*` são as respostas publicadas pelo estudo original (Llama-2-13B), "
-                "pontuadas aqui contra as mesmas referências."]
+                "pontuadas aqui contra as mesmas referências (só as perguntas que o estudo fez)."]
+
+    if result.paired:
+        out += ["", "## Comparação pareada (acerto)", "",
+                "Para cada par de sistemas, nas mesmas perguntas: diferença de acerto (A − B) com intervalo de 95% "
+                "por bootstrap pareado (2000 reamostragens das perguntas), quantas só A acertou e só B acertou, e o "
+                "p-valor exato de McNemar (binomial nos pares discordantes). Um intervalo que contém 0, ou p ≥ 0,05, "
+                "não separa os dois sistemas.", "",
+                "| A | B | perguntas | acerto A | acerto B | A − B [IC 95%] | só A | só B | p (McNemar) |",
+                "|---|---|---:|---:|---:|---|---:|---:|---:|"]
+        for r in result.paired:
+            cells = [r["a"], r["b"], str(r["n"]), _fmt(r["a_rate"]), _fmt(r["b_rate"]),
+                     f"{r['diff']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]", str(r["only_a"]), str(r["only_b"]),
+                     _p_value(r["p_mcnemar"])]
+            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+
+    if result.exposure:
+        out += ["", "## Perguntas vistas no treino", "",
+                "Para cada sistema ajustado, o arquivo de treino do adaptador (do seu `run_config.json`, conferido "
+                "pelo sha256) comparado às perguntas: idêntica (normalizada), quase idêntica (Jaccard de palavras ≥ "
+                f"{split_mod.DEFAULT_THRESHOLD}, o limiar do particiona.py), outra pergunta do mesmo artigo, ou "
+                "inédita. Sem `run_config.json`: desconhecido. Acerto (Wilson) em cada grupo.", "",
+                "| sistema | treino | vista (idêntica/quase) | mesmo artigo | inédita | desconhecida |",
+                "|---|---|---|---|---|---|"]
+        for r in result.breakdown:
+            exp = result.exposure[r["system"]]
+            status = {"ok": f"`{exp.train_file}` (sha256 confere)",
+                      "changed": f"`{exp.train_file}` (**alterado desde o treino**)",
+                      "unknown": exp.note or "desconhecido"}[exp.status]
+            cells = [r["system"], status]
+            for group in ("vista", "artigo", "inedita", "desconhecida"):
+                g = r[group]
+                cells.append(f"{g['questions']}: acerto {_fmt(g['mean'])} [{_fmt(g['low'])}, {_fmt(g['high'])}]"
+                             if g["n"] else str(g["questions"]))
+            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        adapters = {exp.adapter: exp for exp in result.exposure.values()}
+        for exp in adapters.values():
+            seen = [(q, exp.closest[i]) for i, (q, f) in enumerate(zip(result.questions, exp.flags))
+                    if f in SEEN_FLAGS]
+            if seen:
+                out += ["", f"Perguntas que o treino de `{exp.adapter}` continha (ou quase):", ""]
+                out += [f"- {q.id}. {q.pergunta} ← treino: \"{t}\"" for q, t in seen]
     return "\n".join(out) + "\n"
 
 
 CSV_COLUMNS = ["system", "model", "n_answers"] + [
     c for name in METRICS for c in (name, f"{name}_low", f"{name}_high", f"{name}_n")
-] + ["latency_s", "tokens_mean", "tokens_per_s"]
+] + ["palavras_mean", "listas", "latency_s", "tokens_mean", "tokens_per_s"]
+PAIRED_COLUMNS = ["a", "b", "n", "a_rate", "b_rate", "diff", "low", "high", "only_a", "only_b", "p_mcnemar"]
 
 
-def write_metrics_csv(path: Path, summary: Sequence[dict]) -> None:
+def write_metrics_csv(path: Path, summary: Sequence[dict], columns: Sequence[str] = CSV_COLUMNS) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         for row in summary:
             w.writerow({k: (round(v, 4) if isinstance(v, float) and not math.isnan(v) else
@@ -900,10 +1136,12 @@ def write_outputs(result: RunResult, *, cfg: dict, generation: dict, seed: int, 
                   run_args: dict) -> None:
     run_dir = result.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: run_dir / name for name in ("tabela.md", "metricas.csv", "metricas.png", "manifest.json")}
+    paths = {name: run_dir / name for name in ("tabela.md", "metricas.csv", "pareado.csv", "metricas.png",
+                                               "manifest.json")}
     with atomic_open(paths["tabela.md"]) as f:
         f.write(render_table(result, generation))
     write_metrics_csv(paths["metricas.csv"], result.summary)
+    write_metrics_csv(paths["pareado.csv"], result.paired, PAIRED_COLUMNS)
     write_metrics_png(paths["metricas.png"], result.summary)
     manifest = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -919,6 +1157,9 @@ def write_outputs(result: RunResult, *, cfg: dict, generation: dict, seed: int, 
         "models": models_manifest,
         "study_answers": ({name: {"path": str(study_folder / name), "sha256": sha256_file(study_folder / name)}
                            for name in STUDY_FILES.values()} if study_folder else None),
+        "acerto_available": result.has_acerto,
+        "paired": result.paired,
+        "seen_in_training": {system: exp.as_dict() for system, exp in result.exposure.items()},
         "answers": {"generated": result.generated, "cached": result.cached, "missing": result.missing,
                     "cache": str(run_dir / "respostas.jsonl")},
         "libraries": library_versions(),

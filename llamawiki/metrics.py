@@ -1,5 +1,5 @@
-"""Metrics on Portuguese answers: exact match, SQuAD-style token F1, ROUGE-L, an "answered in Portuguese" check
-and a seeded bootstrap confidence interval.
+"""Metrics on Portuguese answers: acerto (key-fact accuracy), exact match, SQuAD-style token F1, ROUGE-L, an
+"answered in Portuguese" check; Wilson and bootstrap intervals, the paired bootstrap and the exact McNemar test.
 
 Every metric compares texts in the one normalization of :mod:`llamawiki.text` (casefold, no accents, no
 punctuation, no articles), so a metric never disagrees with the split or BM25 on what a word is.
@@ -135,18 +135,251 @@ def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, confidence: f
     return (mean, min(lo, mean), max(hi, mean))
 
 
-METRICS = {  # name -> (label in tables, function(prediction, reference) -> float)
-    "exact_match": ("EM", exact_match),
-    "token_f1": ("F1", token_f1),
-    "rouge_l": ("ROUGE-L", rouge_l),
-    "portugues": ("Em português", lambda prediction, reference: float(is_portuguese(prediction))),
+# --------------------------------------------------------------------------------------------------------------
+# acerto: key-fact accuracy
+# --------------------------------------------------------------------------------------------------------------
+# Token F1 rewards an answer for echoing the question ("A capital do Brasil é Rio de Janeiro." scores 0.67 against
+# "A capital do Brasil é Brasília."). acerto asks the only thing that matters for a factual question: does the
+# answer state the key fact? Each question lists its accepted answers (column ``respostas_aceitas``):
+# ``|`` separates aliases of one fact, ``;`` separates facts that are all required, or at least ``minimo_fatos``.
+
+MONTHS = ("janeiro", "fevereiro", "marco", "abril", "maio", "junho", "julho", "agosto", "setembro", "outubro",
+          "novembro", "dezembro")
+_UNITS = {"zero": 0, "um": 1, "uma": 1, "dois": 2, "duas": 2, "tres": 3, "quatro": 4, "cinco": 5, "seis": 6,
+          "sete": 7, "oito": 8, "nove": 9}
+_TEENS = {"dez": 10, "onze": 11, "doze": 12, "treze": 13, "catorze": 14, "quatorze": 14, "quinze": 15,
+          "dezesseis": 16, "dezasseis": 16, "dezessete": 17, "dezassete": 17, "dezoito": 18, "dezenove": 19,
+          "dezanove": 19}
+_TENS = {"vinte": 20, "trinta": 30, "quarenta": 40, "cinquenta": 50, "sessenta": 60, "setenta": 70,
+         "oitenta": 80, "noventa": 90}
+_HUNDREDS = {"cem": 100, "cento": 100, "duzentos": 200, "duzentas": 200, "trezentos": 300, "trezentas": 300,
+             "quatrocentos": 400, "quatrocentas": 400, "quinhentos": 500, "quinhentas": 500, "seiscentos": 600,
+             "seiscentas": 600, "setecentos": 700, "setecentas": 700, "oitocentos": 800, "oitocentas": 800,
+             "novecentos": 900, "novecentas": 900}
+_ORDINAL_DAY = {"primeiro": 1, "1o": 1, "1a": 1}
+_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b")
+_ORDINAL = re.compile(r"\b(\d+)\s*[ºª°]|\b(\d+)\.[ºª°]")
+
+
+def _number_words(tokens: list[str]) -> list[str]:
+    """Portuguese number words -> digits: "vinte e sete" -> "27", "mil oitocentos e oitenta e oito" -> "1888".
+
+    "um"/"uma" alone stay words (they are mostly articles); they become 1 only inside a compound ("vinte e um").
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        j, total, current, parts = i, 0, 0, 0
+        while j < len(tokens):
+            t = tokens[j]
+            if t == "e" and parts and j + 1 < len(tokens) and (
+                    tokens[j + 1] in _UNITS or tokens[j + 1] in _TEENS or tokens[j + 1] in _TENS
+                    or tokens[j + 1] in _HUNDREDS):
+                j += 1
+                continue
+            if t == "mil":
+                total += (current or 1) * 1000
+                current = 0
+            elif t in _HUNDREDS:
+                current += _HUNDREDS[t]
+            elif t in _TENS:
+                current += _TENS[t]
+            elif t in _TEENS:
+                current += _TEENS[t]
+            elif t in _UNITS and (t not in ("um", "uma") or parts):
+                current += _UNITS[t]
+            else:
+                break
+            parts += 1
+            j += 1
+        if parts:
+            out.append(str(total + current))
+            i = j
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
+def match_normalize(text: str) -> str:
+    """The form acerto compares in: :func:`llamawiki.text.normalize` (the one F1 uses: casefold, no accents, no
+    punctuation, no articles), with numbers and dates in one spelling.
+
+    - ordinals after digits are dropped: "1º", "1.º", "1ª" -> "1"; "primeiro de janeiro" -> "1 de janeiro";
+    - dates: "01/01" -> "1 de janeiro", "13/05/1888" -> "13 de maio de 1888";
+    - number words 0–9999: "vinte e sete" -> "27", "dezasseis" -> "16", "cem" -> "100".
+    """
+    def date(m: re.Match) -> str:
+        day, month, year = int(m.group(1)), int(m.group(2)), m.group(3)
+        if not (1 <= day <= 31 and 1 <= month <= 12):
+            return m.group(0)
+        return f"{day} de {MONTHS[month - 1]}" + (f" de {year}" if year else "")
+
+    text = _ORDINAL.sub(lambda m: m.group(1) or m.group(2), text)
+    text = _DATE.sub(date, text)
+    tokens = normalize(text, drop_articles=True).split()
+    tokens = [str(int(t)) if t.isdigit() else t for t in tokens]  # "01" -> "1"
+    for n, t in enumerate(tokens):
+        if t in _ORDINAL_DAY and n + 2 < len(tokens) and tokens[n + 1] == "de" and tokens[n + 2] in MONTHS:
+            tokens[n] = str(_ORDINAL_DAY[t])
+    return " ".join(_number_words(tokens))
+
+
+@dataclass(frozen=True)
+class AcceptedAnswers:
+    """The key facts of a question: ``facts[i]`` is the aliases of fact i; ``minimum`` None = all facts."""
+
+    facts: tuple[tuple[str, ...], ...]
+    minimum: int | None = None
+
+    @classmethod
+    def parse(cls, text: str, minimum: str | int | None = None) -> "AcceptedAnswers":
+        """``"Castelo Branco;Médici|Emílio Médici"`` (+ ``minimo_fatos``). ValueError on an empty alias or fact,
+        or a minimum outside 1..number of facts."""
+        text = (text or "").strip()
+        if not text:
+            raise ValueError("respostas_aceitas is empty")
+        facts = []
+        for n, fact in enumerate(text.split(";"), 1):
+            aliases = tuple(a.strip() for a in fact.split("|"))
+            if not all(match_normalize(a) for a in aliases):
+                raise ValueError(f"respostas_aceitas: fact {n} has an empty alias ({text!r})")
+            facts.append(aliases)
+        if minimum is not None and str(minimum).strip() != "":
+            s = str(minimum).strip()
+            if not s.isdigit() or not 1 <= int(s) <= len(facts):
+                raise ValueError(f"minimo_fatos: must be a whole number from 1 to {len(facts)} "
+                                 f"(the facts listed), got {s!r}")
+            minimum = int(s)
+        else:
+            minimum = None
+        return cls(tuple(facts), minimum)
+
+    @property
+    def required(self) -> int:
+        return self.minimum if self.minimum is not None else len(self.facts)
+
+    def __str__(self) -> str:
+        text = ";".join("|".join(f) for f in self.facts)
+        return text + (f" (mínimo {self.minimum})" if self.minimum is not None else "")
+
+
+def fact_matches(answer_norm: str, alias: str) -> bool:
+    """Whether ``alias`` occurs as whole words in an answer already in :func:`match_normalize` form."""
+    needle = match_normalize(alias)
+    return bool(needle) and f" {needle} " in f" {answer_norm} "
+
+
+def facts_found(answer: str, accepted: AcceptedAnswers) -> int:
+    """How many of the facts the answer states (through any alias)."""
+    norm = match_normalize(answer)
+    return sum(any(fact_matches(norm, a) for a in fact) for fact in accepted.facts)
+
+
+def key_fact_correct(answer: str, accepted: AcceptedAnswers) -> bool:
+    """acerto for one answer: at least ``accepted.required`` of its facts are stated."""
+    return facts_found(answer, accepted) >= accepted.required
+
+
+def reference_supports(accepted: AcceptedAnswers, reference: str) -> list[str]:
+    """The facts (by their first alias) that appear in no form in ``reference``: a check on the question file."""
+    norm = match_normalize(reference)
+    return [fact[0] for fact in accepted.facts if not any(fact_matches(norm, a) for a in fact)]
+
+
+def answer_words(answer: str) -> int:
+    return len((answer or "").split())
+
+
+_LIST_SPLIT = re.compile(r"\s*(?:[,;\n•·]|(?<!\S)[-*–](?=\s)|(?<!\d)\b\d{1,2}[.)](?=\s)|\bou\b|\be\b)\s*")
+
+
+def is_candidate_list(answer: str, accepted: AcceptedAnswers | None = None) -> bool:
+    """Flag an answer that is mostly a list of candidates, which acerto may count as correct by luck
+    ("Rio de Janeiro, São Paulo, Brasília, Salvador e Recife." contains "Brasília").
+
+    The rule: split the answer on commas, semicolons, new lines, bullets, numbered-list markers ("1.", "2)"),
+    "e" and "ou"; the answer is a list when it has at least 4 *distinct* short items (at most 4 words each) and
+    the short items hold at least 60% of its words. A question that asks for several facts allows that many more items before the flag
+    (5 military presidents are an answer, not a guess). Repeating one item ("26 estados" ten times) is not a
+    list, and neither is a normal sentence with a comma or two.
+    """
+    text = (answer or "").strip()
+    if not text:
+        return False
+    extra = max(0, len(accepted.facts) - 1) if accepted else 0
+    items = [normalize(i) for i in _LIST_SPLIT.split(text)]
+    items = [i for i in items if i]
+    short = {i for i in items if len(i.split()) <= 4}
+    short_words = sum(len(i.split()) for i in items if len(i.split()) <= 4)
+    return len(short) >= 4 + extra and short_words >= 0.6 * sum(len(i.split()) for i in items)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Intervals and paired tests
+# --------------------------------------------------------------------------------------------------------------
+
+def _z(confidence: float) -> float:
+    from statistics import NormalDist
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+
+
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n: never collapses at 0 or n (19/19 -> [0.83, 1.00])."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    z = _z(confidence)
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = 0.0 if k == 0 else max(0.0, centre - half)
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return (low, high)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value: b, c = the discordant pairs (right only in A, right only in B);
+    min(1, 2·P[X ≤ min(b, c)]) with X ~ Binomial(b + c, 1/2). No discordant pair -> 1.0."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2 ** n
+    return min(1.0, 2.0 * tail)
+
+
+def paired_bootstrap_diff(x: Sequence[float], y: Sequence[float], n_resamples: int = 2000,
+                          confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """(mean(x - y), low, high): percentile bootstrap of the mean difference, resampling questions jointly (x[i]
+    and y[i] are two systems' scores on the same question)."""
+    if len(x) != len(y):
+        raise ValueError("paired samples must have the same length")
+    return bootstrap_ci([a - b for a, b in zip(x, y)], n_resamples=n_resamples, confidence=confidence, seed=seed)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# All the scores of one answer
+# --------------------------------------------------------------------------------------------------------------
+
+METRICS = {  # name -> (label in tables, kind): "proportion" gets a Wilson interval, "mean" a bootstrap one
+    "acerto": ("acerto", "proportion"),
+    "exact_match": ("EM", "proportion"),
+    "token_f1": ("F1", "mean"),
+    "rouge_l": ("ROUGE-L", "mean"),
+    "portugues": ("em português", "proportion"),
 }
 
 
-def score_answer(prediction: str, reference: str) -> dict[str, float | None]:
-    """Every metric for one answer; the reference-based ones are None without a reference."""
+def score_answer(prediction: str, reference: str, accepted: AcceptedAnswers | None = None) -> dict:
+    """Every metric of one answer, plus its length and the candidate-list flag. A metric that cannot be computed
+    is None: acerto without accepted answers, EM/F1/ROUGE-L without a reference."""
     has_ref = bool(reference and reference.strip())
-    scores: dict[str, float | None] = {}
-    for name, (_, fn) in METRICS.items():
-        scores[name] = fn(prediction, reference) if (has_ref or name == "portugues") else None
-    return scores
+    return {
+        "acerto": float(key_fact_correct(prediction, accepted)) if accepted is not None else None,
+        "exact_match": exact_match(prediction, reference) if has_ref else None,
+        "token_f1": token_f1(prediction, reference) if has_ref else None,
+        "rouge_l": rouge_l(prediction, reference) if has_ref else None,
+        "portugues": float(is_portuguese(prediction)),
+        "palavras": answer_words(prediction),
+        "lista": is_candidate_list(prediction, accepted),
+    }

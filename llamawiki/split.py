@@ -21,6 +21,8 @@ from .text import normalize
 from .fileio import UserError
 
 GROUP_KEYS = ("article", "question", "none")
+DEFAULT_THRESHOLD = 0.8  # word-set Jaccard at or above which two questions are near-identical
+
 
 def group_of(record: dict, group_key: str = "article") -> str:
     """The group a record belongs to: its article, else (imports without article) its normalized question."""
@@ -83,7 +85,7 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def near_duplicates(train_texts: Sequence[str], test_texts: Sequence[str], threshold: float = 0.8
+def near_duplicates(train_texts: Sequence[str], test_texts: Sequence[str], threshold: float = DEFAULT_THRESHOLD
                     ) -> list[tuple[int, int, float]]:
     """(test index, best train index, Jaccard) for every test text whose word set is ≥ threshold alike.
 
@@ -124,7 +126,7 @@ class LeakageReport:
     near_questions: list[tuple[str, str, float]] = field(default_factory=list)   # (test q, train q, jaccard)
     identical_answers: list[str] = field(default_factory=list)
     near_answers: list[tuple[str, str, float]] = field(default_factory=list)
-    threshold: float = 0.8
+    threshold: float = DEFAULT_THRESHOLD
 
     @property
     def leaked_test_records(self) -> int:
@@ -170,7 +172,7 @@ class LeakageReport:
         return "\n".join(lines)
 
 
-def leakage_report(train: Sequence[dict], test: Sequence[dict], threshold: float = 0.8,
+def leakage_report(train: Sequence[dict], test: Sequence[dict], threshold: float = DEFAULT_THRESHOLD,
                    group_key: str = "article") -> LeakageReport:
     """What the test side shares with the train side: articles, identical and near-identical questions/answers.
 
@@ -212,7 +214,67 @@ def leakage_report(train: Sequence[dict], test: Sequence[dict], threshold: float
     return report
 
 
-def study_split_report(folder: str | Path, threshold: float = 0.8) -> LeakageReport:
+LEAKAGE_FLAGS = ("identical", "near", "article", "unseen")
+
+
+@dataclass
+class QuestionLeak:
+    """How close one evaluation question came to the training data."""
+
+    flag: str                   # one of LEAKAGE_FLAGS
+    similarity: float = 0.0     # best word Jaccard with a training question (1.0 when identical)
+    train_question: str = ""    # the closest training question (identical or near), else ""
+
+
+def question_leakage(questions: Sequence[tuple[str, str | None]], train_records: Sequence[dict],
+                     threshold: float = DEFAULT_THRESHOLD) -> list[QuestionLeak]:
+    """For each (question, article) pair, what the training records held of it: ``identical`` (the same
+    normalized question as a record's ``input``), ``near`` (word Jaccard ≥ ``threshold``, the check particiona.py
+    reports), ``article`` (another question about the same article), or ``unseen``."""
+    qa = [r for r in train_records if r.get("input")]
+    by_norm = {}
+    for r in qa:
+        by_norm.setdefault(normalize(r["input"]), r["input"])
+    articles = {str(r.get("article") or "").strip() for r in train_records} - {""}
+    out: list[QuestionLeak] = []
+    rest: list[int] = []
+    for i, (question, _) in enumerate(questions):
+        norm = normalize(question)
+        if norm and norm in by_norm:
+            out.append(QuestionLeak("identical", 1.0, by_norm[norm]))
+        else:
+            out.append(QuestionLeak("unseen"))
+            rest.append(i)
+    for k, j, sim in near_duplicates([r["input"] for r in qa], [questions[i][0] for i in rest], threshold):
+        out[rest[k]] = QuestionLeak("near", sim, qa[j]["input"])
+    for i, (_, article) in enumerate(questions):
+        if out[i].flag == "unseen" and article and article.strip() in articles:
+            out[i] = QuestionLeak("article")
+    return out
+
+
+def exclude_questions(records: Sequence[dict], questions: Sequence[tuple[str, str]],
+                      threshold: float = DEFAULT_THRESHOLD) -> tuple[list[dict], dict[str, int]]:
+    """Drop the records whose question is identical or near-identical to one of ``questions`` ((id, text)
+    pairs). Returns (kept records, {question id: records dropped}) — the ids with nothing dropped are left out."""
+    inputs = [(i, r.get("input") or "") for i, r in enumerate(records) if r.get("input")]
+    dropped: dict[int, str] = {}
+    norms = {}
+    for qid, text in questions:
+        norms.setdefault(normalize(text), qid)
+    for i, text in inputs:
+        qid = norms.get(normalize(text))
+        if qid is not None:
+            dropped[i] = qid
+    # near: each training question against the evaluation questions (a record near any question goes)
+    rest = [(i, t) for i, t in inputs if i not in dropped]
+    for k, j, _ in near_duplicates([t for _, t in questions], [t for _, t in rest], threshold):
+        dropped[rest[k][0]] = questions[j][0]
+    counts = Counter(dropped.values())
+    return [r for i, r in enumerate(records) if i not in dropped], dict(sorted(counts.items()))
+
+
+def study_split_report(folder: str | Path, threshold: float = DEFAULT_THRESHOLD) -> LeakageReport:
     """Leakage of the study's own random split: ``treino.json`` vs ``teste.json`` (lists of input/output)."""
     folder = Path(folder)
     train = read_dataset(folder / "treino.json")

@@ -1,0 +1,344 @@
+"""acerto (key-fact accuracy), its intervals, the paired comparison and the seen-in-training flags (issue 10)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llamawiki import evaluation as ev
+from llamawiki import metrics as m
+from llamawiki import split
+from llamawiki.fileio import UserError, sha256_file
+
+from test_compare import make_env, run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def A(text, minimum=None):
+    return m.AcceptedAnswers.parse(text, minimum)
+
+
+# ---- matching -------------------------------------------------------------------------------------------------
+
+def test_a_fluent_wrong_answer_is_wrong_although_f1_rewards_it():
+    reference = "A capital do Brasil é Brasília."
+    wrong, right = "A capital do Brasil é Rio de Janeiro.", "Brasília."
+    assert m.token_f1(wrong, reference) > 0.6                      # the issue's complaint
+    assert not m.key_fact_correct(wrong, A("Brasília"))
+    assert m.key_fact_correct(right, A("Brasília"))
+    assert not m.key_fact_correct("O primeiro imperador do Brasil foi Pedro II.", A("Pedro I|Pedro Primeiro"))
+    assert m.key_fact_correct("Foi Dom Pedro I.", A("Pedro I|Pedro Primeiro"))
+
+
+def test_accents_case_and_aliases():
+    acc = A("Vera Cruz|Santa Cruz|Pindorama")
+    assert m.key_fact_correct("TERRA DE SANTA CRUZ", acc)
+    assert m.key_fact_correct("pindorama, em tupi", acc)
+    assert m.key_fact_correct("brasilia", A("Brasília")) and m.key_fact_correct("BRASÍLIA!", A("Brasilia"))
+    assert not m.key_fact_correct("Porto Seguro", acc)
+
+
+def test_whole_words_only():
+    assert m.key_fact_correct("Dilma Rousseff foi eleita em 2010.", A("Dilma"))
+    assert not m.key_fact_correct("O ano 18888.", A("1888"))
+    assert not m.key_fact_correct("Dilmar", A("Dilma"))
+    assert m.key_fact_correct("Lei nº 3.353, de 1888", A("3353"))   # thousands separator
+
+
+@pytest.mark.parametrize("form", ["1º de janeiro", "1.º de janeiro", "primeiro de janeiro", "1 de janeiro",
+                                  "01/01", "em 1/1"])
+def test_dates_in_every_spelling_agree(form):
+    assert m.match_normalize(form).endswith("1 de janeiro")
+    assert m.key_fact_correct(f"Foi em {form}.", A("1º de janeiro"))
+
+
+def test_full_dates_and_number_words():
+    assert m.match_normalize("13/05/1888") == "13 de maio de 1888"
+    assert m.key_fact_correct("Foi em 13/05/1888.", A("13 de maio de 1888"))
+    assert m.match_normalize("vinte e sete") == "27"
+    assert m.key_fact_correct("O Brasil tem vinte e seis estados.", A("26"))
+    assert m.key_fact_correct("São 26 estados.", A("vinte e seis"))
+    for words, n in [("zero", 0), ("dez", 10), ("catorze", 14), ("quatorze", 14), ("dezesseis", 16),
+                     ("dezasseis", 16), ("noventa e nove", 99), ("cem", 100), ("mil oitocentos e oitenta e oito",
+                                                                              1888)]:
+        assert m.match_normalize(words) == str(n), words
+    assert m.match_normalize("Um dos presidentes") == "dos presidentes"   # "um" alone is an article
+
+
+def test_several_facts_all_or_a_minimum():
+    presidents = A("Castelo Branco;Costa e Silva;Médici;Geisel;Figueiredo", 3)
+    assert presidents.required == 3
+    assert m.key_fact_correct("Castelo Branco, Costa e Silva e Médici.", presidents)
+    assert not m.key_fact_correct("Castelo Branco e Geisel.", presidents)
+    vargas = A("1930;1945;1951;1954")
+    assert m.key_fact_correct("De 1930 a 1945 e de 1951 a 1954.", vargas)
+    assert not m.key_fact_correct("De 1930 a 1945.", vargas)
+    assert m.facts_found("De 1930 a 1945.", vargas) == 2
+
+
+@pytest.mark.parametrize("text,minimum,problem", [
+    ("", None, "empty"), ("Brasília|", None, "empty alias"), ("a;;b", None, "empty alias"),
+    ("Rio;Recife", "3", "minimo_fatos"), ("Rio;Recife", "0", "minimo_fatos"), ("Rio;Recife", "x", "minimo_fatos"),
+    ("a", None, "empty alias"),   # an article alone normalizes to nothing
+])
+def test_bad_accepted_answers(text, minimum, problem):
+    with pytest.raises(ValueError, match=problem):
+        A(text, minimum)
+
+
+def test_reference_supports():
+    assert m.reference_supports(A("Brasília;1960"), "Brasília foi inaugurada em 21/04/1960.") == []
+    assert m.reference_supports(A("Brasília;Goiânia"), "Brasília.") == ["Goiânia"]
+
+
+@pytest.mark.parametrize("answer,flag", [
+    ("Rio de Janeiro, São Paulo, Brasília, Salvador e Recife.", True),
+    ("1500, 1822, 1888, 1889", True),
+    ("- Acre\n- Alagoas\n- Amapá\n- Bahia", True),
+    ("A capital do Brasil é Brasília, no Planalto Central.", False),
+    ("1. 26 estados 2. 26 estados 3. 26 estados 4. 26 estados", False),     # a repetition, not candidates
+    ("O papel dos bandeirantes foi duplo: ampliaram o território além de Tordesilhas e descobriram ouro e "
+     "pedras preciosas, mas também capturaram e escravizaram indígenas e destruíram aldeias, missões e "
+     "quilombos.", False),
+    ("", False),
+])
+def test_candidate_list_flag(answer, flag):
+    assert m.is_candidate_list(answer) is flag
+
+
+def test_a_question_with_several_facts_allows_a_longer_list():
+    presidents = A("Castelo Branco;Costa e Silva;Médici;Geisel;Figueiredo", 3)
+    answer = "Castelo Branco, Costa e Silva, Médici, Geisel e Figueiredo."
+    assert m.is_candidate_list(answer) and not m.is_candidate_list(answer, presidents)
+
+
+def test_score_answer_marks_acerto_unavailable_without_accepted_answers():
+    s = m.score_answer("Brasília.", "A capital é Brasília.")
+    assert s["acerto"] is None and s["token_f1"] is not None and s["palavras"] == 1
+    assert m.score_answer("Brasília.", "", A("Brasília"))["acerto"] == 1.0
+
+
+# ---- intervals and tests --------------------------------------------------------------------------------------
+
+def test_wilson_at_zero_n_and_between():
+    low, high = m.wilson_interval(0, 19)
+    assert low == 0.0 and high == pytest.approx(0.1682, abs=1e-4)
+    low, high = m.wilson_interval(19, 19)
+    assert high == 1.0 and low == pytest.approx(0.8318, abs=1e-4) and low < 1
+    # 7/19 by hand: p=.3684, z=1.95996; centre=(p+z²/38)/(1+z²/19)=.4087, half=.1990
+    low, high = m.wilson_interval(7, 19)
+    assert (low, high) == pytest.approx((0.1915, 0.5896), abs=1e-4)
+    assert all(math.isnan(x) for x in m.wilson_interval(0, 0))
+
+
+def test_mcnemar_exact_by_hand():
+    assert m.mcnemar_exact(1, 6) == pytest.approx(2 * (1 + 7) / 128)      # 0.125
+    assert m.mcnemar_exact(6, 1) == m.mcnemar_exact(1, 6)
+    assert m.mcnemar_exact(0, 0) == 1.0 and m.mcnemar_exact(3, 3) == 1.0
+    assert m.mcnemar_exact(0, 10) == pytest.approx(2 / 1024)
+
+
+def test_paired_bootstrap_diff():
+    x, y = [1, 1, 1, 0, 1, 1], [0, 1, 0, 0, 1, 0]
+    diff, low, high = m.paired_bootstrap_diff(x, y, seed=3)
+    assert diff == pytest.approx(0.5) and 0 <= low <= diff <= high <= 1
+    assert m.paired_bootstrap_diff([1, 0], [1, 0]) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        m.paired_bootstrap_diff([1], [1, 0])
+
+
+# ---- questions files ------------------------------------------------------------------------------------------
+
+def write_csv(path, header, rows):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+HEADER = ["id", "pergunta", "resposta_referencia", "artigo", "respostas_aceitas", "minimo_fatos"]
+
+
+def test_questions_with_accepted_answers(tmp_path):
+    qs = ev.load_questions(write_csv(tmp_path / "q.csv", HEADER, [
+        ["1", "Qual a capital do Brasil?", "Brasília.", "Brasil", "Brasília", ""],
+        ["2", "Quem governou?", "Castelo Branco, Médici e Geisel.", "", "Castelo Branco;Médici;Geisel", "2"],
+    ]))
+    assert qs[0].accepted == A("Brasília") and qs[1].accepted.required == 2
+
+
+@pytest.mark.parametrize("accepted,minimum,problem", [
+    ("Brasília|", "", "row 1: respostas_aceitas: fact 1 has an empty alias"),
+    ("", "", "row 1: respostas_aceitas is empty"),
+    ("Goiânia", "", "row 1: respostas_aceitas: 'Goiânia' appears in no form in resposta_referencia"),
+    ("Brasília", "2", "row 1: minimo_fatos"),
+])
+def test_bad_accepted_answers_in_a_file_name_file_and_row(tmp_path, accepted, minimum, problem):
+    path = write_csv(tmp_path / "q.csv", HEADER, [["1", "Qual a capital?", "Brasília.", "", accepted, minimum]])
+    with pytest.raises(UserError) as e:
+        ev.load_questions(path)
+    assert str(e.value).startswith(f"{path}: {problem}")
+
+
+def test_check_questions_script_agrees_with_the_loader(tmp_path):
+    path = write_csv(tmp_path / "q.csv", HEADER[:5], [["1", "Qual a capital?", "Brasília.", "", "Goiânia"]])
+    r = subprocess.run([sys.executable, "data/check_questions.py", str(path)], cwd=ROOT, capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {path}: row 1:") and "Traceback" not in r.stderr
+
+
+# ---- the comparison -------------------------------------------------------------------------------------------
+
+ROWS = [
+    ["q1", "Qual a capital do Brasil?", "Brasília.", "Brasil", "Brasília", ""],
+    ["q2", "Quando foi proclamada a independência do Brasil?", "Em 7 de setembro de 1822.",
+     "Independência do Brasil", "1822", ""],
+    ["q3", "Quem foi Tiradentes?", "Um líder da Inconfidência Mineira.", "Tiradentes", "Inconfidência Mineira", ""],
+]
+
+
+def with_training(cfg, tmp_path, records):
+    """Give the config's adapter a run_config.json pointing at a training file with ``records``."""
+    adapter = Path(cfg["models"]["tiny+lora"]["adapter"])
+    train = tmp_path / "treino.jsonl"
+    train.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    (adapter / "run_config.json").write_text(json.dumps(
+        {"data": {"train": {"path": str(train), "sha256": sha256_file(train), "n": len(records)}}}))
+    return train
+
+
+TRAIN = [
+    {"instruction": "i", "input": "qual a capital do BRASIL", "output": "Brasília.", "article": "Brasil"},
+    {"instruction": "i", "input": "Em que ano o Brasil proclamou a independência?", "output": "1822.",
+     "article": "Independência do Brasil"},
+]
+
+
+def test_table_leads_with_acerto_and_wilson_intervals(tmp_path):
+    cfg, _ = make_env(tmp_path)
+    questions = write_csv(tmp_path / "perguntas.csv", HEADER, ROWS)
+    with_training(cfg, tmp_path, TRAIN)
+    run_dir = tmp_path / "run"
+    result = run(cfg, questions, run_dir, {"answers": []}, systems=["base", "finetuned"])
+    with open(run_dir / "metricas.csv", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames[3:7] == ["acerto", "acerto_low", "acerto_high", "acerto_n"]
+        rows = {r["system"]: r for r in reader}
+    # base: "A capital do Brasil é Brasília." (right), "The answer is 1822." (right), Tiradentes: 1822 (wrong)
+    assert float(rows["base"]["acerto"]) == pytest.approx(2 / 3, abs=1e-3)
+    low, high = m.wilson_interval(2, 3)
+    assert float(rows["base"]["acerto_low"]) == pytest.approx(low, abs=1e-3)
+    assert float(rows["base"]["acerto_high"]) == pytest.approx(high, abs=1e-3)
+    table = (run_dir / "tabela.md").read_text(encoding="utf-8")
+    header = next(line for line in table.splitlines() if line.startswith("| sistema |"))
+    assert header.split("|")[4].strip() == "acerto"
+    assert "**Wilson**" in table and "**bootstrap**" in table
+    assert "**Aceitas:** Brasília" in table and "_**acerto** ·" in table and "_erro ·" in table
+
+    # the paired comparison: finetuned answers q1, q2 right and q3 ("Em 7 de setembro de 1822.") wrong, like base
+    assert "## Comparação pareada (acerto)" in table
+    (pair,) = result.paired
+    assert (pair["a"], pair["b"], pair["n"], pair["only_a"], pair["only_b"]) == ("base", "finetuned", 3, 0, 0)
+    assert pair["p_mcnemar"] == 1.0 and pair["diff"] == 0.0
+    with open(run_dir / "pareado.csv", encoding="utf-8") as f:
+        assert next(csv.DictReader(f))["p_mcnemar"] == "1.0"
+
+
+def test_seen_in_training_flags_counts_and_breakdown(tmp_path):
+    cfg, _ = make_env(tmp_path)
+    questions = write_csv(tmp_path / "perguntas.csv", HEADER, ROWS)
+    with_training(cfg, tmp_path, TRAIN)
+    run_dir = tmp_path / "run"
+    result = run(cfg, questions, run_dir, {"answers": []}, systems=["base", "finetuned"])
+    exp = result.exposure["finetuned"]
+    # q1 is the training question normalized; q2 shares its article (the wording differs too much to be near);
+    # q3 is about an article never trained on
+    assert exp.flags == ["identical", "article", "unseen"] and exp.status == "ok"
+    assert "base" not in result.exposure
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["seen_in_training"]["finetuned"]["counts"] == {"identical": 1, "article": 1, "unseen": 1}
+    table = (run_dir / "tabela.md").read_text(encoding="utf-8")
+    assert "## Perguntas vistas no treino" in table and "idêntica no treino" in table and "inédita" in table
+    assert "q1. Qual a capital do Brasil? ← treino: \"qual a capital do BRASIL\"" in table
+    (row,) = result.breakdown
+    assert row["vista"]["questions"] == 1 and row["vista"]["mean"] == 1.0
+    assert row["inedita"]["questions"] == 1 and row["inedita"]["mean"] == 0.0
+
+
+def test_changed_training_file_is_said_and_missing_run_config_is_unknown(tmp_path, capsys):
+    cfg, _ = make_env(tmp_path)
+    questions = write_csv(tmp_path / "perguntas.csv", HEADER, ROWS)
+    train = with_training(cfg, tmp_path, TRAIN)
+    with open(train, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"input": "Quem foi Tiradentes?", "output": "x", "article": "Tiradentes"}) + "\n")
+    result = run(cfg, questions, tmp_path / "run", {"answers": []}, systems=["finetuned"])
+    exp = result.exposure["finetuned"]
+    assert exp.status == "changed" and exp.flags[2] == "identical"
+    assert "changed since the adapter was trained" in capsys.readouterr().err
+    assert "alterado desde o treino" in (tmp_path / "run" / "tabela.md").read_text(encoding="utf-8")
+
+    (Path(cfg["models"]["tiny+lora"]["adapter"]) / "run_config.json").unlink()
+    result = run(cfg, questions, tmp_path / "run2", {"answers": []}, systems=["finetuned"])
+    assert result.exposure["finetuned"].flags == ["unknown"] * 3       # unknown, never "unseen"
+    assert "run_config.json: not found" in capsys.readouterr().err
+
+
+def test_without_accepted_answers_acerto_is_not_available_not_zero(tmp_path):
+    cfg, questions = make_env(tmp_path)              # the old 4-column file
+    result = run(cfg, questions, tmp_path / "run", {"answers": []}, systems=["base"])
+    assert result.summary[0]["acerto_n"] == 0 and math.isnan(result.summary[0]["acerto"])
+    assert result.summary[0]["token_f1_n"] == 3 and result.paired == []
+    table = (tmp_path / "run" / "tabela.md").read_text(encoding="utf-8")
+    row = next(line for line in table.splitlines() if line.startswith("| base |"))
+    assert row.split("|")[4].strip() == "n/d" and "acerto: não disponível" in table
+
+
+# ---- leakage --------------------------------------------------------------------------------------------------
+
+def test_question_leakage_four_flags():
+    train = [
+        {"input": "Qual é a capital do Brasil?", "output": "Brasília.", "article": "Brasil"},
+        {"input": "Em que ano foi fundada a cidade de Brasília?", "output": "1960.", "article": "Brasília"},
+        {"input": "Quem governou São Paulo?", "output": "x", "article": "São Paulo"},
+    ]
+    leaks = split.question_leakage([
+        ("qual e a CAPITAL do brasil", "Brasil"),                      # identical once normalized
+        ("Em que ano foi fundada a cidade Brasília?", None),            # near: same words but one
+        ("Qual é o clima de São Paulo?", "São Paulo"),                  # another question on a trained article
+        ("Quem foi Tiradentes?", "Tiradentes"),
+    ], train)
+    assert [lk.flag for lk in leaks] == ["identical", "near", "article", "unseen"]
+    assert leaks[1].train_question == "Em que ano foi fundada a cidade de Brasília?" and leaks[1].similarity >= 0.8
+
+
+def test_particiona_exclude_questions(tmp_path):
+    records = [{"instruction": "i", "input": q, "output": "o", "article": a, "source": "infobox"}
+               for q, a in [("Qual é a capital do Brasil?", "Brasil"), ("Qual a capital do Brasil", "Brasil"),
+                            ("Qual é a população do Brasil?", "Brasil"), ("Quem foi Tiradentes?", "Tiradentes"),
+                            ("Onde nasceu Tiradentes?", "Tiradentes"), ("Quando nasceu Pelé?", "Pelé"),
+                            ("Onde nasceu Pelé?", "Pelé"), ("Qual é a capital da Bahia?", "Bahia")]]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    qfile = write_csv(tmp_path / "q.csv", HEADER[:4], [["c1", "Qual a capital do Brasil?", "Brasília.", "Brasil"],
+                                                        ["c2", "Quem descobriu o Brasil?", "Cabral.", "Brasil"]])
+    args = [sys.executable, "particiona.py", str(data), "--test-size", "0.25", "--seed", "1"]
+    plain = subprocess.run(args + ["--train", str(tmp_path / "a.jsonl"), "--test", str(tmp_path / "b.jsonl")],
+                           cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(args + ["--train", str(tmp_path / "t.jsonl"), "--test", str(tmp_path / "e.jsonl"),
+                               "--exclude-questions", str(qfile)], cwd=ROOT, capture_output=True, text=True)
+    assert plain.returncode == 0 and r.returncode == 0, r.stderr
+    before = [json.loads(x)["input"] for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    after = [json.loads(x)["input"] for x in (tmp_path / "t.jsonl").read_text().splitlines()]
+    capital = {"Qual é a capital do Brasil?", "Qual a capital do Brasil"}
+    dropped = [q for q in before if q in capital]
+    assert dropped and not capital & set(after) and len(after) == len(before) - len(dropped)
+    assert f"{qfile}: {len(dropped)} training record(s) dropped" in r.stdout and f"c1 ({len(dropped)})" in r.stdout
+    assert (tmp_path / "e.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()    # test set unchanged
