@@ -716,6 +716,8 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
     accepted = {q.id: q.accepted for q in questions}
     scores = {k: score_answer(rec.get("answer", ""), rec.get("reference", ""), accepted.get(k[1]))
               for k, rec in answers.items()}
+    for k, verdict in judge_answers(cfg, answers, questions, run_dir, opts, tqdm).items():
+        scores[k]["juiz"] = verdict["verdict"]
     summary = summarize(system_names, questions, answers, scores, seed=seed)
     exposure = exposures_of(selected, questions)
     result = RunResult(run_dir, system_names, questions, answers, scores, summary, generated, cached, missing,
@@ -782,6 +784,69 @@ def _generate_missing(todo, run: _Generation, opts: CompareOptions, tqdm) -> int
     finally:
         bar.close()
     return generated
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The optional judge model
+# ---------------------------------------------------------------------------------------------------------------
+
+JUDGE_DEFAULTS = {"max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0}
+
+
+def judge_spec(cfg: dict) -> dict | None:
+    """The judge's model spec from the config's ``judge:`` section (``model:`` a name from ``models:`` or an
+    inline spec; ``enabled: false`` turns it off), or None."""
+    judge = cfg.get("judge")
+    if not judge or (isinstance(judge, dict) and judge.get("enabled") is False):
+        return None
+    if not isinstance(judge, dict) or not judge.get("model"):
+        raise UserError("config: `judge:` needs a `model:` (a name from `models:` or a model spec)")
+    model = judge["model"]
+    if isinstance(model, str):
+        if model not in (cfg.get("models") or {}):
+            raise UserError(f"config: judge uses model {model!r}, not defined under `models:`")
+        model = {**cfg["models"][model], "name": model}
+    return resolve_spec(dict(model))
+
+
+def judge_answers(cfg: dict, answers: dict, questions: Sequence[Question], run_dir: Path, opts: "CompareOptions",
+                  tqdm) -> dict[tuple[str, str], dict]:
+    """(system, question id) -> cached verdict record ``{"verdict": 1.0 | 0.0 | None, "text": ...}``, for every
+    answer with a reference. Verdicts are cached in ``juiz.jsonl`` by (judge model, prompt, question, reference,
+    answer): changing any of them asks again, nothing else does."""
+    spec = judge_spec(cfg)
+    if spec is None:
+        return {}
+    judge_cfg = cfg["judge"]
+    instruction = str(judge_cfg.get("instruction") or prompt_mod.INSTRUCTION_JUDGE)
+    generation = {**JUDGE_DEFAULTS, **(judge_cfg.get("generation") or {})}
+    cache = AnswerCache(run_dir / "juiz.jsonl")
+    by_id = {q.id: q for q in questions}
+    todo, out = [], {}
+    model = {k: v for k, v in spec.items() if k not in _META_KEYS}
+    for (system, qid), rec in answers.items():
+        q = by_id.get(qid)
+        if q is None or not q.resposta_referencia:
+            continue
+        judge_prompt = prompt_mod.build_judge_prompt(q.pergunta, q.resposta_referencia, rec.get("answer", ""),
+                                                     instruction)
+        key = _digest({"judge": model, "prompt": judge_prompt, "generation": generation})
+        hit = cache.get(key)
+        if hit is not None:
+            out[(system, qid)] = hit
+        else:
+            todo.append(((system, qid), key, judge_prompt))
+    if todo and not opts.render_only:
+        generator = opts.load_generator(model)
+        for (k, key, judge_prompt) in tqdm(todo, desc="juiz", unit="resp", disable=not opts.progress):
+            g = generator.generate(judge_prompt, **generation)
+            rec = {"key": key, "system": k[0], "question_id": k[1], "judge": model_label(spec),
+                   "text": g.text, "verdict": prompt_mod.parse_verdict(g.text)}
+            cache.append(rec)
+            out[k] = rec
+        del generator
+        gc.collect()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -957,6 +1022,11 @@ def _quote(text: str) -> str:
     return "\n".join("> " + re.sub(r"^(\s*)#", r"\1\\#", line) if line.strip() else ">" for line in text.splitlines())
 
 
+def shown_metrics(summary: Sequence[dict]) -> list[str]:
+    """The metric columns of the table and the plot: all, but ``juiz`` only when a judge gave verdicts."""
+    return [n for n in METRICS if n != "juiz" or any(row.get("juiz_n") for row in summary)]
+
+
 def _interval(row: dict, name: str) -> str:
     if not row.get(f"{name}_n"):
         return "n/d"
@@ -1003,6 +1073,8 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
             if sc.get("token_f1") is not None:
                 notes.append(f"F1 {sc['token_f1']:.2f} · ROUGE-L {sc['rouge_l']:.2f}")
             notes.append("em português" if sc["portugues"] else "**não está em português**")
+            if "juiz" in sc:
+                notes.append({1.0: "juiz: correta", 0.0: "juiz: incorreta"}.get(sc["juiz"], "juiz: sem veredito"))
             if system in result.exposure:
                 notes.append(EXPOSURE_LABELS[result.exposure[system].flags[index[q.id]]])
             if rec.get("latency_s") is not None:
@@ -1016,16 +1088,19 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
             "normalização (minúsculas, sem acentos, pontuação e artigos; datas e números por extenso numa só "
             "grafia). EM, F1 e ROUGE-L comparam com a resposta de referência. Intervalos de 95%: **Wilson** para "
             "as proporções (acerto, EM, em português), **bootstrap** (1000 reamostragens) para as médias (F1, "
-            "ROUGE-L). \"listas\": respostas que enumeram vários candidatos — o acerto delas pode ser sorte.", ""]
+            "ROUGE-L). \"listas\": respostas que enumeram vários candidatos — o acerto delas pode ser sorte."
+            + (" **juiz**: o veredito (correta/incorreta) do modelo juiz da seção `judge:` da configuração."
+               if "juiz" in shown_metrics(result.summary) else ""), ""]
     if not result.has_acerto:
         out += ["_acerto: não disponível (n/d) — o arquivo de perguntas não tem a coluna `respostas_aceitas`._", ""]
-    labels = [METRICS[name][0] for name in METRICS]
+    shown = shown_metrics(result.summary)
+    labels = [METRICS[name][0] for name in shown]
     out += ["| sistema | modelo | respostas | " + " | ".join(labels) + " | palavras | listas | latência média (s) "
             "| tokens/s |",
             "|---|---|---:|" + "---|" * len(labels) + "---:|---:|---:|---:|"]
     for row in result.summary:
         cells = [row["system"], row["model"], str(row["n_answers"])]
-        cells += [_interval(row, name) for name in METRICS]
+        cells += [_interval(row, name) for name in shown]
         cells += [_fmt(row["palavras_mean"], 1), str(row["listas"]), _fmt(row["latency_s"]),
                   _fmt(row["tokens_per_s"], 1)]
         out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
@@ -1098,7 +1173,7 @@ def write_metrics_png(path: Path, summary: Sequence[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(METRICS)
+    names = shown_metrics(summary)
     fig, ax = plt.subplots(figsize=(max(7.5, 1.8 * len(names) + 0.4 * len(summary) + 1.8), 4.2))
     width = 0.8 / max(1, len(summary))
     for i, row in enumerate(summary):

@@ -367,6 +367,7 @@ METRICS = {  # name -> (label in tables, kind): "proportion" gets a Wilson inter
     "token_f1": ("F1", "mean"),
     "rouge_l": ("ROUGE-L", "mean"),
     "portugues": ("em português", "proportion"),
+    "juiz": ("juiz", "proportion"),      # the optional judge model's verdicts (evaluation.judge_answers)
 }
 
 

@@ -55,3 +55,33 @@ def split_response(text: str) -> str:
         if i != -1:
             cut = min(cut, i)
     return text[:cut].strip()
+
+
+# The judge (compare.py's optional `judge:` model): it reads the question, the reference and the answer and says
+# whether the answer is right. Meant for a 13B+ chat model on a GPU; a 270M base model is no judge.
+INSTRUCTION_JUDGE = (
+    "Você é um avaliador rigoroso. Compare a resposta do sistema com a resposta de referência e diga se a "
+    "resposta do sistema está correta: ela precisa afirmar o mesmo fato principal da referência, sem "
+    "contradizê-la. Uma resposta que lista vários candidatos, ou que não responde, está incorreta. "
+    "Responda com uma só palavra: \"correta\" ou \"incorreta\"."
+)
+
+
+def build_judge_prompt(question: str, reference: str, answer: str, instruction: str = INSTRUCTION_JUDGE) -> str:
+    """The judge's prompt: the same Alpaca layout, the three texts in the Input."""
+    entrada = (f"Pergunta: {question.strip()}\nResposta de referência: {reference.strip()}\n"
+               f"Resposta do sistema: {answer.strip() or '(vazia)'}")
+    return build_prompt(entrada, instruction)
+
+
+def parse_verdict(text: str) -> float | None:
+    """The judge's first word: "correta"/"correto"/"sim" -> 1.0, "incorreta"/"errada"/"não" -> 0.0, else None."""
+    import unicodedata
+
+    word = "".join(c for c in unicodedata.normalize("NFKD", text.strip().casefold()) if c.isalpha() or c == " ")
+    first = (word.split() or [""])[0]
+    if first.startswith(("incorret", "errad", "nao", "falsa", "falso")):
+        return 0.0
+    if first.startswith(("corret", "certa", "certo", "sim", "verdadeir")):
+        return 1.0
+    return None

@@ -342,3 +342,63 @@ def test_particiona_exclude_questions(tmp_path):
     assert dropped and not capital & set(after) and len(after) == len(before) - len(dropped)
     assert f"{qfile}: {len(dropped)} training record(s) dropped" in r.stdout and f"c1 ({len(dropped)})" in r.stdout
     assert (tmp_path / "e.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()    # test set unchanged
+
+
+# ---- the judge ------------------------------------------------------------------------------------------------
+
+def test_judge_verdicts_are_cached_and_shown(tmp_path):
+    from llamawiki import prompt
+
+    cfg, _ = make_env(tmp_path)
+    questions = write_csv(tmp_path / "perguntas.csv", HEADER, ROWS)
+    judge_model = tmp_path / "judge"
+    judge_model.mkdir()
+    (judge_model / "config.json").write_text("{}")
+    cfg["models"]["juiz"] = {"backend": "transformers", "model": str(judge_model)}
+    cfg["judge"] = {"model": "juiz"}
+    judged = []
+
+    class Judge:
+        def generate(self, text, **gen):
+            judged.append(text)
+            answer = text.split("Resposta do sistema:")[1]
+            verdict = "Correta." if ("Brasília" in answer or "1822" in answer) else "incorreta"
+            if "Tiradentes" in text and "1822" in answer:
+                verdict = "Talvez"          # unparseable: counted as no verdict
+            return type("G", (), {"text": verdict})()
+
+    from test_compare import FakeGenerator
+
+    def load_generator(spec):
+        return Judge() if spec["model"] == str(judge_model) else FakeGenerator(spec, {"answers": []})
+
+    kw = dict(questions_path=questions, progress=False, load_generator=load_generator,
+              load_retriever=lambda *a: None, rag_answer=None, systems=["base"])
+    result = ev.run_comparison(cfg, run_dir=tmp_path / "run", **kw)
+    assert len(judged) == 3 and all(prompt.INSTRUCTION_JUDGE in j for j in judged)
+    row = result.summary[0]
+    assert row["juiz_n"] == 2 and row["juiz"] == 1.0          # q1, q2 "correta"; q3 no verdict
+    table = (tmp_path / "run" / "tabela.md").read_text(encoding="utf-8")
+    header = next(line for line in table.splitlines() if line.startswith("| sistema |"))
+    assert "juiz" in [c.strip() for c in header.split("|")] and "juiz: sem veredito" in table
+    assert "juiz: correta" in table
+    # a second run asks the judge nothing: the verdicts come from juiz.jsonl
+    ev.run_comparison(cfg, run_dir=tmp_path / "run", **kw)
+    assert len(judged) == 3
+    assert len((tmp_path / "run" / "juiz.jsonl").read_text().splitlines()) == 3
+
+
+def test_without_a_judge_there_is_no_juiz_column(tmp_path):
+    cfg, _ = make_env(tmp_path)
+    questions = write_csv(tmp_path / "perguntas.csv", HEADER, ROWS)
+    run(cfg, questions, tmp_path / "run", {"answers": []}, systems=["base"])
+    table = (tmp_path / "run" / "tabela.md").read_text(encoding="utf-8")
+    assert "juiz" not in table and not (tmp_path / "run" / "juiz.jsonl").exists()
+
+
+@pytest.mark.parametrize("text,verdict", [("correta", 1.0), ("Correto.", 1.0), ("INCORRETA", 0.0),
+                                          ("Não.", 0.0), ("errada", 0.0), ("talvez", None), ("", None)])
+def test_parse_verdict(text, verdict):
+    from llamawiki.prompt import parse_verdict
+
+    assert parse_verdict(text) == verdict

@@ -122,7 +122,7 @@ def test_unknown_key_without_close_match(tiny_llama, data_files, tmp_path):
 # ---- compare configs: validated without generating ----------------------------------------------------------
 
 COMPARE_KEYS = {"run_name", "seed", "questions", "generation", "models", "retrieval", "systems", "default_systems",
-                "study_answers_dir", "stages", "run_dir", "study_answers"}
+                "study_answers_dir", "stages", "run_dir", "study_answers", "judge"}
 GENERATION_KEYS = {"max_new_tokens", "temperature", "top_p", "top_k", "repeat_penalty", "repetition_penalty",
                    "batch_size", "stop"}
 
@@ -144,6 +144,11 @@ def test_compare_config_is_valid(path):
         assert models.resolve_spec(s.model) == s.model, s.name  # resolved once, unknown keys rejected there
         if s.retrieval:
             assert s.retrieval["retriever"] in ("hybrid", "bm25", "dense", "faiss") and s.retrieval["k"] >= 1
+    if cfg.get("judge"):
+        enabled = {**cfg, "judge": {**cfg["judge"], "enabled": True}}
+        spec = evaluation.judge_spec(enabled)          # the judge's model resolves like a system's
+        assert spec["model"] and set(cfg["judge"]) <= {"enabled", "model", "generation", "instruction"}
+        assert evaluation.judge_spec(cfg) is None or cfg["judge"].get("enabled") is not False
     for stage_path in cfg.get("stages") or {}:
         assert any(stage_path in json.dumps(s.model) or stage_path == (s.retrieval or {}).get("index_dir")
                    for s in systems), f"stage hint for a path no system uses: {stage_path}"
