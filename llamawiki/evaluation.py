@@ -511,7 +511,11 @@ def generate_answer(system: System, question: Question, generator: Any, generati
     else:
         gen = generator.generate(prompt_mod.build_prompt(question.pergunta), **generation)
         text = gen.text
-    latency = time.perf_counter() - t0
+    return answer_record(gen, text, time.perf_counter() - t0, sources)
+
+
+def answer_record(gen: Any, text: str, latency: float, sources: Sequence[str] = ()) -> dict:
+    """The measured fields of one answer in the cache (text cut with prompt.split_response)."""
     n_tokens = int(getattr(gen, "n_tokens", 0) or 0)
     gen_seconds = float(getattr(gen, "seconds", 0.0) or 0.0) or latency
     return {
@@ -520,8 +524,20 @@ def generate_answer(system: System, question: Question, generator: Any, generati
         "tokens": n_tokens,
         "prompt_tokens": int(getattr(gen, "prompt_tokens", 0) or 0),
         "tokens_per_s": round(n_tokens / gen_seconds, 3) if gen_seconds > 0 else None,
-        "sources": sources,
+        "sources": list(sources),
     }
+
+
+def batch_size_of(generation: dict, spec: dict) -> int:
+    """``generation.batch_size`` (compare configs); default 8 for transformers on CUDA, else 1. Only plain
+    (non-RAG) questions are batched; llama.cpp answers one at a time."""
+    if generation.get("batch_size") is not None:
+        return max(1, int(generation["batch_size"]))
+    if spec.get("backend") == "transformers":
+        from .models import cuda_available
+
+        return 8 if cuda_available() else 1
+    return 1
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -698,7 +714,8 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
     if todo and not opts.render_only:
         before = len(cache.by_key)
         try:
-            generated = _generate_missing(todo, _Generation(generation, seed, cache, answers), opts, tqdm)
+            batch = {k: v for k, v in (cfg.get("generation") or {}).items() if k == "batch_size"}
+            generated = _generate_missing(todo, _Generation(generation, seed, cache, answers, batch), opts, tqdm)
         except (KeyboardInterrupt, UserError):
             saved = len(cache.by_key) - before
             print(f"{cache.path}: {saved} new answer(s) saved, {len(todo) - saved} left; "
@@ -743,10 +760,26 @@ class _Generation:
     seed: int
     cache: AnswerCache
     answers: dict
+    batch: dict = field(default_factory=dict)    # {"batch_size": n} from the config (not part of the cache key)
+
+
+def _store(run: "_Generation", item: tuple, out: dict) -> None:
+    """Append one answer to the cache (flushed at once: an interruption loses at most the answer in progress)."""
+    s, q, key, loose = item
+    rec = {
+        "key": key, "loose_key": loose, "system": s.name, "model": s.model_label,
+        "model_spec": {k: v for k, v in s.model.items() if k not in _META_KEYS},
+        "question_id": q.id, "question": q.pergunta, **out, "reference": q.resposta_referencia,
+        "generation": run.settings, "retrieval": s.retrieval,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    run.cache.append(rec)
+    run.answers[(s.name, q.id)] = rec
 
 
 def _generate_missing(todo, run: _Generation, opts: CompareOptions, tqdm) -> int:
-    """Generate the missing answers, one model at a time (each distinct model is loaded once, then freed)."""
+    """Generate the missing answers, one model at a time (each distinct model is loaded once, then freed).
+    Plain questions go in batches of ``batch_size_of`` when the generator batches; RAG ones one at a time."""
     by_model: dict[str, list] = {}
     for item in todo:
         by_model.setdefault(item[0].model_key, []).append(item)
@@ -759,7 +792,23 @@ def _generate_missing(todo, run: _Generation, opts: CompareOptions, tqdm) -> int
             bar.set_postfix_str(f"carregando {model_label(spec)}")
             generator = opts.load_generator({k: v for k, v in spec.items() if k not in _META_KEYS})
             _seed_everything(run.seed)
-            for s, q, key, loose in items:
+            size = batch_size_of(run.batch, spec)
+            if size > 1 and hasattr(generator, "generate_batch"):
+                plain = [it for it in items if not it[0].retrieval]
+                items = [it for it in items if it[0].retrieval]
+                for start in range(0, len(plain), size):
+                    chunk = plain[start:start + size]
+                    bar.set_postfix_str(f"{chunk[0][0].name} · lote de {len(chunk)}")
+                    t0 = time.perf_counter()
+                    gens = generator.generate_batch([prompt_mod.build_prompt(it[1].pergunta) for it in chunk],
+                                                    **run.settings)
+                    latency = time.perf_counter() - t0
+                    for item, g in zip(chunk, gens):
+                        _store(run, item, answer_record(g, g.text, latency))
+                        generated += 1
+                        bar.update(1)
+            for item in items:
+                s, q = item[0], item[1]
                 bar.set_postfix_str(f"{s.name} · {q.id}")
                 retriever = None
                 if s.retrieval:
@@ -767,16 +816,7 @@ def _generate_missing(todo, run: _Generation, opts: CompareOptions, tqdm) -> int
                     if rkey not in retrievers:
                         retrievers[rkey] = opts.load_retriever(*rkey)
                     retriever = retrievers[rkey]
-                out = generate_answer(s, q, generator, run.settings, retriever, opts.rag_answer)
-                rec = {
-                    "key": key, "loose_key": loose, "system": s.name, "model": s.model_label,
-                    "model_spec": {k: v for k, v in s.model.items() if k not in _META_KEYS},
-                    "question_id": q.id, "question": q.pergunta, **out, "reference": q.resposta_referencia,
-                    "generation": run.settings, "retrieval": s.retrieval,
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                }
-                run.cache.append(rec)
-                run.answers[(s.name, q.id)] = rec
+                _store(run, item, generate_answer(s, q, generator, run.settings, retriever, opts.rag_answer))
                 generated += 1
                 bar.update(1)
             del generator

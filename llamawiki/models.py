@@ -330,6 +330,13 @@ class Generator:
         """The completion of ``prompt`` (cut before the first stop string) with token counts and timings."""
         return self._collect(self.stream(prompt, max_new_tokens, temperature, top_p, stop, ignore_eos))
 
+    def generate_batch(self, prompts: Sequence[str], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                       temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | str | None = None,
+                       ignore_eos: bool = False) -> list[Generation]:
+        """``generate`` for several prompts. This default runs them one at a time; the transformers backend runs
+        them as one left-padded batch (greedy outputs equal to one at a time)."""
+        return [self.generate(p, max_new_tokens, temperature, top_p, stop, ignore_eos) for p in prompts]
+
     def chat_prompt(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, template: bool | None = None) -> ChatPrompt:
         """Render a conversation: the chat template (template=None: when the model has one) or the Alpaca prompt.
 
@@ -684,6 +691,16 @@ class TransformersGenerator(Generator):
     def count_tokens(self, text: str, special: bool = False) -> int:
         return len(self.tokenizer(text, add_special_tokens=not special)["input_ids"])
 
+    def generate_batch(self, prompts: Sequence[str], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                       temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | str | None = None,
+                       ignore_eos: bool = False) -> list[Generation]:
+        """One left-padded ``model.generate`` for all ``prompts``; each row stops at eos or a stop string. A
+        Generation's ``seconds`` is the batch's wall time (the latency each answer had)."""
+        if len(prompts) <= 1:
+            return super().generate_batch(prompts, max_new_tokens, temperature, top_p, stop, ignore_eos)
+        return _generate_batch_transformers(self, prompts, max_new_tokens, temperature, top_p,
+                                            _resolve_stop(stop, _prompt.STOP_STRINGS), ignore_eos)
+
     def _render_chat_template(self, messages: list[dict]) -> tuple[str, list[str]]:
         try:
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -761,6 +778,78 @@ class TransformersGenerator(Generator):
         if "error" in result:
             e = result["error"]
             raise UserError(f"{self.name}: generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+
+
+class _BatchStop:
+    """transformers StoppingCriteria for a batch: per row, a stop string in its generated text."""
+
+    def __init__(self, tokenizer, prompt_len: int, stops: list[str]):
+        self.tok = tokenizer
+        self.prompt_len = prompt_len
+        self.stops = [s for s in stops if s]
+        self.window = 4 * max((len(s) for s in self.stops), default=0) + 4
+        self.hit: set[int] = set()
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        done = torch.zeros((input_ids.shape[0],), dtype=torch.bool, device=input_ids.device)
+        if not self.stops:
+            return done
+        start = max(self.prompt_len, input_ids.shape[1] - self.window)
+        for i, text in enumerate(self.tok.batch_decode(input_ids[:, start:], skip_special_tokens=True)):
+            if any(s in text for s in self.stops):
+                self.hit.add(i)
+                done[i] = True
+        return done
+
+
+def _generate_batch_transformers(gen: "TransformersGenerator", prompts: Sequence[str], max_new_tokens: int,
+                                 temperature: float, top_p: float, stop: list[str],
+                                 ignore_eos: bool) -> list[Generation]:
+    import torch
+    from transformers import StoppingCriteriaList
+
+    tok = gen.tokenizer
+    fitted = [gen._fit(list(tok(p)["input_ids"]), max_new_tokens, tok.bos_token_id) for p in prompts]
+    max_new = min(f[1] for f in fitted)
+    width = max(len(f[0]) for f in fitted)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    # left padding: every prompt ends where generation starts
+    input_ids = torch.tensor([[pad] * (width - len(f[0])) + f[0] for f in fitted], device=gen.device)
+    attention = torch.tensor([[0] * (width - len(f[0])) + [1] * len(f[0]) for f in fitted], device=gen.device)
+    criteria = _BatchStop(tok, width, stop)
+    kwargs: dict[str, Any] = dict(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new,
+                                  stopping_criteria=StoppingCriteriaList([criteria]), pad_token_id=pad)
+    if temperature and temperature > 0:
+        kwargs.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    if ignore_eos:
+        kwargs["min_new_tokens"] = max_new
+    t0 = time.perf_counter()
+    try:
+        with torch.no_grad():
+            out = gen.model.generate(**kwargs)
+    except Exception as e:
+        raise UserError(f"{gen.name}: generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    seconds = time.perf_counter() - t0
+    eos = gen.model.generation_config.eos_token_id
+    eos = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+    results = []
+    for i, (ids, _, truncated) in enumerate(fitted):
+        new = out[i, width:].tolist()
+        ended = next((j for j, t in enumerate(new) if t in eos), None) if not ignore_eos else None
+        if ended is not None:
+            new = new[: ended + 1]
+        filt = StopFilter(stop)
+        text = filt.push(tok.decode(new, skip_special_tokens=True))
+        if not filt.hit:
+            text += filt.flush()
+        finish = "stop" if (filt.hit or i in criteria.hit or ended is not None) else "length"
+        results.append(Generation(text=text, n_tokens=len(new), seconds=seconds, prompt_tokens=len(ids),
+                                  finish_reason=finish, prompt_truncated=truncated))
+    return results
 
 
 def load_transformers(
