@@ -18,7 +18,7 @@ ADAPTER := models/lora-demo
 INDEX   := indexes/amostra
 RESULTS := results/demo
 
-.PHONY: setup test demo models dataset split finetune index compare avaliacao clean-outputs
+.PHONY: setup test demo models dataset split finetune index compare avaliacao estudo-demo clean-outputs
 .DELETE_ON_ERROR:
 
 # llama-cpp-python ships only an sdist. Its default build is -march=native, and on some virtual machines the CPU
@@ -80,6 +80,13 @@ avaliacao: $(AVALIACAO)/tabela.md
 $(AVALIACAO)/tabela.md: $(GGUF) compare.py llamawiki/evaluation.py llamawiki/metrics.py $(ADAPTER)/adapter_config.json $(INDEX)/manifest.json data/perguntas-amostra.csv configs/compare-demo.yaml
 	$(PY) compare.py --config configs/compare-demo.yaml --questions data/perguntas-amostra.csv --run-dir $(AVALIACAO)
 	@echo "Tabela: $@"
+
+# The study as it was run (its prompt, hyperparameters and generation settings), at demo size on the CPU.
+ESTUDO_INDEX := indexes/amostra-estudo
+estudo-demo: $(GGUF) $(HFMODEL)/config.json json/treino.jsonl
+	$(PY) finetune.py --config configs/estudo-demo.yaml --overwrite
+	test -f $(ESTUDO_INDEX)/manifest.json || $(PY) rag.py index $(DUMP) --index-dir $(ESTUDO_INDEX) --chunk-size 10000 --chunk-overlap 20
+	$(PY) compare.py --config configs/compare-estudo-demo.yaml --run-dir results/estudo-demo
 
 clean-outputs:
 	rm -rf json/*.jsonl $(INDEX) $(RESULTS) $(AVALIACAO) $(ADAPTER)

@@ -183,6 +183,8 @@ class System:
     name: str
     model: dict                      # the spec for models.load_generator
     retrieval: dict | None = None    # {index_dir, retriever, k} for RAG systems
+    generation: dict = field(default_factory=dict)   # this system's overrides of the config's `generation:`
+    prompt: str = "alpaca"           # the prompt template (prompt.TEMPLATES): estudo for the study's own
 
     @property
     def model_key(self) -> str:
@@ -242,7 +244,12 @@ def resolve_systems(cfg: dict, names: Sequence[str] | None = None) -> list[Syste
         if rag:
             retrieval = {**DEFAULT_RETRIEVAL, **(cfg.get("retrieval") or {}), **(rag if isinstance(rag, dict) else {})}
             retrieval["k"] = int(retrieval["k"])
-        out.append(System(name, spec, retrieval))
+        unknown_keys = set(sc) - {"model", "adapter", "rag", "generation", "prompt"}
+        if unknown_keys:
+            raise UserError(f"config: system {name!r}: unknown key(s) {sorted(unknown_keys)} "
+                            "(known: model, adapter, rag, generation, prompt)")
+        out.append(System(name, spec, retrieval, dict(sc.get("generation") or {}),
+                          prompt_mod.check_template(str(sc.get("prompt") or "alpaca"))))
     return out
 
 
@@ -412,6 +419,8 @@ def answer_keys(system: System, question: str, generation: dict, model_identity:
         "retrieval": system.retrieval,
         "prompt": PROMPT_FINGERPRINT,
     }
+    if system.prompt != "alpaca":
+        base["template"] = system.prompt
     loose = _digest(base)
     full = _digest({**base, "model_files": [(f["path"], f["sha256"]) for f in model_identity],
                     "index_manifest": index_sha})
@@ -503,23 +512,26 @@ def generate_answer(system: System, question: Question, generator: Any, generati
     if system.retrieval:
         extra = {"max_context_chars": system.retrieval["max_context_chars"]} \
             if system.retrieval.get("max_context_chars") else {}
+        if system.prompt != "alpaca":
+            extra["template"] = system.prompt
         ra = (rag_answer or _default_rag_answer)(question.pergunta, retriever, generator,
                                                  k=system.retrieval["k"], **extra, **generation)
         gen = ra.generation
         text = ra.text
         sources = [str(s) for s in (ra.sources or [])]
     else:
-        gen = generator.generate(prompt_mod.build_prompt(question.pergunta), **generation)
+        gen = generator.generate(prompt_mod.build_prompt(question.pergunta, template=system.prompt),
+                                 stop=prompt_mod.stop_strings(system.prompt), **generation)
         text = gen.text
-    return answer_record(gen, text, time.perf_counter() - t0, sources)
+    return answer_record(gen, text, time.perf_counter() - t0, sources, system.prompt)
 
 
-def answer_record(gen: Any, text: str, latency: float, sources: Sequence[str] = ()) -> dict:
+def answer_record(gen: Any, text: str, latency: float, sources: Sequence[str] = (), template: str = "alpaca") -> dict:
     """The measured fields of one answer in the cache (text cut with prompt.split_response)."""
     n_tokens = int(getattr(gen, "n_tokens", 0) or 0)
     gen_seconds = float(getattr(gen, "seconds", 0.0) or 0.0) or latency
     return {
-        "answer": prompt_mod.split_response(text),
+        "answer": prompt_mod.split_response(text, template),
         "latency_s": round(latency, 4),
         "tokens": n_tokens,
         "prompt_tokens": int(getattr(gen, "prompt_tokens", 0) or 0),
@@ -632,8 +644,20 @@ def generation_settings(cfg: dict, overrides: dict | None = None) -> dict:
     """max_new_tokens/temperature/top_p: defaults <- the config's ``generation:`` <- command-line overrides."""
     generation = {**DEFAULT_GENERATION, **(cfg.get("generation") or {}),
                   **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    return {"max_new_tokens": int(generation["max_new_tokens"]), "temperature": float(generation["temperature"]),
-            "top_p": float(generation["top_p"])}
+    out = {"max_new_tokens": int(generation["max_new_tokens"]), "temperature": float(generation["temperature"]),
+           "top_p": float(generation["top_p"])}
+    # the study's extra sampling settings, only when a config sets them (so other runs keep their cache keys)
+    if generation.get("top_k") is not None:
+        out["top_k"] = int(generation["top_k"])
+    if generation.get("repeat_penalty") is not None:
+        out["repeat_penalty"] = float(generation["repeat_penalty"])
+    return out
+
+
+def system_generation(system: System, generation: dict) -> dict:
+    """The run's generation settings with the system's own overrides (``systems: {x: {generation: …}}``)."""
+    return generation_settings({"generation": {**generation, **system.generation}}) if system.generation \
+        else generation
 
 
 def apply_model_overrides(systems: Sequence[System], overrides: dict) -> list[System]:
@@ -700,7 +724,8 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
                 index_shas[idx] = index_identity(idx)
             index_sha = index_shas[idx]
         for q in questions:
-            key, loose = answer_keys(s, q.pergunta, generation, identities[s.model_key], index_sha)
+            key, loose = answer_keys(s, q.pergunta, system_generation(s, generation), identities[s.model_key],
+                                     index_sha)
             rec = cache.get(key, loose if opts.render_only else None)
             if rec is not None:
                 answers[(s.name, q.id)] = {**rec, "reference": q.resposta_referencia, "question_id": q.id}
@@ -770,7 +795,7 @@ def _store(run: "_Generation", item: tuple, out: dict) -> None:
         "key": key, "loose_key": loose, "system": s.name, "model": s.model_label,
         "model_spec": {k: v for k, v in s.model.items() if k not in _META_KEYS},
         "question_id": q.id, "question": q.pergunta, **out, "reference": q.resposta_referencia,
-        "generation": run.settings, "retrieval": s.retrieval,
+        "generation": system_generation(s, run.settings), "retrieval": s.retrieval,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     run.cache.append(rec)
@@ -796,17 +821,24 @@ def _generate_missing(todo, run: _Generation, opts: CompareOptions, tqdm) -> int
             if size > 1 and hasattr(generator, "generate_batch"):
                 plain = [it for it in items if not it[0].retrieval]
                 items = [it for it in items if it[0].retrieval]
-                for start in range(0, len(plain), size):
-                    chunk = plain[start:start + size]
-                    bar.set_postfix_str(f"{chunk[0][0].name} · lote de {len(chunk)}")
-                    t0 = time.perf_counter()
-                    gens = generator.generate_batch([prompt_mod.build_prompt(it[1].pergunta) for it in chunk],
-                                                    **run.settings)
-                    latency = time.perf_counter() - t0
-                    for item, g in zip(chunk, gens):
-                        _store(run, item, answer_record(g, g.text, latency))
-                        generated += 1
-                        bar.update(1)
+                by_system: dict[str, list] = {}
+                for it in plain:                      # a batch holds one system (one prompt, one setting)
+                    by_system.setdefault(it[0].name, []).append(it)
+                for group in by_system.values():
+                    system = group[0][0]
+                    settings = system_generation(system, run.settings)
+                    for start in range(0, len(group), size):
+                        chunk = group[start:start + size]
+                        bar.set_postfix_str(f"{system.name} · lote de {len(chunk)}")
+                        t0 = time.perf_counter()
+                        gens = generator.generate_batch(
+                            [prompt_mod.build_prompt(it[1].pergunta, template=system.prompt) for it in chunk],
+                            stop=prompt_mod.stop_strings(system.prompt), **settings)
+                        latency = time.perf_counter() - t0
+                        for item, g in zip(chunk, gens):
+                            _store(run, item, answer_record(g, g.text, latency, (), system.prompt))
+                            generated += 1
+                            bar.update(1)
             for item in items:
                 s, q = item[0], item[1]
                 bar.set_postfix_str(f"{s.name} · {q.id}")
@@ -816,7 +848,8 @@ def _generate_missing(todo, run: _Generation, opts: CompareOptions, tqdm) -> int
                     if rkey not in retrievers:
                         retrievers[rkey] = opts.load_retriever(*rkey)
                     retriever = retrievers[rkey]
-                _store(run, item, generate_answer(s, q, generator, run.settings, retriever, opts.rag_answer))
+                _store(run, item, generate_answer(s, q, generator, system_generation(s, run.settings), retriever,
+                                                  opts.rag_answer))
                 generated += 1
                 bar.update(1)
             del generator

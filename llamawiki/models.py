@@ -315,27 +315,35 @@ class Generator:
         raise NotImplementedError
 
     def _stream_text(self, text: str, *, max_new_tokens: int, temperature: float, top_p: float, stop: list[str],
-                     special: bool, ignore_eos: bool) -> Iterator[str]:
+                     special: bool, ignore_eos: bool, top_k: int | None = None,
+                     repeat_penalty: float | None = None) -> Iterator[str]:
         raise NotImplementedError
 
     # -- the interface -------------------------------------------------------------------------------------
     def stream(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = 1.0,
-               stop: Sequence[str] | str | None = None, ignore_eos: bool = False) -> Iterator[str]:
-        """Yield the completion of ``prompt`` piece by piece (whole UTF-8 characters); stop strings left out."""
+               stop: Sequence[str] | str | None = None, ignore_eos: bool = False, *, top_k: int | None = None,
+               repeat_penalty: float | None = None) -> Iterator[str]:
+        """Yield the completion of ``prompt`` piece by piece (whole UTF-8 characters); stop strings left out.
+        ``top_k`` (None/0 = off) and ``repeat_penalty`` (None/1 = off) are the study's extra sampling settings."""
         return self._stream_text(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                 stop=_resolve_stop(stop, _prompt.STOP_STRINGS), special=False, ignore_eos=ignore_eos)
+                                 stop=_resolve_stop(stop, _prompt.STOP_STRINGS), special=False, ignore_eos=ignore_eos,
+                                 **_extra(top_k, repeat_penalty))
 
     def generate(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = 1.0,
-                 stop: Sequence[str] | str | None = None, ignore_eos: bool = False) -> Generation:
+                 stop: Sequence[str] | str | None = None, ignore_eos: bool = False, *, top_k: int | None = None,
+                 repeat_penalty: float | None = None) -> Generation:
         """The completion of ``prompt`` (cut before the first stop string) with token counts and timings."""
-        return self._collect(self.stream(prompt, max_new_tokens, temperature, top_p, stop, ignore_eos))
+        return self._collect(self.stream(prompt, max_new_tokens, temperature, top_p, stop, ignore_eos,
+                                         **_extra(top_k, repeat_penalty)))
 
     def generate_batch(self, prompts: Sequence[str], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                        temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | str | None = None,
-                       ignore_eos: bool = False) -> list[Generation]:
+                       ignore_eos: bool = False, *, top_k: int | None = None,
+                       repeat_penalty: float | None = None) -> list[Generation]:
         """``generate`` for several prompts. This default runs them one at a time; the transformers backend runs
         them as one left-padded batch (greedy outputs equal to one at a time)."""
-        return [self.generate(p, max_new_tokens, temperature, top_p, stop, ignore_eos) for p in prompts]
+        return [self.generate(p, max_new_tokens, temperature, top_p, stop, ignore_eos,
+                              **_extra(top_k, repeat_penalty)) for p in prompts]
 
     def chat_prompt(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, template: bool | None = None) -> ChatPrompt:
         """Render a conversation: the chat template (template=None: when the model has one) or the Alpaca prompt.
@@ -402,6 +410,11 @@ class Generator:
             truncated = True
             log.warning("%s: prompt cut to its last %d tokens to fit the context window (%d)", self.name, budget, self.n_ctx)
         return ids, max(1, min(max_new_tokens, self.n_ctx - len(ids))), truncated
+
+
+def _extra(top_k: int | None, repeat_penalty: float | None) -> dict:
+    """The optional sampling settings, passed on only when set (so backends without them keep working)."""
+    return {k: v for k, v in (("top_k", top_k), ("repeat_penalty", repeat_penalty)) if v is not None}
 
 
 def _check_messages(messages: list[dict]) -> None:
@@ -524,7 +537,8 @@ class LlamaCppGenerator(Generator):
         self._added_special = bool(res.added_special)
         return res.prompt, [s for s in stops if s]
 
-    def _stream_text(self, text, *, max_new_tokens, temperature, top_p, stop, special, ignore_eos):
+    def _stream_text(self, text, *, max_new_tokens, temperature, top_p, stop, special, ignore_eos, top_k=None,
+                     repeat_penalty=None):
         from llama_cpp import LogitsProcessorList
 
         llm = self.llm
@@ -547,8 +561,9 @@ class LlamaCppGenerator(Generator):
         if not self.reuse_prompt_cache:
             llm.reset()
         t0 = time.perf_counter()
-        tokens = llm.generate(ids, top_k=0, top_p=top_p, min_p=0.0, typical_p=1.0, temp=max(0.0, temperature),
-                              repeat_penalty=1.0, logits_processor=processor)
+        tokens = llm.generate(ids, top_k=int(top_k or 0), top_p=top_p, min_p=0.0, typical_p=1.0,
+                              temp=max(0.0, temperature), repeat_penalty=float(repeat_penalty or 1.0),
+                              logits_processor=processor)
         n = 0
         try:
             for tok in tokens:
@@ -693,13 +708,16 @@ class TransformersGenerator(Generator):
 
     def generate_batch(self, prompts: Sequence[str], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                        temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | str | None = None,
-                       ignore_eos: bool = False) -> list[Generation]:
+                       ignore_eos: bool = False, *, top_k: int | None = None,
+                       repeat_penalty: float | None = None) -> list[Generation]:
         """One left-padded ``model.generate`` for all ``prompts``; each row stops at eos or a stop string. A
         Generation's ``seconds`` is the batch's wall time (the latency each answer had)."""
         if len(prompts) <= 1:
-            return super().generate_batch(prompts, max_new_tokens, temperature, top_p, stop, ignore_eos)
+            return super().generate_batch(prompts, max_new_tokens, temperature, top_p, stop, ignore_eos,
+                                          top_k=top_k, repeat_penalty=repeat_penalty)
         return _generate_batch_transformers(self, prompts, max_new_tokens, temperature, top_p,
-                                            _resolve_stop(stop, _prompt.STOP_STRINGS), ignore_eos)
+                                            _resolve_stop(stop, _prompt.STOP_STRINGS), ignore_eos,
+                                            top_k, repeat_penalty)
 
     def _render_chat_template(self, messages: list[dict]) -> tuple[str, list[str]]:
         try:
@@ -710,7 +728,8 @@ class TransformersGenerator(Generator):
             raise UserError(f"{self.name}: chat template failed: {str(e).splitlines()[0]}") from None
         return text, []
 
-    def _stream_text(self, text, *, max_new_tokens, temperature, top_p, stop, special, ignore_eos):
+    def _stream_text(self, text, *, max_new_tokens, temperature, top_p, stop, special, ignore_eos, top_k=None,
+                     repeat_penalty=None):
         import torch
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
@@ -733,10 +752,7 @@ class TransformersGenerator(Generator):
             streamer=streamer, stopping_criteria=StoppingCriteriaList([criteria]),
             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
         )
-        if temperature and temperature > 0:
-            kwargs.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        kwargs.update(_hf_sampling(temperature, top_p, top_k, repeat_penalty))
         if ignore_eos:
             kwargs["min_new_tokens"] = max_new
         result: dict[str, Any] = {}
@@ -780,6 +796,17 @@ class TransformersGenerator(Generator):
             raise UserError(f"{self.name}: generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
 
 
+def _hf_sampling(temperature: float, top_p: float, top_k: int | None, repeat_penalty: float | None) -> dict:
+    """transformers generate() sampling arguments: greedy at temperature 0; top_k 0/None = off; repeat_penalty
+    (llama.cpp's name) is transformers' repetition_penalty."""
+    out: dict[str, Any] = {"repetition_penalty": float(repeat_penalty)} if repeat_penalty not in (None, 1, 1.0) else {}
+    if temperature and temperature > 0:
+        out.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=int(top_k or 0))
+    else:
+        out.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    return out
+
+
 class _BatchStop:
     """transformers StoppingCriteria for a batch: per row, a stop string in its generated text."""
 
@@ -805,8 +832,8 @@ class _BatchStop:
 
 
 def _generate_batch_transformers(gen: "TransformersGenerator", prompts: Sequence[str], max_new_tokens: int,
-                                 temperature: float, top_p: float, stop: list[str],
-                                 ignore_eos: bool) -> list[Generation]:
+                                 temperature: float, top_p: float, stop: list[str], ignore_eos: bool,
+                                 top_k: int | None = None, repeat_penalty: float | None = None) -> list[Generation]:
     import torch
     from transformers import StoppingCriteriaList
 
@@ -821,10 +848,7 @@ def _generate_batch_transformers(gen: "TransformersGenerator", prompts: Sequence
     criteria = _BatchStop(tok, width, stop)
     kwargs: dict[str, Any] = dict(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new,
                                   stopping_criteria=StoppingCriteriaList([criteria]), pad_token_id=pad)
-    if temperature and temperature > 0:
-        kwargs.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
-    else:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    kwargs.update(_hf_sampling(temperature, top_p, top_k, repeat_penalty))
     if ignore_eos:
         kwargs["min_new_tokens"] = max_new
     t0 = time.perf_counter()

@@ -31,9 +31,46 @@ RESPONSE_HEADER = "### Response:"
 STOP_STRINGS = ["### Instruction:", "### Input:", "### Response:", "\n### ", "\nPergunta:", "Abaixo está uma instrução"]
 
 
-def build_prompt(question: str, instruction: str = INSTRUCTION_QA, context: str | None = None) -> str:
-    """The prompt up to and including ``### Response:\\n`` (what the model completes)."""
+# The study's own template (llama2-finetune.py of the original repository), kept verbatim for `prompt: estudo`:
+# no preamble, English section names, the answer right after "### Answer: ". Its typos are the study's.
+INSTRUCTION_ESTUDO = (
+    "Utilize a Question fornecida para gerar uma Answer sucinta em português, que consiste em uma Answer "
+    "fundamentada apartir de todo o seu conhecimento sobre a Question, caso nao saiba a resposta, nao gere novas "
+    "perguntas e responda: nao sei a resposta "
+)
+ESTUDO_STOP_STRINGS = ["### Question:", "### Instruction:", "\n ### Answer:", "\n### "]
+
+# LangChain's default "stuff" QA prompt, what the study's ConversationalRetrievalChain sent for a first question
+# (no chat history, so no condense-question step): English, which may be why its RAG answered in English.
+LANGCHAIN_QA_PROMPT = (
+    "Use the following pieces of context to answer the question at the end. If you don't know the answer, just "
+    "say that you don't know, don't try to make up an answer.\n\n{context}\n\nQuestion: {question}\nHelpful Answer:"
+)
+
+TEMPLATES = ("alpaca", "estudo")
+
+
+def check_template(template: str) -> str:
+    if template not in TEMPLATES:
+        from .fileio import UserError
+
+        raise UserError(f"prompt: unknown template {template!r} (use {' or '.join(TEMPLATES)})")
+    return template
+
+
+def build_prompt(question: str, instruction: str = INSTRUCTION_QA, context: str | None = None,
+                 template: str = "alpaca") -> str:
+    """The prompt up to and including ``### Response:\\n`` (what the model completes).
+
+    ``template="estudo"``: the study's ``### Instruction: … ### Question: … ### Answer: `` with its fixed
+    instruction (``instruction`` is ignored, as the study had one); a context then uses LangChain's English QA
+    prompt, as the study's RAG did.
+    """
     question = question.strip()
+    if check_template(template) == "estudo":
+        if context is not None:
+            return LANGCHAIN_QA_PROMPT.format(context=context.strip(), question=question)
+        return f"### Instruction: {INSTRUCTION_ESTUDO}\n### Question: {question}\n ### Answer: "
     entrada = question if context is None else f"Contexto:\n{context.strip()}\n\nPergunta: {question}"
     if not entrada:
         return f"{PREAMBLE_NO_INPUT}\n\n{INSTRUCTION_HEADER}\n{instruction.strip()}\n\n{RESPONSE_HEADER}\n"
@@ -42,15 +79,20 @@ def build_prompt(question: str, instruction: str = INSTRUCTION_QA, context: str 
     )
 
 
-def build_example(question: str, answer: str, instruction: str = INSTRUCTION_QA) -> str:
+def stop_strings(template: str = "alpaca") -> list[str]:
+    """Where an answer in this template ends (a new section starts)."""
+    return list(ESTUDO_STOP_STRINGS if check_template(template) == "estudo" else STOP_STRINGS)
+
+
+def build_example(question: str, answer: str, instruction: str = INSTRUCTION_QA, template: str = "alpaca") -> str:
     """A full training example: prompt + answer (the study's ``text`` field)."""
-    return build_prompt(question, instruction) + answer.strip()
+    return build_prompt(question, instruction, template=template) + answer.strip()
 
 
-def split_response(text: str) -> str:
-    """The answer part of a generated completion: cut at the first stop string, stripped."""
+def split_response(text: str, template: str = "alpaca") -> str:
+    """The answer part of a generated completion: cut at the first stop string of its template, stripped."""
     cut = len(text)
-    for stop in STOP_STRINGS:
+    for stop in stop_strings(template):
         i = text.find(stop)
         if i != -1:
             cut = min(cut, i)

@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "max_eval_samples": None,
     "quantization": "auto",               # auto: 4bit (QLoRA) on CUDA, none (fp32 LoRA) on CPU; 4bit | 8bit | none
     "seed": 42,
+    "prompt": "alpaca",                   # alpaca (this project's template) | estudo (the study's, llama2-finetune.py)
+    "learn_eos": True,                    # false reproduces the study's pad=eos defect: eos is never a label, so
+                                          # the model never learns to stop (docs/estudo.md)
     "cpu_threads": None,                  # torch threads on CPU (null: torch's default); 1 is far faster on a busy machine
     "lora": {
         "r": 16,
@@ -168,7 +171,7 @@ def _identity(cfg: dict, data: dict) -> dict:
 # data
 
 
-def read_examples(path: str | os.PathLike[str]) -> list[dict]:
+def read_examples(path: str | os.PathLike[str], template: str = "alpaca") -> list[dict]:
     """Read and validate a training file: ``[{"prompt", "completion"}]`` (or ``[{"text"}]`` for raw text).
 
     The dataset's records (``records.read_dataset``: json/treino.jsonl, or the study's ``{"input", "output"}``
@@ -192,8 +195,8 @@ def read_examples(path: str | os.PathLike[str]) -> list[dict]:
         return [{"text": r["text"]} for r in records]
     if len(qa) < len(records):
         print(f"{path}: {len(records) - len(qa)} raw-text record(s) ignored (training on question/answer pairs)")
-    return [{"prompt": _prompt.build_prompt(r["input"], r["instruction"]), "completion": r["output"].strip()}
-            for r in qa]
+    return [{"prompt": _prompt.build_prompt(r["input"], r["instruction"], template=template),
+             "completion": r["output"].strip()} for r in qa]
 
 
 def load_data(cfg: dict) -> dict[str, dict]:
@@ -203,7 +206,7 @@ def load_data(cfg: dict) -> dict[str, dict]:
         path = cfg.get(key)
         if not path:
             continue
-        examples = read_examples(path)
+        examples = read_examples(path, _prompt.check_template(str(cfg.get("prompt") or "alpaca")))
         if cfg.get(limit):
             examples = examples[: int(cfg[limit])]
         data[name] = {"path": str(path), "sha256": sha256_file(path), "examples": examples, "n": len(examples)}
@@ -379,7 +382,8 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
         t["report_to"] = "none"
     if t.get("report_to") != "none":
         t.setdefault("logging_dir", str(output_dir / "runs"))
-    t["completion_only_loss"] = not text_mode    # loss on the answer only (prompt tokens get label -100)
+    # loss on the answer only (prompt tokens get label -100); `completion_only_loss: false` = the study's full-text loss
+    t["completion_only_loss"] = bool(t.get("completion_only_loss", True)) and not text_mode
     t.setdefault("dataset_num_proc", None)
     try:
         return SFTConfig(output_dir=str(output_dir), **t)
@@ -394,6 +398,12 @@ def lora_config(cfg: dict):
     targets = lc["target_modules"]
     if isinstance(targets, str) and targets != "all-linear":
         targets = [t.strip() for t in targets.split(",") if t.strip()]
+    if "lm_head" in (targets if isinstance(targets, list) else []):
+        import trl
+
+        raise UserError(f"config: lora.target_modules: the installed trl {trl.__version__} cannot train a LoRA on "
+                        "lm_head (its loss reads lm_head.weight directly); remove it, or train it in full with "
+                        "lora.modules_to_save: [lm_head]")
     return LoraConfig(
         r=int(lc["r"]), lora_alpha=int(lc["alpha"]), lora_dropout=float(lc["dropout"]),
         target_modules=targets, modules_to_save=lc.get("modules_to_save") or None, bias="none", task_type="CAUSAL_LM",
@@ -517,8 +527,24 @@ def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, q
     trainer_cls = _cpu_trainer_class() if plain_cpu else _trl_trainer_class()
     trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                           processing_class=tokenizer, peft_config=lora_config(cfg))
+    if not cfg.get("learn_eos", True):
+        trainer.data_collator = MaskToken(trainer.data_collator, tokenizer.eos_token_id)
     summary = {k: {kk: vv for kk, vv in v.items() if kk != "examples"} for k, v in data.items()}
     return Run(cfg, summary, identity, output_dir, resume_from, trainer, tokenizer)
+
+
+class MaskToken:
+    """A data collator that never trains on one token: ``learn_eos: false`` reproduces the study's pad=eos
+    setup, where transformers' language-modeling collator masked every pad (= eos) label, so the model never
+    saw the end of an answer as a target and never learned to stop."""
+
+    def __init__(self, inner, token_id: int):
+        self.inner, self.token_id = inner, token_id
+
+    def __call__(self, features):
+        batch = self.inner(features)
+        batch["labels"][batch["labels"] == self.token_id] = -100
+        return batch
 
 
 # ----------------------------------------------------------------------------------------------------------
