@@ -201,13 +201,35 @@ def _number_words(tokens: list[str]) -> list[str]:
     return out
 
 
+_MARKER = re.compile(r"(?<!\S)(\d{1,2})[.)](?=\s)")
+
+
+def strip_enumeration(text: str) -> str:
+    """Drop the markers of a numbered list ("1. …\n2. …" or "1) … 2) …"), so that an answer listing five items
+    does not "contain" the number 5. Only markers that count up from 1 are dropped (at least two of them): a
+    sentence ending in a number ("Foram 5. Depois…") keeps it."""
+    expected, marked = 1, []
+    for m in _MARKER.finditer(text):
+        if int(m.group(1)) == expected:
+            marked.append(m.span())
+            expected += 1
+    if len(marked) < 2:
+        return text
+    out, last = [], 0
+    for start, end in marked:
+        out.append(text[last:start])
+        last = end
+    return "".join(out) + text[last:]
+
+
 def match_normalize(text: str) -> str:
     """The form acerto compares in: :func:`llamawiki.text.normalize` (the one F1 uses: casefold, no accents, no
     punctuation, no articles), with numbers and dates in one spelling.
 
     - ordinals after digits are dropped: "1º", "1.º", "1ª" -> "1"; "primeiro de janeiro" -> "1 de janeiro";
     - dates: "01/01" -> "1 de janeiro", "13/05/1888" -> "13 de maio de 1888";
-    - number words 0–9999: "vinte e sete" -> "27", "dezasseis" -> "16", "cem" -> "100".
+    - number words 0–9999: "vinte e sete" -> "27", "dezasseis" -> "16", "cem" -> "100";
+    - numbered-list markers ("1.", "2.", … counting up) are dropped (:func:`strip_enumeration`).
     """
     def date(m: re.Match) -> str:
         day, month, year = int(m.group(1)), int(m.group(2)), m.group(3)
@@ -215,6 +237,7 @@ def match_normalize(text: str) -> str:
             return m.group(0)
         return f"{day} de {MONTHS[month - 1]}" + (f" de {year}" if year else "")
 
+    text = strip_enumeration(text)
     text = _ORDINAL.sub(lambda m: m.group(1) or m.group(2), text)
     text = _DATE.sub(date, text)
     tokens = normalize(text, drop_articles=True).split()

@@ -402,3 +402,13 @@ def test_parse_verdict(text, verdict):
     from llamawiki.prompt import parse_verdict
 
     assert parse_verdict(text) == verdict
+
+
+def test_numbered_list_markers_are_not_answers():
+    # found by reading the lowest-F1 "correct" answers of make avaliacao: the list's own numbering matched
+    five = A("5|cinco")
+    assert not m.key_fact_correct("1. 1950\n2. 2014\n3. 2016\n4. 2019\n5. 2022", five)
+    assert not m.key_fact_correct("1) 1888 2) 1889", A("2|dois"))
+    assert m.key_fact_correct("O Brasil conquistou 5 Copas.", five)
+    assert m.key_fact_correct("Foram 5. Depois vieram outras.", five)       # a number ending a sentence stays
+    assert m.key_fact_correct("1. Castelo Branco\n2. Costa e Silva", A("Castelo Branco"))
