@@ -38,10 +38,12 @@ _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<
 _STRING, _ARRAY = 8, 9
 
 
-def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict, set[str]]:
+def read_gguf_header(path: str | os.PathLike[str], tensors: list | None = None) -> tuple[dict, set[str]]:
     """(scalar and string metadata, tensor names) of a GGUF, skipping arrays such as the 262k-token vocabulary.
 
     gguf.GGUFReader decodes every array element (20 s for Gemma's vocabulary); this reads only what is needed.
+    ``tensors``: a list that receives ``(name, shape, ggml type, offset)`` per tensor and, last, the header's end
+    position (``("", (), -1, end)``), for :func:`check_gguf_file`.
     """
     import struct
 
@@ -87,13 +89,67 @@ def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict, set[str]]:
                 else:
                     raise UserError(f"{path}: unknown GGUF value type {vtype} for {key}")
             for _ in range(n_tensors):
-                names.add(read_str())
-                f.seek(8 * read("<I") + 4 + 8, 1)  # dims, type, offset
+                name = read_str()
+                names.add(name)
+                if tensors is None:
+                    f.seek(8 * read("<I") + 4 + 8, 1)  # dims, type, offset
+                else:
+                    shape = tuple(read("<Q") for _ in range(read("<I")))
+                    tensors.append((name, shape, read("<I"), read("<Q")))
+            if tensors is not None:
+                tensors.append(("", (), -1, f.tell()))
     except (EOFError, KeyError, struct.error):
         raise UserError(f"{path}: truncated or corrupt GGUF header") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read: {e.strerror}") from None
     return meta, names
+
+
+def check_gguf_file(path: str | os.PathLike[str], kind: str = "model", architecture: str | None = None) -> dict:
+    """Validate a GGUF before llama.cpp reads it (a damaged file can crash llama.cpp instead of raising): the
+    magic and version, every tensor's data inside the file, and for ``kind="adapter"`` ``general.type =
+    adapter``, ``adapter.type = lora`` and the ``architecture`` of the base model. Returns the metadata; any
+    problem is a one-line UserError naming the file."""
+    import gguf
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:4] != GGUF_MAGIC:
+        raise UserError(f"{path}: not a GGUF file")
+    version = int.from_bytes(head[4:8], "little") if len(head) == 8 else 0
+    if version not in (2, 3):
+        raise UserError(f"{path}: unsupported GGUF version {version}")
+    tensors: list = []
+    meta, _ = read_gguf_header(path, tensors)
+    end = tensors.pop()[3]
+    align = int(meta.get("general.alignment", 32) or 32)
+    data_start = (end + align - 1) // align * align
+    size = path.stat().st_size
+    for name, shape, ttype, offset in tensors:
+        try:
+            block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ttype)]
+        except (ValueError, KeyError):
+            raise UserError(f"{path}: tensor {name!r} has an unknown type {ttype}") from None
+        n = 1
+        for d in shape:
+            n *= d
+        if data_start + offset + n // block * type_size > size:
+            raise UserError(f"{path}: truncated: tensor {name!r} lies past the end of the file "
+                            f"({size} bytes)")
+    if kind == "adapter":
+        if meta.get("general.type") != "adapter":
+            what = "a model, not an adapter" if meta.get("general.type") in (None, "model") else \
+                f"general.type {meta.get('general.type')!r}"
+            raise UserError(f"{path}: not a LoRA adapter GGUF ({what})")
+        if meta.get("adapter.type") != "lora":
+            raise UserError(f"{path}: adapter.type is {meta.get('adapter.type')!r}, expected 'lora'")
+        if architecture and meta.get("general.architecture") != architecture:
+            raise UserError(f"{path}: adapter for architecture {meta.get('general.architecture')!r}, but the "
+                            f"base model is {architecture!r}")
+    return meta
 
 
 def gguf_architecture(base_gguf: str | os.PathLike[str]) -> tuple[str, dict]:
@@ -218,8 +274,12 @@ def _convert(config: dict, weights: Path, digest: str, base_gguf: str | os.PathL
 def ensure_lora_gguf(adapter: str | os.PathLike[str], base_gguf: str | os.PathLike[str]) -> Path:
     """The GGUF adapter to give llama.cpp: a ``.gguf`` file as is, or a PEFT folder converted once (cached)."""
     adapter = Path(adapter)
+    arch = read_gguf_header(base_gguf)[0].get("general.architecture")
     if is_gguf_adapter(adapter):
+        check_gguf_file(adapter, "adapter", arch)
         return adapter
+    if adapter.is_file():
+        raise UserError(f"{adapter}: not an adapter (expected a finetune.py output folder or a .gguf LoRA adapter)")
     if not adapter.is_dir():
         raise UserError(f"{adapter}: adapter not found (a finetune.py output folder or a GGUF adapter file)")
     config, weights = _read_adapter(adapter)
@@ -227,13 +287,15 @@ def ensure_lora_gguf(adapter: str | os.PathLike[str], base_gguf: str | os.PathLi
     cached = adapter / GGUF_ADAPTER_NAME
     if cached.exists():
         try:
-            stamp = read_gguf_header(cached)[0].get(SOURCE_KEY)
+            stamp = check_gguf_file(cached, "adapter", arch).get(SOURCE_KEY)
         except UserError:
-            stamp = None  # a broken cache is rebuilt
+            stamp = None  # a damaged cache (truncated, overwritten) is rebuilt
         if stamp == digest:
             return cached
     try:
-        return _convert(config, weights, digest, base_gguf, cached)
+        out = _convert(config, weights, digest, base_gguf, cached)
+        check_gguf_file(out, "adapter", arch)
+        return out
     except PermissionError:
         raise UserError(f"{adapter}: cannot write {GGUF_ADAPTER_NAME} here (read-only folder); convert it "
                         f"elsewhere with llamawiki.lora_gguf.lora_to_gguf and pass the .gguf file") from None

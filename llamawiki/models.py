@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from . import prompt as _prompt
 from .fileio import GGUF_MAGIC, UserError, looks_local
-from .lora_gguf import ensure_lora_gguf
+from .lora_gguf import check_gguf_file, ensure_lora_gguf
 from .options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_N_CTX
 
 log = logging.getLogger(__name__)
@@ -449,6 +449,9 @@ def check_gguf(path: str | os.PathLike[str]) -> Path:
         raise UserError(f"{path}: cannot read: {e.strerror}") from None
     if magic != GGUF_MAGIC:
         raise UserError(f"{path}: not a GGUF file (bad magic {magic!r})")
+    meta = check_gguf_file(path)            # version, tensors inside the file: llama.cpp may crash otherwise
+    if meta.get("general.type") == "adapter":
+        raise UserError(f"{path}: a LoRA adapter, not a model (give it with --adapter)")
     return path
 
 

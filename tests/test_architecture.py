@@ -21,7 +21,7 @@ SCRIPTS = ["build_dataset.py", "particiona.py", "finetune.py", "rag.py", "chat_c
 # upper ones; a new edge has to be added here and in the doc, on purpose.
 ALLOWED = {
     "fileio": set(),
-    "prompt": set(),
+    "prompt": {"fileio"},
     "config": {"fileio"},
     "text": {"fileio"},
     "options": {"fileio"},
