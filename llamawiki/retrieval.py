@@ -1076,7 +1076,7 @@ def check_question(question: str) -> str:
 
 
 def fit_to_window(question: str, docs: Sequence[Document], generator: Any, max_new_tokens: int,
-                  instruction: str = prompt_mod.INSTRUCTION_RAG) -> list[Document]:
+                  instruction: str = prompt_mod.INSTRUCTION_RAG, template: str = "alpaca") -> list[Document]:
     """Drop (then cut) passages from the end until prompt + answer fit the generator's window in tokens.
 
     Uses the generator's own tokenizer (``count_tokens``) when it has one; otherwise returns ``docs`` as is
@@ -1089,7 +1089,7 @@ def fit_to_window(question: str, docs: Sequence[Document], generator: Any, max_n
         return docs
 
     def tokens(ds: Sequence[Document]) -> int:
-        return count(prompt_mod.build_prompt(question, instruction, format_context(ds)))
+        return count(prompt_mod.build_prompt(question, instruction, format_context(ds), template=template))
 
     limit = n_ctx - max_new_tokens
     try:
@@ -1110,7 +1110,7 @@ def fit_to_window(question: str, docs: Sequence[Document], generator: Any, max_n
 
 
 def _prompt_chain(retriever: Any, generator: Any, k: int, max_context_chars: int | None, instruction: str,
-                  max_new_tokens: int):
+                  max_new_tokens: int, template: str = "alpaca"):
     """{"question"} -> {question, docs, context, prompt}: the retrieval half of the RAG chain."""
     from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
@@ -1119,53 +1119,60 @@ def _prompt_chain(retriever: Any, generator: Any, k: int, max_context_chars: int
 
     def select(x: dict) -> list[Document]:
         docs = fit_context(list(retriever.invoke(x["question"]))[:k], budget)
-        return fit_to_window(x["question"], docs, generator, max_new_tokens, instruction)
+        return fit_to_window(x["question"], docs, generator, max_new_tokens, instruction, template)
 
     return (
         RunnablePassthrough.assign(docs=RunnableLambda(select))
         | RunnablePassthrough.assign(context=RunnableLambda(lambda x: format_context(x["docs"])))
         | RunnablePassthrough.assign(
-            prompt=RunnableLambda(lambda x: prompt_mod.build_prompt(x["question"], instruction, x["context"]))
+            prompt=RunnableLambda(lambda x: prompt_mod.build_prompt(x["question"], instruction, x["context"],
+                                                                    template=template))
         )
     )
 
 
 def rag_chain(retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_chars: int | None = None,
-              instruction: str = prompt_mod.INSTRUCTION_RAG, **gen: Any):
+              instruction: str = prompt_mod.INSTRUCTION_RAG, template: str = "alpaca", **gen: Any):
     """The LCEL chain {"question"} -> {question, docs, context, prompt, generation}.
 
     retrieve (top k) -> fit to ``max_context_chars`` and to the model window -> format the context (one block
     per chunk, headed by its article and section) -> ``prompt.build_prompt(question, instruction, context)`` ->
-    ``generator.generate(prompt, **gen)``.
+    ``generator.generate(prompt, **gen)``. ``template="estudo"``: the study's prompt (LangChain's English QA
+    prompt around the context) and its stop strings, unless ``stop`` is given.
     """
     from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
+    prompt_mod.check_template(template)
+    if template != "alpaca" and gen.get("stop") is None:
+        gen = {**gen, "stop": prompt_mod.stop_strings(template)}
     max_new = int(gen.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
-    return (_prompt_chain(retriever, generator, k, max_context_chars, instruction, max_new)
+    return (_prompt_chain(retriever, generator, k, max_context_chars, instruction, max_new, template)
             | RunnablePassthrough.assign(generation=RunnableLambda(lambda x: generator.generate(x["prompt"], **gen))))
 
 
 def rag_prompt(question: str, retriever: Any, generator: Any, k: int = DEFAULT_K,
                max_context_chars: int | None = None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-               instruction: str = prompt_mod.INSTRUCTION_RAG) -> tuple[str, list[Document]]:
+               instruction: str = prompt_mod.INSTRUCTION_RAG, template: str = "alpaca") -> tuple[str, list[Document]]:
     """The prompt ``answer`` would generate from, and its chunks (for streaming, as ``rag.py chat`` does)."""
     question = check_question(question)
-    out = _prompt_chain(retriever, generator, k, max_context_chars, instruction, max_new_tokens).invoke(
+    out = _prompt_chain(retriever, generator, k, max_context_chars, instruction, max_new_tokens,
+                        prompt_mod.check_template(template)).invoke(
         {"question": question})
     return out["prompt"], out["docs"]
 
 
 def answer(question: str, retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_chars: int | None = None,
-           **gen: Any) -> RagAnswer:
+           template: str = "alpaca", **gen: Any) -> RagAnswer:
     """Retrieve ``k`` chunks, put them in the one prompt template, generate; return text + sources.
 
     ``gen`` goes to ``generator.generate`` (max_new_tokens, temperature, top_p, stop). The context is cut to
     ``max_context_chars`` (default 4000) and to what the generator's window (``n_ctx``, if it has one) leaves.
     """
     question = check_question(question)
-    out = rag_chain(retriever, generator, k=k, max_context_chars=max_context_chars, **gen).invoke({"question": question})
+    out = rag_chain(retriever, generator, k=k, max_context_chars=max_context_chars, template=template,
+                    **gen).invoke({"question": question})
     generation = out["generation"]
-    text = prompt_mod.split_response(getattr(generation, "text", str(generation)))
+    text = prompt_mod.split_response(getattr(generation, "text", str(generation)), template)
     docs = out["docs"]
     return RagAnswer(
         text=text,

@@ -87,3 +87,42 @@ def test_unknown_system_key_is_refused(tmp_path):
     cfg["systems"]["base"] = {"model": "tiny", "promt": "estudo"}
     with pytest.raises(UserError, match=r"system 'base': unknown key\(s\) \['promt'\]"):
         ev.resolve_systems(cfg, ["base"])
+
+
+class _Retriever:
+    """A LangChain-style retriever with one fixed chunk."""
+
+    def invoke(self, question):
+        from langchain_core.documents import Document
+
+        return [Document(page_content="Lei Áurea — Introdução\nA Lei Áurea foi assinada em 1888.",
+                         metadata={"title": "Lei Áurea", "section": "Introdução", "source": "u"})]
+
+
+class _Gen:
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, prompt_text, **kw):
+        self.calls.append((prompt_text, kw))
+        from types import SimpleNamespace
+
+        return SimpleNamespace(text="Em 1888.\n### Question: outra", n_tokens=3, seconds=0.1, prompt_tokens=9)
+
+
+def test_rag_with_the_study_prompt_uses_langchains_english_qa_prompt_and_its_stops():
+    from llamawiki import retrieval
+
+    gen = _Gen()
+    res = retrieval.answer("Quando foi assinada a Lei Áurea?", _Retriever(), gen, k=1, template="estudo",
+                           max_new_tokens=20)
+    sent, kw = gen.calls[0]
+    assert "Helpful Answer:" in sent and "A Lei Áurea foi assinada em 1888." in sent
+    assert "### Response:" not in sent
+    assert kw["stop"] == prompt.stop_strings("estudo")
+    assert res.text == "Em 1888."
+    alpaca = _Gen()
+    retrieval.answer("Quando foi assinada a Lei Áurea?", _Retriever(), alpaca, k=1, max_new_tokens=20)
+    assert "### Response:" in alpaca.calls[0][0] and "Helpful Answer:" not in alpaca.calls[0][0]
+    with pytest.raises(UserError, match="unknown template"):
+        retrieval.answer("Quando?", _Retriever(), gen, k=1, template="llama")
