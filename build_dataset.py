@@ -52,15 +52,13 @@ def main(argv=None):
     namespaces = tuple(int(n) if n.strip().lstrip("-").isdigit() else n.strip()
                        for n in args.namespaces.split(",") if n.strip())
     result = dataset.build_dataset(args.inputs, args.output, options, namespaces=namespaces,
-                                   workers=max(args.workers, 1), allow_truncated=args.allow_truncated,
+                                   workers=args.workers, allow_truncated=args.allow_truncated,
                                    limit=args.limit, progress=not args.no_progress)
     for message in result.truncated:
         print(f"warning: {message} (kept the complete pages before it: --allow-truncated)", file=sys.stderr)
     by_source = ", ".join(f"{k} {v}" for k, v in sorted(result.by_source.items())) or "none"
     articles = f" from {result.pages} articles" if result.pages else ""
     print(f"{args.output}: {result.written} examples{articles} ({by_source})")
-    if result.written == 0:
-        print("warning: no examples were written", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ use_offline_hub()
 from llamawiki import split  # noqa: E402
 from llamawiki.evaluation import load_questions  # noqa: E402
 from llamawiki.records import read_dataset  # noqa: E402
-from llamawiki.fileio import UserError, atomic_open, cli  # noqa: E402
+from llamawiki.fileio import UserError, atomic_open, check_distinct_paths, cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -49,6 +49,9 @@ def parse_args(argv=None):
 @cli
 def main(argv=None):
     args = parse_args(argv)
+    if not 0 < args.threshold <= 1:
+        raise UserError(f"--threshold {args.threshold}: must be a word-Jaccard similarity in (0, 1]")
+    check_distinct_paths({"--train": args.train, "--test": args.test}, [args.input, *args.exclude_questions])
     records = read_dataset(args.input)
     if len(records) < 2:
         raise UserError(f"{args.input}: {len(records)} record(s); need at least 2 to split")

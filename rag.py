@@ -155,13 +155,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     options.check_generation_arguments(args)
+    if args.command == "chat":
+        from llamawiki.chat import check_chat_arguments
+
+        check_chat_arguments(args)
+    if args.command == "ask":
+        retrieval.check_question(args.question)  # before loading the embedder and the model
     retriever = retrieval.load_retriever(args.index_dir, kind=args.retriever, k=args.k, embeddings=args.embeddings,
                                          weights=args.weights, nprobe=args.nprobe)
     if args.command == "ask" and args.retrieve_only:
         print_chunks(args.question, retrieval.retrieve(args.question, retriever, k=args.k), args.json)
         return 0
-    if args.command == "ask":
-        retrieval.check_question(args.question)  # before loading a model
     generator = load_model(args)
     if args.command == "chat":
         return chat(args, retriever, generator)

@@ -29,7 +29,10 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_chat_arguments(args: argparse.Namespace) -> None:
+    """Before any model loads: impossible generation values, and an interactive chat without a stdin."""
     check_generation_arguments(args)
+    if getattr(args, "prompt", None) is None and (sys.stdin is None or sys.stdin.closed):
+        raise UserError("stdin: closed; the interactive chat reads questions from it (give --prompt for one answer)")
 
 
 def resolve_mode(generator: Generator, mode: str | None) -> bool:
@@ -175,6 +178,8 @@ def run_chat(generator: Generator, args: argparse.Namespace, stdin: TextIO | Non
         except (EOFError, KeyboardInterrupt):
             sys.stdout.write("\n")
             return 0
+        except RuntimeError as e:  # input(): lost sys.stdin (closed while chatting)
+            raise UserError(f"stdin: {e}") from None
         line = line.strip()
         if not line:
             continue

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from . import prompt
-from .fileio import UserError, atomic_open
+from .fileio import UserError, atomic_open, check_distinct_paths
 from .records import make_record, read_bytes, read_qa_csv, read_qa_json
 from .text import first_sentences, normalize, split_sentences, strip_accents
 from .wikitext import BOILERPLATE_SECTIONS, INFOBOX_DROP_RE
@@ -667,6 +667,15 @@ class GenerationOptions:
     max_value_chars: int = 200        # infobox values longer than this are not facts but prose: skipped
     min_raw_chars: int = 200          # raw mode: shorter articles are skipped
 
+    def __post_init__(self):
+        for flag, value in (("--min-answer-chars", self.min_answer_chars), ("--max-answer-chars", self.max_answer_chars),
+                            ("--sentences", self.lead_sentences), ("--sentences", self.section_sentences)):
+            if value < 1:
+                raise UserError(f"{flag} {value}: must be >= 1")
+        if self.min_answer_chars > self.max_answer_chars:
+            raise UserError(f"--min-answer-chars {self.min_answer_chars} is above --max-answer-chars "
+                            f"{self.max_answer_chars}: every answer would be skipped")
+
 
 def parse_modes(spec: str | Iterable[str]) -> tuple[str, ...]:
     """"infobox,lead" -> ("infobox", "lead"); unknown names raise UserError."""
@@ -795,16 +804,22 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
                   limit: int | None = None, progress: bool = True) -> BuildResult:
     """Write the records of every input (dumps and QA files) to ``output`` atomically.
 
-    A truncated dump keeps every complete page before the damage: the output is written, then the
-    ``DumpTruncated`` error is raised (unless ``allow_truncated``: then it is recorded in ``result.truncated``).
-    Any other bad input raises before ``output`` is touched.
+    ``output`` is replaced only by a run that succeeded and wrote at least one example: a truncated dump raises
+    ``DumpTruncated`` and leaves ``output`` as it was (with ``allow_truncated`` the complete pages before the
+    damage are kept and the cut is recorded in ``result.truncated``); a run that yields no example raises
+    UserError, the previous file kept.
     """
     from . import dump
 
     options = options or GenerationOptions()
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit {limit}: must be >= 1")
+    if workers < 1:
+        raise UserError(f"--workers {workers}: must be >= 1")
     paths = [Path(p) for p in inputs]
     if not paths:
         raise UserError("no input given")
+    check_distinct_paths({"--output": output}, paths)
     kinds = []
     for p in paths:
         if not p.exists():
@@ -814,7 +829,6 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
         kinds.append(detect_input_kind(p))
     qa_modes = any(m in options.modes for m in QA_MODES)
     result = BuildResult()
-    pending_error: Exception | None = None
     with atomic_open(output) as out:
         def write(rec: dict) -> None:
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -831,8 +845,9 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
                 except dump.DumpTruncated as e:
                     result.per_input[str(path)] = result.written - before
                     if not allow_truncated:
-                        pending_error = e
-                        break
+                        kept = f"; {result.written} example(s) from the complete pages before it are written " \
+                               "with --allow-truncated" if result.written else ""
+                        raise dump.DumpTruncated(f"{e}; {output} left unchanged{kept}") from None
                     result.truncated.append(str(e))
             else:
                 if not qa_modes and "raw" in options.modes:
@@ -843,6 +858,7 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
                 for rec in records:
                     write(rec)
             result.per_input[str(path)] = result.written - before
-    if pending_error is not None:
-        raise pending_error
+        if result.written == 0:  # raised inside the block: the previous output stays
+            raise UserError(f"{output}: no examples were produced ({', '.join(map(str, paths))}); "
+                            "the previous file, if any, is left unchanged")
     return result

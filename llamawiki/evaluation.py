@@ -15,6 +15,7 @@ top to bottom:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gc
 import hashlib
 import json
@@ -38,6 +39,7 @@ from .metrics import (METRICS, AcceptedAnswers, bootstrap_ci, mcnemar_exact, pai
                       reference_supports, score_answer, token_f1, wilson_interval)
 from .records import read_dataset
 from .models import resolve_spec
+from .options import generation_value
 from .text import normalize, read_legacy_text
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -115,6 +117,10 @@ def load_questions(path: str | os.PathLike[str]) -> list[Question]:
         questions.append(Question(qid, pergunta, reference, str(row.get("artigo") or "").strip(), accepted))
     if not questions:
         raise UserError(f"{path}: no questions")
+    unscored = [q.id for q in questions if not q.resposta_referencia]
+    if unscored:
+        print(f"warning: {path}: {len(unscored)} question(s) without resposta_referencia, answered but not scored: "
+              + ", ".join(unscored[:10]) + (" …" if len(unscored) > 10 else ""), file=sys.stderr)
     return questions
 
 
@@ -171,6 +177,22 @@ def match_question(pergunta: str, candidates: Sequence[str], threshold: float = 
 # ---------------------------------------------------------------------------------------------------------------
 # 2. Systems and their prerequisites
 # ---------------------------------------------------------------------------------------------------------------
+
+# The top-level keys a compare config may have (a typo'd one is refused, as finetune.py does).
+COMPARE_KEYS = {"run_name", "seed", "questions", "models", "systems", "default_systems", "retrieval", "generation",
+                "study_answers_dir", "stages", "run_dir", "study_answers", "judge"}
+
+
+def check_compare_config(cfg: dict, where: str = "config") -> None:
+    """Unknown top-level keys -> one line naming them and the closest known key."""
+    import difflib
+
+    unknown = sorted(set(cfg) - COMPARE_KEYS)
+    if unknown:
+        hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, COMPARE_KEYS, 1)) else repr(k)
+                 for k in unknown]
+        raise UserError(f"{where}: unknown key(s) {', '.join(hints)}; known: {', '.join(sorted(COMPARE_KEYS))}")
+
 
 DEFAULT_GENERATION = {"max_new_tokens": 96, "temperature": 0.0, "top_p": 1.0}
 DEFAULT_RETRIEVAL = {"index_dir": "indexes/amostra", "retriever": "hybrid", "k": 4}
@@ -446,6 +468,11 @@ class AnswerCache:
                     continue
                 if isinstance(rec, dict) and "key" in rec:
                     self._index(rec)
+                else:
+                    self.skipped_lines += 1
+            if self.skipped_lines:
+                print(f"warning: {self.path}: {self.skipped_lines} unreadable line(s) skipped (cut by an "
+                      "interruption?); their answers are generated again", file=sys.stderr)
 
     def _index(self, rec: dict) -> None:
         self.by_key[rec["key"]] = rec
@@ -640,17 +667,15 @@ class CompareOptions:
                 "render_only": self.render_only, "model": self.model or None, "generation": self.generation or None}
 
 
-def generation_settings(cfg: dict, overrides: dict | None = None) -> dict:
+def generation_settings(cfg: dict, overrides: dict | None = None, where: str = "config: generation") -> dict:
     """max_new_tokens/temperature/top_p: defaults <- the config's ``generation:`` <- command-line overrides."""
     generation = {**DEFAULT_GENERATION, **(cfg.get("generation") or {}),
                   **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    out = {"max_new_tokens": int(generation["max_new_tokens"]), "temperature": float(generation["temperature"]),
-           "top_p": float(generation["top_p"])}
+    out = {k: generation_value(k, generation[k], where) for k in ("max_new_tokens", "temperature", "top_p")}
     # the study's extra sampling settings, only when a config sets them (so other runs keep their cache keys)
-    if generation.get("top_k") is not None:
-        out["top_k"] = int(generation["top_k"])
-    if generation.get("repeat_penalty") is not None:
-        out["repeat_penalty"] = float(generation["repeat_penalty"])
+    for k in ("top_k", "repeat_penalty"):
+        if generation.get(k) is not None:
+            out[k] = generation_value(k, generation[k], where)
     return out
 
 
@@ -679,7 +704,7 @@ def apply_model_overrides(systems: Sequence[System], overrides: dict) -> list[Sy
         spec.update({k: v for k, v in overrides.items() if k != "adapter"})
         if overrides.get("adapter") and spec.get("adapter"):
             spec["adapter"] = overrides["adapter"]
-        out.append(System(s.name, resolve_spec(spec), s.retrieval))
+        out.append(dataclasses.replace(s, model=resolve_spec(spec)))  # keeps the system's generation/prompt
     return out
 
 
@@ -691,13 +716,19 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
     from tqdm.auto import tqdm
 
     opts = options or CompareOptions(**kwargs)
+    where = str(opts.config_path or "config")
+    check_compare_config(cfg, where)
+    if opts.limit is not None and int(opts.limit) < 1:
+        raise UserError(f"--limit {opts.limit}: must be >= 1 (a run with no question would replace the tables)")
     seed = int(cfg.get("seed", 42))
-    generation = generation_settings(cfg, opts.generation)
+    generation = generation_settings(cfg, opts.generation, f"{where}: generation")
+    if (cfg.get("generation") or {}).get("batch_size") is not None:
+        generation_value("batch_size", cfg["generation"]["batch_size"], f"{where}: generation")
     run_dir = Path(opts.run_dir or cfg.get("run_dir") or f"results/{cfg.get('run_name', 'run')}")
     questions_path = Path(opts.questions_path or cfg.get("questions") or "data/perguntas.csv")
     questions = load_questions(questions_path)
     if opts.limit is not None:
-        questions = questions[: max(0, int(opts.limit))]
+        questions = questions[: int(opts.limit)]
     selected = apply_model_overrides(resolve_systems(cfg, opts.systems), opts.model)
     study_answers = opts.study_answers if opts.study_answers is not None else cfg.get("study_answers")
     study_folder = _study_dir(cfg, study_answers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import csv
 import functools
 import hashlib
@@ -27,7 +28,7 @@ class UserError(Exception):
 
 
 def cli(main: Callable[..., int | None]) -> Callable[..., int]:
-    """Decorate a script's ``main``: UserError -> one line on stderr, Ctrl-C -> exit 130, no traceback."""
+    """Decorate a script's ``main``: UserError or OSError -> one line on stderr, Ctrl-C -> exit 130, no traceback."""
 
     @functools.wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> int:
@@ -41,8 +42,31 @@ def cli(main: Callable[..., int | None]) -> Callable[..., int]:
             return 130
         except BrokenPipeError:
             return 0
+        except OSError as e:  # disk full, permissions, a vanished file: the file and the system's reason
+            where = e.filename if e.filename is not None else "output"
+            print(f"error: {where}: {e.strerror or e}", file=sys.stderr)
+            return 1
 
     return wrapper
+
+
+def check_distinct_paths(outputs: dict[str, str | os.PathLike[str] | None],
+                         inputs: Iterable[str | os.PathLike[str]] = ()) -> None:
+    """Refuse an output that is a directory, that is one of the inputs, or that is another output (same file
+    after resolving links and ``..``): a run must never overwrite what it reads or what it just wrote."""
+    seen: dict[Path, str] = {}
+    ins = {Path(p).resolve(): str(p) for p in inputs}
+    for flag, out in outputs.items():
+        if out is None:
+            continue
+        real = Path(out).resolve()
+        if real.is_dir():
+            raise UserError(f"{out}: is a directory; give a file name ({flag})")
+        if real in ins:
+            raise UserError(f"{out}: {flag} is the input file {ins[real]}; it would be overwritten")
+        if real in seen:
+            raise UserError(f"{out}: {flag} and {seen[real]} are the same file; one output would overwrite the other")
+        seen[real] = flag
 
 
 @contextlib.contextmanager
@@ -52,8 +76,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     Whatever was at ``path`` before stays intact if writing fails or is interrupted.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise UserError(f"{path}: cannot write: {e.strerror or e}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -63,6 +92,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
+    except OSError as e:
+        # a write to the temporary file (disk full, quota, I/O error) fails as the output, which is left as it was
+        if e.filename in (None, str(tmp_path), tmp_path) or e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            raise UserError(f"{path}: cannot write: {e.strerror or e}; the previous file, if any, is left "
+                            "unchanged") from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -96,13 +131,16 @@ def read_csv(path: str | os.PathLike[str], what: str = "file") -> tuple[list[str
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    reader = csv.DictReader(text.splitlines())
-    columns = [c.strip() for c in (reader.fieldnames or [])]
+    reader = csv.DictReader(text.splitlines(), strict=True)
     rows = []
-    for n, raw in enumerate(reader, 1):
-        if None in raw:
-            raise UserError(f"{path}: row {n}: more fields than columns")
-        rows.append({(k or "").strip(): (v or "") for k, v in raw.items()})
+    try:
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        for n, raw in enumerate(reader, 1):
+            if None in raw:
+                raise UserError(f"{path}: row {n}: more fields than columns")
+            rows.append({(k or "").strip(): (v or "") for k, v in raw.items()})
+    except csv.Error as e:  # an unterminated quote would otherwise swallow the rest of the file into one field
+        raise UserError(f"{path}: line {reader.line_num}: {e} (an unterminated or stray quote?)") from None
     return columns, rows
 
 
@@ -194,3 +232,7 @@ def use_offline_hub() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # bitsandbytes warns on import on CPUs without its optional kernels: noise before every one-line error
+    import logging
+
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)

@@ -84,6 +84,31 @@ def check_generation_arguments(args: argparse.Namespace) -> None:
         raise UserError(f"--n-ctx {args.n_ctx}: too small (at least 64)")
 
 
+# A config's generation keys: type and the range a value must be in (one line per bad value, before loading).
+_GENERATION_RULES = {
+    "max_new_tokens": (int, lambda v: v >= 1, "a whole number >= 1"),
+    "temperature": (float, lambda v: v >= 0, "a number >= 0"),
+    "top_p": (float, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "top_k": (int, lambda v: v >= 0, "a whole number >= 0"),
+    "repeat_penalty": (float, lambda v: v > 0, "a number > 0"),
+    "batch_size": (int, lambda v: v >= 1, "a whole number >= 1"),
+}
+
+
+def generation_value(key: str, value, where: str = "generation"):
+    """``value`` as the type ``key`` needs, or UserError ``<where>.<key>: <value>: must be …``."""
+    kind, ok, must = _GENERATION_RULES[key]
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        out = kind(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{where}.{key}: {value!r}: must be {must}") from None
+    if not ok(out):
+        raise UserError(f"{where}.{key}: {value!r}: must be {must}")
+    return out
+
+
 def model_spec(args: argparse.Namespace, **extra) -> dict:
     """The model spec the flags describe (None values left out, so ``resolve_spec`` fills the defaults)."""
     spec = {k: getattr(args, k, None) for k in MODEL_FLAGS}
@@ -92,5 +117,6 @@ def model_spec(args: argparse.Namespace, **extra) -> dict:
 
 
 def generation_params(args: argparse.Namespace) -> dict:
-    """``max_new_tokens``/``temperature``/``top_p`` given on the command line (None values left out)."""
+    """``max_new_tokens``/``temperature``/``top_p`` given on the command line (None values left out; checked)."""
+    check_generation_arguments(args)
     return {k: getattr(args, k) for k in GENERATION_FLAGS if getattr(args, k, None) is not None}

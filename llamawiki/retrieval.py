@@ -773,7 +773,7 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
         with open(tmp / CHUNKS, "wb") as out, \
                 tqdm(total=sum(m.n_chunks for m in manifests), unit="chunk", desc="merging", disable=not progress) as bar:
             for path in inputs:
-                src = _faiss_class().load_local(str(Path(path) / FAISS_DIR), fake, allow_dangerous_deserialization=True)
+                src = load_faiss(Path(path), fake)
                 chunks = read_chunks(path)
                 if src.index.ntotal != len(chunks):
                     raise UserError(f"{path}: {src.index.ntotal} vectors but {len(chunks)} chunks; rebuild it")
@@ -913,6 +913,19 @@ class IndexRetriever(BaseRetriever):
         ]
 
 
+def load_faiss(index_dir: Path, embedder: Any):
+    """The LangChain FAISS store of an index folder; a missing or damaged file is one UserError naming it."""
+    folder = Path(index_dir) / FAISS_DIR
+    try:
+        return _faiss_class().load_local(str(folder), embedder, allow_dangerous_deserialization=True)
+    except Exception as e:  # faiss raises RuntimeError, pickle UnpicklingError/EOFError/ValueError on garbage
+        if isinstance(e, UserError):
+            raise
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[-1][:160]
+        raise UserError(f"{folder}: damaged or unreadable FAISS index ({type(e).__name__}: {reason}); "
+                        "rebuild it with rag.py index") from None
+
+
 def load_retriever(
     index_dir: str | os.PathLike[str],
     kind: str = "hybrid",
@@ -957,7 +970,7 @@ def load_retriever(
             requested = embedding_name(_embedder_model_name(embeddings))
             if requested != built_with:
                 raise UserError(f"{index_dir}: index was built with embeddings {built_with!r}, not {requested!r}")
-        vectorstore = _faiss_class().load_local(str(index_dir / FAISS_DIR), embedder, allow_dangerous_deserialization=True)
+        vectorstore = load_faiss(index_dir, embedder)
         dim = manifest["embeddings"]["dimension"]
         if vectorstore.index.d != dim:
             raise UserError(f"{index_dir}: FAISS index has dimension {vectorstore.index.d}, manifest says {dim}; rebuild it")

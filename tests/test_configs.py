@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llamawiki import prompt
+from llamawiki import evaluation, prompt
 from llamawiki.config import load_config
 from llamawiki.fileio import UserError
 
@@ -121,8 +121,7 @@ def test_unknown_key_without_close_match(tiny_llama, data_files, tmp_path):
 
 # ---- compare configs: validated without generating ----------------------------------------------------------
 
-COMPARE_KEYS = {"run_name", "seed", "questions", "generation", "models", "retrieval", "systems", "default_systems",
-                "study_answers_dir", "stages", "run_dir", "study_answers", "judge"}
+COMPARE_KEYS = evaluation.COMPARE_KEYS
 GENERATION_KEYS = {"max_new_tokens", "temperature", "top_p", "top_k", "repeat_penalty", "repetition_penalty",
                    "batch_size", "stop"}
 

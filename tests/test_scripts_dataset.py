@@ -147,7 +147,7 @@ def test_workers_give_the_same_output(tmp_path, small_dump):
     assert one.read_text(encoding="utf-8") == two.read_text(encoding="utf-8")
 
 
-def test_truncated_dump_keeps_complete_pages_then_fails(tmp_path):
+def test_truncated_dump_fails_and_keeps_the_previous_output_unless_allowed(tmp_path):
     full = dump_xml()
     cut = full[: full.index("<title>Lei Áurea")]  # cut inside the last page
     dump = tmp_path / "cortado.xml"
@@ -156,10 +156,9 @@ def test_truncated_dump_keeps_complete_pages_then_fails(tmp_path):
     out.write_text("old\n", encoding="utf-8")
     proc = run("build_dataset.py", dump, "-o", out, "--no-progress", cwd=tmp_path)
     assert_one_line_error(proc, str(dump))
-    records = read_lines(out)  # written anyway: every complete page before the damage
-    assert {r["article"] for r in records} == {"Brasil", "Tiradentes"}
+    assert "left unchanged" in proc.stderr and "--allow-truncated" in proc.stderr
+    assert out.read_text(encoding="utf-8") == "old\n"  # a failed run replaces nothing
 
-    out.unlink()
     proc = run("build_dataset.py", dump, "-o", out, "--allow-truncated", "--no-progress", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
