@@ -163,6 +163,14 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict]:
         if not all(isinstance(x, dict) for x in data):
             raise UserError(f"{path}: expected a JSON list of objects")
         return data
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("{"):
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None  # JSON lines in a .json file: read as JSONL below
+        if isinstance(whole, dict):
+            keys = ", ".join(list(whole)[:5])
+            raise UserError(f"{path}: expected a JSON list of objects, found one object (keys: {keys})")
     records, bad = [], []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():

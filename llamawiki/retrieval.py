@@ -756,6 +756,7 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
     for path in inputs:
         if Path(path).resolve() == index_dir.resolve():
             raise UserError(f"{index_dir}: the output cannot also be an input")
+        check_faiss_files(Path(path))  # every part, before the first is read
     _check_writable_index_dir(index_dir)
     first_faiss = first.get("faiss", {})
     if index_type is None:
@@ -913,9 +914,24 @@ class IndexRetriever(BaseRetriever):
         ]
 
 
+def check_faiss_files(index_dir: Path) -> None:
+    """The FAISS files of an index folder exist and start as FAISS and pickle files do (a cheap check; loading
+    them is the full one): a part replaced by garbage is named before a long merge starts."""
+    folder = Path(index_dir) / FAISS_DIR
+    for name, magic in (("index.faiss", b"I"), ("index.pkl", b"\x80")):
+        f = folder / name
+        if not f.is_file():
+            raise UserError(f"{f}: missing; rebuild the index with rag.py index")
+        with open(f, "rb") as fh:
+            head = fh.read(4)
+        if len(head) < 4 or not head.startswith(magic):
+            raise UserError(f"{f}: damaged or not a FAISS index file; rebuild the index with rag.py index")
+
+
 def load_faiss(index_dir: Path, embedder: Any):
     """The LangChain FAISS store of an index folder; a missing or damaged file is one UserError naming it."""
     folder = Path(index_dir) / FAISS_DIR
+    check_faiss_files(index_dir)
     try:
         return _faiss_class().load_local(str(folder), embedder, allow_dangerous_deserialization=True)
     except Exception as e:  # faiss raises RuntimeError, pickle UnpicklingError/EOFError/ValueError on garbage
@@ -956,6 +972,10 @@ def load_retriever(
 
     vectorstore = bm25 = None
     if kind in ("dense", "hybrid"):
+        # the FAISS files first (cheap), so a damaged index fails before the embedder loads
+        from langchain_core.embeddings import FakeEmbeddings
+
+        vectorstore = load_faiss(index_dir, FakeEmbeddings(size=manifest["embeddings"]["dimension"]))
         if embeddings is None or isinstance(embeddings, (str, os.PathLike)):
             requested = built_with if embeddings is None else embedding_name(embeddings)
             if requested != built_with:
@@ -970,7 +990,7 @@ def load_retriever(
             requested = embedding_name(_embedder_model_name(embeddings))
             if requested != built_with:
                 raise UserError(f"{index_dir}: index was built with embeddings {built_with!r}, not {requested!r}")
-        vectorstore = load_faiss(index_dir, embedder)
+        vectorstore.embedding_function = embedder
         dim = manifest["embeddings"]["dimension"]
         if vectorstore.index.d != dim:
             raise UserError(f"{index_dir}: FAISS index has dimension {vectorstore.index.d}, manifest says {dim}; rebuild it")
