@@ -51,7 +51,7 @@ def main(argv=None):
         import llama_cpp
 
         if args.n_gpu_layers != 0 and not llama_cpp.llama_supports_gpu_offload():
-            print("CUDA not available: running on CPU (this llama-cpp-python build has no GPU offload)", file=sys.stderr)
+            print("warning: CUDA not available: running on CPU (this llama-cpp-python build has no GPU offload)", file=sys.stderr)
         spec = options.model_spec(args, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers,
                                   chat_format=args.chat_format, reuse_prompt_cache=args.prompt is None)
         return run_chat(load_generator(spec), args)
@@ -60,7 +60,7 @@ def main(argv=None):
             flag = "--load-in-4bit" if args.load_in_4bit else "--load-in-8bit"
             raise UserError(f"{flag} needs CUDA: bitsandbytes quantized inference on the CPU is very slow "
                             "(drop the flag, or pass --allow-cpu-quantization to force it)")
-        print("CUDA not available: running on CPU", file=sys.stderr)
+        print("warning: CUDA not available: running on CPU", file=sys.stderr)
     return run_chat(load_generator(options.model_spec(args, quantization=quantization)), args)
 
 
