@@ -403,6 +403,11 @@ def _int_or(text: str | None, default: int | None) -> int | None:
         return default
 
 
+def _local_name(tag: str) -> str:
+    """``{http://www.mediawiki.org/xml/export-0.11/}title`` -> ``title``."""
+    return tag[tag.rfind("}") + 1:]
+
+
 def _make_page(elem: ET.Element, siteinfo: SiteInfo | None) -> Page:
     title = ""
     ns: int | None = None
@@ -411,8 +416,7 @@ def _make_page(elem: ET.Element, siteinfo: SiteInfo | None) -> Page:
     rev_id = None
     text = ""
     for child in elem:
-        tag = child.tag
-        tag = tag[tag.rfind("}") + 1:]
+        tag = _local_name(child.tag)
         if tag == "title":
             title = child.text or ""
         elif tag == "ns":
@@ -423,8 +427,7 @@ def _make_page(elem: ET.Element, siteinfo: SiteInfo | None) -> Page:
             redirect = child.get("title", "") or ""
         elif tag == "revision":  # the last revision wins (full-history dumps)
             for rc in child:
-                rtag = rc.tag
-                rtag = rtag[rtag.rfind("}") + 1:]
+                rtag = _local_name(rc.tag)
                 if rtag == "text":
                     text = rc.text or ""
                 elif rtag == "id":

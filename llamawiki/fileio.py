@@ -121,16 +121,22 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterable[dict]) -> int:
     return n
 
 
+def read_text(path: str | os.PathLike[str], what: str = "file", encoding: str = "utf-8") -> str:
+    """A UTF-8 text file; missing (or a folder) and non-UTF-8 bytes are one-line UserErrors."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found" if not path.is_dir() else f"{path}: is a directory, not a file")
+    try:
+        return path.read_text(encoding=encoding)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+
+
 def read_csv(path: str | os.PathLike[str], what: str = "file") -> tuple[list[str], list[dict[str, str]]]:
     """A UTF-8 CSV (a BOM is fine) as ``(columns, rows)``, names and keys stripped, values never None.
     A missing file, non-UTF-8 bytes or a row with more fields than the header raise one-line UserErrors."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: {what} not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    text = read_text(path, what, encoding="utf-8-sig")
     reader = csv.DictReader(text.splitlines(), strict=True)
     rows = []
     try:
@@ -147,12 +153,7 @@ def read_csv(path: str | os.PathLike[str], what: str = "file") -> tuple[list[str
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict]:
     """Read a JSONL file (or a JSON list, the study's format). Bad lines raise UserError with line numbers."""
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    text = read_text(path)
     if not text.strip():
         raise UserError(f"{path}: file is empty")
     if text.lstrip().startswith("["):
