@@ -139,7 +139,10 @@ class CategoryGraph:
         folded: dict[str, str] = {}
         for known in sorted(self.names()):
             folded.setdefault(strip_accents(known).casefold(), known)
-        matches = difflib.get_close_matches(strip_accents(name).casefold(), list(folded), n=n, cutoff=0.0)
+        key = strip_accents(name).casefold()
+        # cutoff 0.6 first: difflib's quick bounds skip most names (seconds on ptwiki's ~10^5 categories)
+        matches = difflib.get_close_matches(key, list(folded), n=n, cutoff=0.6) or \
+            difflib.get_close_matches(key, list(folded), n=n, cutoff=0.0)
         return [folded[m] for m in matches]
 
 

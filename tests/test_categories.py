@@ -153,6 +153,9 @@ def test_unknown_category_names_the_closest(sample_dump):
     msg = str(e.value)
     assert msg.startswith(f"{sample_dump}: category 'Historia do Brazil' not found; closest: História do Brasil, ")
     assert len(msg.split("closest: ")[1].split(", ")) == 3 and "\n" not in msg
+    # nothing alike: still the three nearest names, never an empty list
+    with pytest.raises(UserError, match=r"category 'Zzz' not found; closest: [^,]+, [^,]+, [^,]+$"):
+        categories.category_filter(sample_dump, "Zzz", 0)
 
 
 @pytest.mark.parametrize("category, depth, needle", [
@@ -282,8 +285,7 @@ def test_rag_index_script_category(tmp_path, sample_dump):
               cwd=tmp_path)
     assert bad.returncode == 2
     errors = error_lines(bad)
-    assert len(errors) == 1 and errors[0].startswith(
-        f"error: {sample_dump}: category 'Era Vargass' not found; closest: Era Vargas, ")
+    assert errors == [f"error: {sample_dump}: category 'Era Vargass' not found; closest: Era Vargas"]
     assert not (tmp_path / "bad").exists()
     proc = run("rag.py", "index", sample_dump, "--index-dir", tmp_path / "idx", "--category", ROOT_CATEGORY,
                "--category-depth", "0", cwd=tmp_path)
