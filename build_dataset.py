@@ -5,6 +5,7 @@
     python build_dataset.py ptwiki-latest-pages-articles-multistream.xml.bz2 --workers 8
     python build_dataset.py ../shared/reference/original-study/dados.csv --output json/estudo.jsonl
     python build_dataset.py dump.xml.bz2 --modes raw --output json/pretreino.jsonl
+    python build_dataset.py dump.xml.bz2 --category "História do Brasil" --category-depth 2
 
 Each line: {"text": "<the study's Alpaca-style prompt + answer>", "instruction", "input", "output", "article",
 "source"}; ``--modes raw`` writes {"text": <article>, "article", "source": "raw"} for continued pre-training.
@@ -34,6 +35,10 @@ def parse_args(argv=None):
     p.add_argument("--allow-truncated", action="store_true",
                    help="a cut dump is a warning (exit 0), not an error; complete pages are kept either way")
     p.add_argument("--limit", type=int, default=None, help="stop after N articles (for a quick look)")
+    p.add_argument("--category", default=None, metavar="NAME",
+                   help='keep only the articles in this category of the dump ("História do Brasil")')
+    p.add_argument("--category-depth", type=int, default=0, metavar="N",
+                   help="... or in its subcategories down to N levels (default: %(default)s = directly in it)")
     p.add_argument("--min-answer-chars", type=int, default=dataset.GenerationOptions.min_answer_chars)
     p.add_argument("--max-answer-chars", type=int, default=dataset.GenerationOptions.max_answer_chars)
     p.add_argument("--sentences", type=int, default=dataset.GenerationOptions.lead_sentences,
@@ -53,7 +58,8 @@ def main(argv=None):
                        for n in args.namespaces.split(",") if n.strip())
     result = dataset.build_dataset(args.inputs, args.output, options, namespaces=namespaces,
                                    workers=args.workers, allow_truncated=args.allow_truncated,
-                                   limit=args.limit, progress=not args.no_progress)
+                                   limit=args.limit, progress=not args.no_progress, category=args.category,
+                                   category_depth=args.category_depth)
     for message in result.truncated:
         print(f"warning: {message} (kept the complete pages before it: --allow-truncated)", file=sys.stderr)
     by_source = ", ".join(f"{k} {v}" for k, v in sorted(result.by_source.items())) or "none"

@@ -42,6 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ix.add_argument("--batch-size", type=int, default=retrieval.DEFAULT_BATCH_SIZE, help="chunks embedded per batch (default %(default)s)")
     ix.add_argument("--limit", type=int, default=None, help="index only the first N articles")
     ix.add_argument("--allow-truncated", action="store_true", help="index the complete pages of a truncated dump")
+    ix.add_argument("--category", default=None, metavar="NAME",
+                    help='index only the articles in this category of the dump ("História do Brasil")')
+    ix.add_argument("--category-depth", type=int, default=0, metavar="N",
+                    help="... or in its subcategories down to N levels (default: %(default)s = directly in it)")
     add_faiss_arguments(ix, retrieval.DEFAULT_INDEX_TYPE, retrieval.DEFAULT_NLIST, retrieval.DEFAULT_NPROBE)
 
     mg = sub.add_parser("merge", help="merge indexes built from parts of a dump into one")
@@ -139,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             args.dump, args.index_dir, embeddings=args.embeddings, chunk_size=args.chunk_size,
             chunk_overlap=args.chunk_overlap, batch_size=args.batch_size, allow_truncated=args.allow_truncated,
             limit=args.limit, index_type=args.index_type, nlist=args.nlist, nprobe=args.nprobe,
+            category=args.category, category_depth=args.category_depth,
         )
         c, t = m["counts"], m["timing"]
         print(f"{args.index_dir}: {c['articles']} articles, {c['documents']} sections, {c['chunks']} chunks "

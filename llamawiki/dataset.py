@@ -776,18 +776,21 @@ class PageExamples:
 
 
 def _dump_examples(path: Path, options: GenerationOptions, namespaces: tuple[int, ...], workers: int,
-                   limit: int | None, progress: bool, result: BuildResult) -> Iterator[dict]:
-    """Records of every article in a dump; stops after ``limit`` articles in total. Raises DumpTruncated."""
+                   limit: int | None, progress: bool, result: BuildResult, category: str | None = None,
+                   category_depth: int = 0) -> Iterator[dict]:
+    """Records of every article in a dump (only those under ``category``, if given: llamawiki.categories);
+    stops after ``limit`` articles in total. Raises DumpTruncated."""
     from tqdm import tqdm
 
-    from . import dump
+    from . import categories, dump
 
     remaining = None if limit is None else max(limit - result.pages, 0)
     if remaining == 0:
         return
     work = PageExamples(dump.read_siteinfo(path), options)
+    keep = categories.category_filter(path, category, category_depth, namespaces, workers, progress)
     batches = dump.map_pages(path, work, workers=workers, namespaces=namespaces, allow_truncated=False,
-                             limit=remaining)
+                             limit=remaining, keep=keep)
     bar = tqdm(desc=path.name, unit=" pages", disable=not progress, dynamic_ncols=True, mininterval=0.5)
     try:
         for batch in batches:
@@ -801,8 +804,12 @@ def _dump_examples(path: Path, options: GenerationOptions, namespaces: tuple[int
 
 def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: GenerationOptions | None = None,
                   namespaces: Iterable[int] = (0,), workers: int = 1, allow_truncated: bool = False,
-                  limit: int | None = None, progress: bool = True) -> BuildResult:
+                  limit: int | None = None, progress: bool = True, category: str | None = None,
+                  category_depth: int = 0) -> BuildResult:
     """Write the records of every input (dumps and QA files) to ``output`` atomically.
+
+    ``category``: keep only the dump articles in that category or its subcategories down to
+    ``category_depth`` (the tree read from each dump: :func:`llamawiki.categories.category_filter`).
 
     ``output`` is replaced only by a run that succeeded and wrote at least one example: a truncated dump raises
     ``DumpTruncated`` and leaves ``output`` as it was (with ``allow_truncated`` the complete pages before the
@@ -810,7 +817,9 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
     UserError, the previous file kept.
     """
     from . import dump
+    from .categories import check_category_arguments
 
+    check_category_arguments(category, category_depth)
     options = options or GenerationOptions()
     if limit is not None and limit < 1:
         raise UserError(f"--limit {limit}: must be >= 1")
@@ -840,7 +849,7 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
             if kind == "dump":
                 try:
                     for rec in _dump_examples(path, options, tuple(namespaces), workers, limit, progress,
-                                                  result):
+                                              result, category, category_depth):
                         write(rec)
                 except dump.DumpTruncated as e:
                     result.per_input[str(path)] = result.written - before

@@ -62,6 +62,7 @@ class DumpStats:
     redirects: int = 0
     disambiguations: int = 0
     other_namespaces: int = 0
+    filtered: int = 0       # pages the ``keep`` predicate left out (e.g. outside a category tree)
     last_title: str = ""
     truncated: bool = False
     error: DumpError | None = None
@@ -564,10 +565,13 @@ def _make_siteinfo(elem: ET.Element, schema: str = "") -> SiteInfo:
 
 # ------------------------------------------------------------------------------------------------ filters
 class _Filter:
-    """The page filters of iter_pages; returns why a page is skipped ("ns", "redirect", "disambiguation")."""
+    """The page filters of iter_pages; returns why a page is skipped ("ns", "redirect", "disambiguation",
+    "keep")."""
 
-    def __init__(self, wanted: frozenset[int] | None, skip_redirects: bool, skip_disambiguation: bool):
+    def __init__(self, wanted: frozenset[int] | None, skip_redirects: bool, skip_disambiguation: bool,
+                 keep: Callable[[Page], bool] | None = None):
         self.wanted, self.skip_redirects, self.skip_disambiguation = wanted, skip_redirects, skip_disambiguation
+        self.keep = keep
 
     def __call__(self, page: Page) -> str | None:
         if self.wanted is not None and page.ns not in self.wanted:
@@ -581,6 +585,8 @@ class _Filter:
                 return "redirect"
         if self.skip_disambiguation and is_disambiguation(page.title, page.text):
             return "disambiguation"
+        if self.keep is not None and not self.keep(page):
+            return "keep"
         return None
 
 
@@ -589,6 +595,8 @@ def _count_skip(stats: DumpStats, why: str) -> None:
         stats.other_namespaces += 1
     elif why == "redirect":
         stats.redirects += 1
+    elif why == "keep":
+        stats.filtered += 1
     else:
         stats.disambiguations += 1
 
@@ -644,7 +652,7 @@ def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = 
          skip_disambiguation: bool = True, allow_truncated: bool = False, stats: DumpStats | None = None,
          progress: Callable[[DumpStats], Any] | None = None, limit: int | None = None,
          on_siteinfo: Callable[[SiteInfo], Any] | None = None, workers: int = 1, fn: Any = None,
-         batch_bytes: int | None = None) -> Iterator[Any]:
+         batch_bytes: int | None = None, keep: Callable[[Page], bool] | None = None) -> Iterator[Any]:
     """The one loop behind iter_pages / iter_articles / map_pages: values in dump order."""
     import collections
 
@@ -663,7 +671,7 @@ def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = 
             first = None
         info = reader.siteinfo or SiteInfo()
         if not failure:
-            flt = _Filter(info.resolve_namespaces(namespaces), skip_redirects, skip_disambiguation)
+            flt = _Filter(info.resolve_namespaces(namespaces), skip_redirects, skip_disambiguation, keep)
             if on_siteinfo is not None:
                 on_siteinfo(info)
 
@@ -738,18 +746,20 @@ def iter_pages(path: str | os.PathLike[str], namespaces: Iterable[int | str] | N
                skip_redirects: bool = True, skip_disambiguation: bool = True, allow_truncated: bool = False,
                stats: DumpStats | None = None, progress: Callable[[DumpStats], Any] | None = None,
                limit: int | None = None, on_siteinfo: Callable[[SiteInfo], Any] | None = None,
-               ) -> Iterator[Page]:
+               keep: Callable[[Page], bool] | None = None) -> Iterator[Page]:
     """Stream the pages of a dump that pass the filters.
 
     namespaces: numbers or names of the namespaces to keep (None = all). ``stats`` (a :class:`DumpStats`) is
     updated in place; ``progress(stats)`` is called after each 1 MiB chunk. ``limit`` stops after that many
-    yielded pages. ``on_siteinfo(siteinfo)`` is called once, before the first page.
+    yielded pages. ``on_siteinfo(siteinfo)`` is called once, before the first page. ``keep(page) -> bool`` is a
+    last filter after the others (e.g. :class:`llamawiki.categories.CategoryFilter`; it runs in the workers of
+    :func:`map_pages`, so it must be picklable there); the pages it drops count in ``stats.filtered``.
 
     Raises DumpError / DumpTruncated after yielding every complete page that precedes the damage; with
     ``allow_truncated=True`` a cut file just ends the iteration (``stats.truncated`` is set, a warning logged).
     """
     return _run(path, namespaces, skip_redirects, skip_disambiguation, allow_truncated, stats, progress, limit,
-                on_siteinfo)
+                on_siteinfo, keep=keep)
 
 
 def iter_articles(path: str | os.PathLike[str], **kwargs: Any) -> Iterator["Article"]:  # noqa: F821

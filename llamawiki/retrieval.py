@@ -144,17 +144,19 @@ class WikiDumpLoader(BaseLoader):
     articles as they stream.
     """
 
-    def __init__(self, path: str | os.PathLike[str], allow_truncated: bool = False, limit: int | None = None):
+    def __init__(self, path: str | os.PathLike[str], allow_truncated: bool = False, limit: int | None = None,
+                 keep: Any = None):
         self.path = Path(path)
         self.allow_truncated = allow_truncated
         self.limit = limit
+        self.keep = keep  # page -> bool, e.g. llamawiki.categories.category_filter(...)
         self.articles_read = 0
 
     def lazy_load(self) -> Iterator[Document]:
         from .dump import iter_articles
 
         self.articles_read = 0
-        for article in iter_articles(self.path, allow_truncated=self.allow_truncated):
+        for article in iter_articles(self.path, allow_truncated=self.allow_truncated, keep=self.keep):
             if self.limit is not None and self.articles_read >= self.limit:
                 return
             self.articles_read += 1
@@ -562,8 +564,13 @@ def build_index(
     index_type: str = DEFAULT_INDEX_TYPE,
     nlist: int = DEFAULT_NLIST,
     nprobe: int = DEFAULT_NPROBE,
+    category: str | None = None,
+    category_depth: int = 0,
 ) -> Manifest:
     """Index a dump into ``index_dir`` (FAISS + bm25s + chunks + manifest); return the manifest.
+
+    category: index only the articles in that category or its subcategories down to ``category_depth``
+    (:func:`llamawiki.categories.category_filter`, recorded in the manifest's ``dump.category``).
 
     embeddings: None (the embedded MiniLM), a sentence-transformers name/folder, or an Embeddings object.
     The index is built in a temporary folder beside ``index_dir`` and moved into place at the end, so a
@@ -593,7 +600,10 @@ def build_index(
         name = embedding_name(_embedder_model_name(embeddings))
         spec = _embedder_model_name(embeddings)
 
-    loader = WikiDumpLoader(dump, allow_truncated=allow_truncated, limit=limit)
+    from .categories import category_filter
+
+    keep = category_filter(dump, category, category_depth, progress=progress)
+    loader = WikiDumpLoader(dump, allow_truncated=allow_truncated, limit=limit, keep=keep)
     n_docs = 0
 
     def docs() -> Iterator[Document]:
@@ -670,6 +680,7 @@ def build_index(
                 "bytes": dump.stat().st_size,
                 "allow_truncated": allow_truncated,
                 "limit": limit,
+                "category": keep.describe() if keep is not None else None,
             },
             "counts": {"articles": loader.articles_read, "documents": n_docs, "chunks": n_chunks},
             "timing": {

@@ -20,8 +20,8 @@ from typing import Iterable
 
 from .pages import DEFAULT_BASE_URL, Page, SiteInfo
 
-__all__ = ["Section", "Article", "parse_article", "clean_wikitext", "parse_template", "split_params",
-           "BOILERPLATE_SECTIONS", "INFOBOX_DROP_RE", "DEFAULT_BASE_URL"]
+__all__ = ["Section", "Article", "parse_article", "category_links", "clean_wikitext", "parse_template",
+           "split_params", "BOILERPLATE_SECTIONS", "INFOBOX_DROP_RE", "DEFAULT_BASE_URL"]
 
 
 # --------------------------------------------------------------------------------------------- data types
@@ -501,12 +501,11 @@ def _clean_lines(text: str) -> str:
     return "\n".join(lines)
 
 
-def _clean(text: str, ctx: _LinkContext = _DEFAULT_CTX, categories: list[str] | None = None,
-           want_infobox: bool = False) -> tuple[str, str | None]:
-    """Markup -> plain text, keeping ``== heading ==`` lines. Returns (text, infobox markup or None)."""
+def _before_links(text: str, saved: list[str], want_infobox: bool = False) -> tuple[str, str | None]:
+    """The steps of ``_clean`` before links: comments, ``<nowiki>`` (into ``saved``), dropped tags, templates,
+    tables. Shared with :func:`category_links`, so both see the same ``[[Categoria:...]]`` links."""
     if "<!--" in text:
         text = _COMMENT_RE.sub("", text)
-    saved: list[str] = []
     if "<" in text:
         lower = text.lower()
         if "<nowiki" in lower or "<pre" in lower:
@@ -517,6 +516,29 @@ def _clean(text: str, ctx: _LinkContext = _DEFAULT_CTX, categories: list[str] | 
         text, infobox = _replace_templates(text, want_infobox=want_infobox)
     if "{|" in text:
         text = _remove_tables(text)
+    return text, infobox
+
+
+def category_links(markup: str, siteinfo: "SiteInfo | None" = None) -> list[str]:
+    """The categories a page's wikitext puts it in (``[[Categoria:Império do Brasil|sort key]]`` ->
+    ``"Império do Brasil"``), in order, as written (``_`` -> space); the same list :func:`parse_article` puts in
+    ``Article.categories``, without cleaning the rest of the text. Links inside templates, tables, comments,
+    ``<nowiki>`` and ``[[:Categoria:X]]`` (a link to the category page) do not count."""
+    if "[[" not in markup:
+        return []
+    ctx = _context_for(siteinfo)
+    text, _ = _before_links(markup, [])
+    categories: list[str] = []
+    if "[[" in text:
+        _replace_links(text, ctx, categories)
+    return categories
+
+
+def _clean(text: str, ctx: _LinkContext = _DEFAULT_CTX, categories: list[str] | None = None,
+           want_infobox: bool = False) -> tuple[str, str | None]:
+    """Markup -> plain text, keeping ``== heading ==`` lines. Returns (text, infobox markup or None)."""
+    saved: list[str] = []
+    text, infobox = _before_links(text, saved, want_infobox)
     if "[[" in text:
         # plain article links first, with C-level substitutions; the scanner handles the rest
         text = _SIMPLE_LABEL_LINK_RE.sub(_group1, text)
