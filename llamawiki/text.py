@@ -199,13 +199,9 @@ PLACE_HEADS: dict[str, str] = {word: art for art, words in {
     "o": "Palácio Castelo Oceano Reino Império Estado Mar Lago Monte Morro Convento Mosteiro Colégio "
          "Hospital Teatro Museu Porto Vale Planalto Arquipélago Golfo Pantanal Engenho Forte Paço Solar Largo",
     "a": "Fazenda Cordilheira Capitania Província Serra Ilha Praça Igreja Catedral Baía Região Cidade "
-         "Floresta Chapada Colônia Vila Universidade Casa",
-    "os": "Campos",
-    "as": "Margens Ilhas Minas",
+         "Floresta Chapada Colônia Universidade Casa",
+    "as": "Margens Ilhas",
 }.items() for word in words.split()}
-# Heads that mostly name a town without an article ("em Vila Rica", "em Minas Gerais", "em Campos dos
-# Goytacazes"): only used when the name is listed in PLACE_ARTICLES.
-_HEADS_WITHOUT_ARTICLE = frozenset({"Vila", "Minas", "Campos"})
 
 CONTRACTIONS: dict[str, dict[str, str]] = {
     "em": {"o": "no", "a": "na", "os": "nos", "as": "nas"},
@@ -229,7 +225,7 @@ def place_article(phrase: str) -> str | None:
             # "Rio de Janeiro" is listed, "Rio Branco" is not: a longer name decides, then the head word.
             return PLACE_ARTICLES[name]
     head = phrase.split(maxsplit=1)[0] if phrase else ""
-    if head in PLACE_HEADS and head not in _HEADS_WITHOUT_ARTICLE and " " in phrase:
+    if head in PLACE_HEADS and " " in phrase:  # "Vila Rica", "Rio Branco", "Minas Gerais": no head, no article
         return PLACE_HEADS[head]
     return None
 
