@@ -689,6 +689,54 @@ def section_question(subject: Subject, section_title: str, article_words: set[st
     return f'O que se sabe sobre {subject.the}{SECTION_TOPIC}{title}"?'
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Defects of the template Portuguese (data/check_dataset.py counts them over a dataset)
+# --------------------------------------------------------------------------------------------------------------
+
+DEFECT_KINDS = {
+    "preposicao_sem_artigo": '"em" before a place that takes an article ("em Rio de Janeiro" for "no Rio de Janeiro")',
+    "substantivo_maiusculo": 'a capitalized common noun from an infobox after the verb ("foi Militar")',
+    "secao_malformada": 'a section title glued to the subject ("sobre Primeiro imperador do Brasil de Pedro I")',
+}
+_EM_PLACE = re.compile(r"\bem ([A-ZÀ-Ý][^,.;:?!()\"]*)")
+_TEMPLATE_SOURCES = ("infobox", "lead", "section")
+
+
+def template_defects(record: dict) -> Counter:
+    """The defects of :data:`DEFECT_KINDS` in one record's generated text (the question of every template record,
+    the answer of infobox records; lead and section answers are Wikipedia's own sentences and are not checked)."""
+    found: Counter = Counter()
+    source = record.get("source", "")
+    if source not in _TEMPLATE_SOURCES:
+        return found
+    question, answer = record.get("input", ""), record.get("output", "")
+    texts = [question, answer] if source == "infobox" else [question]
+    for text in texts:
+        found["preposicao_sem_artigo"] += sum(1 for m in _EM_PLACE.finditer(text) if place_article(m.group(1)))
+    if source == "infobox":
+        title = re.escape(display_title(record.get("article", "")))
+        labels = "|".join(re.escape(label) for label in COMMON_NOUN_ANSWERS)
+        m = re.match(rf"(?:(?:{labels}) (?:de|do|da|dos|das) {title} (?:é|foi|era|são|foram)|{title} ocupou o cargo de)"
+                     rf" (.+?)\.?$", answer)
+        if m and is_common_phrase(m.group(1)):
+            found["substantivo_maiusculo"] += 1
+    if source == "section" and question.startswith("O que se sabe sobre ") and SECTION_TOPIC not in question:
+        first = question[len("O que se sabe sobre "):].split(maxsplit=1)[0]
+        if first not in ("o", "a", "os", "as"):
+            found["secao_malformada"] += 1
+    return found
+
+
+def count_template_defects(records: Iterable[dict]) -> tuple[Counter, int]:
+    """Total defects per kind over ``records`` (every kind present, 0 when none) and the number of records."""
+    total: Counter = Counter({kind: 0 for kind in DEFECT_KINDS})
+    n = 0
+    for rec in records:
+        n += 1
+        total.update(template_defects(rec))
+    return total, n
+
+
 def _prose(text: str) -> str:
     """The section's text from its first paragraph of prose (skips list items and table remnants)."""
     paras = [p.strip() for p in re.split(r"\n\s*\n", text or "") if p.strip()]
