@@ -255,8 +255,8 @@ FIELD_RULES: tuple[FieldRule, ...] = (
           "O nome oficial {deT} {ser} {v}.", _COUNTRY),
     _rule("cidade_mais_populosa maior_cidade", "Qual {ser} a maior cidade {deT}?", "A maior cidade {deT} {ser} {v_art}."),
     _rule("lingua_oficial linguas_oficiais idioma_oficial idiomas_oficiais lingua idioma",
-          "Qual {ser} a língua oficial {deT}?", "A língua oficial {deT} {ser} {v}.", when="thing"),
-    _rule("moeda", "Qual {ser} a moeda {deT}?", "A moeda {deT} {ser} {v}."),
+          "Qual {ser} a língua oficial {deT}?", "A língua oficial {deT} {ser} {o_v}.", when="thing"),
+    _rule("moeda", "Qual {ser} a moeda {deT}?", "A moeda {deT} {ser} {o_v}."),
     _rule("governo tipo_governo forma_de_governo sistema_de_governo", "Qual {ser} a forma de governo {deT}?",
           "A forma de governo {deT} {ser} {v}.", when="thing"),
     _rule("data_independencia independencia", "Quando foi a independência {deT}?",
@@ -540,6 +540,8 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
             "de_cargo": f" de {cargo}" if cargo else "",
             "v_em": contract_preposition("em", value),   # "no Rio de Janeiro", "na América do Sul", "em Lisboa"
             "v_art": with_article(value),                  # "o Rio de Janeiro", "Brasília"
+            # a lower-cased common noun with its article ("o real", "o português"); a name as it is ("Real (R$)")
+            "o_v": f"{_guess_article(value)[0]} {value}" if value[:1].islower() else value,
             "v_estado": f"no {value}" if value.casefold().startswith("distrito federal") else f"no estado de {value}",
             "v_de": value if value.startswith(("de ", "do ", "da ", "dos ", "das ")) else f"de {value}",
             "v_casa": value if value.casefold().startswith(("casa", "dinastia")) else f"Casa de {value}",

@@ -58,8 +58,8 @@ def qa(records, source=None):
 def test_infobox_country_questions_are_natural_portuguese():
     pairs = dict(infobox_qa(brasil()))
     assert pairs["Qual é a capital do Brasil?"] == "A capital do Brasil é Brasília."
-    assert pairs["Qual é a língua oficial do Brasil?"] == "A língua oficial do Brasil é Português."
-    assert pairs["Qual é a moeda do Brasil?"] == "A moeda do Brasil é Real."
+    assert pairs["Qual é a língua oficial do Brasil?"] == "A língua oficial do Brasil é o português."
+    assert pairs["Qual é a moeda do Brasil?"] == "A moeda do Brasil é o real."
     # the census year of população_ano goes with the population, not into a question of its own
     assert pairs["Qual é a população do Brasil?"] == "A população do Brasil é de 203 062 512 (censo de 2022)."
     assert pairs["Qual é a área do Brasil?"] == "A área do Brasil é de 8 515 767 km²."
@@ -167,7 +167,7 @@ def test_section_questions():
     assert pairs["Qual é a história do Brasil?"] == ("A história do Brasil começa com os povos indígenas. "
                                                      "Os portugueses chegaram em 1500.")
     # generic template; the list before the prose is skipped
-    assert pairs["O que se sabe sobre vida cultural do Brasil?"] == "A cultura brasileira é diversa."
+    assert pairs["O que se sabe sobre a vida cultural do Brasil?"] == "A cultura brasileira é diversa."
     assert not any("referência" in q.lower() for q in pairs)          # boilerplate section skipped
     assert "Como é a economia do Brasil?" not in pairs                 # "Curta." is below min_answer_chars
     assert qa(article_examples(vargas(), GenerationOptions(modes=("section",)))) == {
