@@ -645,7 +645,7 @@ _BOILERPLATE_KEYS = frozenset(norm_key(title) for title in BOILERPLATE_SECTIONS)
 _NOT_A_NOUN = frozenset("depois antes após apos durante entre sobre como por para em até desde sob contra".split())
 SECTION_TOPIC = ' no que diz respeito a "'  # the quoted form of a section question (see section_question)
 _COMMON_SUFFIXES = ("ção", "são", "ções", "sões", "dade", "ência", "ância", "mento", "ória", "ório", "ismo", "eza",
-                    "ura", "agem", "gem", "ia", "io", "ado", "ada", "ivo", "iva", "ia", "os", "as")
+                    "ura", "gem", "ado", "ada", "ivo", "iva", "ências", "âncias")
 
 
 def _common_word(word: str, article_words: set[str] | frozenset[str]) -> bool:
@@ -658,8 +658,9 @@ def _common_word(word: str, article_words: set[str] | frozenset[str]) -> bool:
         return True
     if place_article(word):
         return False
-    return word not in article_words or strip_accents(word.lower()).endswith(
-        tuple(strip_accents(x) for x in _COMMON_SUFFIXES))
+    singular = strip_accents(word.lower())
+    singular = singular[:-1] if singular.endswith("s") else singular
+    return word not in article_words or singular.endswith(tuple(strip_accents(x) for x in _COMMON_SUFFIXES))
 
 
 def section_question(subject: Subject, section_title: str, article_words: set[str] | frozenset[str] = frozenset()
@@ -700,7 +701,7 @@ DEFECT_KINDS = {
     "substantivo_maiusculo": 'a capitalized common noun from an infobox after the verb ("foi Militar")',
     "secao_malformada": 'a section title glued to the subject ("sobre Primeiro imperador do Brasil de Pedro I")',
 }
-_EM_PLACE = re.compile(r"\bem ([A-ZÀ-Ý][^,.;:?!()\"]*)")
+_EM_PLACE = re.compile(r"\bem (?=([A-ZÀ-Ý][^,.;:?!()\"]*))")  # a lookahead: "em Bahia e em Goiás" is two
 _TEMPLATE_SOURCES = ("infobox", "lead", "section")
 
 
