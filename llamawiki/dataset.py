@@ -253,7 +253,8 @@ FIELD_RULES: tuple[FieldRule, ...] = (
     _rule("capital", "Qual {ser} a capital {deT}?", "A capital {deT} {ser} {v_art}."),
     _rule("nome_oficial nome_completo_oficial", "Qual {ser} o nome oficial {deT}?",
           "O nome oficial {deT} {ser} {v}.", _COUNTRY),
-    _rule("cidade_mais_populosa maior_cidade", "Qual {ser} a maior cidade {deT}?", "A maior cidade {deT} {ser} {v_art}."),
+    _rule("cidade_mais_populosa maior_cidade", "Qual {ser} a maior cidade {deT}?",
+          "A maior cidade {deT} {ser} {v_art}."),
     _rule("lingua_oficial linguas_oficiais idioma_oficial idiomas_oficiais lingua idioma",
           "Qual {ser} a língua oficial {deT}?", "A língua oficial {deT} {ser} {o_v}.", when="thing"),
     _rule("moeda", "Qual {ser} a moeda {deT}?", "A moeda {deT} {ser} {o_v}."),
@@ -644,8 +645,8 @@ _BOILERPLATE_KEYS = frozenset(norm_key(title) for title in BOILERPLATE_SECTIONS)
 # First words of section titles that are not nouns ("Depois da presidência", "Após o exílio").
 _NOT_A_NOUN = frozenset("depois antes após apos durante entre sobre como por para em até desde sob contra".split())
 SECTION_TOPIC = ' no que diz respeito a "'  # the quoted form of a section question (see section_question)
-_COMMON_SUFFIXES = ("ção", "são", "ções", "sões", "dade", "ência", "ância", "mento", "ória", "ório", "ismo", "eza",
-                    "ura", "gem", "ado", "ada", "ivo", "iva", "ências", "âncias")
+_COMMON_SUFFIXES = ("ção", "são", "ções", "sões", "dade", "ência", "ância", "mento", "ória", "ório", "ismo",
+                    "eza", "ura", "gem", "ado", "ada", "ivo", "iva", "ências", "âncias")
 
 
 def _common_word(word: str, article_words: set[str] | frozenset[str]) -> bool:
@@ -719,8 +720,8 @@ def template_defects(record: dict) -> Counter:
     if source == "infobox":
         title = re.escape(display_title(record.get("article", "")))
         labels = "|".join(re.escape(label) for label in COMMON_NOUN_ANSWERS)
-        m = re.match(rf"(?:(?:{labels}) (?:de|do|da|dos|das) {title} (?:é|foi|era|são|foram)|{title} ocupou o cargo de)"
-                     rf" (.+?)\.?$", answer)
+        m = re.match(rf"(?:(?:{labels}) (?:de|do|da|dos|das) {title} (?:é|foi|era|são|foram)"
+                     rf"|{title} ocupou o cargo de) (.+?)\.?$", answer)
         if m and is_common_phrase(m.group(1)):
             found["substantivo_maiusculo"] += 1
     if source == "section" and question.startswith("O que se sabe sobre ") and SECTION_TOPIC not in question:

@@ -124,7 +124,8 @@ def test_section_question(subject, title, words, expected):
 
 def test_generic_participle_agrees_with_the_subject():
     lei = Article(title="Lei Áurea", page_id=3, infobox_type="Info/Legislação",
-                  infobox={"criado_por": "Conselho de Estado"}, lead="A Lei Áurea foi a lei que extinguiu a escravidão.")
+                  infobox={"criado_por": "Conselho de Estado"},
+                  lead="A Lei Áurea foi a lei que extinguiu a escravidão.")
     pairs = dict(infobox_qa(lei))
     assert pairs["Por quem ou pelo que a Lei Áurea foi criada?"] == "A Lei Áurea foi criada por Conselho de Estado."
 
@@ -145,7 +146,8 @@ FIXTURE = [
     _rec("Onde nasceu Y?", "Y nasceu no Rio de Janeiro.", "Y", "infobox"),                           # ok
     _rec("Qual foi a profissão de Deodoro da Fonseca?", "A profissão de Deodoro da Fonseca foi Militar.",
          "Deodoro da Fonseca", "infobox"),                                                           # 1 noun
-    _rec("Qual é a língua oficial do Brasil?", "A língua oficial do Brasil é Português.", "Brasil", "infobox"),  # 1
+    _rec("Qual é a língua oficial do Brasil?", "A língua oficial do Brasil é Português.", "Brasil",
+         "infobox"),                                                                                 # 1 noun
     _rec("Qual foi o partido político de Z?", "O partido político de Z foi PT.", "Z", "infobox"),    # ok: not a field
     _rec("Qual é a profissão de W?", "A profissão de W é PM.", "W", "infobox"),                      # ok: acronym
     _rec("O que se sabe sobre Primeiro imperador do Brasil de Pedro I do Brasil?", "Texto da seção.",
