@@ -196,10 +196,10 @@ PLACE_ARTICLES: dict[str, str] = {name: art for art, names in {
 # Common nouns that head a place name and bring their article with them ("o Palácio do Catete",
 # "a Capitania de Minas Gerais", "as Margens do Ipiranga"): the first word of the name is looked up.
 PLACE_HEADS: dict[str, str] = {word: art for art, words in {
-    "o": "Palácio Castelo Oceano Reino Império Estado Mar Lago Monte Morro Convento Mosteiro Colégio "
+    "o": "Palácio Castelo Oceano Reino Império Estado Hino Mar Lago Monte Morro Convento Mosteiro Colégio "
          "Hospital Teatro Museu Porto Vale Planalto Arquipélago Golfo Pantanal Engenho Forte Paço Solar Largo",
     "a": "Fazenda Cordilheira Capitania Província Serra Ilha Praça Igreja Catedral Baía Região Cidade "
-         "Floresta Chapada Colônia Universidade Casa",
+         "Floresta Chapada Colônia Universidade Casa República",
     "as": "Margens Ilhas",
 }.items() for word in words.split()}
 
@@ -213,6 +213,14 @@ _PLACES_LONGEST_FIRST = sorted(PLACE_ARTICLES, key=len, reverse=True)
 _ARTICLE_START = re.compile(r"^(?:o|a|os|as|um|uma|uns|umas)\s", re.IGNORECASE)
 
 
+def _listed_place(phrase: str) -> str | None:
+    """The article of the longest name of PLACE_ARTICLES that starts ``phrase`` and ends at a word boundary."""
+    for name in _PLACES_LONGEST_FIRST:
+        if phrase.startswith(name) and (len(phrase) == len(name) or not phrase[len(name)].isalnum()):
+            return PLACE_ARTICLES[name]
+    return None
+
+
 def place_article(phrase: str) -> str | None:
     """The definite article a place name takes ("Rio de Janeiro" -> "o", "Bahia" -> "a", "São Paulo" -> None).
 
@@ -220,10 +228,9 @@ def place_article(phrase: str) -> str | None:
     :data:`PLACE_ARTICLES` that ends at a word boundary, else the first word in :data:`PLACE_HEADS`.
     """
     phrase = phrase.strip()
-    for name in _PLACES_LONGEST_FIRST:
-        if phrase.startswith(name) and (len(phrase) == len(name) or not phrase[len(name)].isalnum()):
-            # "Rio de Janeiro" is listed, "Rio Branco" is not: a longer name decides, then the head word.
-            return PLACE_ARTICLES[name]
+    listed = _listed_place(phrase)
+    if listed:
+        return listed
     head = phrase.split(maxsplit=1)[0] if phrase else ""
     if head in PLACE_HEADS and " " in phrase:  # "Vila Rica", "Rio Branco", "Minas Gerais": no head, no article
         return PLACE_HEADS[head]
@@ -265,9 +272,8 @@ def is_common_phrase(value: str) -> bool:
     words = re.findall(r"[^\W\d_][\w\-’']*", text)
     if not words or not (len(words[0]) > 1 and words[0][0].isupper() and words[0][1:2].islower()):
         return False
-    if any(w[0].isupper() for w in words[1:]) or place_article(text) or words[0] in PLACE_HEADS:
-        return False
-    return True
+    # A listed place is a name ("Brasil colonial"); a head noun with lowercase words is not ("República federal").
+    return not any(w[0].isupper() for w in words[1:]) and _listed_place(text) is None
 
 
 def lower_common(value: str) -> str:

@@ -64,7 +64,7 @@ def test_infobox_country_questions_are_natural_portuguese():
     assert pairs["Qual é a população do Brasil?"] == "A população do Brasil é de 203 062 512 (censo de 2022)."
     assert pairs["Qual é a área do Brasil?"] == "A área do Brasil é de 8 515 767 km²."
     assert pairs["Quem é o presidente do Brasil?"] == "O presidente do Brasil é Luiz Inácio Lula da Silva."
-    assert pairs["Qual é o nome oficial do Brasil?"] == "O nome oficial do Brasil é República Federativa do Brasil."
+    assert pairs["Qual é o nome oficial do Brasil?"] == "O nome oficial do Brasil é a República Federativa do Brasil."
     # unmapped field: generic question with a guessed gender ("clima" is masculine)
     assert pairs["Qual é o clima do Brasil?"] == "O clima do Brasil é tropical."
     answers = " ".join(pairs.values())

@@ -65,7 +65,8 @@ def test_place_article_and_with_article():
     ("PSD, PMDB", "PSD, PMDB"),
     ("Presidente do Brasil", "Presidente do Brasil"),  # more than one capital: a name
     ("Brasil", "Brasil"),                          # a listed place
-    ("Palácio novo", "Palácio novo"),              # a place head
+    ("Brasil colonial", "Brasil colonial"),        # a listed place with lowercase words: still a name
+    ("República federal presidencialista", "república federal presidencialista"),  # a head noun is common
     ("militar", "militar"),
 ])
 def test_lower_common(value, expected):
@@ -98,6 +99,7 @@ def test_capital_takes_the_article_of_the_place():
     pairs = dict(infobox_qa(imperio))
     assert pairs["Qual foi a capital do Império do Brasil?"] == "A capital do Império do Brasil foi o Rio de Janeiro."
     assert pairs["Qual foi a moeda do Império do Brasil?"] == "A moeda do Império do Brasil foi o real."
+    assert with_article("República Federativa do Brasil") == "a República Federativa do Brasil"
 
 
 PEDRO = Subject(title="Pedro I do Brasil", art=None, is_person=True, past=True)
