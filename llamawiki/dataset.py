@@ -168,6 +168,8 @@ def describe_subject(article: Any) -> Subject:
     art = None
     if not is_person:  # "O Brasil, oficialmente República Federativa do Brasil, é ..." -> "o"
         m = re.search(rf"(?<!\w)({_ARTICLE_FORMS})\s+{re.escape(title)}(?!\w)", first, re.IGNORECASE)
+        if m is None and " " in title:  # "Futebol no Brasil": "O futebol é o esporte..." -> "o"
+            m = re.match(rf"({_ARTICLE_FORMS})\s+{re.escape(title.split()[0])}(?!\w)", first, re.IGNORECASE)
         art = _ARTICLE_OF[m.group(1).lower()] if m else None
     past_verb = _PAST_VERB.search(first)
     present_verb = _PRESENT_VERB.search(first)

@@ -215,3 +215,12 @@ def test_sample_build_has_no_defects(tmp_path):
     assert answers["Qual foi a profissão de Deodoro da Fonseca?"] == "A profissão de Deodoro da Fonseca foi militar."
     assert 'O que se sabe sobre Pedro I do Brasil no que diz respeito a "Primeiro imperador do Brasil"?' in answers
 
+
+
+def test_subject_article_from_the_first_word_of_the_title():
+    from llamawiki.dataset import describe_subject
+
+    futebol = Article(title="Futebol no Brasil", page_id=5, lead="O futebol é o esporte mais popular do Brasil.")
+    assert describe_subject(futebol).de == "do Futebol no Brasil"
+    sp = Article(title="São Paulo", page_id=6, lead="São Paulo é um município brasileiro.")
+    assert describe_subject(sp).de == "de São Paulo"
