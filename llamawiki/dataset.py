@@ -28,7 +28,8 @@ from typing import Any, Iterable, Iterator
 from . import prompt
 from .fileio import UserError, atomic_open, check_distinct_paths
 from .records import make_record, read_bytes, read_qa_csv, read_qa_json
-from .text import first_sentences, normalize, split_sentences, strip_accents
+from .text import (contract_preposition, first_sentences, is_common_phrase, lower_common, normalize, place_article,
+                   split_sentences, strip_accents, with_article)
 from .wikitext import BOILERPLATE_SECTIONS, INFOBOX_DROP_RE
 
 _SPACES = re.compile(r"\s+")
@@ -167,6 +168,8 @@ def describe_subject(article: Any) -> Subject:
     art = None
     if not is_person:  # "O Brasil, oficialmente República Federativa do Brasil, é ..." -> "o"
         m = re.search(rf"(?<!\w)({_ARTICLE_FORMS})\s+{re.escape(title)}(?!\w)", first, re.IGNORECASE)
+        if m is None and " " in title:  # "Futebol no Brasil": "O futebol é o esporte..." -> "o"
+            m = re.match(rf"({_ARTICLE_FORMS})\s+{re.escape(title.split()[0])}(?!\w)", first, re.IGNORECASE)
         art = _ARTICLE_OF[m.group(1).lower()] if m else None
     past_verb = _PAST_VERB.search(first)
     present_verb = _PRESENT_VERB.search(first)
@@ -249,13 +252,14 @@ _AREA_IN_KM2 = frozenset((_COUNTRY + " " + _CITY + " estado_do_brasil regiao").s
 # Type-specific rules come first: the first matching rule of a field wins.
 FIELD_RULES: tuple[FieldRule, ...] = (
     # Info/País
-    _rule("capital", "Qual {ser} a capital {deT}?", "A capital {deT} {ser} {v}."),
+    _rule("capital", "Qual {ser} a capital {deT}?", "A capital {deT} {ser} {v_art}."),
     _rule("nome_oficial nome_completo_oficial", "Qual {ser} o nome oficial {deT}?",
-          "O nome oficial {deT} {ser} {v}.", _COUNTRY),
-    _rule("cidade_mais_populosa maior_cidade", "Qual {ser} a maior cidade {deT}?", "A maior cidade {deT} {ser} {v}."),
+          "O nome oficial {deT} {ser} {v_art}.", _COUNTRY),
+    _rule("cidade_mais_populosa maior_cidade", "Qual {ser} a maior cidade {deT}?",
+          "A maior cidade {deT} {ser} {v_art}."),
     _rule("lingua_oficial linguas_oficiais idioma_oficial idiomas_oficiais lingua idioma",
-          "Qual {ser} a língua oficial {deT}?", "A língua oficial {deT} {ser} {v}.", when="thing"),
-    _rule("moeda", "Qual {ser} a moeda {deT}?", "A moeda {deT} {ser} {v}."),
+          "Qual {ser} a língua oficial {deT}?", "A língua oficial {deT} {ser} {o_v}.", when="thing"),
+    _rule("moeda", "Qual {ser} a moeda {deT}?", "A moeda {deT} {ser} {o_v}."),
     _rule("governo tipo_governo forma_de_governo sistema_de_governo", "Qual {ser} a forma de governo {deT}?",
           "A forma de governo {deT} {ser} {v}.", when="thing"),
     _rule("data_independencia independencia", "Quando foi a independência {deT}?",
@@ -263,7 +267,7 @@ FIELD_RULES: tuple[FieldRule, ...] = (
     _rule("independencia", "De quem {oT} se tornou independente?", "{OT} se tornou independente {v_de}.",
           _COUNTRY, when="nodate"),
     _rule("gentilico", "Qual é o gentílico de quem nasce {emT}?", "O gentílico de quem nasce {emT} é {v}."),
-    _rule("hino hino_nacional", "Qual {ser} o hino {deT}?", "O hino {deT} {ser} {v}."),
+    _rule("hino hino_nacional", "Qual {ser} o hino {deT}?", "O hino {deT} {ser} {v_art}."),
     _rule("lema", "Qual {ser} o lema {deT}?", "O lema {deT} {ser} {v}."),
     _rule("continente", "Em que continente fica {oT}?", "{OT} fica {v_em}."),
     _rule("fuso_horario", "Qual é o fuso horário {deT}?", "O fuso horário {deT} é {v}."),
@@ -298,18 +302,18 @@ FIELD_RULES: tuple[FieldRule, ...] = (
           "A densidade demográfica {deT} {ser} de {v}."),
     _rule("populacao* habitantes", "Qual {ser} a população {deT}?", "A população {deT} {ser} de {v}."),
     _rule("area* superficie", "Qual {ser} a área {deT}?", "A área {deT} {ser} de {v}."),
-    _rule("sede", "Onde fica a sede {deT}?", "A sede {deT} fica em {v}."),
+    _rule("sede", "Onde fica a sede {deT}?", "A sede {deT} fica {v_em}."),
     # Info/Político, Info/Monarca, Info/Biografia and other people
     _rule("nome_completo nome_de_nascimento nome_nascimento", "Qual {ser} o nome completo de {T}?",
           "O nome completo de {T} {ser} {v}.", when="person"),
     _rule("nascimento data_nascimento data_de_nascimento nascimento_data", "Quando nasceu {T}?",
           "{T} nasceu em {v}.", when="person"),
     _rule("local_nascimento local_de_nascimento nascimento_local naturalidade", "Onde nasceu {T}?",
-          "{T} nasceu em {v}.", when="person"),
+          "{T} nasceu {v_em}.", when="person"),
     _rule("morte falecimento data_morte data_falecimento data_de_morte data_de_falecimento morte_data "
           "falecimento_data", "Quando morreu {T}?", "{T} morreu em {v}.", when="person"),
     _rule("local_morte local_falecimento local_de_morte morte_local falecimento_local", "Onde morreu {T}?",
-          "{T} morreu em {v}.", when="person"),
+          "{T} morreu {v_em}.", when="person"),
     _rule("causa_morte causa_da_morte", "Qual foi a causa da morte de {T}?", "A causa da morte de {T} foi {v}."),
     _rule("reinado", "Quando foi o reinado de {T}{como}?", "O reinado de {T}{como} foi {v_periodo}."),
     _rule("coroacao aclamacao", "Quando foi a coroação de {T}{como}?", "A coroação de {T}{como} foi em {v}."),
@@ -327,8 +331,8 @@ FIELD_RULES: tuple[FieldRule, ...] = (
           when="person"),
     _rule("sucessor depois", "Quem foi o sucessor de {T}{como}{no_mandato}?",
           "O sucessor de {T}{como}{no_mandato} foi {v}.", when="person"),
-    _rule("antecessor predecessor antes precedido_por", "O que veio antes {deT}?", "Antes {deT} veio {v}."),
-    _rule("sucessor depois sucedido_por", "O que veio depois {deT}?", "Depois {deT} veio {v}."),
+    _rule("antecessor predecessor antes precedido_por", "O que veio antes {deT}?", "Antes {deT} veio {v_art}."),
+    _rule("sucessor depois sucedido_por", "O que veio depois {deT}?", "Depois {deT} veio {v_art}."),
     _rule("vice vice_presidente vicepresidente", "Quem foi o vice de {T}{como}{no_mandato}?",
           "O vice de {T}{como}{no_mandato} foi {v}."),
     _rule("primeiro_ministro", "Quem foi o primeiro-ministro de {T}{como}?",
@@ -342,13 +346,13 @@ FIELD_RULES: tuple[FieldRule, ...] = (
     _rule("profissao ocupacao", "Qual {ser} a profissão de {T}?", "A profissão de {T} {ser} {v}.", when="person"),
     _rule("nacionalidade", "Qual {ser} a nacionalidade de {T}?", "A nacionalidade de {T} {ser} {v}.", when="person"),
     _rule("religiao", "Qual {ser} a religião de {T}?", "A religião de {T} {ser} {v}.", when="person"),
-    _rule("alma_mater formacao", "Onde {T} estudou?", "{T} estudou em {v}.", when="person"),
+    _rule("alma_mater formacao", "Onde {T} estudou?", "{T} estudou {v_em}.", when="person"),
     _rule("conhecido_por conhecida_por", "Pelo que {T} {ser} conhecido?", "{T} {ser} conhecido por: {v}.",
           when="person"),
     _rule("premios premiacoes", "Que prêmios {T} recebeu?", "{T} recebeu: {v}.", when="person"),
     # Info/Evento histórico, Info/Conflito militar
     _rule("data data_evento", "Quando ocorreu {oT}?", "{OT} ocorreu em {v}.", _EVENT),
-    _rule("local lugar localizacao", "Onde ocorreu {oT}?", "{OT} ocorreu em {v}.", _EVENT),
+    _rule("local lugar localizacao", "Onde ocorreu {oT}?", "{OT} ocorreu {v_em}.", _EVENT),
     _rule("resultado desfecho", "Qual foi o resultado {deT}?", "O resultado {deT} foi {v}."),
     _rule("causa causas motivo motivos", "Quais foram as causas {deT}?", "As causas {deT} foram: {v}.", _EVENT),
     _rule("consequencias consequencia", "Quais foram as consequências {deT}?", "As consequências {deT} foram: {v}.",
@@ -362,8 +366,8 @@ FIELD_RULES: tuple[FieldRule, ...] = (
           merge=True),
     # Other kinds of article
     _rule("paises", "Por quais países passa {oT}?", "{OT} passa por: {v}.", "rio"),
-    _rule("nascente", "Onde fica a nascente {deT}?", "A nascente {deT} fica em: {v}."),
-    _rule("foz", "Onde fica a foz {deT}?", "A foz {deT} fica em: {v}."),
+    _rule("nascente", "Onde fica a nascente {deT}?", "A nascente {deT} fica {v_em}."),
+    _rule("foz", "Onde fica a foz {deT}?", "A foz {deT} fica {v_em}."),
     _rule("comprimento extensao", "Qual {ser} o comprimento {deT}?", "O comprimento {deT} {ser} de {v}."),
     _rule("falantes numero_de_falantes", "Quantos falantes tem {oT}?", "O número de falantes {deT} é {v}."),
 )
@@ -374,7 +378,7 @@ FIELD_RULES: tuple[FieldRule, ...] = (
 SKIP_FIELDS = re.compile(
     r"^(?:coord|coordenadas|lat|latitude|long|longitude|site|website|sitio|url|pagina|nota|notas|ref|rodape|"
     r"escala|nome|nome_pt|nome_comum|nome_nativo|nome_curto|titulo_pagina|padrao|tipo|formato|simbolo|ficheiro|"
-    r"arquivo|icone|wikidata|codigo_ibge|ibge|cep|abreviacao|ordem|data_acesso|acessodata|commons|iso|censo)"
+    r"nomenativo|arquivo|icone|wikidata|codigo_ibge|ibge|cep|abreviacao|ordem|data_acesso|acessodata|commons|iso|censo)"
     r"(?:_|$)"
 )
 _FEMININE_ENDINGS = ("a", "cao", "sao", "iao", "dade", "gem", "ncia", "ise", "ie", "tude")
@@ -382,10 +386,22 @@ _SINGULAR_IN_S = frozenset("mes pais portugues ingles frances onibus lapis virus
                            "tenis cais oasis chassis".split())
 _FEMININE_WORDS = frozenset("sede patente nascente foz data fonte origem cor ponte morte sorte arte parte classe "
                             "chave base fase frase lei mae rede tarde torre capital imagem ordem paz voz luz vez "
-                            "raiz cidade".split())
+                            "raiz matriz cidade".split())
 _MASCULINE_IN_A = frozenset("clima sistema idioma tema problema mapa dia programa planeta lema poema cinema drama "
                             "esquema regime".split())
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+# Fields whose values are common nouns ("Militar", "Advogado e escritor", "Português", "Monarquia constitucional"):
+# inside the answer they are lower-cased by text.lower_common ("A profissão de X foi militar."), unless they read
+# as a name (acronyms, more than one capital: "Presidente do Brasil", "PT"). Values of fields without a template
+# are lower-cased only when they have more than one word ("Extinção da escravidão" -> "extinção da escravidão").
+COMMON_NOUN_FIELDS = frozenset("""
+profissao ocupacao cargo religiao nacionalidade lingua_oficial linguas_oficiais idioma_oficial idiomas_oficiais
+lingua idioma moeda governo tipo_governo forma_de_governo sistema_de_governo patente industria genero
+""".split())
+# How the answers of those fields start (the checker finds them by it): "A profissão de X foi ...".
+COMMON_NOUN_ANSWERS = ("A profissão", "A ocupação", "A religião", "A nacionalidade", "A língua oficial",
+                       "A moeda", "A forma de governo", "A patente", "A indústria", "O gênero")
 
 
 def _split_suffix(key: str) -> tuple[str, str]:
@@ -446,8 +462,12 @@ def _generic_qa(subject: Subject, key: str, value: str) -> tuple[str, str] | Non
     words = label.split()
     if len(words) >= 2 and words[-1] == "por":  # criado_por, substituída_por, sancionada_por
         participle = " ".join(words[:-1])
+        if subject.art in ("a", "os", "as") and participle.endswith("o"):  # a Constituição foi criada
+            participle = participle[:-1] + {"a": "a", "os": "os", "as": "as"}[subject.art]
         return (f"Por quem ou pelo que {subject.the} foi {participle}?",
                 f"{_upper_first(subject.the)} foi {participle} por {value}.")
+    if " " in re.sub(r"\([^()]*\)", "", value).strip() and not re.search(r"\d", value):
+        value = lower_common(value)  # "Extinção da escravidão"; not "União (controladora)", "Lei de 1891"
     art, plural = _guess_article(label)
     if plural:
         verb = "foram" if subject.past else "são"
@@ -487,6 +507,8 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
         if value is None or normalize(value) == title_norm or _NON_VALUE.match(value):
             continue
         base, suffix = _split_suffix(nkey)
+        if base in COMMON_NOUN_FIELDS:
+            value = lower_common(value)
         # Leaders of a country: título_líder1 = Presidente, nome_líder1 = Lula.
         if base in ("nome_lider", "lider_nome", "nome_do_lider"):
             title_key = next((normalized[k] for k in (f"titulo_lider{suffix}", f"lider_titulo{suffix}",
@@ -519,7 +541,10 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
             "como": f" como {cargo}" if cargo else "",
             "no_mandato": f" no {ordinal}mandato" if ordinal else "",
             "de_cargo": f" de {cargo}" if cargo else "",
-            "v_em": f"na {value}" if value.casefold().startswith("américa") else f"em {value}",
+            "v_em": contract_preposition("em", value),   # "no Rio de Janeiro", "na América do Sul", "em Lisboa"
+            "v_art": with_article(value),                  # "o Rio de Janeiro", "Brasília"
+            # a lower-cased common noun with its article ("o real", "o português"); a name as it is ("Real (R$)")
+            "o_v": f"{_guess_article(value)[0]} {value}" if value[:1].islower() else value,
             "v_estado": f"no {value}" if value.casefold().startswith("distrito federal") else f"no estado de {value}",
             "v_de": value if value.startswith(("de ", "do ", "da ", "dos ", "das ")) else f"de {value}",
             "v_casa": value if value.casefold().startswith(("casa", "dinastia")) else f"Casa de {value}",
@@ -619,6 +644,28 @@ SECTION_TEMPLATES: dict[str, str] = {
 _BOILERPLATE_KEYS = frozenset(norm_key(title) for title in BOILERPLATE_SECTIONS)
 
 
+# First words of section titles that are not nouns ("Depois da presidência", "Após o exílio").
+_NOT_A_NOUN = frozenset("depois antes após apos durante entre sobre como por para em até desde sob contra".split())
+SECTION_TOPIC = ' no que diz respeito a "'  # the quoted form of a section question (see section_question)
+_COMMON_SUFFIXES = ("ção", "são", "ções", "sões", "dade", "ência", "ância", "mento", "ória", "ório", "ismo",
+                    "eza", "ura", "gem", "ado", "ada", "ivo", "iva", "ências", "âncias")
+
+
+def _common_word(word: str, article_words: set[str] | frozenset[str]) -> bool:
+    """Whether a one-word section title is a common noun ("Abdicação", "Vida") rather than a name ("Brasília").
+
+    Common: written in lowercase somewhere in the article, or never seen there at all, or ending like a common
+    noun (-ção, -dade, -ência, -mento...); never a place name of text.PLACE_ARTICLES.
+    """
+    if word.islower() or word.lower() in article_words:
+        return True
+    if place_article(word):
+        return False
+    singular = strip_accents(word.lower())
+    singular = singular[:-1] if singular.endswith("s") else singular
+    return word not in article_words or singular.endswith(tuple(strip_accents(x) for x in _COMMON_SUFFIXES))
+
+
 def section_question(subject: Subject, section_title: str, article_words: set[str] | frozenset[str] = frozenset()
                      ) -> str | None:
     """The question a section answers ("História" -> "Qual é a história do Brasil?"), None for boilerplate.
@@ -634,13 +681,66 @@ def section_question(subject: Subject, section_title: str, article_words: set[st
         return subject.fmt(template)
     title = section_title.strip()
     words = title.split()
-    if words[0] in ("O", "A", "Os", "As") and len(words) > 1:
-        title = _lower_first(title) if len(words[0]) > 1 else words[0].lower() + title[1:]
-    elif len(words) > 1 and all(w[:1].islower() or not w[:1].isalpha() for w in words[1:]):
-        title = _lower_first(title)  # "Vida política" -> "vida política"
-    elif len(words) == 1 and title.lower() in article_words:
-        title = title.lower()
-    return f"O que se sabe sobre {title} {subject.de}?"
+    if words[0] in ("O", "A", "Os", "As") and len(words) > 1:  # "O Dia do Fico": has its article already
+        return f"O que se sabe sobre {words[0].lower()} {' '.join(words[1:])} {subject.de}?"
+    common = words[0].casefold() not in _NOT_A_NOUN and words[0][:1].isalpha() and (
+        (len(words) > 1 and all(w[:1].islower() or not w[:1].isalpha() for w in words[1:]))  # "Vida política"
+        or (len(words) == 1 and _common_word(title, article_words)))                          # "Construção"
+    if common:  # a common noun phrase takes its article: "a abdicação de Pedro I", "os últimos anos de X"
+        phrase = _lower_first(title) if len(words) > 1 else title.lower()
+        art, _ = _guess_article(phrase)
+        return f"O que se sabe sobre {art} {phrase} {subject.de}?"
+    # A name, or a phrase that takes no article ("Primeiro imperador do Brasil", "Depois da presidência"): the
+    # title is quoted as a topic instead of being glued to the subject.
+    return f'O que se sabe sobre {subject.the}{SECTION_TOPIC}{title}"?'
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Defects of the template Portuguese (data/check_dataset.py counts them over a dataset)
+# --------------------------------------------------------------------------------------------------------------
+
+DEFECT_KINDS = {
+    "preposicao_sem_artigo": '"em" before a place that takes an article ("em Rio de Janeiro" for "no Rio de Janeiro")',
+    "substantivo_maiusculo": 'a capitalized common noun from an infobox after the verb ("foi Militar")',
+    "secao_malformada": 'a section title glued to the subject ("sobre Primeiro imperador do Brasil de Pedro I")',
+}
+_EM_PLACE = re.compile(r"\bem (?=([A-ZÀ-Ý][^,.;:?!()\"]*))")  # a lookahead: "em Bahia e em Goiás" is two
+_TEMPLATE_SOURCES = ("infobox", "lead", "section")
+
+
+def template_defects(record: dict) -> Counter:
+    """The defects of :data:`DEFECT_KINDS` in one record's generated text (the question of every template record,
+    the answer of infobox records; lead and section answers are Wikipedia's own sentences and are not checked)."""
+    found: Counter = Counter()
+    source = record.get("source", "")
+    if source not in _TEMPLATE_SOURCES:
+        return found
+    question, answer = record.get("input", ""), record.get("output", "")
+    texts = [question, answer] if source == "infobox" else [question]
+    for text in texts:
+        found["preposicao_sem_artigo"] += sum(1 for m in _EM_PLACE.finditer(text) if place_article(m.group(1)))
+    if source == "infobox":
+        title = re.escape(display_title(record.get("article", "")))
+        labels = "|".join(re.escape(label) for label in COMMON_NOUN_ANSWERS)
+        m = re.match(rf"(?:(?:{labels}) (?:de|do|da|dos|das) {title} (?:é|foi|era|são|foram)"
+                     rf"|{title} ocupou o cargo de) (.+?)\.?$", answer)
+        if m and is_common_phrase(m.group(1)):
+            found["substantivo_maiusculo"] += 1
+    if source == "section" and question.startswith("O que se sabe sobre ") and SECTION_TOPIC not in question:
+        first = question[len("O que se sabe sobre "):].split(maxsplit=1)[0]
+        if first not in ("o", "a", "os", "as"):
+            found["secao_malformada"] += 1
+    return found
+
+
+def count_template_defects(records: Iterable[dict]) -> tuple[Counter, int]:
+    """Total defects per kind over ``records`` (every kind present, 0 when none) and the number of records."""
+    total: Counter = Counter({kind: 0 for kind in DEFECT_KINDS})
+    n = 0
+    for rec in records:
+        n += 1
+        total.update(template_defects(rec))
+    return total, n
 
 
 def _prose(text: str) -> str:

@@ -173,3 +173,109 @@ def first_sentences(text: str, n: int, max_chars: int) -> str:
             break
         out = candidate
     return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Place names and the contracted article ("em" + "o Rio de Janeiro" -> "no Rio de Janeiro")
+# --------------------------------------------------------------------------------------------------------------
+
+# Place names that take a definite article in Portuguese ("o Brasil", "a Bahia", "os Estados Unidos"). A name not
+# listed takes none ("São Paulo", "Lisboa", "Portugal", "Minas Gerais", "Pernambuco"): the default. Cities that
+# are named after a river or a state ("Rio de Janeiro") follow the article of the name.
+PLACE_ARTICLES: dict[str, str] = {name: art for art, names in {
+    "o": "Brasil|Rio de Janeiro|Rio Grande do Sul|Rio Grande do Norte|Paraná|Maranhão|Pará|Amazonas|Acre|Amapá|"
+         "Piauí|Ceará|Espírito Santo|Tocantins|Mato Grosso|Mato Grosso do Sul|Distrito Federal|Recôncavo|"
+         "Nordeste|Sudeste|Centro-Oeste|Norte|Sul|Peru|Chile|Uruguai|Paraguai|Equador|Japão|Canadá|México|"
+         "Reino Unido|Egito|Vaticano|Oriente Médio|Prata|Atlântico|Pacífico",
+    "a": "Bahia|Paraíba|Argentina|Bolívia|Colômbia|Venezuela|Guiana|França|Alemanha|Inglaterra|Espanha|Itália|"
+         "Áustria|Bélgica|Holanda|Suíça|Rússia|China|Índia|Europa|América|América do Sul|América do Norte|"
+         "América Latina|África|Ásia|Oceania|Amazônia|Guanabara",
+    "os": "Estados Unidos|Países Baixos|Andes",
+}.items() for name in names.split("|")}
+
+# Common nouns that head a place name and bring their article with them ("o Palácio do Catete",
+# "a Capitania de Minas Gerais", "as Margens do Ipiranga"): the first word of the name is looked up.
+PLACE_HEADS: dict[str, str] = {word: art for art, words in {
+    "o": "Palácio Castelo Oceano Reino Império Estado Hino Mar Lago Monte Morro Convento Mosteiro Colégio "
+         "Hospital Teatro Museu Porto Vale Planalto Arquipélago Golfo Pantanal Engenho Forte Paço Solar Largo",
+    "a": "Fazenda Cordilheira Capitania Província Serra Ilha Praça Igreja Catedral Baía Região Cidade "
+         "Floresta Chapada Colônia Universidade Casa República",
+    "as": "Margens Ilhas",
+}.items() for word in words.split()}
+
+CONTRACTIONS: dict[str, dict[str, str]] = {
+    "em": {"o": "no", "a": "na", "os": "nos", "as": "nas"},
+    "de": {"o": "do", "a": "da", "os": "dos", "as": "das"},
+    "a": {"o": "ao", "a": "à", "os": "aos", "as": "às"},
+    "por": {"o": "pelo", "a": "pela", "os": "pelos", "as": "pelas"},
+}
+_PLACES_LONGEST_FIRST = sorted(PLACE_ARTICLES, key=len, reverse=True)
+_ARTICLE_START = re.compile(r"^(?:o|a|os|as|um|uma|uns|umas)\s", re.IGNORECASE)
+
+
+def _listed_place(phrase: str) -> str | None:
+    """The article of the longest name of PLACE_ARTICLES that starts ``phrase`` and ends at a word boundary."""
+    for name in _PLACES_LONGEST_FIRST:
+        if phrase.startswith(name) and (len(phrase) == len(name) or not phrase[len(name)].isalnum()):
+            return PLACE_ARTICLES[name]
+    return None
+
+
+def place_article(phrase: str) -> str | None:
+    """The definite article a place name takes ("Rio de Janeiro" -> "o", "Bahia" -> "a", "São Paulo" -> None).
+
+    Looks at the start of ``phrase`` (a value may go on: "Rio de Janeiro, Brasil"): the longest listed name in
+    :data:`PLACE_ARTICLES` that ends at a word boundary, else the first word in :data:`PLACE_HEADS`.
+    """
+    phrase = phrase.strip()
+    listed = _listed_place(phrase)
+    if listed:
+        return listed
+    head = phrase.split(maxsplit=1)[0] if phrase else ""
+    if head in PLACE_HEADS and " " in phrase:  # "Vila Rica", "Rio Branco", "Minas Gerais": no head, no article
+        return PLACE_HEADS[head]
+    return None
+
+
+def contract_preposition(prep: str, phrase: str) -> str:
+    """``prep`` before ``phrase``, contracted with the place's article: ("em", "Rio de Janeiro") ->
+    "no Rio de Janeiro", ("de", "Bahia") -> "da Bahia", ("em", "São Paulo") -> "em São Paulo".
+
+    A phrase that starts with a definite article contracts with it (("em", "o Brasil") -> "no Brasil"); a phrase
+    that is not a listed place keeps the bare preposition.
+    """
+    phrase = phrase.strip()
+    m = re.match(r"(o|a|os|as)\s+(?=\S)", phrase, re.IGNORECASE)
+    if m:
+        return f"{CONTRACTIONS[prep][m.group(1).lower()]} {phrase[m.end():]}"
+    art = None if _ARTICLE_START.match(phrase) else place_article(phrase)
+    if art is None:
+        return f"{prep} {phrase}"
+    return f"{CONTRACTIONS[prep][art]} {phrase}"
+
+
+def with_article(phrase: str) -> str:
+    """A place name as a subject or predicate: "Rio de Janeiro" -> "o Rio de Janeiro"; others unchanged."""
+    phrase = phrase.strip()
+    art = None if _ARTICLE_START.match(phrase) else place_article(phrase)
+    return f"{art} {phrase}" if art else phrase
+
+
+def is_common_phrase(value: str) -> bool:
+    """Whether a capitalized value reads as a common noun phrase that should be lower-cased inside a sentence.
+
+    True for one capitalized word followed by lowercase words only ("Militar", "Advogado e escritor",
+    "Alferes, dentista prático, tropeiro e minerador", "Real (R$)": parentheses are ignored); False for
+    acronyms ("PT"), names with more than one capital ("Presidente do Brasil") and listed place names.
+    """
+    text = re.sub(r"\([^()]*\)", " ", value).strip()
+    words = re.findall(r"[^\W\d_][\w\-’']*", text)
+    if not words or not (len(words[0]) > 1 and words[0][0].isupper() and words[0][1:2].islower()):
+        return False
+    # A listed place is a name ("Brasil colonial"); a head noun with lowercase words is not ("República federal").
+    return not any(w[0].isupper() for w in words[1:]) and _listed_place(text) is None
+
+
+def lower_common(value: str) -> str:
+    """``value`` with its first letter lower-cased when :func:`is_common_phrase` ("Militar" -> "militar")."""
+    return value[0].lower() + value[1:] if is_common_phrase(value) else value

@@ -58,13 +58,13 @@ def qa(records, source=None):
 def test_infobox_country_questions_are_natural_portuguese():
     pairs = dict(infobox_qa(brasil()))
     assert pairs["Qual é a capital do Brasil?"] == "A capital do Brasil é Brasília."
-    assert pairs["Qual é a língua oficial do Brasil?"] == "A língua oficial do Brasil é Português."
-    assert pairs["Qual é a moeda do Brasil?"] == "A moeda do Brasil é Real."
+    assert pairs["Qual é a língua oficial do Brasil?"] == "A língua oficial do Brasil é o português."
+    assert pairs["Qual é a moeda do Brasil?"] == "A moeda do Brasil é o real."
     # the census year of população_ano goes with the population, not into a question of its own
     assert pairs["Qual é a população do Brasil?"] == "A população do Brasil é de 203 062 512 (censo de 2022)."
     assert pairs["Qual é a área do Brasil?"] == "A área do Brasil é de 8 515 767 km²."
     assert pairs["Quem é o presidente do Brasil?"] == "O presidente do Brasil é Luiz Inácio Lula da Silva."
-    assert pairs["Qual é o nome oficial do Brasil?"] == "O nome oficial do Brasil é República Federativa do Brasil."
+    assert pairs["Qual é o nome oficial do Brasil?"] == "O nome oficial do Brasil é a República Federativa do Brasil."
     # unmapped field: generic question with a guessed gender ("clima" is masculine)
     assert pairs["Qual é o clima do Brasil?"] == "O clima do Brasil é tropical."
     answers = " ".join(pairs.values())
@@ -167,7 +167,7 @@ def test_section_questions():
     assert pairs["Qual é a história do Brasil?"] == ("A história do Brasil começa com os povos indígenas. "
                                                      "Os portugueses chegaram em 1500.")
     # generic template; the list before the prose is skipped
-    assert pairs["O que se sabe sobre vida cultural do Brasil?"] == "A cultura brasileira é diversa."
+    assert pairs["O que se sabe sobre a vida cultural do Brasil?"] == "A cultura brasileira é diversa."
     assert not any("referência" in q.lower() for q in pairs)          # boilerplate section skipped
     assert "Como é a economia do Brasil?" not in pairs                 # "Curta." is below min_answer_chars
     assert qa(article_examples(vargas(), GenerationOptions(modes=("section",)))) == {
