@@ -122,7 +122,139 @@ def merged_config(cfg: dict | None) -> dict:
         raise UserError("config: 'model' (the base model folder or hub id) is required")
     if not out.get("train_file"):
         raise UserError("config: 'train_file' is required")
+    for key in ("max_train_samples", "max_eval_samples"):
+        value = out.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserError(f"config: {key}: must be an integer >= 1, or null for all (not {value!r})")
+    check_lora(out["lora"])
+    for key in ("bf16", "gradient_checkpointing"):
+        if out["training"].get(key) not in (None, True, False, "auto"):
+            raise _fail(f"training.{key}", f"must be true, false or auto, not {out['training'][key]!r}")
+    check_training({k: v for k, v in out["training"].items() if k in _TRAINING_TYPES}, _TRAINING_TYPES)
     return out
+
+
+def _fail(key: str, problem: str) -> UserError:
+    return UserError(f"config: {key}: {problem}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_lora(lc: dict) -> None:
+    """Types and ranges of the ``lora`` section (peft checks only some of them, and only after the model loads)."""
+    if not _is_int(lc.get("r")) or lc["r"] < 1:
+        raise _fail("lora.r", f"must be an integer >= 1 (the adapter's rank), not {lc.get('r')!r}")
+    if not _is_number(lc.get("alpha")) or lc["alpha"] <= 0:
+        raise _fail("lora.alpha", f"must be a number > 0, not {lc.get('alpha')!r}")
+    if not _is_number(lc.get("dropout")) or not 0 <= lc["dropout"] < 1:
+        raise _fail("lora.dropout", f"must be a number in [0, 1), not {lc.get('dropout')!r}")
+    targets = lc.get("target_modules")
+    if not (isinstance(targets, str) and targets.strip()) and not (
+            isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets)):
+        raise _fail("lora.target_modules", f"must be all-linear or a list of module names, not {targets!r}")
+    extra = lc.get("modules_to_save")
+    if extra is not None and not (isinstance(extra, list) and all(isinstance(t, str) and t for t in extra)):
+        raise _fail("lora.modules_to_save", f"must be a list of module names or null, not {extra!r}")
+
+
+# Ranges SFTConfig does not check itself (it takes max_steps=-5 or learning_rate=-1 and fails, or silently does
+# nothing, in the middle of training): key -> (lowest value, whether the lowest is allowed, what it means)
+_TRAINING_RANGES = {
+    "max_steps": (1, True, "the number of optimizer steps, or -1 to train num_train_epochs"),
+    "num_train_epochs": (0, False, ""),
+    "per_device_train_batch_size": (1, True, ""),
+    "per_device_eval_batch_size": (1, True, ""),
+    "gradient_accumulation_steps": (1, True, ""),
+    "learning_rate": (0, False, ""),
+    "warmup_steps": (0, True, "a step count, or a ratio of max_steps below 1"),
+    "weight_decay": (0, True, ""),
+    "max_grad_norm": (0, True, ""),
+    "max_length": (1, True, "tokens per sequence"),
+    "logging_steps": (0, False, ""),
+    "eval_steps": (0, False, ""),
+    "save_steps": (0, False, ""),
+    "save_total_limit": (1, True, ""),
+}
+
+
+# The SFTConfig field types of the common numeric keys, checked at once (the full check against the installed trl's
+# SFTConfig, in ``sft_config``, needs trl imported: ~5 s).
+_TRAINING_TYPES: dict[str, Any] = {
+    "max_steps": int, "num_train_epochs": float, "per_device_train_batch_size": int,
+    "per_device_eval_batch_size": int, "gradient_accumulation_steps": int, "learning_rate": float,
+    "warmup_steps": float, "weight_decay": float, "max_grad_norm": float, "max_length": int | None,
+    "logging_steps": float, "eval_steps": float | None, "save_steps": float, "save_total_limit": int | None,
+    "packing": bool, "padding_free": bool,
+}
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """None if ``value`` fits the dataclass field type ``hint`` (int, float, bool, str, enums, unions of them)."""
+    import enum
+    import types
+    import typing
+
+    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    names = []
+    for m in members:
+        if m is type(None):
+            if value is None:
+                return None
+            names.append("null")
+        elif m is bool:
+            if isinstance(value, bool):
+                return None
+            names.append("true/false")
+        elif m is int:
+            if _is_int(value):
+                return None
+            names.append("an integer")
+        elif m is float:
+            if _is_number(value):
+                return None
+            names.append("a number")
+        elif isinstance(m, type) and issubclass(m, enum.Enum):
+            choices = [str(e.value) for e in m]
+            if value in choices:
+                return None
+            if isinstance(value, str):
+                import difflib
+
+                close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+                hint = f"closest: {close[0]!r}" if close else ", ".join(choices[:6]) + (", ..." if len(choices) > 6 else "")
+                return f"{value!r} is not one of the {len(choices)} choices ({hint})"
+            names.append("a string")
+        elif m is str:
+            if isinstance(value, str) and not any(isinstance(o, type) and issubclass(o, enum.Enum) for o in members):
+                return None
+            names.append("a string")
+        else:
+            return None          # lists, dicts, Any: left to SFTConfig
+    return f"expected {' or '.join(dict.fromkeys(names))}, not {value!r}"
+
+
+def check_training(t: dict, fields: dict) -> None:
+    """Every ``training`` value against its SFTConfig field type, and the ranges SFTConfig leaves unchecked."""
+    for key, value in t.items():
+        if key in fields:
+            problem = _type_problem(value, fields[key])
+            if problem:
+                raise _fail(f"training.{key}", problem)
+    for key, (low, inclusive, meaning) in _TRAINING_RANGES.items():
+        value = t.get(key)
+        if value is None or not _is_number(value):
+            continue
+        if key == "max_steps" and value == -1:
+            continue
+        if value < low or (value == low and not inclusive):
+            bound = f">= {low}" if inclusive else f"> {low}"
+            raise _fail(f"training.{key}", f"must be {bound}{f' ({meaning})' if meaning else ''}, not {value!r}")
 
 
 def _number(value: Any) -> Any:
@@ -344,7 +476,10 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
     """trl's SFTConfig from the ``training`` section (unknown keys -> UserError)."""
     import dataclasses
 
+    _quiet_bitsandbytes()
     from trl import SFTConfig
+
+    import typing
 
     t = dict(cfg["training"])
     known = {f.name for f in dataclasses.fields(SFTConfig)}
@@ -360,6 +495,7 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
 
         raise UserError("config: " + "; ".join(f"unknown training key {k!r} for the installed trl {trl.__version__} "
                                                f"({_closest(k)})" for k in unknown))
+    check_training(t, typing.get_type_hints(SFTConfig))
     t.setdefault("seed", cfg["seed"])
     t.setdefault("data_seed", cfg["seed"])
     # ``gradient_checkpointing`` (the name the papers and trl use) is ``activation_checkpointing`` in transformers 5
@@ -388,10 +524,24 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
     try:
         return SFTConfig(output_dir=str(output_dir), **t)
     except (TypeError, ValueError) as e:
-        raise UserError(f"config: invalid training settings: {str(e).splitlines()[0]}") from None
+        raise UserError(f"config: training: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+def _quiet_bitsandbytes() -> None:
+    """bitsandbytes warns on import, on CPUs with AVX512-bf16, that an optional faster CPU kernel package is
+    missing: one line of noise before every message (the 4-bit path works without it)."""
+    import logging
+
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def lora_config(cfg: dict):
+    _quiet_bitsandbytes()
     from peft import LoraConfig
 
     lc = cfg["lora"]
@@ -404,10 +554,15 @@ def lora_config(cfg: dict):
         raise UserError(f"config: lora.target_modules: the installed trl {trl.__version__} cannot train a LoRA on "
                         "lm_head (its loss reads lm_head.weight directly); remove it, or train it in full with "
                         "lora.modules_to_save: [lm_head]")
-    return LoraConfig(
-        r=int(lc["r"]), lora_alpha=int(lc["alpha"]), lora_dropout=float(lc["dropout"]),
-        target_modules=targets, modules_to_save=lc.get("modules_to_save") or None, bias="none", task_type="CAUSAL_LM",
-    )
+    check_lora(lc)
+    try:
+        return LoraConfig(
+            r=lc["r"], lora_alpha=lc["alpha"], lora_dropout=float(lc["dropout"]),
+            target_modules=targets, modules_to_save=lc.get("modules_to_save") or None, bias="none",
+            task_type="CAUSAL_LM",
+        )
+    except (TypeError, ValueError) as e:
+        raise UserError(f"config: lora: {_first_line(e)}") from None
 
 
 def load_model(cfg: dict):
@@ -501,12 +656,15 @@ def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, q
     cfg = resolve_device(cfg)
     output_dir = Path(cfg["output_dir"])
     identity = _identity(cfg, data)
+    text_mode = "text" in data["train"]["examples"][0]
+    # every setting is checked (trl's SFTConfig and peft's LoraConfig built) before the output folder is touched
+    # and before the model loads
+    args = sft_config(cfg, output_dir, "eval" in data, text_mode)
+    peft_config = lora_config(cfg)
     if _is_main_process():
         resume_from = prepare_output_dir(output_dir, identity, resume, overwrite)
     else:
         resume_from = last_checkpoint(output_dir) if resume else None
-    text_mode = "text" in data["train"]["examples"][0]
-    args = sft_config(cfg, output_dir, "eval" in data, text_mode)
     if not quiet and _is_main_process():
         if cfg["training"].get("use_cpu"):
             kind = "QLoRA (4-bit)" if cfg["quantization"] == "4bit" else ("LoRA (8-bit base)" if cfg["quantization"] == "8bit" else "LoRA in fp32")
@@ -526,7 +684,7 @@ def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, q
     plain_cpu = args.use_cpu and cfg["quantization"] == "none"
     trainer_cls = _cpu_trainer_class() if plain_cpu else _trl_trainer_class()
     trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                          processing_class=tokenizer, peft_config=lora_config(cfg))
+                          processing_class=tokenizer, peft_config=peft_config)
     if not cfg.get("learn_eos", True):
         trainer.data_collator = MaskToken(trainer.data_collator, tokenizer.eos_token_id)
     summary = {k: {kk: vv for kk, vv in v.items() if kk != "examples"} for k, v in data.items()}
