@@ -14,6 +14,7 @@ on GPUs, under ``accelerate launch``): the single-process path and the distribut
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import gc
@@ -386,10 +387,17 @@ def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite
 
     A folder holding a run of a different config is refused unless ``resume`` (continue it) or ``overwrite``
     (remove that run's files first). Only a run's own files are removed, never anything else in the folder.
+    A run that failed or died before its first checkpoint holds nothing worth keeping: its folder is reused.
+    A run still training there (its process alive) is refused whatever the flags.
     """
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
     previous = output_dir / RUN_CONFIG
+    old = _read_run_config(previous)
+    live = _live_run(old)
+    if live and not (overwrite and "another machine" in live):
+        raise UserError(f"{output_dir}: a run is training in this folder now ({live}); wait for it, stop it, "
+                        "or use another --output-dir")
     if resume:
         ckpt = last_checkpoint(output_dir)
         if ckpt is None:
@@ -397,11 +405,12 @@ def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite
         return ckpt
     ckpt = last_checkpoint(output_dir)
     has_run = previous.exists() or ckpt is not None
-    if has_run and not overwrite:
-        try:
-            old = json.loads(previous.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            old = {}
+    has_adapter = any((output_dir / f).exists() for f in ("adapter_model.safetensors", "adapter_model.bin"))
+    stopped_early = ckpt is None and not has_adapter and old.get("status") in ("running", "failed", "interrupted")
+    if has_run and not overwrite and stopped_early:
+        print(f"{output_dir}: the previous run stopped before its first checkpoint ({old.get('status')}"
+              f"{', ' + str(old['error']) if old.get('error') else ''}); starting afresh in this folder")
+    elif has_run and not overwrite:
         if old.get("identity") != identity:
             diff = _diff(old.get("identity") or {}, identity)
             raise UserError(f"{output_dir}: holds a run with a different config ({diff}); "
@@ -415,6 +424,34 @@ def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite
     if has_run:
         clear_run(output_dir)
     return None
+
+
+def _read_run_config(path: Path) -> dict:
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return old if isinstance(old, dict) else {}
+
+
+def _live_run(old: dict) -> str | None:
+    """'pid N on HOST' if ``old`` (a run_config.json) says running and its process is alive; None otherwise.
+
+    A run on another machine (a shared cluster filesystem) cannot be checked from here: it counts as alive."""
+    import socket
+
+    if old.get("status") != "running" or not old.get("pid"):
+        return None
+    where = f"pid {old['pid']} on {old.get('host')}"
+    if old.get("host") != socket.gethostname():
+        return where + " (another machine: cannot tell if it still runs; --overwrite if it does not)"
+    try:
+        os.kill(int(old["pid"]), 0)
+    except ProcessLookupError:
+        return None
+    except (PermissionError, ValueError, OverflowError):
+        pass
+    return None if int(old["pid"]) == os.getpid() else where
 
 
 def _diff(old: dict, new: dict) -> str:
@@ -724,10 +761,24 @@ def train(cfg: dict, *, resume: bool = False, overwrite: bool = False, merge: bo
     if main:
         out.mkdir(parents=True, exist_ok=True)
         write_run_config(run, status="running", started=started)
+    stop = StopOnSignal()
+    trainer.add_callback(stop.callback)
     try:
-        result = trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
-    except torch.cuda.OutOfMemoryError:
-        raise UserError(_oom_advice(run.cfg)) from None
+        with stop.installed():
+            result = trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
+    except BaseException as e:   # the folder must say the run is over, so a corrected rerun may reuse it
+        if main:
+            write_run_config(run, status="failed", started=started, error=_first_line(e)[:300])
+        if isinstance(e, torch.cuda.OutOfMemoryError):
+            raise UserError(_oom_advice(run.cfg)) from None
+        raise
+    if stop.signum is not None:
+        ckpt = last_checkpoint(out)
+        if main:
+            write_run_config(run, status="interrupted", started=started)
+        saved = f"checkpoint saved in {ckpt}" if ckpt else "no checkpoint could be saved"
+        raise UserError(f"{out}: interrupted ({signal_name(stop.signum)}) at step {trainer.state.global_step}: "
+                        f"{saved}; continue with --resume", exit_code=128 + stop.signum)
     metrics = dict(result.metrics)
     if "eval" in run.data:
         last = [h for h in trainer.state.log_history if "eval_loss" in h]
@@ -756,11 +807,78 @@ def train(cfg: dict, *, resume: bool = False, overwrite: bool = False, merge: bo
     return out
 
 
+def signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
+
+
+class StopOnSignal:
+    """Ctrl-C (SIGINT) or SIGTERM (SLURM's notice before a time limit) during training: finish the current step,
+    save a checkpoint of it, stop. A second signal stops at once, without saving. ``signum`` says which came.
+
+    Under several processes every rank gets the signal, maybe at different steps: the flag is all-reduced at each
+    step end (one integer), so every rank saves and stops at the same step."""
+
+    def __init__(self):
+        from transformers import TrainerCallback
+
+        self.signum: int | None = None
+        self._requested: int | None = None
+        outer = self
+
+        class _Callback(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                if outer._stop_now(args):
+                    control.should_save = True
+                    control.should_training_stop = True
+                return control
+
+        self.callback = _Callback()
+
+    def _stop_now(self, args) -> bool:
+        requested = self._requested or 0
+        if getattr(args, "world_size", 1) > 1:
+            import torch
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                flag = torch.tensor([requested], device=args.device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                requested = int(flag.item())
+        if requested:
+            self.signum = requested
+        return bool(requested)
+
+    def _handler(self, signum, frame):
+        if self._requested is not None:
+            raise KeyboardInterrupt
+        self._requested = signum
+        print(f"\n{signal_name(signum)}: saving a checkpoint at the end of this step, then stopping "
+              "(again to stop at once, without saving)", flush=True)
+
+    @contextlib.contextmanager
+    def installed(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        before = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def write_run_config(run: Run, status: str, started: str, metrics: dict | None = None) -> Path:
+def write_run_config(run: Run, status: str, started: str, metrics: dict | None = None,
+                     error: str | None = None) -> Path:
     """``run_config.json``: what made this adapter (config, seed, versions, data hashes, base model, results)."""
     import torch
 
@@ -768,9 +886,14 @@ def write_run_config(run: Run, status: str, started: str, metrics: dict | None =
     device = "cpu"
     if torch.cuda.is_available():
         device = f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    import socket
+
     record = {
-        "status": status,
+        "status": status,             # running | done | failed | interrupted
         "started": started,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "error": error,
         "finished": _now() if status == "done" else None,
         "base_model": _base_model_info(run.cfg["model"]),
         "seed": run.cfg["seed"],
