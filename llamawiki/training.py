@@ -558,6 +558,12 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
     # loss on the answer only (prompt tokens get label -100); `completion_only_loss: false` = the study's full-text loss
     t["completion_only_loss"] = bool(t.get("completion_only_loss", True)) and not text_mode
     t.setdefault("dataset_num_proc", None)
+    if t.get("packing") and t.get("packing_strategy") == "wrapped" and t["completion_only_loss"]:
+        raise UserError("config: training.packing_strategy: 'wrapped' cuts examples mid-way (an answer can lose its "
+                        "prompt); use bfd or bfd_split with the answer-only loss")
+    if t.get("padding_free") and not t.get("packing") and t.get("max_length") is not None:
+        raise UserError("config: training.padding_free: without packing the installed trl cannot enforce max_length; "
+                        "use packing: true (padding-free is then on), or max_length: null")
     try:
         return SFTConfig(output_dir=str(output_dir), **t)
     except (TypeError, ValueError) as e:

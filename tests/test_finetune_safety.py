@@ -67,6 +67,9 @@ BAD = [
     ("training.optim=adamw_torh", "training.optim: 'adamw_torh' is not one of the"),
     ("training.lr_scheduler_type=cosin", "closest: 'cosine'"),
     ("training.seed=abc", "training.seed: expected an integer"),
+    ("training.packing=maybe", "training.packing: expected true/false"),
+    ("training.packing=true training.packing_strategy=wrapped", "training.packing_strategy: 'wrapped' cuts examples"),
+    ("training.padding_free=true", "training.padding_free: without packing"),
 ]
 
 
@@ -75,7 +78,7 @@ def test_bad_value_is_one_line_before_the_model_loads(override, message, tiny_ll
     out = tmp_path / "out"
     config = _write(tmp_path, _cfg(tiny_llama, train_file, out))
     t0 = time.monotonic()
-    p = _run(config, "--set", override)
+    p = _run(config, *[a for o in override.split() for a in ("--set", o)])
     elapsed = time.monotonic() - t0
     assert p.returncode == 2, p.stderr
     assert "Traceback" not in p.stderr
