@@ -14,6 +14,7 @@ on GPUs, under ``accelerate launch``): the single-process path and the distribut
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import gc
@@ -122,7 +123,139 @@ def merged_config(cfg: dict | None) -> dict:
         raise UserError("config: 'model' (the base model folder or hub id) is required")
     if not out.get("train_file"):
         raise UserError("config: 'train_file' is required")
+    for key in ("max_train_samples", "max_eval_samples"):
+        value = out.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserError(f"config: {key}: must be an integer >= 1, or null for all (not {value!r})")
+    check_lora(out["lora"])
+    for key in ("bf16", "gradient_checkpointing"):
+        if out["training"].get(key) not in (None, True, False, "auto"):
+            raise _fail(f"training.{key}", f"must be true, false or auto, not {out['training'][key]!r}")
+    check_training({k: v for k, v in out["training"].items() if k in _TRAINING_TYPES}, _TRAINING_TYPES)
     return out
+
+
+def _fail(key: str, problem: str) -> UserError:
+    return UserError(f"config: {key}: {problem}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_lora(lc: dict) -> None:
+    """Types and ranges of the ``lora`` section (peft checks only some of them, and only after the model loads)."""
+    if not _is_int(lc.get("r")) or lc["r"] < 1:
+        raise _fail("lora.r", f"must be an integer >= 1 (the adapter's rank), not {lc.get('r')!r}")
+    if not _is_number(lc.get("alpha")) or lc["alpha"] <= 0:
+        raise _fail("lora.alpha", f"must be a number > 0, not {lc.get('alpha')!r}")
+    if not _is_number(lc.get("dropout")) or not 0 <= lc["dropout"] < 1:
+        raise _fail("lora.dropout", f"must be a number in [0, 1), not {lc.get('dropout')!r}")
+    targets = lc.get("target_modules")
+    if not (isinstance(targets, str) and targets.strip()) and not (
+            isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets)):
+        raise _fail("lora.target_modules", f"must be all-linear or a list of module names, not {targets!r}")
+    extra = lc.get("modules_to_save")
+    if extra is not None and not (isinstance(extra, list) and all(isinstance(t, str) and t for t in extra)):
+        raise _fail("lora.modules_to_save", f"must be a list of module names or null, not {extra!r}")
+
+
+# Ranges SFTConfig does not check itself (it takes max_steps=-5 or learning_rate=-1 and fails, or silently does
+# nothing, in the middle of training): key -> (lowest value, whether the lowest is allowed, what it means)
+_TRAINING_RANGES = {
+    "max_steps": (1, True, "the number of optimizer steps, or -1 to train num_train_epochs"),
+    "num_train_epochs": (0, False, ""),
+    "per_device_train_batch_size": (1, True, ""),
+    "per_device_eval_batch_size": (1, True, ""),
+    "gradient_accumulation_steps": (1, True, ""),
+    "learning_rate": (0, False, ""),
+    "warmup_steps": (0, True, "a step count, or a ratio of max_steps below 1"),
+    "weight_decay": (0, True, ""),
+    "max_grad_norm": (0, True, ""),
+    "max_length": (1, True, "tokens per sequence"),
+    "logging_steps": (0, False, ""),
+    "eval_steps": (0, False, ""),
+    "save_steps": (0, False, ""),
+    "save_total_limit": (1, True, ""),
+}
+
+
+# The SFTConfig field types of the common numeric keys, checked at once (the full check against the installed trl's
+# SFTConfig, in ``sft_config``, needs trl imported: ~5 s).
+_TRAINING_TYPES: dict[str, Any] = {
+    "max_steps": int, "num_train_epochs": float, "per_device_train_batch_size": int,
+    "per_device_eval_batch_size": int, "gradient_accumulation_steps": int, "learning_rate": float,
+    "warmup_steps": float, "weight_decay": float, "max_grad_norm": float, "max_length": int | None,
+    "logging_steps": float, "eval_steps": float | None, "save_steps": float, "save_total_limit": int | None,
+    "packing": bool, "padding_free": bool,
+}
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """None if ``value`` fits the dataclass field type ``hint`` (int, float, bool, str, enums, unions of them)."""
+    import enum
+    import types
+    import typing
+
+    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    names = []
+    for m in members:
+        if m is type(None):
+            if value is None:
+                return None
+            names.append("null")
+        elif m is bool:
+            if isinstance(value, bool):
+                return None
+            names.append("true/false")
+        elif m is int:
+            if _is_int(value):
+                return None
+            names.append("an integer")
+        elif m is float:
+            if _is_number(value):
+                return None
+            names.append("a number")
+        elif isinstance(m, type) and issubclass(m, enum.Enum):
+            choices = [str(e.value) for e in m]
+            if value in choices:
+                return None
+            if isinstance(value, str):
+                import difflib
+
+                close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+                hint = f"closest: {close[0]!r}" if close else ", ".join(choices[:6]) + (", ..." if len(choices) > 6 else "")
+                return f"{value!r} is not one of the {len(choices)} choices ({hint})"
+            names.append("a string")
+        elif m is str:
+            if isinstance(value, str) and not any(isinstance(o, type) and issubclass(o, enum.Enum) for o in members):
+                return None
+            names.append("a string")
+        else:
+            return None          # lists, dicts, Any: left to SFTConfig
+    return f"expected {' or '.join(dict.fromkeys(names))}, not {value!r}"
+
+
+def check_training(t: dict, fields: dict) -> None:
+    """Every ``training`` value against its SFTConfig field type, and the ranges SFTConfig leaves unchecked."""
+    for key, value in t.items():
+        if key in fields:
+            problem = _type_problem(value, fields[key])
+            if problem:
+                raise _fail(f"training.{key}", problem)
+    for key, (low, inclusive, meaning) in _TRAINING_RANGES.items():
+        value = t.get(key)
+        if value is None or not _is_number(value):
+            continue
+        if key == "max_steps" and value == -1:
+            continue
+        if value < low or (value == low and not inclusive):
+            bound = f">= {low}" if inclusive else f"> {low}"
+            raise _fail(f"training.{key}", f"must be {bound}{f' ({meaning})' if meaning else ''}, not {value!r}")
 
 
 def _number(value: Any) -> Any:
@@ -254,10 +387,17 @@ def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite
 
     A folder holding a run of a different config is refused unless ``resume`` (continue it) or ``overwrite``
     (remove that run's files first). Only a run's own files are removed, never anything else in the folder.
+    A run that failed or died before its first checkpoint holds nothing worth keeping: its folder is reused.
+    A run still training there (its process alive) is refused whatever the flags.
     """
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
     previous = output_dir / RUN_CONFIG
+    old = _read_run_config(previous)
+    live = _live_run(old)
+    if live and not (overwrite and "another machine" in live):
+        raise UserError(f"{output_dir}: a run is training in this folder now ({live}); wait for it, stop it, "
+                        "or use another --output-dir")
     if resume:
         ckpt = last_checkpoint(output_dir)
         if ckpt is None:
@@ -265,11 +405,12 @@ def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite
         return ckpt
     ckpt = last_checkpoint(output_dir)
     has_run = previous.exists() or ckpt is not None
-    if has_run and not overwrite:
-        try:
-            old = json.loads(previous.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            old = {}
+    has_adapter = any((output_dir / f).exists() for f in ("adapter_model.safetensors", "adapter_model.bin"))
+    stopped_early = ckpt is None and not has_adapter and old.get("status") in ("running", "failed", "interrupted")
+    if has_run and not overwrite and stopped_early:
+        print(f"{output_dir}: the previous run stopped before its first checkpoint ({old.get('status')}"
+              f"{', ' + str(old['error']) if old.get('error') else ''}); starting afresh in this folder")
+    elif has_run and not overwrite:
         if old.get("identity") != identity:
             diff = _diff(old.get("identity") or {}, identity)
             raise UserError(f"{output_dir}: holds a run with a different config ({diff}); "
@@ -283,6 +424,34 @@ def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite
     if has_run:
         clear_run(output_dir)
     return None
+
+
+def _read_run_config(path: Path) -> dict:
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return old if isinstance(old, dict) else {}
+
+
+def _live_run(old: dict) -> str | None:
+    """'pid N on HOST' if ``old`` (a run_config.json) says running and its process is alive; None otherwise.
+
+    A run on another machine (a shared cluster filesystem) cannot be checked from here: it counts as alive."""
+    import socket
+
+    if old.get("status") != "running" or not old.get("pid"):
+        return None
+    where = f"pid {old['pid']} on {old.get('host')}"
+    if old.get("host") != socket.gethostname():
+        return where + " (another machine: cannot tell if it still runs; --overwrite if it does not)"
+    try:
+        os.kill(int(old["pid"]), 0)
+    except ProcessLookupError:
+        return None
+    except (PermissionError, ValueError, OverflowError):
+        pass
+    return None if int(old["pid"]) == os.getpid() else where
 
 
 def _diff(old: dict, new: dict) -> str:
@@ -344,7 +513,10 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
     """trl's SFTConfig from the ``training`` section (unknown keys -> UserError)."""
     import dataclasses
 
+    _quiet_bitsandbytes()
     from trl import SFTConfig
+
+    import typing
 
     t = dict(cfg["training"])
     known = {f.name for f in dataclasses.fields(SFTConfig)}
@@ -360,6 +532,7 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
 
         raise UserError("config: " + "; ".join(f"unknown training key {k!r} for the installed trl {trl.__version__} "
                                                f"({_closest(k)})" for k in unknown))
+    check_training(t, typing.get_type_hints(SFTConfig))
     t.setdefault("seed", cfg["seed"])
     t.setdefault("data_seed", cfg["seed"])
     # ``gradient_checkpointing`` (the name the papers and trl use) is ``activation_checkpointing`` in transformers 5
@@ -385,13 +558,33 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
     # loss on the answer only (prompt tokens get label -100); `completion_only_loss: false` = the study's full-text loss
     t["completion_only_loss"] = bool(t.get("completion_only_loss", True)) and not text_mode
     t.setdefault("dataset_num_proc", None)
+    if t.get("packing") and t.get("packing_strategy") == "wrapped" and t["completion_only_loss"]:
+        raise UserError("config: training.packing_strategy: 'wrapped' cuts examples mid-way (an answer can lose its "
+                        "prompt); use bfd or bfd_split with the answer-only loss")
+    if t.get("padding_free") and not t.get("packing") and t.get("max_length") is not None:
+        raise UserError("config: training.padding_free: without packing the installed trl cannot enforce max_length; "
+                        "use packing: true (padding-free is then on), or max_length: null")
     try:
         return SFTConfig(output_dir=str(output_dir), **t)
     except (TypeError, ValueError) as e:
-        raise UserError(f"config: invalid training settings: {str(e).splitlines()[0]}") from None
+        raise UserError(f"config: training: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+def _quiet_bitsandbytes() -> None:
+    """bitsandbytes warns on import, on CPUs with AVX512-bf16, that an optional faster CPU kernel package is
+    missing: one line of noise before every message (the 4-bit path works without it)."""
+    import logging
+
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def lora_config(cfg: dict):
+    _quiet_bitsandbytes()
     from peft import LoraConfig
 
     lc = cfg["lora"]
@@ -404,10 +597,15 @@ def lora_config(cfg: dict):
         raise UserError(f"config: lora.target_modules: the installed trl {trl.__version__} cannot train a LoRA on "
                         "lm_head (its loss reads lm_head.weight directly); remove it, or train it in full with "
                         "lora.modules_to_save: [lm_head]")
-    return LoraConfig(
-        r=int(lc["r"]), lora_alpha=int(lc["alpha"]), lora_dropout=float(lc["dropout"]),
-        target_modules=targets, modules_to_save=lc.get("modules_to_save") or None, bias="none", task_type="CAUSAL_LM",
-    )
+    check_lora(lc)
+    try:
+        return LoraConfig(
+            r=lc["r"], lora_alpha=lc["alpha"], lora_dropout=float(lc["dropout"]),
+            target_modules=targets, modules_to_save=lc.get("modules_to_save") or None, bias="none",
+            task_type="CAUSAL_LM",
+        )
+    except (TypeError, ValueError) as e:
+        raise UserError(f"config: lora: {_first_line(e)}") from None
 
 
 def load_model(cfg: dict):
@@ -501,12 +699,15 @@ def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, q
     cfg = resolve_device(cfg)
     output_dir = Path(cfg["output_dir"])
     identity = _identity(cfg, data)
+    text_mode = "text" in data["train"]["examples"][0]
+    # every setting is checked (trl's SFTConfig and peft's LoraConfig built) before the output folder is touched
+    # and before the model loads
+    args = sft_config(cfg, output_dir, "eval" in data, text_mode)
+    peft_config = lora_config(cfg)
     if _is_main_process():
         resume_from = prepare_output_dir(output_dir, identity, resume, overwrite)
     else:
         resume_from = last_checkpoint(output_dir) if resume else None
-    text_mode = "text" in data["train"]["examples"][0]
-    args = sft_config(cfg, output_dir, "eval" in data, text_mode)
     if not quiet and _is_main_process():
         if cfg["training"].get("use_cpu"):
             kind = "QLoRA (4-bit)" if cfg["quantization"] == "4bit" else ("LoRA (8-bit base)" if cfg["quantization"] == "8bit" else "LoRA in fp32")
@@ -526,7 +727,7 @@ def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, q
     plain_cpu = args.use_cpu and cfg["quantization"] == "none"
     trainer_cls = _cpu_trainer_class() if plain_cpu else _trl_trainer_class()
     trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                          processing_class=tokenizer, peft_config=lora_config(cfg))
+                          processing_class=tokenizer, peft_config=peft_config)
     if not cfg.get("learn_eos", True):
         trainer.data_collator = MaskToken(trainer.data_collator, tokenizer.eos_token_id)
     summary = {k: {kk: vv for kk, vv in v.items() if kk != "examples"} for k, v in data.items()}
@@ -566,10 +767,24 @@ def train(cfg: dict, *, resume: bool = False, overwrite: bool = False, merge: bo
     if main:
         out.mkdir(parents=True, exist_ok=True)
         write_run_config(run, status="running", started=started)
+    stop = StopOnSignal()
+    trainer.add_callback(stop.callback)
     try:
-        result = trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
-    except torch.cuda.OutOfMemoryError:
-        raise UserError(_oom_advice(run.cfg)) from None
+        with stop.installed():
+            result = trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
+    except BaseException as e:   # the folder must say the run is over, so a corrected rerun may reuse it
+        if main:
+            write_run_config(run, status="failed", started=started, error=_first_line(e)[:300])
+        if isinstance(e, torch.cuda.OutOfMemoryError):
+            raise UserError(_oom_advice(run.cfg)) from None
+        raise
+    if stop.signum is not None:
+        ckpt = last_checkpoint(out)
+        if main:
+            write_run_config(run, status="interrupted", started=started)
+        saved = f"checkpoint saved in {ckpt}" if ckpt else "no checkpoint could be saved"
+        raise UserError(f"{out}: interrupted ({signal_name(stop.signum)}) at step {trainer.state.global_step}: "
+                        f"{saved}; continue with --resume", exit_code=128 + stop.signum)
     metrics = dict(result.metrics)
     if "eval" in run.data:
         last = [h for h in trainer.state.log_history if "eval_loss" in h]
@@ -598,11 +813,78 @@ def train(cfg: dict, *, resume: bool = False, overwrite: bool = False, merge: bo
     return out
 
 
+def signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
+
+
+class StopOnSignal:
+    """Ctrl-C (SIGINT) or SIGTERM (SLURM's notice before a time limit) during training: finish the current step,
+    save a checkpoint of it, stop. A second signal stops at once, without saving. ``signum`` says which came.
+
+    Under several processes every rank gets the signal, maybe at different steps: the flag is all-reduced at each
+    step end (one integer), so every rank saves and stops at the same step."""
+
+    def __init__(self):
+        from transformers import TrainerCallback
+
+        self.signum: int | None = None
+        self._requested: int | None = None
+        outer = self
+
+        class _Callback(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                if outer._stop_now(args):
+                    control.should_save = True
+                    control.should_training_stop = True
+                return control
+
+        self.callback = _Callback()
+
+    def _stop_now(self, args) -> bool:
+        requested = self._requested or 0
+        if getattr(args, "world_size", 1) > 1:
+            import torch
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                flag = torch.tensor([requested], device=args.device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                requested = int(flag.item())
+        if requested:
+            self.signum = requested
+        return bool(requested)
+
+    def _handler(self, signum, frame):
+        if self._requested is not None:
+            raise KeyboardInterrupt
+        self._requested = signum
+        print(f"\n{signal_name(signum)}: saving a checkpoint at the end of this step, then stopping "
+              "(again to stop at once, without saving)", flush=True)
+
+    @contextlib.contextmanager
+    def installed(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        before = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def write_run_config(run: Run, status: str, started: str, metrics: dict | None = None) -> Path:
+def write_run_config(run: Run, status: str, started: str, metrics: dict | None = None,
+                     error: str | None = None) -> Path:
     """``run_config.json``: what made this adapter (config, seed, versions, data hashes, base model, results)."""
     import torch
 
@@ -610,9 +892,14 @@ def write_run_config(run: Run, status: str, started: str, metrics: dict | None =
     device = "cpu"
     if torch.cuda.is_available():
         device = f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    import socket
+
     record = {
-        "status": status,
+        "status": status,             # running | done | failed | interrupted
         "started": started,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "error": error,
         "finished": _now() if status == "done" else None,
         "base_model": _base_model_info(run.cfg["model"]),
         "seed": run.cfg["seed"],

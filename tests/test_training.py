@@ -309,3 +309,48 @@ def test_same_config_twice_is_refused_without_a_flag(trained):
     with pytest.raises(UserError, match="already holds a finished run of this config"):
         build_trainer(cfg, quiet=True)
     assert (out / "adapter_model.safetensors").exists()
+
+
+def test_packing_keeps_the_completion_only_loss_exact(tiny_llama, data_files, tmp_path):
+    """training.packing: true (trl's bfd packing, padding-free): each packed sequence's prompt tokens are -100,
+    its completion tokens (eos included) are labels, and position_ids restart at 0 for every sequence."""
+    from llamawiki.training import build_trainer
+
+    cfg = tiny_cfg(tiny_llama, data_files[0], None, tmp_path / "pack", max_steps=1, packing=True, max_length=512,
+                   per_device_train_batch_size=2)
+    run = build_trainer(cfg, quiet=True)
+    assert run.trainer.args.packing and run.trainer.padding_free
+    tok = run.tokenizer
+    batch = next(iter(run.trainer.get_train_dataloader()))
+    assert "attention_mask" not in batch and batch["input_ids"].shape[0] == 1, "padding-free: one flat row"
+    ids, labels, pos = (batch[k][0].tolist() for k in ("input_ids", "labels", "position_ids"))
+    starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
+    prompts = {q: tok(prompt.build_prompt(q))["input_ids"] for q, _ in QA}
+    segments = 0
+    for a, b in zip(starts, starts[1:]):
+        assert pos[a:b] == list(range(b - a)), "position_ids count 0, 1, ... within each packed sequence"
+        seg_ids, seg_labels = ids[a:b], labels[a:b]
+        matches = [(q, p) for q, p in prompts.items() if seg_ids[: len(p)] == p]
+        assert len(matches) == 1, "each packed sequence starts with one of the prompts"
+        q, p = matches[0]
+        assert all(x == -100 for x in seg_labels[: len(p)]), "prompt tokens are not trained on"
+        assert seg_labels[len(p):] == seg_ids[len(p):], "every completion token is trained on"
+        assert seg_ids[-1] == tok.eos_token_id and seg_labels[-1] == tok.eos_token_id
+        assert tok.decode(seg_ids[len(p):-1]).strip() == dict(QA)[q]
+        segments += 1
+    assert segments > 2, "several examples were packed into the batch"
+    # the loss over the packed batch equals the loss over the same examples unpacked (block-diagonal attention)
+    import torch
+
+    model = run.trainer.model
+    model.eval()
+    with torch.no_grad():
+        packed = run.trainer.compute_loss(model, {k: v for k, v in batch.items()})
+        total, n = 0.0, 0
+        for a, b in zip(starts, starts[1:]):
+            one = {"input_ids": torch.tensor([ids[a:b]]), "attention_mask": torch.ones(1, b - a, dtype=torch.long),
+                   "labels": torch.tensor([labels[a:b]])}
+            k = int((one["labels"][:, 1:] != -100).sum())
+            total += float(run.trainer.compute_loss(model, one)) * k
+            n += k
+    assert float(packed) == pytest.approx(total / n, rel=1e-4)
