@@ -710,6 +710,11 @@ def _staging_dir(index_dir: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.", suffix=".tmp", dir=index_dir.parent))
     try:
         yield tmp
+    except OSError as e:  # disk full, quota, I/O error while writing the new index
+        if e.filename is None or str(e.filename).startswith(str(tmp)):
+            raise UserError(f"{index_dir}: cannot write the index: {e.strerror or e}; the previous index, if any, "
+                            "is left unchanged") from None
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

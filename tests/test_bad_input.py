@@ -261,6 +261,22 @@ def test_disk_full_is_one_line_and_keeps_the_old_file(work, tmp_path, script):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary file left behind
 
 
+def test_disk_full_while_indexing_keeps_the_old_index(work, tmp_path):
+    from llamawiki import retrieval
+
+    index = tmp_path / "idx"
+    retrieval.build_index(work / "mini-pages-articles.xml.bz2", index, chunk_size=400, chunk_overlap=40,
+                          progress=False)
+    before = {p.name: md5(p) for p in index.rglob("*") if p.is_file()}
+    proc = run(ROOT / "rag.py", "index", work / "mini-pages-articles.xml.bz2", "--index-dir", index,
+               "--chunk-size", "200", "--chunk-overlap", "20", cwd=tmp_path, preexec=_small_file_limit)
+    proc.stderr = "\n".join(line for line in proc.stderr.replace("\r", "\n").splitlines()
+                             if not line.startswith(("indexing", "Loading weights")))  # progress bars of a long run
+    assert_refused(proc, str(index), "cannot write", "unchanged")
+    assert {p.name: md5(p) for p in index.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 def test_chat_with_stdin_closed_is_one_line(tiny_gguf, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
     cmd = f'"{sys.executable}" "{ROOT / "chat_cpu.py"}" --model "{tiny_gguf["base"]}" --n-ctx 128 <&-'
