@@ -409,30 +409,26 @@ def _local_name(tag: str) -> str:
     return tag[tag.rfind("}") + 1:]
 
 
+def _child_texts(elem: ET.Element) -> dict[str, str | None]:
+    """The text of each direct child, by local tag name (the last one wins)."""
+    return {_local_name(child.tag): child.text for child in elem}
+
+
 def _make_page(elem: ET.Element, siteinfo: SiteInfo | None) -> Page:
-    title = ""
-    ns: int | None = None
-    pid = 0
+    fields = _child_texts(elem)
     redirect = None
-    rev_id = None
-    text = ""
+    rev: dict[str, str | None] = {}
     for child in elem:
         tag = _local_name(child.tag)
-        if tag == "title":
-            title = child.text or ""
-        elif tag == "ns":
-            ns = _int_or(child.text, None)
-        elif tag == "id":
-            pid = _int_or(child.text, 0)
-        elif tag == "redirect":
+        if tag == "redirect":
             redirect = child.get("title", "") or ""
         elif tag == "revision":  # the last revision wins (full-history dumps)
-            for rc in child:
-                rtag = _local_name(rc.tag)
-                if rtag == "text":
-                    text = rc.text or ""
-                elif rtag == "id":
-                    rev_id = _int_or(rc.text, None)
+            rev = _child_texts(child)
+    title = fields.get("title") or ""
+    ns = _int_or(fields["ns"], None) if "ns" in fields else None
+    pid = _int_or(fields.get("id"), 0)
+    text = rev.get("text") or ""
+    rev_id = _int_or(rev.get("id"), None)
     if ns is None:
         ns = (siteinfo or SiteInfo()).namespace_of(title)
     return Page(id=pid, title=title, ns=ns, text=text, redirect=redirect, revision_id=rev_id)

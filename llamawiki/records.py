@@ -127,17 +127,8 @@ def read_qa_json(path: str | Path, instruction: str = prompt.INSTRUCTION_QA) -> 
     are dataset records (with "text" and "source") are kept as they are.
     """
     path = Path(path)
-    items = read_jsonl(path)
-    lines = _record_lines(path, len(items))
-    records, bad = [], []
-    for where, item in zip(lines, items):
-        try:
-            records.append(normalize_record(item, instruction, default_source="json"))
-        except ValueError as e:
-            bad.append(f"{where} ({e})")
-    if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise UserError(f"{path}: {len(bad)} bad record(s): {shown}")
+    records = _convert_records(path, lambda item: normalize_record(item, instruction, default_source="json"),
+                               "bad")
     if not records:
         raise UserError(f"{path}: no records")
     return records
@@ -193,22 +184,28 @@ def read_dataset(path: str | Path) -> list[dict]:
     ``article`` and ``source``; raw records need ``text``. Bare study records ({"input", "output"}) are
     completed with the template. Malformed records are reported with their line numbers in one UserError.
     """
-    path = Path(path)
+    def checked(item: dict) -> dict:
+        if "text" in item and "source" in item:
+            _validate(item)
+            return item
+        return normalize_record(item)
+
+    return _convert_records(Path(path), checked, "malformed")
+
+
+def _convert_records(path: Path, convert, adjective: str) -> list[dict]:
+    """``convert`` applied to every record of a JSON list / JSONL file; the ValueErrors it raises are
+    collected with their line numbers into one UserError ("<path>: 2 <adjective> record(s): line 2 (...)")."""
     items = read_jsonl(path)
-    where = _record_lines(path, len(items))
     records, bad = [], []
-    for loc, item in zip(where, items):
+    for loc, item in zip(_record_lines(path, len(items)), items):
         try:
-            if "text" in item and "source" in item:
-                _validate(item)
-                records.append(item)
-            else:
-                records.append(normalize_record(item))
+            records.append(convert(item))
         except ValueError as e:
             bad.append(f"{loc} ({e})")
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise UserError(f"{path}: {len(bad)} malformed record(s): {shown}")
+        raise UserError(f"{path}: {len(bad)} {adjective} record(s): {shown}")
     return records
 
 
