@@ -32,13 +32,13 @@ from typing import Any, Callable, Iterable, Sequence
 
 from . import prompt as prompt_mod
 from . import split as split_mod
-from .fileio import (UserError, atomic_open, atomic_path, library_versions, looks_local, read_csv, read_jsonl,
-                     sha256_file)
+from .fileio import (JsonlCache, UserError, atomic_open, atomic_path, library_versions, looks_local, read_csv,
+                     read_jsonl, sha256_file)
 from .lora_gguf import is_gguf_adapter
 from .metrics import (METRICS, AcceptedAnswers, bootstrap_ci, mcnemar_exact, paired_bootstrap_diff,
                       reference_supports, score_answer, token_f1, wilson_interval)
 from .records import read_dataset
-from .models import resolve_spec
+from .models import model_label, resolve_spec
 from .options import generation_value
 from .text import normalize, read_legacy_text
 
@@ -215,19 +215,6 @@ class System:
     @property
     def model_label(self) -> str:
         return model_label(self.model)
-
-
-def model_label(spec: dict) -> str:
-    if spec.get("name"):
-        return str(spec["name"])
-    label = Path(str(spec.get("model", "?"))).name if looks_local(str(spec.get("model", ""))) else str(spec.get("model"))
-    if spec.get("gguf_file"):
-        label += f"/{spec['gguf_file']}"
-    if spec.get("quantization") not in (None, "", "none"):
-        label += f" ({spec['quantization']})"
-    if spec.get("adapter"):
-        label += f" + {Path(str(spec['adapter'])).name}"
-    return label
 
 
 def resolve_systems(cfg: dict, names: Sequence[str] | None = None) -> list[System]:
@@ -449,54 +436,7 @@ def answer_keys(system: System, question: str, generation: dict, model_identity:
     return full, loose
 
 
-class AnswerCache:
-    """``respostas.jsonl``: one JSON record per answer, appended + flushed + fsynced as soon as it exists."""
-
-    def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
-        self.by_key: dict[str, dict] = {}
-        self.by_loose: dict[str, dict] = {}
-        self.skipped_lines = 0
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    self.skipped_lines += 1   # a line cut by an interruption: that answer is generated again
-                    continue
-                if isinstance(rec, dict) and "key" in rec:
-                    self._index(rec)
-                else:
-                    self.skipped_lines += 1
-            if self.skipped_lines:
-                print(f"warning: {self.path}: {self.skipped_lines} unreadable line(s) skipped (cut by an "
-                      "interruption?); their answers are generated again", file=sys.stderr)
-
-    def _index(self, rec: dict) -> None:
-        self.by_key[rec["key"]] = rec
-        if rec.get("loose_key"):
-            self.by_loose[rec["loose_key"]] = rec
-
-    def get(self, key: str, loose_key: str | None = None) -> dict | None:
-        rec = self.by_key.get(key)
-        if rec is None and loose_key is not None:
-            rec = self.by_loose.get(loose_key)
-        return rec
-
-    def append(self, rec: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a+b") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell() > 0:
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":       # the previous run died mid-line: start a fresh line
-                    f.write(b"\n")
-            f.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        self._index(rec)
+AnswerCache = JsonlCache  # respostas.jsonl / juiz.jsonl (llamawiki.fileio)
 
 
 # ---------------------------------------------------------------------------------------------------------------

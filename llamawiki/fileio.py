@@ -245,3 +245,55 @@ def use_offline_hub() -> None:
     import logging
 
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+
+
+class JsonlCache:
+    """A JSONL file of ``{"key": ..., ...}`` records, appended + flushed + fsynced as soon as each exists, so an
+    interrupted run resumes where it stopped (compare.py's respostas.jsonl/juiz.jsonl, the LLM questions' cache).
+    A line cut by an interruption is skipped with one warning and its work done again."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self.by_key: dict[str, dict] = {}
+        self.by_loose: dict[str, dict] = {}
+        self.skipped_lines = 0
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    self.skipped_lines += 1   # a line cut by an interruption: that answer is generated again
+                    continue
+                if isinstance(rec, dict) and "key" in rec:
+                    self._index(rec)
+                else:
+                    self.skipped_lines += 1
+            if self.skipped_lines:
+                print(f"warning: {self.path}: {self.skipped_lines} unreadable line(s) skipped (cut by an "
+                      "interruption?); their results are generated again", file=sys.stderr)
+
+    def _index(self, rec: dict) -> None:
+        self.by_key[rec["key"]] = rec
+        if rec.get("loose_key"):
+            self.by_loose[rec["loose_key"]] = rec
+
+    def get(self, key: str, loose_key: str | None = None) -> dict | None:
+        rec = self.by_key.get(key)
+        if rec is None and loose_key is not None:
+            rec = self.by_loose.get(loose_key)
+        return rec
+
+    def append(self, rec: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+b") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":       # the previous run died mid-line: start a fresh line
+                    f.write(b"\n")
+            f.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        self._index(rec)

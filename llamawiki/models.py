@@ -962,6 +962,21 @@ def resolve_spec(spec: dict) -> dict:
     return out
 
 
+def model_label(spec: dict) -> str:
+    """How tables and records name a model spec: its ``name``, else the model (folder name when local), its GGUF
+    file, quantization and adapter."""
+    if spec.get("name"):
+        return str(spec["name"])
+    label = Path(str(spec.get("model", "?"))).name if looks_local(str(spec.get("model", ""))) else str(spec.get("model"))
+    if spec.get("gguf_file"):
+        label += f"/{spec['gguf_file']}"
+    if spec.get("quantization") not in (None, "", "none"):
+        label += f" ({spec['quantization']})"
+    if spec.get("adapter"):
+        label += f" + {Path(str(spec['adapter'])).name}"
+    return label
+
+
 def load_generator(spec: dict) -> Generator:
     """Load a model from a config mapping, e.g. ``{backend: llamacpp, model: models/x.gguf, n_ctx: 2048}`` or
     ``{backend: transformers, model: models/gemma-3-270m-hf, adapter: models/lora-demo, quantization: 4bit}``.
