@@ -10,6 +10,8 @@ Questions come from three places of an article (selectable with ``modes``):
   "Qual é o/a <campo> de <título>?".
 - ``lead``: "Quem foi X?" (people) or "O que é X?" -> the first sentences of the lead.
 - ``section``: a question per section ("História" -> "Qual é a história do Brasil?") -> its first sentences.
+- ``llm``: pairs a model writes from excerpts of the article (the lead, then sections), as the study made its
+  questions with ChatGPT; see ``llamawiki.llm_questions``.
 
 Imported QA files (the study's ``dados.csv`` / ``saida.json``) carry no article: their ``article`` is ``""`` and
 the grouped split (``llamawiki.split``) groups them by their normalized question instead.
@@ -20,13 +22,15 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from . import prompt
 from .fileio import UserError, atomic_open, check_distinct_paths
+from .llm_questions import LLMOptions, LLMQuestionWriter, LLMStats
 from .records import make_record, read_bytes, read_qa_csv, read_qa_json
 from .text import (contract_preposition, first_sentences, is_common_phrase, lower_common, normalize, place_article,
                    split_sentences, strip_accents, with_article)
@@ -35,7 +39,8 @@ from .wikitext import BOILERPLATE_SECTIONS, INFOBOX_DROP_RE
 _SPACES = re.compile(r"\s+")
 
 QA_MODES = ("infobox", "lead", "section")
-ALL_MODES = QA_MODES + ("raw",)
+LLM_MODE = "llm"           # questions written by a model from excerpts (llamawiki.llm_questions; dumps only)
+ALL_MODES = QA_MODES + (LLM_MODE, "raw")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -825,6 +830,16 @@ def article_examples(article: Any, options: GenerationOptions | None = None) -> 
     return records
 
 
+def article_texts(article: Any) -> list[str]:
+    """The prose an LLM writes questions from: the lead, then each section that is not boilerplate."""
+    texts = [_prose(article.lead)] if article.lead else []
+    for section in article.sections:
+        key = norm_key(section.title)
+        if key and key not in _BOILERPLATE_KEYS:
+            texts.append(_prose(section.text))
+    return [t for t in texts if t.strip()]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Stage 1 driver: inputs (dumps and QA files) -> one JSONL
 # --------------------------------------------------------------------------------------------------------------
@@ -859,27 +874,31 @@ class BuildResult:
     pages: int = 0                         # articles read from dumps
     per_input: dict[str, int] = field(default_factory=dict)
     truncated: list[str] = field(default_factory=list)   # one message per truncated dump
+    llm: LLMStats | None = None            # --modes llm: what the generator wrote and what was kept
 
 
 class PageExamples:
-    """Picklable ``page -> records`` (clean the page with the dump's siteinfo, then generate): runs in workers."""
+    """Picklable ``page -> (title, records, texts)`` (clean the page with the dump's siteinfo, then generate):
+    runs in workers. ``texts`` (for the LLM, which runs in the main process) is empty unless ``llm`` is a mode."""
 
     def __init__(self, siteinfo: Any, options: GenerationOptions):
         self.siteinfo = siteinfo
         self.options = options
 
-    def __call__(self, page: Any) -> list[dict]:
+    def __call__(self, page: Any) -> tuple[str, list[dict], list[str]]:
         from .wikitext import parse_article
 
         article = parse_article(page, base_url=self.siteinfo.base_url, siteinfo=self.siteinfo)
-        return article_examples(article, self.options)
+        texts = article_texts(article) if LLM_MODE in self.options.modes else []
+        return article.title, article_examples(article, self.options), texts
 
 
 def _dump_examples(path: Path, options: GenerationOptions, namespaces: tuple[int, ...], workers: int,
                    limit: int | None, progress: bool, result: BuildResult, category: str | None = None,
-                   category_depth: int = 0) -> Iterator[dict]:
+                   category_depth: int = 0, llm: LLMQuestionWriter | None = None) -> Iterator[dict]:
     """Records of every article in a dump (only those under ``category``, if given: llamawiki.categories);
-    stops after ``limit`` articles in total. Raises DumpTruncated."""
+    stops after ``limit`` articles in total. ``llm`` writes the ``llm`` mode's pairs, in this process, one
+    article at a time (so ``limit`` bounds the model's work too). Raises DumpTruncated."""
     from tqdm import tqdm
 
     from . import categories, dump
@@ -892,11 +911,16 @@ def _dump_examples(path: Path, options: GenerationOptions, namespaces: tuple[int
     batches = dump.map_pages(path, work, workers=workers, namespaces=namespaces, allow_truncated=False,
                              limit=remaining, keep=keep)
     bar = tqdm(desc=path.name, unit=" pages", disable=not progress, dynamic_ncols=True, mininterval=0.5)
+    start = time.perf_counter()
     try:
-        for batch in batches:
+        for title, records, texts in batches:
             result.pages += 1
+            yield from records
+            if llm is not None:
+                yield from llm.article_records(title, texts)
+                rate = llm.stats.kept / max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix_str(f"{llm.stats.kept} pairs, {rate:.2f} pairs/s", refresh=False)
             bar.update(1)
-            yield from batch
     finally:
         bar.close()
         batches.close()
@@ -905,7 +929,8 @@ def _dump_examples(path: Path, options: GenerationOptions, namespaces: tuple[int
 def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: GenerationOptions | None = None,
                   namespaces: Iterable[int] = (0,), workers: int = 1, allow_truncated: bool = False,
                   limit: int | None = None, progress: bool = True, category: str | None = None,
-                  category_depth: int = 0) -> BuildResult:
+                  category_depth: int = 0, generator: str | dict | None = None, llm_options: LLMOptions | None = None,
+                  load_generator: Callable[[dict], Any] | None = None) -> BuildResult:
     """Write the records of every input (dumps and QA files) to ``output`` atomically.
 
     ``category``: keep only the dump articles in that category or its subcategories down to
@@ -915,6 +940,11 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
     ``DumpTruncated`` and leaves ``output`` as it was (with ``allow_truncated`` the complete pages before the
     damage are kept and the cut is recorded in ``result.truncated``); a run that yields no example raises
     UserError, the previous file kept.
+
+    ``llm`` in ``options.modes`` needs ``generator`` (a model spec, see
+    :func:`llamawiki.llm_questions.generator_spec`), loaded once with ``load_generator`` (default
+    ``models.load_generator``) after the inputs are checked; its completions are cached in
+    :func:`llamawiki.llm_questions.cache_path` of ``output``, so an interrupted run resumes.
     """
     from . import dump
     from .categories import check_category_arguments
@@ -938,6 +968,12 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
         kinds.append(detect_input_kind(p))
     qa_modes = any(m in options.modes for m in QA_MODES)
     result = BuildResult()
+    llm = None
+    if LLM_MODE in options.modes:
+        llm = _llm_writer(output, options, generator, llm_options, load_generator, "dump" in kinds)
+        result.llm = llm.stats
+    elif generator is not None:
+        raise UserError("--generator is for --modes llm (add llm to --modes)")
     with atomic_open(output) as out:
         def write(rec: dict) -> None:
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -949,7 +985,7 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
             if kind == "dump":
                 try:
                     for rec in _dump_examples(path, options, tuple(namespaces), workers, limit, progress,
-                                              result, category, category_depth):
+                                              result, category, category_depth, llm):
                         write(rec)
                 except dump.DumpTruncated as e:
                     result.per_input[str(path)] = result.written - before
@@ -959,8 +995,9 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
                         raise dump.DumpTruncated(f"{e}; {output} left unchanged{kept}") from None
                     result.truncated.append(str(e))
             else:
-                if not qa_modes and "raw" in options.modes:
-                    print(f"warning: {path}: QA file skipped in raw-only mode", file=sys.stderr)
+                if not qa_modes:
+                    only = "/".join(m for m in options.modes if m not in QA_MODES)
+                    print(f"warning: {path}: QA file skipped in {only}-only mode", file=sys.stderr)
                     continue
                 records = read_qa_csv(path, options.instruction) if kind == "csv" else \
                     read_qa_json(path, options.instruction)
@@ -968,6 +1005,25 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
                     write(rec)
             result.per_input[str(path)] = result.written - before
         if result.written == 0:  # raised inside the block: the previous output stays
-            raise UserError(f"{output}: no examples were produced ({', '.join(map(str, paths))}); "
+            why = f" ({result.llm.summary()})" if result.llm is not None else ""
+            raise UserError(f"{output}: no examples were produced ({', '.join(map(str, paths))}){why}; "
                             "the previous file, if any, is left unchanged")
     return result
+
+
+def _llm_writer(output: str | Path, options: GenerationOptions, generator: str | dict | None,
+                llm_options: LLMOptions | None, load_generator: Callable[[dict], Any] | None,
+                has_dump: bool) -> LLMQuestionWriter:
+    """The ``llm`` mode's writer: spec checked, then (only then) the model loaded."""
+    from . import llm_questions
+
+    if generator is None:
+        raise UserError("--modes llm needs --generator (a model spec, FILE.yaml:NAME, or a model path / hub id)")
+    if not has_dump:
+        raise UserError("--modes llm writes questions from dump articles: give a dump (.xml/.xml.bz2)")
+    spec = llm_questions.generator_spec(generator)
+    llm_options = llm_options or LLMOptions()
+    load_generator = load_generator or llm_questions.load_model
+    model = {k: v for k, v in spec.items() if k not in ("name", "label", "description")}
+    return LLMQuestionWriter(load_generator(model), spec, llm_options, llm_questions.cache_path(output),
+                             options.instruction, options.min_answer_chars, options.max_answer_chars)

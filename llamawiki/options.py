@@ -19,6 +19,8 @@ GREEDY = 0.0
 DEFAULT_N_CTX = 2048
 DEFAULT_MAX_NEW_TOKENS = 256
 DEFAULT_TOP_P = 0.9
+# build_dataset.py --modes llm: room for a few "Pergunta: … Resposta: …" pairs per excerpt
+LLM_QUESTIONS_MAX_NEW_TOKENS = 320
 
 # old flag -> new flag (kept hidden for one release)
 ALIASES = {"--ctx": "--n-ctx", "--max-tokens": "--max-new-tokens"}

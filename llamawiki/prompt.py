@@ -127,3 +127,25 @@ def parse_verdict(text: str) -> float | None:
     if first.startswith(("corret", "certa", "certo", "sim", "verdadeir")):
         return 1.0
     return None
+
+
+# LLM-written questions (build_dataset.py --modes llm): the study asked ChatGPT for question/answer pairs about
+# excerpts of its articles. The generator reads one excerpt and writes pairs in a fixed, parseable layout.
+INSTRUCTION_LLM_QA = (
+    "Leia o trecho do artigo da Wikipédia e escreva {n} pergunta(s) em português que o trecho responde, cada uma "
+    "com uma resposta curta e correta tirada do próprio trecho. Cada pergunta deve fazer sentido sozinha: diga "
+    "o nome do assunto em vez de \"ele\" ou \"o texto\". Use exatamente este formato, sem mais nada:\n"
+    "Pergunta: <pergunta>?\nResposta: <resposta>."
+)
+# Where a completion of the LLM-questions prompt is over (not "\nPergunta:": the pairs are made of it).
+LLM_QA_STOP_STRINGS = ["### Instruction:", "### Input:", "### Response:", "\n### ", "Abaixo está uma instrução"]
+
+
+def build_llm_questions_input(title: str, excerpt: str) -> str:
+    """The Input of the LLM-questions prompt: the article's title and one excerpt."""
+    return f"Artigo: {title.strip()}\n\nTrecho:\n{excerpt.strip()}"
+
+
+def build_llm_questions_prompt(title: str, excerpt: str, n: int, instruction: str = INSTRUCTION_LLM_QA) -> str:
+    """The completion prompt (Alpaca layout) asking a generator for ``n`` pairs about ``excerpt``."""
+    return build_prompt(build_llm_questions_input(title, excerpt), instruction.format(n=n))

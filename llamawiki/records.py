@@ -20,7 +20,7 @@ from . import prompt
 from .fileio import UserError, read_jsonl
 from .text import decode_text, strip_accents
 
-QA_SOURCES = ("infobox", "lead", "section", "csv", "json")
+QA_SOURCES = ("infobox", "lead", "section", "llm", "csv", "json")
 SOURCES = QA_SOURCES + ("raw",)
 QA_FIELDS = ("text", "instruction", "input", "output", "article", "source")
 
