@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -730,8 +731,30 @@ def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, q
                           processing_class=tokenizer, peft_config=peft_config)
     if not cfg.get("learn_eos", True):
         trainer.data_collator = MaskToken(trainer.data_collator, tokenizer.eos_token_id)
+    _check_cut_examples(cfg, data, {"train": trainer.train_dataset, "eval": trainer.eval_dataset}, quiet)
     summary = {k: {kk: vv for kk, vv in v.items() if kk != "examples"} for k, v in data.items()}
     return Run(cfg, summary, identity, output_dir, resume_from, trainer, tokenizer)
+
+
+def _check_cut_examples(cfg: dict, data: dict, prepared: dict, quiet: bool = False) -> None:
+    """trl drops the examples whose prompt alone fills ``max_length`` (no answer token left to learn): all of
+    them dropped is a UserError naming the file (trl would fail later with a sampler traceback); some dropped is
+    a warning with the count (unpacked datasets only: packing changes the number of rows)."""
+    t = cfg["training"]
+    for split, ds in prepared.items():
+        if split not in data or ds is None:
+            continue
+        try:
+            rows = len(ds)
+        except TypeError:                     # an iterable dataset: nothing to count
+            continue
+        total, path = len(data[split]["examples"]), data[split]["path"]
+        why = (f"the prompt alone fills training.max_length ({t.get('max_length')} tokens), so no answer token "
+               "is left to learn")
+        if rows == 0:
+            raise UserError(f"{path}: all {total} examples are dropped: {why}; raise training.max_length")
+        if not t.get("packing") and rows < total and not quiet and _is_main_process():
+            print(f"warning: {path}: {total - rows} of {total} examples dropped: {why}", file=sys.stderr)
 
 
 class MaskToken:

@@ -119,6 +119,28 @@ def test_failed_run_does_not_lock_its_folder(tiny_llama, train_file, tmp_path):
     assert p.returncode == 2 and "different config" in p.stderr
 
 
+def test_examples_cut_away_by_max_length(tiny_llama, tmp_path):
+    """trl drops an example whose prompt alone fills max_length: all dropped is one line naming the file and the
+    key (trl's own failure was a sampler traceback), some dropped is a warning with the count."""
+    long_q = "Qual é a capital do Brasil? " * 120           # a prompt far beyond 256 tokens
+    rows = [{"instruction": prompt.INSTRUCTION_QA, "input": q, "output": a} for q, a in QA * 2]
+    long_rows = [{"instruction": prompt.INSTRUCTION_QA, "input": long_q, "output": "Brasília."}] * 3
+    only_long, mixed = tmp_path / "longos.jsonl", tmp_path / "misto.jsonl"
+    for path, content in ((only_long, long_rows), (mixed, rows + long_rows)):
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in content), encoding="utf-8")
+    out = tmp_path / "out"
+    p = _run(_write(tmp_path, _cfg(tiny_llama, only_long, out, max_steps=1)))
+    errors = [line for line in p.stderr.splitlines() if line.startswith("error:")]
+    assert p.returncode == 2 and "Traceback" not in p.stderr and len(errors) == 1, p.stderr
+    assert errors[0] == (f"error: {only_long}: all 3 examples are dropped: the prompt alone fills "
+                         "training.max_length (256 tokens), so no answer token is left to learn; raise "
+                         "training.max_length")
+    assert not (out / "run_config.json").exists()          # nothing recorded: the corrected rerun is free
+    p = _run(_write(tmp_path, _cfg(tiny_llama, mixed, out, max_steps=1)))
+    assert p.returncode == 0, p.stderr
+    assert f"warning: {mixed}: 3 of 7 examples dropped: the prompt alone fills training.max_length" in p.stderr
+
+
 def test_live_run_is_refused(tiny_llama, train_file, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
