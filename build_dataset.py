@@ -23,7 +23,7 @@ from llamawiki.fileio import use_offline_hub
 use_offline_hub()
 
 from llamawiki import dataset, llm_questions  # noqa: E402
-from llamawiki.fileio import cli  # noqa: E402
+from llamawiki.fileio import cli, first_few  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -87,8 +87,7 @@ def main(argv=None):
         print(result.llm.summary(), file=sys.stderr)
         if result.llm.unparsable_articles:
             names = result.llm.unparsable_articles
-            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-            print(f"warning: {len(names)} article(s) gave no parsable question/answer pair: {shown}",
+            print(f"warning: {len(names)} article(s) gave no parsable question/answer pair: {first_few(names)}",
                   file=sys.stderr)
     for message in result.truncated:
         print(f"warning: {message} (kept the complete pages before it: --allow-truncated)", file=sys.stderr)

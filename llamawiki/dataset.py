@@ -30,9 +30,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 from . import prompt
 from .fileio import UserError, atomic_open, check_distinct_paths
+from . import llm_questions
 from .llm_questions import LLMOptions, LLMQuestionWriter, LLMStats
 from .records import make_record, read_bytes, read_qa_csv, read_qa_json
-from .text import (contract_preposition, first_sentences, is_common_phrase, lower_common, normalize, place_article,
+from .text import (contract_preposition, end_with_period, first_sentences, is_common_phrase, lower_common, normalize, place_article,
                    split_sentences, strip_accents, with_article)
 from .wikitext import BOILERPLATE_SECTIONS, INFOBOX_DROP_RE
 
@@ -46,11 +47,6 @@ ALL_MODES = QA_MODES + (LLM_MODE, "raw")
 # --------------------------------------------------------------------------------------------------------------
 # Text helpers
 # --------------------------------------------------------------------------------------------------------------
-
-def _end_with_period(text: str) -> str:
-    text = text.strip()
-    return text if text.endswith((".", "!", "?", "…")) else text + "."
-
 
 def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
@@ -806,7 +802,7 @@ def article_examples(article: Any, options: GenerationOptions | None = None) -> 
     def add(question: str | None, answer: str, source: str) -> None:
         if not question or not answer:
             return
-        answer = _end_with_period(answer)
+        answer = end_with_period(answer)
         if not (opts.min_answer_chars <= len(answer) <= opts.max_answer_chars):
             return
         key = normalize(question)
@@ -1015,15 +1011,12 @@ def _llm_writer(output: str | Path, options: GenerationOptions, generator: str |
                 llm_options: LLMOptions | None, load_generator: Callable[[dict], Any] | None,
                 has_dump: bool) -> LLMQuestionWriter:
     """The ``llm`` mode's writer: spec checked, then (only then) the model loaded."""
-    from . import llm_questions
-
     if generator is None:
         raise UserError("--modes llm needs --generator (a model spec, FILE.yaml:NAME, or a model path / hub id)")
     if not has_dump:
         raise UserError("--modes llm writes questions from dump articles: give a dump (.xml/.xml.bz2)")
     spec = llm_questions.generator_spec(generator)
     llm_options = llm_options or LLMOptions()
-    load_generator = load_generator or llm_questions.load_model
-    model = {k: v for k, v in spec.items() if k not in ("name", "label", "description")}
-    return LLMQuestionWriter(load_generator(model), spec, llm_options, llm_questions.cache_path(output),
+    load_generator = load_generator or llm_questions.load_generator
+    return LLMQuestionWriter(load_generator(spec), spec, llm_options, llm_questions.cache_path(output),
                              options.instruction, options.min_answer_chars, options.max_answer_chars)

@@ -415,15 +415,17 @@ def _child_texts(elem: ET.Element) -> dict[str, str | None]:
 
 
 def _make_page(elem: ET.Element, siteinfo: SiteInfo | None) -> Page:
-    fields = _child_texts(elem)
-    redirect = None
+    fields: dict[str, str | None] = {}
     rev: dict[str, str | None] = {}
-    for child in elem:
+    redirect = None
+    for child in elem:                       # one pass over the page's children (the hot path of every stage)
         tag = _local_name(child.tag)
-        if tag == "redirect":
-            redirect = child.get("title", "") or ""
-        elif tag == "revision":  # the last revision wins (full-history dumps)
+        if tag == "revision":                # the last revision wins (full-history dumps)
             rev = _child_texts(child)
+        elif tag == "redirect":
+            redirect = child.get("title", "") or ""
+        else:
+            fields[tag] = child.text
     title = fields.get("title") or ""
     ns = _int_or(fields["ns"], None) if "ns" in fields else None
     pid = _int_or(fields.get("id"), 0)

@@ -436,9 +436,6 @@ def answer_keys(system: System, question: str, generation: dict, model_identity:
     return full, loose
 
 
-AnswerCache = JsonlCache  # respostas.jsonl / juiz.jsonl (llamawiki.fileio)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Generation
 # ---------------------------------------------------------------------------------------------------------------
@@ -677,7 +674,7 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
         check_prerequisites(cfg, selected)
 
     hashes = HashCache(run_dir / ".sha256-cache.json")
-    cache = AnswerCache(run_dir / "respostas.jsonl")
+    cache = JsonlCache(run_dir / "respostas.jsonl")
 
     # Keys of every (system, question): what is in the cache and what must be generated.
     identities: dict[str, list[dict]] = {}
@@ -754,7 +751,7 @@ class _Generation:
 
     settings: dict
     seed: int
-    cache: AnswerCache
+    cache: JsonlCache
     answers: dict
     batch: dict = field(default_factory=dict)    # {"batch_size": n} from the config (not part of the cache key)
 
@@ -864,7 +861,7 @@ def judge_answers(cfg: dict, answers: dict, questions: Sequence[Question], run_d
     judge_cfg = cfg["judge"]
     instruction = str(judge_cfg.get("instruction") or prompt_mod.INSTRUCTION_JUDGE)
     generation = {**JUDGE_DEFAULTS, **(judge_cfg.get("generation") or {})}
-    cache = AnswerCache(run_dir / "juiz.jsonl")
+    cache = JsonlCache(run_dir / "juiz.jsonl")
     by_id = {q.id: q for q in questions}
     todo, out = [], {}
     model = {k: v for k, v in spec.items() if k not in _META_KEYS}

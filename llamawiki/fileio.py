@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 
 class UserError(Exception):
@@ -245,6 +245,11 @@ def use_offline_hub() -> None:
     import logging
 
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+
+
+def first_few(items: Sequence[str], n: int = 5) -> str:
+    """``"a, b, c, d, e and 3 more"``: the first ``n`` items of a list for a one-line message."""
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
 class JsonlCache:

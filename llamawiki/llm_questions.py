@@ -29,10 +29,10 @@ from typing import Any, Callable, Iterable
 
 from . import prompt
 from .fileio import JsonlCache, UserError
-from .models import model_label, resolve_spec
+from .models import SPEC_META_KEYS, load_generator, model_label, resolve_spec
 from .options import LLM_QUESTIONS_MAX_NEW_TOKENS
 from .records import make_record
-from .text import STOPWORDS_PT, normalize, split_sentences
+from .text import STOPWORDS_PT, end_with_period, normalize, split_sentences
 
 SOURCE = "llm"
 
@@ -192,13 +192,6 @@ def generator_spec(value: str | dict) -> dict:
     raise UserError(f"{path}: no model spec (a `model:` key, or `models:` with its entries)")
 
 
-def load_model(spec: dict) -> Any:
-    """``models.load_generator`` (the loader build_dataset uses unless a test passes its own)."""
-    from .models import load_generator
-
-    return load_generator(spec)
-
-
 # --------------------------------------------------------------------------------------------------------------
 # The writer: article excerpts -> records, cached
 # --------------------------------------------------------------------------------------------------------------
@@ -238,7 +231,6 @@ class LLMStats:
     generated: int = 0                  # prompts sent to the model (the rest came from the cache)
     parsed: int = 0
     kept: int = 0
-    seconds: float = 0.0                # generating
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
     unparsable_articles: list[str] = field(default_factory=list)   # no pair could be read from any of its excerpts
 
@@ -269,7 +261,7 @@ class LLMQuestionWriter:
         self.generator = generator
         self.options = options or LLMOptions()
         self.name = model_label(spec)
-        self.identity = {k: v for k, v in spec.items() if k not in ("name", "label", "description")}
+        self.identity = {k: v for k, v in spec.items() if k not in SPEC_META_KEYS}   # what loads the model
         self.cache = JsonlCache(cache) if cache is not None else None
         self.instruction = instruction
         self.answer_chars = (min_answer_chars, max_answer_chars)
@@ -281,7 +273,7 @@ class LLMQuestionWriter:
     def fit(self, text: str) -> str:
         """``text`` cut to whole sentences within ``max_excerpt_tokens`` (the first sentence cut by words)."""
         budget = self.options.max_excerpt_tokens
-        count = getattr(self.generator, "count_tokens", None) or (lambda t: len(t.split()))
+        count = self.generator.count_tokens
         if count(text) <= budget:
             return text.strip()
         kept: list[str] = []
@@ -316,15 +308,11 @@ class LLMQuestionWriter:
         return prompt.build_llm_questions_prompt(title, excerpt, n), None
 
     def _complete(self, text: str, messages: list[dict] | None) -> str:
-        import time
-
-        start = time.perf_counter()
         gen = self.options.generation()
         if messages is not None:
             out = self.generator.chat(messages, **gen)
         else:
             out = self.generator.generate(text, stop=prompt.LLM_QA_STOP_STRINGS, **gen)
-        self.stats.seconds += time.perf_counter() - start
         self.stats.generated += 1
         return out.text if hasattr(out, "text") else str(out)
 
@@ -361,7 +349,7 @@ class LLMQuestionWriter:
             for question, answer in pairs:
                 if len(records) >= self.options.max_pairs_per_article:
                     break
-                answer = answer if answer.endswith((".", "!", "?", "…")) else answer + "."
+                answer = end_with_period(answer)
                 why = check_pair(question, answer, excerpt, self.options.min_support, self.seen, *self.answer_chars)
                 if why:
                     self.stats.dropped[why] += 1

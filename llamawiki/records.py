@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from . import prompt
-from .fileio import UserError, read_jsonl
+from .fileio import UserError, first_few, read_jsonl
 from .text import decode_text, strip_accents
 
 QA_SOURCES = ("infobox", "lead", "section", "llm", "csv", "json")
@@ -112,7 +112,7 @@ def read_qa_csv(path: str | Path, instruction: str = prompt.INSTRUCTION_QA) -> l
         instr = (row[cols["instruction"]].strip() if cols["instruction"] is not None else "") or instruction
         records.append(make_record(question, answer, article, "csv", instr))
     if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        shown = first_few(bad)
         sep = {";": "';'", ",": "','", "\t": "tab"}[delimiter]
         raise UserError(f"{path}: {len(bad)} bad row(s) (separator {sep}): line{'s' if len(bad) > 1 else ''} {shown}")
     if not records:
@@ -204,8 +204,7 @@ def _convert_records(path: Path, convert, adjective: str) -> list[dict]:
         except ValueError as e:
             bad.append(f"{loc} ({e})")
     if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise UserError(f"{path}: {len(bad)} {adjective} record(s): {shown}")
+        raise UserError(f"{path}: {len(bad)} {adjective} record(s): {first_few(bad)}")
     return records
 
 

@@ -164,6 +164,12 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
+def end_with_period(text: str) -> str:
+    """``text`` stripped, with a final period unless it already ends a sentence ("." "!" "?" "…")."""
+    text = text.strip()
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
 def first_sentences(text: str, n: int, max_chars: int) -> str:
     """The first ``n`` sentences of ``text`` that fit in ``max_chars`` (fewer if they do not fit; "" if none)."""
     out = ""

@@ -304,11 +304,11 @@ def test_damaged_faiss_is_one_line(work, tmp_path):
 # ------------------------------------------------------------------------------------------------------------
 
 def test_cache_junk_lines_are_counted_and_reported(tmp_path, capsys):
-    from llamawiki.evaluation import AnswerCache
+    from llamawiki.fileio import JsonlCache
 
     path = tmp_path / "respostas.jsonl"
     path.write_text('{"key": "a", "answer": "x"}\n{"key": "b", "ans\n[1, 2]\n', encoding="utf-8")
-    cache = AnswerCache(path)
+    cache = JsonlCache(path)
     assert set(cache.by_key) == {"a"} and cache.skipped_lines == 2
     assert "2 unreadable line(s)" in capsys.readouterr().err
 
