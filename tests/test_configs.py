@@ -35,8 +35,11 @@ COMPARE = [p for p in CONFIGS if _kind(p) == "compare"]
 
 
 def test_every_shipped_config_is_covered():
-    assert {p.name for p in FINETUNE} >= {"demo.yaml", "llama2-13b-qlora.yaml"}
-    assert {p.name for p in COMPARE} >= {"compare-demo.yaml", "compare-llama2-13b.yaml"}
+    # every shipped config by name: each one below runs (fine-tuning, one step) or is validated (compare)
+    assert {p.name for p in FINETUNE} == {"demo.yaml", "llama2-13b-qlora.yaml", "estudo-demo.yaml",
+                                          "estudo-llama2-13b.yaml"}
+    assert {p.name for p in COMPARE} == {"compare-demo.yaml", "compare-llama2-13b.yaml", "compare-estudo.yaml",
+                                         "compare-estudo-demo.yaml"}
     assert [p.name for p in CONFIGS if _kind(p) == "other"] == []
 
 
