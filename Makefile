@@ -19,6 +19,7 @@ INDEX   := indexes/amostra
 RESULTS := results/demo
 
 .PHONY: setup test demo models dataset split finetune index compare avaliacao estudo-demo clean-outputs
+.PHONY: estudo-dados modelos-estudo
 .DELETE_ON_ERROR:
 
 # llama-cpp-python ships only an sdist. Its default build is -march=native, and on some virtual machines the CPU
@@ -87,6 +88,13 @@ estudo-demo: $(GGUF) $(HFMODEL)/config.json json/treino.jsonl
 	$(PY) finetune.py --config configs/estudo-demo.yaml --overwrite
 	test -f $(ESTUDO_INDEX)/manifest.json || $(PY) rag.py index $(DUMP) --index-dir $(ESTUDO_INDEX) --chunk-size 10000 --chunk-overlap 20
 	$(PY) compare.py --config configs/compare-estudo-demo.yaml --run-dir results/estudo-demo
+
+# Downloads (network): the study's files into data/estudo/ (pinned commit, sha256) and the Llama 2 13B models of
+# configs/*.yaml into models/ (~41 GB, pinned revisions; `python models/baixar.py --dry-run` shows the plan).
+estudo-dados: | setup
+	$(PY) data/estudo/baixar.py
+modelos-estudo: | setup
+	HF_HUB_OFFLINE=0 $(PY) models/baixar.py
 
 clean-outputs:
 	rm -rf json/*.jsonl $(INDEX) $(RESULTS) $(AVALIACAO) $(ADAPTER)

@@ -545,11 +545,13 @@ def _study_dir(cfg: dict, study_answers: str | bool | None) -> Path | None:
     if not study_answers:
         return None
     folder = Path(study_answers if isinstance(study_answers, str) else
-                  str(cfg.get("study_answers_dir") or "../shared/reference/original-study"))
+                  str(cfg.get("study_answers_dir") or "data/estudo"))
     missing = [name for name in STUDY_FILES.values() if not (folder / name).exists()]
     if missing:
-        raise UserError(f"{folder}: study answer file(s) not found: {', '.join(missing)} "
-                        "(they come from the study's repository, github.com/AertySantos/llamawiki)")
+        command = ("`python data/estudo/baixar.py` (make estudo-dados)" if folder.resolve() ==
+                   Path("data/estudo").resolve() else f"`python data/estudo/baixar.py --dest {folder}`")
+        raise UserError(f"{folder}: study answer file(s) not found: {', '.join(missing)}; download them (the "
+                        f"study's repository at a pinned commit, checked by sha256) with {command}")
     return folder
 
 

@@ -28,6 +28,7 @@ ALLOWED = {
     "pages": {"fileio"},
     "metrics": {"text"},
     "lora_gguf": {"fileio"},
+    "downloads": {"fileio"},
     "wikitext": {"pages"},
     "dump": {"pages", "wikitext"},
     "categories": {"dump", "fileio", "pages", "text", "wikitext"},
