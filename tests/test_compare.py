@@ -293,16 +293,18 @@ def test_outputs_table_csv_png_manifest(tmp_path):
     assert result.summary[0]["system"] == "base"
 
 
-def test_study_answers_as_reference_rows(tmp_path, shared_study):
+@pytest.mark.parametrize("which", ["fixture", "real"])
+def test_study_answers_as_reference_rows(tmp_path, which, request):
+    folder = request.getfixturevalue("study_fixture" if which == "fixture" else "real_study")
     cfg, questions = make_env(tmp_path)
     run_dir = tmp_path / "run"
-    run(cfg, questions, run_dir, {"answers": []}, systems=["base"], study_answers=str(shared_study))
+    run(cfg, questions, run_dir, {"answers": []}, systems=["base"], study_answers=str(folder))
     table = (run_dir / "tabela.md").read_text(encoding="utf-8")
     assert "**study-rag**" in table and "> The capital of Brazil is Brasília." in table
     with open(run_dir / "metricas.csv", encoding="utf-8") as f:
         rows = {r["system"]: r for r in csv.DictReader(f)}
     assert list(rows) == ["base", "study-base", "study-rag", "study-finetuned"]
-    # q1 and q2 are study questions ("Quem foi Tiradentes?" is not one of the 19): 2 answers each
+    # q1 and q2 are study questions ("Quem foi Tiradentes?" is not one of them): 2 answers each
     assert rows["study-rag"]["n_answers"] == "2"
     assert float(rows["study-rag"]["portugues"]) == pytest.approx(0.5)   # q1 in English, q2 in Portuguese
     assert rows["study-rag"]["latency_s"] == ""

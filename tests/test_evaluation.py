@@ -49,8 +49,26 @@ def test_load_questions_duplicate_ids(tmp_path):
 
 # ---- the study's answer files ---------------------------------------------------------------------------------
 
-def test_parse_study_rag_answers(shared_study):
-    answers = ev.parse_study_answers(shared_study / "resposta_rga.txt")
+def test_parse_study_answer_format(study_fixture):
+    """Latin-1 `Pergunta:`/`Resposta:` blocks; an answer runs to the next line starting with `Pergunta:`."""
+    from conftest import STUDY_QUESTIONS
+
+    raw = (study_fixture / "resposta_rga.txt").read_bytes()
+    assert b"Bras\xedlia" in raw                                  # Latin-1, not UTF-8
+    answers = ev.parse_study_answers(study_fixture / "resposta_rga.txt")
+    assert [a.pergunta for a in answers] == STUDY_QUESTIONS
+    assert answers[0].resposta == "The capital of Brazil is Brasília."   # Latin-1 decoded, spaces stripped
+    assert answers[3].resposta.startswith("I cannot answer: the text does not say.\n\n==== Context ====\n\n* A ")
+    assert answers[3].resposta.endswith("* Pergunta: não é um bloco, está no meio da linha.")
+    assert not any(a.resposta.startswith("Resposta:") for a in answers)
+    fine = ev.parse_study_answers(study_fixture / "resposta_fine.txt")
+    assert fine[0].resposta == ("### Answer: Qual a capital do Brasil?\n\nResposta: A capital do Brasil é "
+                                "Brasília.###")                 # only the first Resposta: starts the answer
+    assert [is_portuguese(a.resposta) for a in answers[:3]] == [False, True, True]   # the RAG's English
+
+
+def test_parse_study_rag_answers(real_study):
+    answers = ev.parse_study_answers(real_study / "resposta_rga.txt")
     assert len(answers) == 19
     assert answers[0].pergunta == "Qual a capital do Brasil?"
     assert answers[0].resposta == "The capital of Brazil is Brasília."   # Latin-1 decoded
@@ -61,11 +79,13 @@ def test_parse_study_rag_answers(shared_study):
     assert 4 <= len(english) <= 10   # the study's RAG answered several questions in English
 
 
-def test_parse_study_files_share_questions(shared_study):
-    sets = [[a.pergunta for a in ev.parse_study_answers(shared_study / f)] for f in ev.STUDY_FILES.values()]
+@pytest.mark.parametrize("which", ["fixture", "real"])
+def test_parse_study_files_share_questions(which, request):
+    folder = request.getfixturevalue("study_fixture" if which == "fixture" else "real_study")
+    sets = [[a.pergunta for a in ev.parse_study_answers(folder / f)] for f in ev.STUDY_FILES.values()]
     assert sets[0] == sets[1] == sets[2]
-    qs = ev.load_questions(shared_study / "resposta_rga.txt")   # --questions can take the study's file
-    assert len(qs) == 19 and qs[0].resposta_referencia == ""
+    qs = ev.load_questions(folder / "resposta_rga.txt")   # --questions can take the study's file
+    assert len(qs) == (4 if which == "fixture" else 19) and qs[0].resposta_referencia == ""
 
 
 def test_parse_study_answers_multiline(tmp_path):

@@ -12,22 +12,47 @@ from llamawiki.records import make_record, read_dataset, read_qa_csv, read_qa_js
 from llamawiki.text import decode_text
 
 
-def test_import_the_studys_latin1_csv(shared_study):
-    records = read_qa_csv(shared_study / "dados.csv")
-    raw = (shared_study / "dados.csv").read_bytes()
+def test_import_the_studys_latin1_csv(study_fixture):
+    """dados.csv's format: `pergunta;resposta`, no header, cp1252/Latin-1, CRLF."""
+    from conftest import STUDY_PAIRS
+
+    raw = (study_fixture / "dados.csv").read_bytes()
+    assert b"\x96" in raw and b"\r\n" in raw and b"\xe9" in raw      # cp1252 en dash, CRLF, Latin-1 "é"
+    records = read_qa_csv(study_fixture / "dados.csv")
+    assert len(records) == raw.count(b"\r\n") == len(STUDY_PAIRS)
+    assert [(r["input"], r["output"]) for r in records] == STUDY_PAIRS
+    first = records[0]
+    assert first["source"] == "csv" and first["article"] == ""
+    assert first["text"] == prompt.build_example(first["input"], first["output"])
+    texts = " ".join(r["input"] + r["output"] for r in records)
+    assert "–" in texts and "Áurea" in texts and '"A Cobra Vai Fumar"' in texts  # en dash, accents, quotes kept
+    assert "\x96" not in texts and "Ã" not in texts and "\r" not in texts
+
+
+def test_import_the_real_studys_csv(real_study):
+    records = read_qa_csv(real_study / "dados.csv")
+    raw = (real_study / "dados.csv").read_bytes()
     assert len(records) == raw.count(b"\r\n") == 269
     first = records[0]
     assert first["input"] == "Quando ocorreu a chegada dos primeiros humanos na América do Sul?"
     assert first["output"].startswith("A chegada dos primeiros humanos na América do Sul ocorreu há")
-    assert first["source"] == "csv" and first["article"] == ""
-    assert first["text"] == prompt.build_example(first["input"], first["output"])
     texts = " ".join(r["input"] + r["output"] for r in records)
     assert "–" in texts            # cp1252 0x96 decoded as an en dash, not a control character
     assert "\x96" not in texts and "Ã" not in texts
 
 
-def test_import_the_studys_json(shared_study):
-    records = read_qa_json(shared_study / "saida.json")
+def test_import_the_studys_json(study_fixture):
+    from conftest import STUDY_PAIRS
+
+    records = read_qa_json(study_fixture / "saida.json")
+    assert len(records) == len(STUDY_PAIRS)
+    assert {r["source"] for r in records} == {"json"}
+    assert records[11]["input"] == "O que foi a Lei Aurea?"                   # the study's JSON has no accents
+    assert records[13]["output"] == 'O lema "A Cobra Vai Fumar".'
+
+
+def test_import_the_real_studys_json(real_study):
+    records = read_qa_json(real_study / "saida.json")
     assert len(records) == 269
     assert {r["source"] for r in records} == {"json"}
     assert records[0]["input"] == "Quando ocorreu a chegada dos primeiros humanos na America do Sul?"
@@ -101,7 +126,11 @@ def test_read_dataset_validates_fields_with_line_numbers(tmp_path):
     assert "2 malformed record(s): line 2 (unknown source 'wiki'), line 4 (empty 'output')" in str(e.value)
 
 
-def test_read_dataset_accepts_the_studys_json_list(shared_study):
-    records = read_dataset(shared_study / "teste.json")
-    assert len(records) == 27
+@pytest.mark.parametrize("which", ["fixture", "real"])
+def test_read_dataset_accepts_the_studys_json_list(which, request):
+    from conftest import STUDY_N_TRAIN, STUDY_PAIRS
+
+    folder = request.getfixturevalue("study_fixture" if which == "fixture" else "real_study")
+    records = read_dataset(folder / "teste.json")
+    assert len(records) == (len(STUDY_PAIRS) - STUDY_N_TRAIN if which == "fixture" else 27)
     assert all(r["text"] == prompt.build_example(r["input"], r["output"]) for r in records)

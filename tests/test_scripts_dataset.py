@@ -205,31 +205,37 @@ def test_bad_input_leaves_the_previous_output_untouched(tmp_path, small_dump, ca
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dataset.jsonl.")]  # no temp file left
 
 
-def test_import_the_studys_files_then_split(tmp_path, shared_study):
+@pytest.mark.parametrize("which", ["fixture", "real"])
+def test_import_the_studys_files_then_split(tmp_path, which, request):
+    folder = request.getfixturevalue("study_fixture" if which == "fixture" else "real_study")
+    n = 20 if which == "fixture" else 269
     out = tmp_path / "estudo.jsonl"
-    proc = run("build_dataset.py", shared_study / "dados.csv", shared_study / "saida.json", "-o", out, cwd=tmp_path)
+    proc = run("build_dataset.py", folder / "dados.csv", folder / "saida.json", "-o", out, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "538 examples (csv 269, json 269)" in proc.stdout
+    assert f"{2 * n} examples (csv {n}, json {n})" in proc.stdout
     records = read_lines(out)
-    assert records[0]["input"] == "Quando ocorreu a chegada dos primeiros humanos na América do Sul?"
+    assert records[0]["input"] == ("Em que ano os portugueses chegaram ao litoral da Bahia?" if which == "fixture"
+                                   else "Quando ocorreu a chegada dos primeiros humanos na América do Sul?")
 
     train, test = tmp_path / "treino.jsonl", tmp_path / "teste.jsonl"
     proc = run("particiona.py", out, "--train", train, "--test", test, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     tr, te = read_lines(train), read_lines(test)
-    assert len(tr) + len(te) == 538 and 0.08 < len(te) / 538 < 0.12
+    assert len(tr) + len(te) == 2 * n and 0.08 < len(te) / (2 * n) < 0.12
     # no article: grouped by normalized question, so no question is on both sides
     from llamawiki.text import normalize
     assert {normalize(r["input"]) for r in tr}.isdisjoint({normalize(r["input"]) for r in te})
     assert "test questions identical to a train question (normalized): 0 " in proc.stdout
 
 
-def test_particiona_on_the_studys_json_list_and_determinism(tmp_path, shared_study):
-    args = [shared_study / "saida.json", "--train", tmp_path / "a.jsonl", "--test", tmp_path / "b.jsonl"]
+@pytest.mark.parametrize("which", ["fixture", "real"])
+def test_particiona_on_the_studys_json_list_and_determinism(tmp_path, which, request):
+    folder = request.getfixturevalue("study_fixture" if which == "fixture" else "real_study")
+    args = [folder / "saida.json", "--train", tmp_path / "a.jsonl", "--test", tmp_path / "b.jsonl"]
     first = run("particiona.py", *args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     test_a = (tmp_path / "b.jsonl").read_text(encoding="utf-8")
-    assert len(test_a.splitlines()) == 27                      # 10% of 269, like the study
+    assert len(test_a.splitlines()) == (2 if which == "fixture" else 27)   # 10% of 20 / of 269, like the study
     again = run("particiona.py", *args, cwd=tmp_path)
     assert (tmp_path / "b.jsonl").read_text(encoding="utf-8") == test_a
     assert again.stdout == first.stdout

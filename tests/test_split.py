@@ -115,12 +115,17 @@ def test_near_duplicates_matches_brute_force():
         assert fast or threshold > 0.5
 
 
-def test_study_split_leakage(shared_study):
+@pytest.mark.parametrize("which", ["fixture", "real"])
+def test_study_split_leakage(which, request):
     """The study's own random split (treino.json / teste.json): measured, compared with a brute-force count."""
+    shared_study = request.getfixturevalue("study_fixture" if which == "fixture" else "real_study")
     report = study_split_report(shared_study)
     train = read_dataset(shared_study / "treino.json")
     test = read_dataset(shared_study / "teste.json")
-    assert (report.n_train, report.n_test) == (len(train), len(test)) == (242, 27)
+    assert (report.n_train, report.n_test) == (len(train), len(test)) == ((18, 2) if which == "fixture" else (242, 27))
+    if which == "fixture":   # one test question repeats a train one, the other rewords one (Jaccard 0.667)
+        assert report.identical_questions == ["Quem foi o primeiro governador-geral do Brasil?"]
+        assert [n[2] for n in study_split_report(shared_study, threshold=0.5).near_questions] == [0.667]
     train_q = {normalize(r["input"]) for r in train}
     assert len(report.identical_questions) == sum(normalize(r["input"]) in train_q for r in test)
     brute_near = sum(
