@@ -3,7 +3,7 @@
 
     python build_dataset.py data/ptwiki-amostra-pages-articles.xml.bz2
     python build_dataset.py ptwiki-latest-pages-articles-multistream.xml.bz2 --workers 8
-    python build_dataset.py ../shared/reference/original-study/dados.csv --output json/estudo.jsonl
+    python build_dataset.py data/estudo/dados.csv --output json/estudo.jsonl   # after python data/estudo/baixar.py
     python build_dataset.py dump.xml.bz2 --modes raw --output json/pretreino.jsonl
     python build_dataset.py dump.xml.bz2 --category "História do Brasil" --category-depth 2
     python build_dataset.py dump.xml.bz2 --modes llm --generator configs/models.yaml:llama2-13b-chat-gpu

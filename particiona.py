@@ -2,7 +2,7 @@
 """Stage 2: split the examples into train and test sets, grouped by article, and report any leakage.
 
     python particiona.py                                   # json/dataset.jsonl -> json/treino.jsonl, json/teste.jsonl
-    python particiona.py ../shared/reference/original-study/saida.json --test-size 0.1 --seed 42
+    python particiona.py data/estudo/saida.json --test-size 0.1 --seed 42   # after python data/estudo/baixar.py
 
 Deterministic for a seed. No article has examples on both sides (the study's random split let the same
 questions into both); examples without an article (imported QA files) are grouped by their normalized question.
