@@ -300,7 +300,7 @@ class hub_errors:
                                                           and os.environ.get("HF_HUB_OFFLINE") == "1"):
             msg = (f"{repo}: HF_HUB_OFFLINE=1 forbids downloads: run with HF_HUB_OFFLINE=0 "
                    "(`make modelos-estudo` does)")
-        elif isinstance(exc, hf.LocalEntryNotFoundError) or isinstance(exc, _network_errors()):
+        elif isinstance(exc, (hf.LocalEntryNotFoundError, *_network_errors())):
             msg = f"{repo}: cannot reach huggingface.co (offline?): {first}"
         elif isinstance(exc, hf.RepositoryNotFoundError):
             msg = f"{repo}: repository not found on huggingface.co (or private: log in with `hf auth login`)"

@@ -93,8 +93,8 @@ STUDY_ANSWERS = {
         "  The capital of Brazil is Brasília.",
         "  Não é possível responder com base no contexto.",
         "  A independência do Brasil foi proclamada em 1822.",
-        "  I cannot answer: the text does not say.\n\n==== Context ====\n\n* A Constituição de 1824 foi outorgada."
-        "\n* Pergunta: não é um bloco, está no meio da linha.",
+        ("  I cannot answer: the text does not say.\n\n==== Context ====\n\n* A Constituição de 1824 foi outorgada."
+         "\n* Pergunta: não é um bloco, está no meio da linha."),
     ],
     "resposta_fine.txt": [
         " ### Answer: Qual a capital do Brasil?\n\nResposta: A capital do Brasil é Brasília.### ",
