@@ -30,6 +30,7 @@ ALLOWED = {
     "lora_gguf": {"fileio"},
     "wikitext": {"pages"},
     "dump": {"pages", "wikitext"},
+    "multistream": {"pages", "fileio"},
     "categories": {"dump", "fileio", "pages", "text", "wikitext"},
     "records": {"prompt", "fileio", "text"},
     "split": {"records", "text", "fileio"},
