@@ -320,3 +320,29 @@ def test_multistream_index_array_then_merge_each_article_once(multistream, tmp_p
     for c in chunks:
         ids.setdefault(c["metadata"]["title"], set()).add(c["metadata"]["page_id"])
     assert all(len(v) == 1 for v in ids.values())
+
+
+# ---------------------------------------------------------------------------------------- make setup-gpu
+def test_make_setup_gpu_installs_the_pinned_torch_with_cuda_and_builds_llama_cpp_with_cuda():
+    pin = re.search(r"^torch==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M).group(1)
+    p = subprocess.run(["make", "-n", "setup-gpu", "CUDA_TAG=cu126"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.replace("\\\n", " ").splitlines()
+    torch = [line for line in lines if re.search(r"install .*[\"' ]torch==", line)]
+    assert len(torch) == 1
+    version, tag = re.search(r"torch==([^\"'+ ]+)\+(\w+)", torch[0]).groups()
+    assert (version, tag) == (pin, "cu126")
+    assert "--index-url https://download.pytorch.org/whl/cu126" in torch[0]
+    build = [line for line in lines if "pip wheel" in line and "llama-cpp-python==" in line]
+    assert len(build) == 1
+    cmake_args = shlex.split(re.search(r"CMAKE_ARGS=(\"[^\"]*\")", build[0]).group(1))[0].split()
+    assert "-DGGML_CUDA=on" in cmake_args and "-DCMAKE_CUDA_ARCHITECTURES=80;90" in cmake_args
+    # its own wheel folder (keyed by the flags), not the CPU build's, and that wheel is the one installed
+    wheels = re.search(r"-w (\S+)", build[0]).group(1)
+    cpu = subprocess.run(["make", "-n", "-B", "setup"], capture_output=True, text=True, cwd=ROOT, timeout=60).stdout
+    assert wheels not in cpu
+    assert any(f"--force-reinstall {wheels}/*.whl" in line for line in lines)
+    # torch before requirements.txt (whose torch==X the CUDA build then satisfies); nothing of it in `make test`
+    assert lines.index(torch[0]) < next(i for i, line in enumerate(lines) if "-r requirements.txt" in line)
+    assert "setup-gpu" not in re.search(r"^test:.*$", (ROOT / "Makefile").read_text(), re.M).group(0)
