@@ -30,6 +30,12 @@ count_gpus() {
         GPUS=0 GPUS_FROM="no SLURM_GPUS_ON_NODE, CUDA_VISIBLE_DEVICES or nvidia-smi"
     fi
     [[ $GPUS =~ ^[0-9]+$ ]] || die "$GPUS_FROM=$GPUS: not a number of GPUs"
+    # a dry run on a login node (no GPU there): the count the job asks for in its #SBATCH --gres line
+    local asked
+    asked=$(sed -n 's/^#SBATCH --gres=gpu:\([0-9][0-9]*\).*/\1/p' "$0" | head -n 1)
+    if [ "$GPUS" = 0 ] && [ "$DRY_RUN" = 1 ] && [ -n "$asked" ]; then
+        GPUS=$asked GPUS_FROM="#SBATCH --gres, as none is visible here"
+    fi
 }
 
 # The dump in DUMP_DIR, one of two layouts, never both (the articles would be indexed twice):

@@ -274,6 +274,8 @@ def test_finetune_dry_run_gpus_from_slurm_and_effective_batch(tmp_path):
     p = _run("finetune.sbatch", {"SLURM_GPUS_ON_NODE": "1"}, DRY_RUN="1", CONFIG=str(cfg))
     assert p.returncode == 0 and "--multi_gpu" not in p.stdout and "--num_processes 1" in p.stdout
     p = _run("finetune.sbatch", {"CUDA_VISIBLE_DEVICES": ""}, DRY_RUN="1", CONFIG=str(cfg), PATH="/usr/bin:/bin")
+    assert p.returncode == 0 and "3 GPU(s) (from #SBATCH --gres, as none is visible here)" in p.stdout
+    p = _run("finetune.sbatch", {"CUDA_VISIBLE_DEVICES": ""}, CONFIG=str(cfg), PATH="/usr/bin:/bin")
     assert p.returncode == 2 and p.stderr == f"error: {cfg}: no GPU (CUDA_VISIBLE_DEVICES): submit with --gres=gpu:N, or set NUM_GPUS\n"
     # a bad config: the package's one line, before anything is launched
     p = _run("finetune.sbatch", {"SLURM_GPUS_ON_NODE": "3"}, DRY_RUN="1", CONFIG=str(cfg), EXTRA="--set training.gradient_accumulation_steps=abc")
@@ -281,7 +283,7 @@ def test_finetune_dry_run_gpus_from_slurm_and_effective_batch(tmp_path):
 
 
 def test_compare_dry_run():
-    p = _run("compare.sbatch", {"SLURM_GPUS_ON_NODE": "1"}, DRY_RUN="1")
+    p = _run("compare.sbatch", DRY_RUN="1", PATH="/usr/bin:/bin")            # on a login node: no GPU, no slurm
     assert p.returncode == 0, p.stderr
     assert commands(p.stdout) == [[PY, "compare.py", "--config", "configs/compare-llama2-13b.yaml"]]
     p = _run("compare.sbatch", {"SLURM_GPUS_ON_NODE": "1"}, DRY_RUN="1", CONFIG="configs/compare-estudo.yaml",
