@@ -7,7 +7,7 @@
 #   sbatch --partition=gpu --account=meuprojeto slurm/finetune.sbatch        # or per job
 #
 # Modules and Python: a venv with the CUDA build of torch and llama-cpp-python (`make setup-gpu`, run once on
-# a login node after loading the same modules; docs/estudo.md, "GPU build").
+# a login node after loading the same modules; docs/estudo.md, "Compilação para GPU").
 SITE_MODULES=${SITE_MODULES-}            # e.g. SITE_MODULES="cuda/12.8 python/3.11" (module purge; module load ...)
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-$VENV/bin/python}
