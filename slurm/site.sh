@@ -21,9 +21,11 @@ if [ -n "$SITE_MODULES" ]; then
     if [ "${DRY_RUN:-0}" = 1 ]; then
         echo "module purge; module load $SITE_MODULES"
     else
+        set +u                           # some module systems (Lmod, environment-modules) read unset variables
         module purge
         # shellcheck disable=SC2086  # a list of modules
         module load $SITE_MODULES
+        set -u
     fi
 fi
 export PATH="$PWD/$VENV/bin:$PATH"       # accelerate and the venv's python come first
