@@ -18,7 +18,7 @@ ADAPTER := models/lora-demo
 INDEX   := indexes/amostra
 RESULTS := results/demo
 
-.PHONY: setup test demo models dataset split finetune index compare avaliacao estudo-demo clean-outputs
+.PHONY: setup setup-gpu test demo models dataset split finetune index compare avaliacao estudo-demo clean-outputs
 .PHONY: estudo-dados modelos-estudo
 .DELETE_ON_ERROR:
 
@@ -26,7 +26,7 @@ RESULTS := results/demo
 # advertises instructions (AVX-512 FP16 and others) that then trap: every llama.cpp call dies with "Illegal
 # instruction". So it is built once per machine with a portable x86-64 AVX2 set, into a wheel folder keyed by
 # its version and flags, instead of pip's cache (which would hand back a wheel built elsewhere).
-# GPU cluster: make setup LLAMA_CMAKE_ARGS="-DGGML_CUDA=on".
+# GPU cluster: make setup-gpu (below).
 LLAMA_CPP        := $(shell grep -E '^llama-cpp-python==' requirements.txt)
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 LLAMA_WHEELS     := $(HOME)/.cache/llamawiki/wheels/$(shell echo '$(LLAMA_CPP) $(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
@@ -40,6 +40,32 @@ $(STAMP): requirements.txt
 	$(PIP) --no-deps --force-reinstall $(LLAMA_WHEELS)/*.whl
 	$(PIP) -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
+
+# ---- GPU cluster: the CUDA builds (never in CI, which has no GPU; `make -n setup-gpu` prints the commands) ----
+# Run once on a login node, after loading the site's CUDA and Python modules (slurm/site.sh). It installs the CUDA
+# build of the SAME torch as requirements.txt from PyTorch's index for CUDA_TAG (cu128 = CUDA 12.8 wheels, which
+# need an NVIDIA driver >= 570; older drivers: CUDA_TAG=cu126; the tags: https://pytorch.org/get-started/locally/),
+# and builds llama-cpp-python with CUDA (configs/compare-estudo.yaml runs llama.cpp with n_gpu_layers: -1) into its
+# own wheel folder, keyed by its flags like the CPU one. LLAMA_CUDA_ARCHS: the GPUs to compile for (80 = A100,
+# 90 = H100/H200); the login node needs nvcc, not a GPU. torch is asked as X+cu128 (the local version label), so
+# pip replaces a CPU build X+cpu already there; requirements.txt's torch==X is then met by X+cu128.
+CUDA_TAG          ?= cu128
+TORCH_INDEX       ?= https://download.pytorch.org/whl/$(CUDA_TAG)
+TORCH             := $(shell grep -E '^torch==' requirements.txt)
+LLAMA_CUDA_ARCHS  ?= 80;90
+LLAMA_CUDA_CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS) -DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$(LLAMA_CUDA_ARCHS)
+LLAMA_CUDA_WHEELS := $(HOME)/.cache/llamawiki/wheels/$(shell echo '$(LLAMA_CPP) $(LLAMA_CUDA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
+
+setup-gpu:
+	@command -v nvcc > /dev/null || { echo "error: setup-gpu: nvcc not found: load the CUDA module first (module load cuda)" >&2; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) "$(TORCH)+$(CUDA_TAG)" --index-url $(TORCH_INDEX)
+	test -n "$$(ls $(LLAMA_CUDA_WHEELS)/*.whl 2>/dev/null)" || CMAKE_ARGS="$(LLAMA_CUDA_CMAKE_ARGS)" \
+	  $(PY) -m pip wheel --disable-pip-version-check -q --no-cache-dir --no-deps "$(LLAMA_CPP)" -w $(LLAMA_CUDA_WHEELS)
+	$(PIP) --no-deps --force-reinstall $(LLAMA_CUDA_WHEELS)/*.whl
+	$(PIP) -r requirements.txt
+	$(PY) -c "import torch; assert torch.version.cuda, 'torch ' + torch.__version__ + ' is not a CUDA build'; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -11,6 +11,7 @@ compare.py) are thin command-line front ends over the modules of this package:
 - ``pages``     the data of a dump: ``Page``, ``SiteInfo``, ``DumpError``
 - ``wikitext``  wikitext -> plain text (sections kept, infobox fields as data)
 - ``dump``      the one streaming reader of MediaWiki XML dumps (.xml / .xml.bz2, multistream)
+- ``multistream`` splits a multistream dump into standalone part dumps on its bzip2 streams (cluster jobs)
 - ``categories`` the topic filter: a dump's category tree -> the articles of a category and its subcategories
 - ``records``   the instruction-record format, the study's CSV/JSON import, dataset reading
 - ``dataset``   QA generation from articles

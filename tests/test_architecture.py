@@ -31,6 +31,7 @@ ALLOWED = {
     "downloads": {"fileio"},
     "wikitext": {"pages"},
     "dump": {"pages", "wikitext"},
+    "multistream": {"pages", "fileio"},
     "categories": {"dump", "fileio", "pages", "text", "wikitext"},
     "records": {"prompt", "fileio", "text"},
     "split": {"records", "text", "fileio"},
