@@ -40,6 +40,12 @@ STAND_INS = [
     ("python models/baixar.py ... (the model download)",
      "the same command with --dry-run (flags checked, the plan printed), then the tiny Llama at each planned path",
      "no hub: the machine reaches only PyPI"),
+    ("python data/estudo/baixar.py (the study's files from GitHub)",
+     "the same command with --base-url file://<a mirror of the repository's paths, from the developers' copy>; "
+     "where no copy exists, the tests' small files in the study's formats",
+     "no GitHub"),
+    ("chat_gpu.py / compare.py with 4-bit (--load-in-4bit, quantization: 4bit)",
+     "+ --allow-cpu-quantization", "no CUDA: bitsandbytes runs 4-bit on the CPU only when asked"),
     ("hf download REPO [FILE] --local-dir DIR", "`hf download --help` names every flag; the tiny Llama at DIR",
      "no hub"),
     ("wget https://dumps.wikimedia.org/ptwiki/latest/<dump>",
@@ -177,12 +183,26 @@ def clone(tmp_path_factory):
     _multistream(sample, standins / "ptwiki-multistream.xml.bz2", standins / "ptwiki-multistream-index.txt.bz2")
     shutil.copyfile(sample, standins / "ptwiki-pages-articles.xml.bz2")
 
+    # the study's repository at its pinned commit, served from the developers' copy (tests may read ../shared):
+    # data/estudo/baixar.py then runs as written, sha256 checks included, against file:// URLs
+    shared = ROOT.parent / "shared" / "reference" / "original-study"
+    mirror = None
+    if shared.is_dir():
+        from llamawiki.downloads import STUDY_FILES
+
+        mirror = base / "estudo-mirror"
+        for name, (path, _sha) in STUDY_FILES.items():
+            (mirror / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shared / name, mirror / path)
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "VIRTUAL_ENV"))}
     env.update(PATH=f"{venv_bin}:{shim_bin}:{os.environ['PATH']}", ENSAIO_REAL_PATH=os.environ["PATH"],
                ENSAIO_REAL_PYTHON=real_python, ENSAIO_REAL_BIN=str(real_venv / "bin"),
                ENSAIO_STANDINS=str(standins), ENSAIO_LOG=str(base / "ensaio.log"),
                HF_HOME=str(base / "hf_home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
+    if mirror:
+        env["ENSAIO_STUDY_MIRROR"] = str(mirror)
     return repo, env, base / "ensaio.log"
 
 

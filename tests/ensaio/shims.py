@@ -115,6 +115,10 @@ def python(args: list[str]) -> None:
             extra = COMPARE_EXTRA
         elif script == os.path.normpath("models/baixar.py"):
             return baixar(args[:i + 1], rest)
+        elif script == os.path.normpath("data/estudo/baixar.py"):
+            return baixar_estudo(args[:i + 1], rest)
+        if "--load-in-4bit" in rest:
+            extra = [*extra, "--allow-cpu-quantization"]
         if script in ("chat_cpu.py", "chat_gpu.py") and "--prompt" not in rest or \
                 script == "rag.py" and rest[:1] == ["chat"]:
             stdin = TYPED_QUESTION
@@ -135,8 +139,26 @@ def baixar(cmd: list[str], rest: list[str]) -> None:
     sys.path.insert(0, os.getcwd())
     from llamawiki import downloads
 
-    for dest in downloads.planned_paths(rest):
-        materialize_model(Path(dest))
+    only = [rest[k + 1] for k, a in enumerate(rest) if a == "--only"] + \
+        [a.split("=", 1)[1] for a in rest if a.startswith("--only=")]
+    for model in downloads.select_models(only or None):
+        materialize_model(Path(model.dest))
+
+
+def baixar_estudo(cmd: list[str], rest: list[str]) -> None:
+    """data/estudo/baixar.py: run as written against a local mirror of the study's repository at its commit
+    (the developers' copy of the files, which tests may read); where there is none, the project's own small files
+    in the study's formats are written instead, and the rehearsal says so."""
+    mirror = os.environ.get("ENSAIO_STUDY_MIRROR")
+    if mirror:
+        note(f"python {' '.join(cmd[1:])} --base-url file://{mirror} (local mirror)")
+        os.execv(REAL_PYTHON, [REAL_PYTHON, *cmd[1:], *rest, "--base-url", f"file://{mirror}"])
+    check_flags([REAL_PYTHON, *cmd[1:]], rest)
+    sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
+    from conftest import write_study_files
+
+    write_study_files(Path("data/estudo"))
+    note("no copy of the study's files here: data/estudo/ holds the tests' small files in the study's formats")
 
 
 def accelerate(args: list[str]) -> None:
