@@ -136,7 +136,9 @@ def test_compare_config_is_valid(path):
     cfg = load_config(path)
     assert set(cfg) <= COMPARE_KEYS, set(cfg) - COMPARE_KEYS
     assert set(cfg.get("generation") or {}) <= GENERATION_KEYS
-    assert set(cfg.get("retrieval") or {}) <= set(evaluation.DEFAULT_RETRIEVAL)
+    assert set(cfg.get("retrieval") or {}) <= set(evaluation.DEFAULT_RETRIEVAL) | {"max_context_chars"}
+    limit = (cfg.get("retrieval") or {}).get("max_context_chars")
+    assert limit is None or (type(limit) is int and limit >= 1)
     assert (ROOT / cfg["questions"]).exists()
     evaluation.load_questions(ROOT / cfg["questions"])
     systems = evaluation.resolve_systems(cfg, list(cfg["systems"]))
@@ -154,3 +156,63 @@ def test_compare_config_is_valid(path):
     for stage_path in cfg.get("stages") or {}:
         assert any(stage_path in json.dumps(s.model) or stage_path == (s.retrieval or {}).get("index_dir")
                    for s in systems), f"stage hint for a path no system uses: {stage_path}"
+
+
+# ---- the study's RAG as run: one whole 10,000-character chunk in the prompt -----------------------------------
+
+class _OneChunkRetriever:
+    """What the study's index gives back: chunks in rank order (compare.py keeps the first k)."""
+
+    def __init__(self, docs):
+        self.docs = docs
+
+    def invoke(self, question):
+        return list(self.docs)
+
+
+class _WindowGenerator:
+    """A generator with the config's window (n_ctx) and a tokenizer at 3 characters per token (a conservative
+    figure for Portuguese); records the prompt it is given."""
+
+    def __init__(self, n_ctx: int):
+        self.n_ctx, self.prompts = n_ctx, []
+
+    def count_tokens(self, text, special=False):
+        return len(text) // 3
+
+    def generate(self, prompt_text, **gen):
+        from types import SimpleNamespace
+
+        self.prompts.append(prompt_text)
+        return SimpleNamespace(text="Brasília.", n_tokens=2, seconds=0.01, prompt_tokens=self.count_tokens(prompt_text))
+
+
+@pytest.mark.parametrize("name", ["compare-estudo.yaml", "compare-estudo-demo.yaml"])
+def test_estudo_rag_prompt_holds_one_whole_10000_character_chunk(name):
+    """The study's RAG: k = 1 chunk of `rag.py index --chunk-size 10000`, whole in the prompt (the default cap,
+    retrieval.DEFAULT_MAX_CONTEXT_CHARS = 4000, would cut it), through compare.py's path
+    (evaluation.generate_answer -> retrieval.answer) with the config's own generation settings and window."""
+    from llamawiki import retrieval
+
+    cfg = load_config(ROOT / "configs" / name)
+    rag = [s for s in evaluation.resolve_systems(cfg, list(cfg["systems"])) if s.retrieval]
+    assert [s.name for s in rag] == ["rag"]
+    rag = rag[0]
+    assert rag.retrieval["k"] == 1 and rag.prompt == "estudo"
+    # a chunk as the study's index makes it: 10,000-character pieces, each headed by its title line
+    text = " ".join(f"Frase {i}: a história do Brasil registra o fato número {i} com detalhes." for i in range(400))
+    page = retrieval.Document(page_content=text, metadata={"title": "História do Brasil",
+                                                           "section": retrieval.LEAD_SECTION})
+    chunks = list(retrieval.split_documents([page], retrieval.make_splitter(10_000, 20)))
+    first = chunks[0].page_content
+    assert len(chunks) > 1 and 9_900 <= len(first.split("\n", 1)[1]) <= 10_000
+    assert len(first) > retrieval.DEFAULT_MAX_CONTEXT_CHARS
+    gen = _WindowGenerator(int(rag.model["n_ctx"]))
+    generation = evaluation.system_generation(rag, evaluation.generation_settings(cfg))
+    record = evaluation.generate_answer(rag, evaluation.Question("1", "Qual é a capital do Brasil?"), gen,
+                                        generation, retriever=_OneChunkRetriever(chunks))
+    assert record["answer"] == "Brasília."
+    sent = gen.prompts[0]
+    assert first in sent                                    # the whole chunk, not cut
+    assert chunks[1].page_content.split("\n", 1)[1][:200] not in sent   # k = 1: the second one is not there
+    assert gen.count_tokens(sent) <= gen.n_ctx - generation["max_new_tokens"]
