@@ -81,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
 # previous run is compared with this one.
 _NOT_IDENTITY = {"output_dir", "training.report_to", "training.logging_steps", "training.save_total_limit",
                  "training.save_steps", "training.eval_steps", "training.per_device_eval_batch_size",
-                 "training.logging_dir", "training.disable_tqdm"}
+                 "training.disable_tqdm"}
 # Files a finished run leaves in its output folder (what --overwrite removes; nothing else is touched).
 _RUN_FILES = {RUN_CONFIG, LOSS_PLOT, "adapter_config.json", "adapter_model.safetensors", "adapter_model.bin",
               "README.md", "training_args.bin", "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
@@ -281,7 +281,8 @@ def resolve_device(cfg: dict) -> dict:
     if t.get("gradient_checkpointing") == "auto":
         t["gradient_checkpointing"] = cuda
     if not cuda:
-        t["bf16"] = False        # no bf16 kernels worth using on this CPU; fp32 LoRA
+        # auto is off here (fp32 LoRA: most CPUs have no fast bf16 kernels); an explicit bf16: true is kept (CPU
+        # autocast, slower) so a config runs on CPU with the precision it ships with
         t["fp16"] = False
         t["use_cpu"] = True
     return cfg
@@ -528,6 +529,9 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
         import trl
 
         def _closest(key: str) -> str:
+            if key == "logging_dir":
+                return ("transformers 5 removed it: TensorBoard logs go to <output_dir>/runs/<date>_<host>, "
+                        "or to $TENSORBOARD_LOGGING_DIR when set")
             match = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
             return f"closest valid key: {match[0]!r}" if match else "no close SFTConfig field"
 
@@ -554,8 +558,8 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
     t.setdefault("logging_first_step", True)
     if t.get("report_to") in (None, "none", [], "null"):
         t["report_to"] = "none"
-    if t.get("report_to") != "none":
-        t.setdefault("logging_dir", str(output_dir / "runs"))
+    # TensorBoard: transformers 5 has no ``logging_dir``; its TensorBoardCallback writes to
+    # <output_dir>/runs/<date>_<host> (or $TENSORBOARD_LOGGING_DIR when set), so the logs stay in <output_dir>/runs
     # loss on the answer only (prompt tokens get label -100); `completion_only_loss: false` = the study's full-text loss
     t["completion_only_loss"] = bool(t.get("completion_only_loss", True)) and not text_mode
     t.setdefault("dataset_num_proc", None)
@@ -712,7 +716,8 @@ def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, q
     if not quiet and _is_main_process():
         if cfg["training"].get("use_cpu"):
             kind = "QLoRA (4-bit)" if cfg["quantization"] == "4bit" else ("LoRA (8-bit base)" if cfg["quantization"] == "8bit" else "LoRA in fp32")
-            print(f"CUDA not available: training {kind} on CPU")
+            amp = " with bf16 autocast (training.bf16: true; slower than fp32 on most CPUs)" if cfg["training"].get("bf16") else ""
+            print(f"CUDA not available: training {kind} on CPU{amp}")
         if text_mode:
             print(f"{data['train']['path']}: records have only 'text': training on whole texts (no prompt masking)")
 
