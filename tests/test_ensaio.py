@@ -44,7 +44,7 @@ STAND_INS = [
      "the same command with --base-url file://<a mirror of the repository's paths, from the developers' copy>; "
      "where no copy exists, the tests' small files in the study's formats",
      "no GitHub"),
-    ("chat_gpu.py / compare.py with 4-bit (--load-in-4bit, quantization: 4bit)",
+    ("chat_gpu.py --load-in-4bit",
      "+ --allow-cpu-quantization", "no CUDA: bitsandbytes runs 4-bit on the CPU only when asked"),
     ("hf download REPO [FILE] --local-dir DIR", "`hf download --help` names every flag; the tiny Llama at DIR",
      "no hub"),
@@ -63,7 +63,8 @@ STAND_INS = [
      "one question per system: 19-212 questions x 4 systems take 4-38 min on 2 cores"),
     ("chat_cpu.py / chat_gpu.py / rag.py chat (interactive)", "one typed question on stdin, then end of input",
      "no person at the terminal"),
-    ("python bench/*.py ...", "the script's --help names every documented flag", "a benchmark measures; it is not a test"),
+    ("python bench/*.py ... / bash bench/*.sh", "the script's --help names every documented flag / bash -n",
+     "a benchmark measures; it is not a test"),
     ("pip install ...", "pip install ... --dry-run (resolved against PyPI, nothing installed)",
      "the venv is shared with the test run"),
     ("make test / make setup-gpu / make lint", "make -n (printed, not run)",
@@ -172,7 +173,7 @@ def clone(tmp_path_factory):
     _wrapper(venv_bin / "accelerate", "accelerate", real_python)
     shim_bin = base / "bin"
     shim_bin.mkdir()
-    for name in ("sbatch", "wget", "hf", "make"):
+    for name in ("sbatch", "wget", "hf", "make", "bash"):
         _wrapper(shim_bin / name, name, real_python)
 
     standins = base / "stand-ins"
@@ -210,7 +211,7 @@ def clone(tmp_path_factory):
 def test_documented_block_runs_as_written(clone, doc, line, code):
     repo, env, log = clone
     start = log.stat().st_size if log.exists() else 0
-    r = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", code], cwd=repo, env=env, capture_output=True,
+    r = subprocess.run(["/bin/bash", "-e", "-o", "pipefail", "-c", code], cwd=repo, env=env, capture_output=True,
                        text=True, stdin=subprocess.DEVNULL, timeout=900)
     did = log.read_text(encoding="utf-8")[start:] if log.exists() else ""
     assert r.returncode == 0, (f"{doc}:{line}: exit {r.returncode}\n--- block\n{code}--- stand-ins used\n{did}"

@@ -2,7 +2,7 @@
 cannot run (a GPU, a 26 GB download, a SLURM cluster, the real ptwiki dump).
 
 Each stand-in is a small executable in the rehearsal clone (``.venv/bin/python``, ``.venv/bin/pip``,
-``.venv/bin/accelerate``, and ``sbatch``, ``wget``, ``hf``, ``make`` first on PATH) that calls
+``.venv/bin/accelerate``, and ``sbatch``, ``wget``, ``hf``, ``make``, ``bash`` first on PATH) that calls
 ``python shims.py NAME ARGS...``. The table of what each one replaces, and why, is ``STAND_INS`` in
 tests/test_ensaio.py; this module only carries it out. Environment (set by the test):
 
@@ -283,7 +283,16 @@ def sbatch(args: list[str]) -> None:
     print(job if parsable else f"Submitted batch job {job}")
 
 
-SHIMS = {"python": python, "accelerate": accelerate, "pip": pip, "make": make, "wget": wget, "hf": hf,
+def bash(args: list[str]) -> None:
+    script = next((a for a in args if not a.startswith("-")), None)
+    if script and os.path.normpath(script).startswith("bench" + os.sep):
+        # a benchmark measures (docs/benchmarks.md); here its syntax is checked, as `bash -n` does
+        note(f"bash -n {script}")
+        os.execv("/bin/bash", ["/bin/bash", "-n", script])
+    os.execv("/bin/bash", ["/bin/bash", *args])
+
+
+SHIMS = {"bash": bash, "python": python, "accelerate": accelerate, "pip": pip, "make": make, "wget": wget, "hf": hf,
          "sbatch": sbatch}
 
 if __name__ == "__main__":
