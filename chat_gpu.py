@@ -2,7 +2,7 @@
 """Chat in the terminal with a transformers model on the GPU (or llama.cpp with GPU offload).
 
     python chat_gpu.py                                        # the embedded Gemma (HF folder from `make models`)
-    python chat_gpu.py --model NousResearch/Llama-2-13b-chat-hf --load-in-4bit --adapter models/lora-13b
+    python chat_gpu.py --model models/llama-2-13b-chat-hf --load-in-4bit --adapter models/lora-llama2-13b
     python chat_gpu.py --backend llamacpp --model models/llama-2-13b-chat.Q4_K_M.gguf --n-gpu-layers 40
 
 Same interface as chat_cpu.py: streaming answers, /reset, /exit. Without CUDA it runs on the CPU.

@@ -12,8 +12,8 @@ SITE_MODULES=${SITE_MODULES-}            # e.g. SITE_MODULES="cuda/12.8 python/3
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-$VENV/bin/python}
 
-# Compute nodes often have no internet: download models once on a login node into HF_HOME
-# (HF_HOME=$PWD/.hf huggingface-cli download NousResearch/Llama-2-13b-chat-hf) and read them offline here.
+# Compute nodes often have no internet: download the models once on a login node (`python models/baixar.py`
+# writes them under models/, the paths the configs read) and read them offline here.
 export HF_HOME=${HF_HOME:-$PWD/.hf}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
