@@ -214,6 +214,9 @@ def test_documented_block_runs_as_written(clone, doc, line, code):
     r = subprocess.run(["/bin/bash", "-e", "-o", "pipefail", "-c", code], cwd=repo, env=env, capture_output=True,
                        text=True, stdin=subprocess.DEVNULL, timeout=900)
     did = log.read_text(encoding="utf-8")[start:] if log.exists() else ""
+    (log.parent / "logs").mkdir(exist_ok=True)
+    (log.parent / "logs" / f"{doc.replace('/', '_')}-{line}.log").write_text(
+        f"exit {r.returncode}\n--- stand-ins\n{did}--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}", encoding="utf-8")
     assert r.returncode == 0, (f"{doc}:{line}: exit {r.returncode}\n--- block\n{code}--- stand-ins used\n{did}"
                                f"--- stdout (tail)\n{r.stdout[-3000:]}\n--- stderr (tail)\n{r.stderr[-5000:]}")
     assert "Traceback (most recent call last)" not in r.stderr, f"{doc}:{line}: a traceback\n{r.stderr[-5000:]}"
