@@ -653,33 +653,117 @@ def load_llamacpp(
 # ---------------------------------------------------------------------------------------------------------------
 # 3b. The transformers backend
 # ---------------------------------------------------------------------------------------------------------------
+#
+# generate / generate_batch call ``model.generate`` directly, in the caller's thread, and read everything from the
+# output ids afterwards: the answer's end (eos, or the step at which a stop string was completed), one decode, the
+# cut at the first stop string, the token count. Per decoding step only ``_Watch`` runs: transformers'
+# ``StopStringCriteria`` (tensor operations on the ids, no decoding) and a few tensor operations. ``stream`` keeps
+# its own thread (generate() blocks) with a streamer that only queues token ids; the consumer decodes them and
+# finishes the answer with the same ``_finish`` as generate, so its pieces join to generate()'s text.
 
-class _TextStop:
-    """transformers StoppingCriteria: a stop string in the generated text, or the consumer went away."""
+class _TokenStops:
+    """Stop strings matched on the token ids by transformers' ``StopStringCriteria``, in the answer only.
 
-    def __init__(self, tokenizer, prompt_len: int, stops: list[str], cancel: threading.Event, on_first: Callable[[], None]):
+    ``StopStringCriteria`` looks at the end of the whole sequence; the prompt's tokens are hidden from it (mapped to
+    its dummy id) so that a stop string that the first answer tokens complete with the prompt's last characters
+    (``"\\n### "`` right after ``### Response:\\n``) does not end the answer: stop strings count in the answer only,
+    as in the cut of the decoded text."""
+
+    def __init__(self, criteria):
+        self.criteria = criteria
+        self.span = int(criteria.maximum_token_len)
+        self.dummy = int(criteria.embedding_vec.shape[0]) - 1    # ids >= this match nothing
+
+    def __call__(self, input_ids, n_new: int):
+        if n_new < self.span:
+            ids = input_ids[:, -self.span:].clone()
+            ids[:, : ids.shape[1] - n_new] = self.dummy
+            input_ids = ids
+        return self.criteria(input_ids, None)
+
+
+class _TextStops:
+    """Fallback for stop strings that ``StopStringCriteria`` cannot map onto the vocabulary: decode each row's last
+    tokens every step (a stop string of L characters spans at most 4L byte-level tokens, plus a partial one)."""
+
+    def __init__(self, tokenizer, stops: list[str]):
         self.tok = tokenizer
+        self.stops = stops
+        self.window = 4 * max(len(s) for s in stops) + 4
+
+    def __call__(self, input_ids, n_new: int):
+        import torch
+
+        texts = self.tok.batch_decode(input_ids[:, input_ids.shape[1] - min(n_new, self.window):],
+                                      skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stops) for t in texts], dtype=torch.bool,
+                            device=input_ids.device)
+
+
+class _Watch:
+    """The transformers StoppingCriteria of every generation, called once per decoding step: the stop strings
+    (``_TokenStops``/``_TextStops``, or None), the step at which each row first completed one (``hit_at``: answer
+    tokens up to and including the completing one; -1 never), the time to the first token, and ``cancel`` (the
+    consumer of a stream went away). Nothing here waits for the device except the first-token clock on CUDA."""
+
+    def __init__(self, stops, prompt_len: int, batch: int, device, t0: float,
+                 cancel: threading.Event | None = None):
+        import torch
+
+        self.stops = stops
         self.prompt_len = prompt_len
-        self.stops = [s for s in stops if s]
-        # a stop string of L characters spans at most 4L tokens (byte-level pieces) plus a partial one
-        self.window = 4 * max((len(s) for s in self.stops), default=0) + 4
+        self.t0 = t0
         self.cancel = cancel
-        self.on_first = on_first
-        self.first = True
-        self.hit = False
+        self.first_token_s: float | None = None
+        self.cuda = torch.device(device).type == "cuda"
+        self.none = torch.zeros((batch,), dtype=torch.bool, device=device)
+        self.hit_at = torch.full((batch,), -1, dtype=torch.long, device=device)
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        if self.first:
-            self.first = False
-            self.on_first()
-        done = self.cancel.is_set()
-        if not done and self.stops:
-            tail = input_ids[0, max(self.prompt_len, input_ids.shape[1] - self.window):]
-            text = self.tok.decode(tail, skip_special_tokens=True)
-            done = self.hit = any(s in text for s in self.stops)
-        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+        if self.first_token_s is None:
+            if self.cuda:
+                torch.cuda.synchronize()
+            self.first_token_s = time.perf_counter() - self.t0
+        done = self.none
+        if self.stops is not None:
+            n_new = input_ids.shape[1] - self.prompt_len
+            done = self.stops(input_ids, n_new)
+            self.hit_at = torch.where((self.hit_at < 0) & done, n_new, self.hit_at)
+        if self.cancel is not None and self.cancel.is_set():
+            done = ~self.none
+        return done
+
+
+class _TokenQueue:
+    """A ``generate()`` streamer that only queues the new token ids (the prompt's put is skipped); None ends."""
+
+    def __init__(self):
+        import queue
+
+        self.q: Any = queue.SimpleQueue()
+        self.prompt = True
+
+    def put(self, value):
+        if self.prompt:
+            self.prompt = False
+            return
+        self.q.put(value.reshape(-1).tolist())
+
+    def end(self):
+        self.q.put(None)
+
+
+def _first_stop(text: str, stops: Sequence[str]) -> int:
+    """Where the first stop string starts in ``text`` (-1: none)."""
+    return min((i for i in (text.find(s) for s in stops if s) if i != -1), default=-1)
+
+
+def _stable(text: str) -> str:
+    """``text`` without what the next tokens may still change: an incomplete UTF-8 character (U+FFFD) and trailing
+    whitespace (a tokenizer's clean-up may drop a space before the next token's punctuation)."""
+    return text.rstrip().rstrip("\ufffd").rstrip()
 
 
 class TransformersGenerator(Generator):
@@ -697,6 +781,7 @@ class TransformersGenerator(Generator):
             limit = min(limit, tok_max)
         self.n_ctx = min(int(n_ctx), limit) if n_ctx else min(limit, 4096)
         self.last = None
+        self._stop_cache: dict[tuple[str, ...], Any] = {}
 
     @property
     def has_chat_template(self) -> bool:
@@ -709,6 +794,26 @@ class TransformersGenerator(Generator):
     def count_tokens(self, text: str, special: bool = False) -> int:
         return len(self.tokenizer(text, add_special_tokens=not special)["input_ids"])
 
+    def generate(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0,
+                 top_p: float = 1.0, stop: Sequence[str] | str | None = None, ignore_eos: bool = False, *,
+                 top_k: int | None = None, repeat_penalty: float | None = None) -> Generation:
+        """One ``model.generate`` in this thread (no streamer); the answer read from its output ids."""
+        import torch
+
+        stop = _resolve_stop(stop, _prompt.STOP_STRINGS)
+        ids, max_new, truncated = self._encode(prompt, max_new_tokens, special=False)
+        input_ids = torch.tensor([ids], device=self.device)
+        t0 = time.perf_counter()
+        watch = _Watch(self._stop_matcher(stop), len(ids), 1, input_ids.device, t0)
+        out = self._run(input_ids, torch.ones_like(input_ids), max_new, ignore_eos, watch,
+                        _hf_sampling(temperature, top_p, top_k, repeat_penalty))
+        seconds = time.perf_counter() - t0
+        text, n, finish = self._finish(out[0, len(ids):].tolist(), stop, ignore_eos, max_new,
+                                       int(watch.hit_at[0]), "stop")
+        self.last = Generation(text=text, n_tokens=n, seconds=seconds, prompt_tokens=len(ids), finish_reason=finish,
+                               prompt_truncated=truncated, first_token_s=watch.first_token_s)
+        return self.last
+
     def generate_batch(self, prompts: Sequence[str], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                        temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | str | None = None,
                        ignore_eos: bool = False, *, top_k: int | None = None,
@@ -718,9 +823,28 @@ class TransformersGenerator(Generator):
         if len(prompts) <= 1:
             return super().generate_batch(prompts, max_new_tokens, temperature, top_p, stop, ignore_eos,
                                           top_k=top_k, repeat_penalty=repeat_penalty)
-        return _generate_batch_transformers(self, prompts, max_new_tokens, temperature, top_p,
-                                            _resolve_stop(stop, _prompt.STOP_STRINGS), ignore_eos,
-                                            top_k, repeat_penalty)
+        import torch
+
+        stop = _resolve_stop(stop, _prompt.STOP_STRINGS)
+        fitted = [self._encode(p, max_new_tokens, special=False) for p in prompts]
+        max_new = min(f[1] for f in fitted)
+        width = max(len(f[0]) for f in fitted)
+        pad = self._pad_id()
+        # left padding: every prompt ends where generation starts
+        input_ids = torch.tensor([[pad] * (width - len(f[0])) + f[0] for f in fitted], device=self.device)
+        attention = torch.tensor([[0] * (width - len(f[0])) + [1] * len(f[0]) for f in fitted], device=self.device)
+        t0 = time.perf_counter()
+        watch = _Watch(self._stop_matcher(stop), width, len(prompts), input_ids.device, t0)
+        out = self._run(input_ids, attention, max_new, ignore_eos, watch,
+                        _hf_sampling(temperature, top_p, top_k, repeat_penalty))
+        seconds = time.perf_counter() - t0
+        hits = watch.hit_at.tolist()
+        results = []
+        for i, (ids, _, truncated) in enumerate(fitted):
+            text, n, finish = self._finish(out[i, width:].tolist(), stop, ignore_eos, max_new, hits[i], "stop")
+            results.append(Generation(text=text, n_tokens=n, seconds=seconds, prompt_tokens=len(ids),
+                                      finish_reason=finish, prompt_truncated=truncated))
+        return results
 
     def _render_chat_template(self, messages: list[dict]) -> tuple[str, list[str]]:
         try:
@@ -734,69 +858,152 @@ class TransformersGenerator(Generator):
     def _stream_text(self, text, *, max_new_tokens, temperature, top_p, stop, special, ignore_eos, top_k=None,
                      repeat_penalty=None):
         import torch
-        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         tok = self.tokenizer
-        ids = tok(text, add_special_tokens=not special)["input_ids"]
-        ids, max_new, truncated = self._fit(list(ids), max_new_tokens, tok.bos_token_id)
+        ids, max_new, truncated = self._encode(text, max_new_tokens, special=special)
         input_ids = torch.tensor([ids], device=self.device)
         gen = Generation(text="", prompt_tokens=len(ids), prompt_truncated=truncated, finish_reason="interrupted")
         self.last = gen
         cancel = threading.Event()
+        streamer = _TokenQueue()
         t0 = time.perf_counter()
-
-        def on_first():
-            gen.first_token_s = time.perf_counter() - t0
-
-        criteria = _TextStop(tok, len(ids), stop, cancel, on_first)
-        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-        kwargs: dict[str, Any] = dict(
-            input_ids=input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new,
-            streamer=streamer, stopping_criteria=StoppingCriteriaList([criteria]),
-            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-        )
-        kwargs.update(_hf_sampling(temperature, top_p, top_k, repeat_penalty))
-        if ignore_eos:
-            kwargs["min_new_tokens"] = max_new
+        watch = _Watch(self._stop_matcher(stop), len(ids), 1, input_ids.device, t0, cancel)
+        sampling = _hf_sampling(temperature, top_p, top_k, repeat_penalty)
         result: dict[str, Any] = {}
 
         def run():
             try:
-                result["out"] = self.model.generate(**kwargs)
+                result["out"] = self._run(input_ids, torch.ones_like(input_ids), max_new, ignore_eos, watch,
+                                          sampling, streamer)
             except BaseException as e:  # re-raised in the consumer's thread
                 result["error"] = e
+            finally:
                 streamer.end()
+
+        def finish():
+            """Wait for generate() and fill ``gen`` from its output ids; the final text (None on an error)."""
+            cancel.set()
+            thread.join()
+            gen.seconds = time.perf_counter() - t0
+            gen.first_token_s = watch.first_token_s
+            if "out" not in result:
+                return None
+            gen.text, gen.n_tokens, gen.finish_reason = self._finish(
+                result["out"][0, len(ids):].tolist(), stop, ignore_eos, max_new, int(watch.hit_at[0]), "interrupted")
+            return gen.text
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         filt = StopFilter(stop)
+        new: list[int] = []
+        shown = ""      # the stable decoded text handed to ``filt`` so far
+        emitted = []    # what was yielded
+        done = False
         try:
-            for piece in streamer:
-                out = filt.push(piece)
-                if out:
-                    yield out
-                if filt.hit:
+            while not filt.hit:
+                item = streamer.q.get()
+                while item is not None and not streamer.q.empty():   # catch up: one decode for all queued tokens
+                    new.extend(item)
+                    item = streamer.q.get()
+                if item is None:
                     break
-            if not filt.hit:
-                out = filt.flush()
-                if out:
-                    yield out
+                new.extend(item)
+                stable = _stable(tok.decode(new, skip_special_tokens=True))
+                if len(stable) > len(shown) and stable.startswith(shown):
+                    out = filt.push(stable[len(shown):])
+                    shown = stable
+                    if out:
+                        emitted.append(out)
+                        yield out
+            done = True
+            final = finish()
+            if final is not None:
+                so_far = "".join(emitted)
+                if final.startswith(so_far):
+                    if len(final) > len(so_far):
+                        yield final[len(so_far):]
+                else:   # a decode that rewrote text already shown (not seen with the study's tokenizers)
+                    log.warning("%s: streamed text differs from the decoded answer", self.name)
         finally:
-            cancel.set()
-            thread.join()
-            gen.seconds = time.perf_counter() - t0
-            if "out" in result:
-                new = result["out"][0, len(ids):].tolist()
-                gen.n_tokens = len(new)
-                eos = self.model.generation_config.eos_token_id
-                eos = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
-                if filt.hit or criteria.hit or (new and new[-1] in eos and not ignore_eos):
-                    gen.finish_reason = "stop"
-                elif gen.n_tokens >= max_new:
-                    gen.finish_reason = "length"
+            if not done:     # the consumer stopped reading: generate() is cancelled at its next step
+                finish()
         if "error" in result:
             e = result["error"]
+            if isinstance(e, UserError):
+                raise e
             raise UserError(f"{self.name}: generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _pad_id(self) -> int:
+        tok = self.tokenizer
+        return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+    def _eos_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        return set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+
+    def _encode(self, text: str, max_new_tokens: int, special: bool) -> tuple[list[int], int, bool]:
+        tok = self.tokenizer
+        return self._fit(list(tok(text, add_special_tokens=not special)["input_ids"]), max_new_tokens, tok.bos_token_id)
+
+    def _stop_matcher(self, stops: Sequence[str]):
+        """The per-step stop-string check for ``stops`` (None for none), built once per set of stop strings
+        (``StopStringCriteria`` precomputes a table over the whole vocabulary)."""
+        key = tuple(dict.fromkeys(s for s in stops if s))
+        if not key:
+            return None
+        if key not in self._stop_cache:
+            from transformers import StopStringCriteria
+
+            try:
+                self._stop_cache[key] = _TokenStops(StopStringCriteria(self.tokenizer, list(key)))
+            except Exception as e:  # a stop string with characters the vocabulary cannot spell
+                log.debug("%s: StopStringCriteria failed (%s); decoding the answer's tail each step", self.name, e)
+                self._stop_cache[key] = _TextStops(self.tokenizer, list(key))
+        return self._stop_cache[key]
+
+    def _run(self, input_ids, attention_mask, max_new: int, ignore_eos: bool, watch: _Watch, sampling: dict,
+             streamer: Any = None):
+        """``model.generate`` with our one stopping criterion; the output ids (prompt included)."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        kwargs: dict[str, Any] = dict(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max_new,
+                                      stopping_criteria=StoppingCriteriaList([watch]), pad_token_id=self._pad_id())
+        if streamer is not None:
+            kwargs["streamer"] = streamer
+        kwargs.update(sampling)
+        if ignore_eos:
+            kwargs["min_new_tokens"] = max_new
+        try:
+            with torch.no_grad():
+                return self.model.generate(**kwargs)
+        except Exception as e:
+            raise UserError(f"{self.name}: generation failed: {type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''}") from None
+
+    def _finish(self, new: list[int], stop: Sequence[str], ignore_eos: bool, max_new: int, hit_at: int,
+                otherwise: str) -> tuple[str, int, str]:
+        """One row of generate()'s output (answer ids, prompt excluded) as (text, n_tokens, finish_reason).
+
+        The answer ends at its first eos (counted, as llama.cpp's stop does not) unless ``ignore_eos``, or at the
+        token that completed a stop string (``hit_at``), whichever comes first: in a batch, a row that ended early
+        is followed by padding. The text is decoded once and cut before the first stop string. ``otherwise``: the
+        finish reason of an answer that ended early for none of these reasons (an interrupted stream)."""
+        end, stopped = len(new), False
+        if not ignore_eos:
+            eos = self._eos_ids()
+            j = next((j for j, t in enumerate(new) if t in eos), None)
+            if j is not None:
+                end, stopped = j + 1, True
+        if 0 < hit_at <= end:
+            end, stopped = hit_at, True
+        text = self.tokenizer.decode(new[:end], skip_special_tokens=True)
+        cut = _first_stop(text, stop)
+        if cut != -1:
+            text, stopped = text[:cut], True
+        finish = "stop" if stopped else "length" if end >= max_new else otherwise
+        return text, end, finish
 
 
 def _hf_sampling(temperature: float, top_p: float, top_k: int | None, repeat_penalty: float | None) -> dict:
@@ -808,75 +1015,6 @@ def _hf_sampling(temperature: float, top_p: float, top_k: int | None, repeat_pen
     else:
         out.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     return out
-
-
-class _BatchStop:
-    """transformers StoppingCriteria for a batch: per row, a stop string in its generated text."""
-
-    def __init__(self, tokenizer, prompt_len: int, stops: list[str]):
-        self.tok = tokenizer
-        self.prompt_len = prompt_len
-        self.stops = [s for s in stops if s]
-        self.window = 4 * max((len(s) for s in self.stops), default=0) + 4
-        self.hit: set[int] = set()
-
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
-        done = torch.zeros((input_ids.shape[0],), dtype=torch.bool, device=input_ids.device)
-        if not self.stops:
-            return done
-        start = max(self.prompt_len, input_ids.shape[1] - self.window)
-        for i, text in enumerate(self.tok.batch_decode(input_ids[:, start:], skip_special_tokens=True)):
-            if any(s in text for s in self.stops):
-                self.hit.add(i)
-                done[i] = True
-        return done
-
-
-def _generate_batch_transformers(gen: "TransformersGenerator", prompts: Sequence[str], max_new_tokens: int,
-                                 temperature: float, top_p: float, stop: list[str], ignore_eos: bool,
-                                 top_k: int | None = None, repeat_penalty: float | None = None) -> list[Generation]:
-    import torch
-    from transformers import StoppingCriteriaList
-
-    tok = gen.tokenizer
-    fitted = [gen._fit(list(tok(p)["input_ids"]), max_new_tokens, tok.bos_token_id) for p in prompts]
-    max_new = min(f[1] for f in fitted)
-    width = max(len(f[0]) for f in fitted)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    # left padding: every prompt ends where generation starts
-    input_ids = torch.tensor([[pad] * (width - len(f[0])) + f[0] for f in fitted], device=gen.device)
-    attention = torch.tensor([[0] * (width - len(f[0])) + [1] * len(f[0]) for f in fitted], device=gen.device)
-    criteria = _BatchStop(tok, width, stop)
-    kwargs: dict[str, Any] = dict(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new,
-                                  stopping_criteria=StoppingCriteriaList([criteria]), pad_token_id=pad)
-    kwargs.update(_hf_sampling(temperature, top_p, top_k, repeat_penalty))
-    if ignore_eos:
-        kwargs["min_new_tokens"] = max_new
-    t0 = time.perf_counter()
-    try:
-        with torch.no_grad():
-            out = gen.model.generate(**kwargs)
-    except Exception as e:
-        raise UserError(f"{gen.name}: generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-    seconds = time.perf_counter() - t0
-    eos = gen.model.generation_config.eos_token_id
-    eos = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
-    results = []
-    for i, (ids, _, truncated) in enumerate(fitted):
-        new = out[i, width:].tolist()
-        ended = next((j for j, t in enumerate(new) if t in eos), None) if not ignore_eos else None
-        if ended is not None:
-            new = new[: ended + 1]
-        filt = StopFilter(stop)
-        text = filt.push(tok.decode(new, skip_special_tokens=True))
-        if not filt.hit:
-            text += filt.flush()
-        finish = "stop" if (filt.hit or i in criteria.hit or ended is not None) else "length"
-        results.append(Generation(text=text, n_tokens=len(new), seconds=seconds, prompt_tokens=len(ids),
-                                  finish_reason=finish, prompt_truncated=truncated))
-    return results
 
 
 def load_transformers(
