@@ -28,21 +28,38 @@ from llamawiki.fileio import UserError, atomic_open, check_distinct_paths, cli  
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("input", nargs="?", default="json/dataset.jsonl",
-                   help="dataset JSONL or the study's JSON list (default: %(default)s)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
+    p.add_argument(
+        "input",
+        nargs="?",
+        default="json/dataset.jsonl",
+        help="dataset JSONL or the study's JSON list (default: %(default)s)",
+    )
     p.add_argument("--train", default="json/treino.jsonl", help="train output (default: %(default)s)")
     p.add_argument("--test", default="json/teste.jsonl", help="test output (default: %(default)s)")
     p.add_argument("--test-size", type=float, default=0.1, help="fraction of examples in test (default: %(default)s)")
     p.add_argument("--seed", type=int, default=42, help="shuffle seed (default: %(default)s)")
-    p.add_argument("--group-by", default="article",
-                   help="article (default), question (normalized question), none (plain random split)")
-    p.add_argument("--threshold", type=float, default=split.DEFAULT_THRESHOLD,
-                   help="word-Jaccard similarity counted as near-duplicate (default: %(default)s)")
-    p.add_argument("--exclude-questions", action="append", default=[], metavar="FILE",
-                   help="questions file (CSV/JSONL, like data/perguntas.csv): drop training records identical or "
-                        "near-identical to its questions (repeatable)")
+    p.add_argument(
+        "--group-by",
+        default="article",
+        help="article (default), question (normalized question), none (plain random split)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=split.DEFAULT_THRESHOLD,
+        help="word-Jaccard similarity counted as near-duplicate (default: %(default)s)",
+    )
+    p.add_argument(
+        "--exclude-questions",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="questions file (CSV/JSONL, like data/perguntas.csv): drop training records identical or "
+        "near-identical to its questions (repeatable)",
+    )
     return p.parse_args(argv)
 
 
@@ -57,8 +74,10 @@ def main(argv=None):
         raise UserError(f"{args.input}: {len(records)} record(s); need at least 2 to split")
     train, test = split.grouped_split(records, test_size=args.test_size, seed=args.seed, group_key=args.group_by)
     if not train or not test:
-        raise UserError(f"{args.input}: cannot split {len(records)} records into two non-empty sides "
-                        f"grouped by {args.group_by} (too few groups)")
+        raise UserError(
+            f"{args.input}: cannot split {len(records)} records into two non-empty sides "
+            f"grouped by {args.group_by} (too few groups)"
+        )
     excluded = {}
     for path in args.exclude_questions:
         questions = [(q.id, q.pergunta) for q in load_questions(path)]
@@ -68,13 +87,17 @@ def main(argv=None):
         for f, part in ((f_train, train), (f_test, test)):
             for rec in part:
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    print(f"{args.input}: {len(records)} records -> {args.train} ({len(train)}), {args.test} ({len(test)}); "
-          f"seed {args.seed}, grouped by {args.group_by}")
+    print(
+        f"{args.input}: {len(records)} records -> {args.train} ({len(train)}), {args.test} ({len(test)}); "
+        f"seed {args.seed}, grouped by {args.group_by}"
+    )
     for path, dropped in excluded.items():
         n = sum(dropped.values())
         detail = ", ".join(f"{qid} ({k})" for qid, k in dropped.items())
-        print(f"{path}: {n} training record(s) dropped as identical or near-identical to its questions"
-              + (f": {detail}" if detail else ""))
+        print(
+            f"{path}: {n} training record(s) dropped as identical or near-identical to its questions"
+            + (f": {detail}" if detail else "")
+        )
     print(split.leakage_report(train, test, threshold=args.threshold).format())
 
 

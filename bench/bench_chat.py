@@ -66,8 +66,9 @@ def run_bare(llm, prompt: str, n: int, eog: list[int]) -> tuple[float, float, in
     t0 = time.perf_counter()
     first = None
     pieces = []
-    for chunk in llm.create_completion(prompt, max_tokens=n, temperature=0.0, stream=True,
-                                       logit_bias={i: -1e9 for i in eog}):
+    for chunk in llm.create_completion(
+        prompt, max_tokens=n, temperature=0.0, stream=True, logit_bias={i: -1e9 for i in eog}
+    ):
         if first is None:
             first = time.perf_counter()
         pieces.append(chunk["choices"][0]["text"])
@@ -102,10 +103,10 @@ def main(argv=None):
     timers["bare"] = timers["ours"] if bare is ours.llm else DecodeTimer(bare)
     fns = {"ours": lambda: run_ours(ours, prompt, n), "bare": lambda: run_bare(bare, prompt, n, eog)}
     fns["ours"](), fns["bare"]()  # warm-up (page cache, thread pools), not counted
-    overhead: dict[str, list[float]] = {"ours": [], "bare": []}   # seconds per token outside llama_decode
-    decode: dict[str, list[float]] = {"ours": [], "bare": []}     # seconds per token inside it
+    overhead: dict[str, list[float]] = {"ours": [], "bare": []}  # seconds per token outside llama_decode
+    decode: dict[str, list[float]] = {"ours": [], "bare": []}  # seconds per token inside it
     for r in range(args.repeats):
-        for name in (("ours", "bare") if r % 2 == 0 else ("bare", "ours")):
+        for name in ("ours", "bare") if r % 2 == 0 else ("bare", "ours"):
             timers[name].total = 0.0
             t = time.perf_counter()
             res = fns[name]()
@@ -120,25 +121,33 @@ def main(argv=None):
         tps = statistics.median((r[2] - 1) / r[1] for r in rs)
         return ttft, tps, {r[2] for r in rs}
 
-    print(f"model {Path(args.model).name}, threads {threads}, n_ctx {args.ctx}, "
-          f"{'separate Llama objects' if args.separate else 'one Llama object'}, prompt "
-          f"{ours.count_tokens(prompt)} tokens, {n} new tokens (greedy, eos suppressed), {args.repeats} runs each")
+    print(
+        f"model {Path(args.model).name}, threads {threads}, n_ctx {args.ctx}, "
+        f"{'separate Llama objects' if args.separate else 'one Llama object'}, prompt "
+        f"{ours.count_tokens(prompt)} tokens, {n} new tokens (greedy, eos suppressed), {args.repeats} runs each"
+    )
     res = {}
     for name in ("ours", "bare"):
         ttft, tps, counts = summary(name)
         res[name] = (ttft, tps)
-        print(f"  {name:5s} generation {tps:6.1f} tokens/s   time to first token {ttft * 1000:6.0f} ms   "
-              f"tokens generated {sorted(counts)}")
+        print(
+            f"  {name:5s} generation {tps:6.1f} tokens/s   time to first token {ttft * 1000:6.0f} ms   "
+            f"tokens generated {sorted(counts)}"
+        )
     same = runs["ours"][0][3] == runs["bare"][0][3]
     ratio = res["ours"][1] / res["bare"][1]
-    print(f"  ratio ours/bare (generation tokens/s): {ratio:.3f}  (goal >= 0.97)   same text: {'yes' if same else 'NO'}")
+    print(
+        f"  ratio ours/bare (generation tokens/s): {ratio:.3f}  (goal >= 0.97)   same text: {'yes' if same else 'NO'}"
+    )
     # On a busy machine llama.cpp's own time per token varies run to run far more than the two paths differ;
     # the Python time outside llama_decode is what the wrapper adds, and it is measured exactly.
     ovh = {k: statistics.median(v) for k, v in overhead.items()}
     dec = statistics.median(decode["ours"] + decode["bare"])
-    print(f"  Python overhead per token outside llama_decode: ours {ovh['ours'] * 1000:.2f} ms, "
-          f"bare {ovh['bare'] * 1000:.2f} ms; llama_decode {dec * 1000:.1f} ms/token "
-          f"(ours {statistics.median(decode['ours']) * 1000:.1f}, bare {statistics.median(decode['bare']) * 1000:.1f})")
+    print(
+        f"  Python overhead per token outside llama_decode: ours {ovh['ours'] * 1000:.2f} ms, "
+        f"bare {ovh['bare'] * 1000:.2f} ms; llama_decode {dec * 1000:.1f} ms/token "
+        f"(ours {statistics.median(decode['ours']) * 1000:.1f}, bare {statistics.median(decode['bare']) * 1000:.1f})"
+    )
     print(f"  ratio at equal llama_decode time: {(dec + ovh['bare']) / (dec + ovh['ours']):.3f}")
     return 0
 

@@ -87,11 +87,23 @@ def bench_quality(index_dir: Path, questions: list[dict], embeddings, weights) -
             hit1 += bool(titles) and titles[0] == row["artigo"]
             hit5 += row["artigo"] in titles[:5]
             if not titles or titles[0] != row["artigo"]:
-                misses.append({"retriever": kind, "id": row.get("id"), "pergunta": row["pergunta"],
-                               "artigo": row["artigo"], "top": titles[:5]})
+                misses.append(
+                    {
+                        "retriever": kind,
+                        "id": row.get("id"),
+                        "pergunta": row["pergunta"],
+                        "artigo": row["artigo"],
+                        "top": titles[:5],
+                    }
+                )
         n = len(questions)
-        results[kind] = {"hit@1": hit1 / n, "hit@5": hit5 / n, "p50_ms": 1000 * percentile(lat, 50),
-                         "p95_ms": 1000 * percentile(lat, 95), "n": n}
+        results[kind] = {
+            "hit@1": hit1 / n,
+            "hit@5": hit5 / n,
+            "p50_ms": 1000 * percentile(lat, 50),
+            "p95_ms": 1000 * percentile(lat, 95),
+            "n": n,
+        }
     return results, misses
 
 
@@ -108,9 +120,15 @@ def bench_embedding(index_dir: Path, embeddings, min_chunks: int = 256) -> dict:
     threads = torch.get_num_threads()
     # On a shared machine wall time mostly measures the scheduler; CPU time / threads is what an idle
     # machine with the same cores would take.
-    return {"chunks": len(texts), "seconds": s, "chunks_per_s": len(texts) / s, "cpu_seconds": cpu,
-            "threads": threads, "idle_chunks_per_s": len(texts) / (cpu / threads),
-            "mean_chars": sum(map(len, texts)) / len(texts)}
+    return {
+        "chunks": len(texts),
+        "seconds": s,
+        "chunks_per_s": len(texts) / s,
+        "cpu_seconds": cpu,
+        "threads": threads,
+        "idle_chunks_per_s": len(texts) / (cpu / threads),
+        "mean_chars": sum(map(len, texts)) / len(texts),
+    }
 
 
 def synthetic_vectors(rng, n: int, dim: int, clustered: bool, centers=None):
@@ -125,12 +143,13 @@ def synthetic_vectors(rng, n: int, dim: int, clustered: bool, centers=None):
         if clustered:
             block = centers[rng.integers(0, len(centers), m)] + 0.6 * block / np.sqrt(dim)
         block /= np.linalg.norm(block, axis=1, keepdims=True)
-        out[i:i + m] = block
+        out[i : i + m] = block
     return out
 
 
-def bench_faiss(n: int, dim: int, n_queries: int, nlist: int, nprobes: list[int], seed: int = 0,
-                clustered: bool = False) -> dict:
+def bench_faiss(
+    n: int, dim: int, n_queries: int, nlist: int, nprobes: list[int], seed: int = 0, clustered: bool = False
+) -> dict:
     import faiss
     import numpy as np
 
@@ -141,8 +160,14 @@ def bench_faiss(n: int, dim: int, n_queries: int, nlist: int, nprobes: list[int]
         centers /= np.linalg.norm(centers, axis=1, keepdims=True)
     xb = synthetic_vectors(rng, n, dim, clustered, centers)
     xq = synthetic_vectors(rng, n_queries, dim, clustered, centers)
-    out: dict = {"n": n, "dim": dim, "queries": n_queries, "threads": faiss.omp_get_max_threads(),
-                 "memory_mb": xb.nbytes / 2**20, "data": "clustered" if clustered else "random"}
+    out: dict = {
+        "n": n,
+        "dim": dim,
+        "queries": n_queries,
+        "threads": faiss.omp_get_max_threads(),
+        "memory_mb": xb.nbytes / 2**20,
+        "data": "clustered" if clustered else "random",
+    }
 
     flat = faiss.IndexFlatIP(dim)
     t = time.perf_counter()
@@ -179,14 +204,19 @@ def bench_faiss(n: int, dim: int, n_queries: int, nlist: int, nprobes: list[int]
             ivf.search(q[None, :], 10)
             single.append(time.perf_counter() - t)
         recall = float(np.mean([len(set(gt[i]) & set(got[i])) / 10 for i in range(n_queries)]))
-        out["ivf"][nprobe] = {"batch_ms": batch_ms, "single_ms": 1000 * statistics.median(single),
-                              "recall@10": recall, "speedup_vs_flat": out["flat_batch_ms"] / batch_ms}
+        out["ivf"][nprobe] = {
+            "batch_ms": batch_ms,
+            "single_ms": 1000 * statistics.median(single),
+            "recall@10": recall,
+            "speedup_vs_flat": out["flat_batch_ms"] / batch_ms,
+        }
     return out
 
 
 # ---------------------------------------------------------------------------------------------------------
 # --scale: rank-bm25 vs bm25s, IVF vs flat recall
 # ---------------------------------------------------------------------------------------------------------
+
 
 def sample_sentences(dump: Path) -> tuple[list[str], list[str]]:
     """The sample's sentences (through the project's loader) and its article titles."""
@@ -202,8 +232,15 @@ def sample_sentences(dump: Path) -> tuple[list[str], list[str]]:
     return sentences, titles
 
 
-def synthetic_chunks(sentences: list[str], titles: list[str], n: int, chunk_chars: int, seed: int = 0,
-                     names_per_chunk: int = 3, name_space: int = 2_000_000) -> Iterator[str]:
+def synthetic_chunks(
+    sentences: list[str],
+    titles: list[str],
+    n: int,
+    chunk_chars: int,
+    seed: int = 0,
+    names_per_chunk: int = 3,
+    name_space: int = 2_000_000,
+) -> Iterator[str]:
     """``n`` chunks: a title line, random sentences up to ``chunk_chars``, a few Zipf pseudo-names."""
     import random
 
@@ -217,7 +254,7 @@ def synthetic_chunks(sentences: list[str], titles: list[str], n: int, chunk_char
             s = rng.choice(sentences)
             parts.append(s)
             size += len(s) + 1
-        names = " ".join(f"nome{int(z)}x" for z in zipf[i * names_per_chunk:(i + 1) * names_per_chunk])
+        names = " ".join(f"nome{int(z)}x" for z in zipf[i * names_per_chunk : (i + 1) * names_per_chunk])
         yield "\n".join(parts[:1] + [" ".join(parts[1:]) + " " + names])
 
 
@@ -278,9 +315,13 @@ def _bench_one(lib: str, texts: list[str], queries: list[str], budget_s: float, 
         folder = workdir / f"bm25s-{len(texts)}"
         folder.mkdir(parents=True, exist_ok=True)
         entry = builder.save(folder, offsets)
-        out = {"build_s": time.perf_counter() - t, "rss_mb": _rss_mb() - base, "vocabulary": entry["vocabulary"],
-               "postings": entry["postings"],
-               "disk_mb": sum(f.stat().st_size for f in folder.iterdir()) / 2**20}
+        out = {
+            "build_s": time.perf_counter() - t,
+            "rss_mb": _rss_mb() - base,
+            "vocabulary": entry["vocabulary"],
+            "postings": entry["postings"],
+            "disk_mb": sum(f.stat().st_size for f in folder.iterdir()) / 2**20,
+        }
         del builder, offsets
         import gc
 
@@ -301,6 +342,7 @@ def _bench_one(lib: str, texts: list[str], queries: list[str], budget_s: float, 
 
         def search(q):
             return index.search(q, 20)
+
     out["peak_rss_mb"] = _rss_mb("VmHWM") - base
     qps, done = _timed_queries(search, queries, budget_s)
     out.update({"queries_per_s": qps, "queries": done})
@@ -336,8 +378,12 @@ def bench_bm25_scale(args) -> list[dict]:
         for n in args.sizes:
             t = time.perf_counter()
             texts = list(synthetic_chunks(sentences, titles, n, args.chunk_chars))
-            row = {"n": n, "make_s": time.perf_counter() - t, "mean_chars": sum(map(len, texts)) / n,
-                   "sentences": len(sentences)}
+            row = {
+                "n": n,
+                "make_s": time.perf_counter() - t,
+                "mean_chars": sum(map(len, texts)) / n,
+                "sentences": len(sentences),
+            }
             for lib in args.libs:
                 row[lib] = _in_child(_bench_one, lib, texts, queries, args.query_budget, Path(tmp))
                 print(f"  [{n:,} chunks] {lib}: {row[lib]}", file=sys.stderr, flush=True)
@@ -366,8 +412,16 @@ def bench_ivf_recall(n: int, dim: int, n_queries: int, nlist: int, nprobes: list
     store = SimpleNamespace(index=flat)
     t = time.perf_counter()
     entry = retrieval.finish_faiss(store, "ivf", nlist, nprobes[0])
-    out = {"n": n, "dim": dim, "queries": n_queries, "nlist": nlist, "build_s": time.perf_counter() - t,
-           "index": entry["index"], "flat_ms": flat_ms, "nprobe": {}}
+    out = {
+        "n": n,
+        "dim": dim,
+        "queries": n_queries,
+        "nlist": nlist,
+        "build_s": time.perf_counter() - t,
+        "index": entry["index"],
+        "flat_ms": flat_ms,
+        "nprobe": {},
+    }
     ivf = faiss.extract_index_ivf(store.index)
     for nprobe in nprobes:
         ivf.nprobe = nprobe
@@ -382,12 +436,15 @@ def bench_ivf_recall(n: int, dim: int, n_queries: int, nlist: int, nprobes: list
 def report_scale(args, rows: list[dict], ivf: dict | None) -> str:
     import platform
 
-    lines = [f"Máquina: {os.cpu_count()} núcleos ({platform.processor() or platform.machine()}), sem GPU. "
-             f"Trechos sintéticos: frases da amostra ({rows[0]['sentences'] if rows else 0} frases) embaralhadas em "
-             f"textos de ~{args.chunk_chars} caracteres + 3 pseudo-nomes Zipf por trecho; {args.queries} consultas "
-             f"de 3–6 palavras, top 20, uma a uma (até {args.query_budget:.0f} s por biblioteca).", "",
-             "| trechos | biblioteca | construção (s) | RSS (MB) | pico RSS (MB) | consultas/s | vocabulário |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Máquina: {os.cpu_count()} núcleos ({platform.processor() or platform.machine()}), sem GPU. "
+        f"Trechos sintéticos: frases da amostra ({rows[0]['sentences'] if rows else 0} frases) embaralhadas em "
+        f"textos de ~{args.chunk_chars} caracteres + 3 pseudo-nomes Zipf por trecho; {args.queries} consultas "
+        f"de 3–6 palavras, top 20, uma a uma (até {args.query_budget:.0f} s por biblioteca).",
+        "",
+        "| trechos | biblioteca | construção (s) | RSS (MB) | pico RSS (MB) | consultas/s | vocabulário |",
+        "|---|---|---|---|---|---|---|",
+    ]
     ratios = []
     for row in rows:
         for lib in args.libs:
@@ -395,24 +452,44 @@ def report_scale(args, rows: list[dict], ivf: dict | None) -> str:
             if "error" in r:
                 lines.append(f"| {row['n']:,} | {lib} | erro: {r['error']} | | | | |")
                 continue
-            lines.append(f"| {row['n']:,} | {lib} | {r['build_s']:.1f} | {r['rss_mb']:.0f} | {r['peak_rss_mb']:.0f} | "
-                         f"{r['queries_per_s']:.1f} | {r.get('vocabulary', '')} |")
+            lines.append(
+                f"| {row['n']:,} | {lib} | {r['build_s']:.1f} | {r['rss_mb']:.0f} | {r['peak_rss_mb']:.0f} | "
+                f"{r['queries_per_s']:.1f} | {r.get('vocabulary', '')} |"
+            )
         a, b = row.get("rank-bm25", {}), row.get("bm25s", {})
         if "build_s" in a and "build_s" in b:
-            ratios.append((row["n"], b["build_s"] / a["build_s"], b["rss_mb"] / max(a["rss_mb"], 1e-9),
-                           b["queries_per_s"] / a["queries_per_s"], b))
+            ratios.append(
+                (
+                    row["n"],
+                    b["build_s"] / a["build_s"],
+                    b["rss_mb"] / max(a["rss_mb"], 1e-9),
+                    b["queries_per_s"] / a["queries_per_s"],
+                    b,
+                )
+            )
     if ratios:
-        lines += ["", "Razões bm25s / rank-bm25:", "",
-                  "| trechos | tempo de construção | RSS após construir | consultas/s | bm25s mmap: carga (s), RSS após carga / após consultas (MB), disco (MB) |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Razões bm25s / rank-bm25:",
+            "",
+            "| trechos | tempo de construção | RSS após construir | consultas/s | bm25s mmap: carga (s), RSS após carga / após consultas (MB), disco (MB) |",
+            "|---|---|---|---|---|",
+        ]
         for n, build, rss, qps, b in ratios:
-            lines.append(f"| {n:,} | {build:.2f}× | {rss:.2f}× | **{qps:.0f}×** | {b['load_mmap_s']:.2f} s, "
-                         f"{b['rss_after_load_mb']:.0f} / {b['rss_after_queries_mb']:.0f} MB, {b['disk_mb']:.0f} MB |")
+            lines.append(
+                f"| {n:,} | {build:.2f}× | {rss:.2f}× | **{qps:.0f}×** | {b['load_mmap_s']:.2f} s, "
+                f"{b['rss_after_load_mb']:.0f} / {b['rss_after_queries_mb']:.0f} MB, {b['disk_mb']:.0f} MB |"
+            )
     if ivf:
-        lines += ["", f"FAISS IVF{ivf['nlist']} (`retrieval.finish_faiss`, {ivf['index']}) vs Flat L2 exato: "
-                      f"{ivf['n']:,} vetores unitários agrupados de dim {ivf['dim']}, {ivf['queries']} consultas "
-                      f"(treino + inserção {ivf['build_s']:.1f} s; Flat {ivf['flat_ms']:.2f} ms/consulta em lote):", "",
-                  "| nprobe | recall@10 | ms/consulta (lote) | vs. flat |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"FAISS IVF{ivf['nlist']} (`retrieval.finish_faiss`, {ivf['index']}) vs Flat L2 exato: "
+            f"{ivf['n']:,} vetores unitários agrupados de dim {ivf['dim']}, {ivf['queries']} consultas "
+            f"(treino + inserção {ivf['build_s']:.1f} s; Flat {ivf['flat_ms']:.2f} ms/consulta em lote):",
+            "",
+            "| nprobe | recall@10 | ms/consulta (lote) | vs. flat |",
+            "|---|---|---|---|",
+        ]
         for nprobe, r in ivf["nprobe"].items():
             lines.append(f"| {nprobe} | {r['recall@10']:.3f} | {r['ms']:.3f} | {r['speedup']:.1f}× |")
     return "\n".join(lines)
@@ -464,10 +541,14 @@ def report_faiss(args, fa: dict) -> str:
         f"| Flat (exato) | {fa['flat_batch_ms']:.2f} | {fa['flat_single_ms']:.2f} | 1.00 | 1.0× |",
     ]
     for nprobe, r in fa["ivf"].items():
-        lines.append(f"| IVF{args.nlist}, nprobe {nprobe} | {r['batch_ms']:.2f} | {r['single_ms']:.2f} | "
-                     f"{r['recall@10']:.2f} | {r['speedup_vs_flat']:.1f}× mais rápido |")
-    lines.append(f"\n(IVF: treino {fa['ivf_train_s']:.1f} s em {min(fa['n'], 64 * args.nlist):,} vetores, "
-                 f"inserção {fa['ivf_add_s']:.1f} s; Flat: inserção {fa['flat_add_s']:.1f} s.)")
+        lines.append(
+            f"| IVF{args.nlist}, nprobe {nprobe} | {r['batch_ms']:.2f} | {r['single_ms']:.2f} | "
+            f"{r['recall@10']:.2f} | {r['speedup_vs_flat']:.1f}× mais rápido |"
+        )
+    lines.append(
+        f"\n(IVF: treino {fa['ivf_train_s']:.1f} s em {min(fa['n'], 64 * args.nlist):,} vetores, "
+        f"inserção {fa['ivf_add_s']:.1f} s; Flat: inserção {fa['flat_add_s']:.1f} s.)"
+    )
     return "\n".join(lines)
 
 
@@ -484,8 +565,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", type=float, nargs=2, default=retrieval.DEFAULT_WEIGHTS, metavar=("BM25", "DENSE"))
     p.add_argument("--faiss-n", type=int, default=1_000_000, help="random vectors for the FAISS test (0: skip)")
     p.add_argument("--faiss-queries", type=int, default=200)
-    p.add_argument("--faiss-data", choices=("random", "clustered"), default="random",
-                   help="random: uniform unit vectors (speed; worst case for IVF recall); clustered: 10,000 topics")
+    p.add_argument(
+        "--faiss-data",
+        choices=("random", "clustered"),
+        default="random",
+        help="random: uniform unit vectors (speed; worst case for IVF recall); clustered: 10,000 topics",
+    )
     p.add_argument("--skip-quality", action="store_true", help="only the FAISS test (needs no index)")
     p.add_argument("--nlist", type=int, default=1024)
     p.add_argument("--nprobe", type=int, nargs="+", default=[8, 32])
@@ -524,8 +609,9 @@ def main(argv: list[str] | None = None) -> int:
     manifest = quality = emb = None
     misses: list[dict] = []
     if args.skip_quality:
-        fa = bench_faiss(args.faiss_n, 384, args.faiss_queries, args.nlist, args.nprobe,
-                         clustered=args.faiss_data == "clustered")
+        fa = bench_faiss(
+            args.faiss_n, 384, args.faiss_queries, args.nlist, args.nprobe, clustered=args.faiss_data == "clustered"
+        )
         print(report_faiss(args, fa))
         return 0
     questions = read_questions(Path(args.questions))
@@ -535,19 +621,36 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse_index:
             manifest = retrieval.read_manifest(index_dir).data
         else:
-            manifest = retrieval.build_index(args.dump, index_dir, embeddings=embeddings, chunk_size=args.chunk_size,
-                                             chunk_overlap=args.chunk_overlap).data
+            manifest = retrieval.build_index(
+                args.dump,
+                index_dir,
+                embeddings=embeddings,
+                chunk_size=args.chunk_size,
+                chunk_overlap=args.chunk_overlap,
+            ).data
         quality, misses = bench_quality(index_dir, questions, embeddings, args.weights)
         emb = bench_embedding(index_dir, embeddings)
     fa = None
     if args.faiss_n > 0:
-        fa = bench_faiss(args.faiss_n, manifest["embeddings"]["dimension"] if manifest else 384, args.faiss_queries,
-                         args.nlist, args.nprobe, clustered=args.faiss_data == "clustered")
+        fa = bench_faiss(
+            args.faiss_n,
+            manifest["embeddings"]["dimension"] if manifest else 384,
+            args.faiss_queries,
+            args.nlist,
+            args.nprobe,
+            clustered=args.faiss_data == "clustered",
+        )
     print(report(args, manifest, quality, misses, emb, fa))
     if args.json:
-        Path(args.json).write_text(json.dumps({"manifest": manifest, "quality": quality, "misses": misses,
-                                               "embedding": emb, "faiss": fa}, ensure_ascii=False, indent=2,
-                                              default=str), encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps(
+                {"manifest": manifest, "quality": quality, "misses": misses, "embedding": emb, "faiss": fa},
+                ensure_ascii=False,
+                indent=2,
+                default=str,
+            ),
+            encoding="utf-8",
+        )
     return 0
 
 

@@ -39,8 +39,9 @@ def build_tokenizer(out: Path, max_length: int):
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=1024, special_tokens=["<s>", "</s>", "<pad>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=1024, special_tokens=["<s>", "</s>", "<pad>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator(TOKENIZER_CORPUS * 20, trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
     fast.model_max_length = max_length
@@ -64,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     base = SHAPES.get(args.shape, (None,) * 5)
-    hidden, inter, layers, heads, kv = (v if v is not None else b for v, b in
-                                        zip((args.hidden, args.intermediate, args.layers, args.heads, args.kv_heads), base))
+    hidden, inter, layers, heads, kv = (
+        v if v is not None else b
+        for v, b in zip((args.hidden, args.intermediate, args.layers, args.heads, args.kv_heads), base)
+    )
     if None in (hidden, inter, layers, heads, kv):
         raise UserError("shape: give --shape or all of --hidden --intermediate --layers --heads --kv-heads")
     if hidden % heads or heads % kv:
@@ -81,11 +84,18 @@ def main(argv: list[str] | None = None) -> int:
         tok = build_tokenizer(tmp, args.max_positions)
         torch.manual_seed(args.seed)
         config = LlamaConfig(
-            vocab_size=max(args.vocab, len(tok)),   # Llama 2's embedding size; rows past the tokenizer are unused
-            hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
-            num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=args.max_positions,
-            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-            tie_word_embeddings=False, dtype="bfloat16",
+            vocab_size=max(args.vocab, len(tok)),  # Llama 2's embedding size; rows past the tokenizer are unused
+            hidden_size=hidden,
+            intermediate_size=inter,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=kv,
+            max_position_embeddings=args.max_positions,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            tie_word_embeddings=False,
+            dtype="bfloat16",
         )
         with torch.device("cpu"):
             torch.set_default_dtype(torch.bfloat16)
@@ -103,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    print(f"{out}: random Llama, {n / 1e9:.2f}B parameters (hidden {hidden}, {layers} layers, {heads}/{kv} heads), bf16")
+    print(
+        f"{out}: random Llama, {n / 1e9:.2f}B parameters (hidden {hidden}, {layers} layers, {heads}/{kv} heads), bf16"
+    )
     return 0
 
 

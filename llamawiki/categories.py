@@ -37,8 +37,14 @@ from .pages import Page, SiteInfo
 from .text import strip_accents
 from .wikitext import CATEGORY_PREFIXES, category_links
 
-__all__ = ["category_key", "CategoryGraph", "CategoryFilter", "read_category_graph", "category_filter",
-           "check_category_arguments"]
+__all__ = [
+    "category_key",
+    "CategoryGraph",
+    "CategoryFilter",
+    "read_category_graph",
+    "category_filter",
+    "check_category_arguments",
+]
 
 CATEGORY_NS = 14
 _SPACES_RE = re.compile(r"[\s_]+")
@@ -141,8 +147,9 @@ class CategoryGraph:
             folded.setdefault(strip_accents(known).casefold(), known)
         key = strip_accents(name).casefold()
         # cutoff 0.6 first: difflib's quick bounds skip most names (seconds on ptwiki's ~10^5 categories)
-        matches = difflib.get_close_matches(key, list(folded), n=n, cutoff=0.6) or \
-            difflib.get_close_matches(key, list(folded), n=n, cutoff=0.0)
+        matches = difflib.get_close_matches(key, list(folded), n=n, cutoff=0.6) or difflib.get_close_matches(
+            key, list(folded), n=n, cutoff=0.0
+        )
         return [folded[m] for m in matches]
 
 
@@ -157,8 +164,9 @@ class _PageCategories:
         return page.ns, page.title, [category_key(c, info) for c in category_links(page.text, info)]
 
 
-def read_category_graph(path: str | os.PathLike[str], namespaces: Iterable[int | str] = (0,), workers: int = 1,
-                        progress: bool = False) -> CategoryGraph:
+def read_category_graph(
+    path: str | os.PathLike[str], namespaces: Iterable[int | str] = (0,), workers: int = 1, progress: bool = False
+) -> CategoryGraph:
     """One pass over the dump: the category pages and the categories of every article of ``namespaces``.
 
     Redirects and disambiguation pages are skipped, as in the stages' own pass. A truncated dump gives the
@@ -172,8 +180,9 @@ def read_category_graph(path: str | os.PathLike[str], namespaces: Iterable[int |
     wanted = None if article_ns is None else article_ns | {CATEGORY_NS}
     graph = CategoryGraph(path=str(path))
     items = map_pages(path, _PageCategories(info), workers=max(workers, 1), namespaces=wanted)
-    bar = tqdm(desc=f"{path.name} (categories)", unit=" pages", disable=not progress, dynamic_ncols=True,
-               mininterval=0.5)
+    bar = tqdm(
+        desc=f"{path.name} (categories)", unit=" pages", disable=not progress, dynamic_ncols=True, mininterval=0.5
+    )
     try:
         for ns, title, links in items:
             bar.update(1)
@@ -199,7 +208,7 @@ class CategoryFilter:
 
     category: str
     depth: int
-    categories: dict[str, int]          # category -> its depth under ``category``
+    categories: dict[str, int]  # category -> its depth under ``category``
     siteinfo: SiteInfo
     articles: int = 0
     total: int = 0
@@ -213,14 +222,20 @@ class CategoryFilter:
 
     def describe(self) -> dict[str, Any]:
         by_depth = Counter(self.categories.values())
-        return {"name": self.category, "depth": self.depth, "articles": self.articles,
-                "categories_per_depth": [by_depth[d] for d in range(max(by_depth) + 1)],
-                "categories": sorted(self.categories)}
+        return {
+            "name": self.category,
+            "depth": self.depth,
+            "articles": self.articles,
+            "categories_per_depth": [by_depth[d] for d in range(max(by_depth) + 1)],
+            "categories": sorted(self.categories),
+        }
 
     def summary(self) -> str:
         n = len(self.categories)
-        return (f"category '{self.category}' (depth {self.depth}, {n} categor{'y' if n == 1 else 'ies'}): "
-                f"kept {self.articles} of {self.total} articles")
+        return (
+            f"category '{self.category}' (depth {self.depth}, {n} categor{'y' if n == 1 else 'ies'}): "
+            f"kept {self.articles} of {self.total} articles"
+        )
 
 
 def check_category_arguments(category: str | None, depth: int) -> None:
@@ -233,9 +248,15 @@ def check_category_arguments(category: str | None, depth: int) -> None:
         raise UserError("--category-depth needs --category")
 
 
-def category_filter(path: str | os.PathLike[str], category: str | None, depth: int = 0,
-                    namespaces: Iterable[int | str] = (0,), workers: int = 1, progress: bool = False,
-                    quiet: bool = False) -> CategoryFilter | None:
+def category_filter(
+    path: str | os.PathLike[str],
+    category: str | None,
+    depth: int = 0,
+    namespaces: Iterable[int | str] = (0,),
+    workers: int = 1,
+    progress: bool = False,
+    quiet: bool = False,
+) -> CategoryFilter | None:
     """The filter of the articles of ``path`` in ``category`` or its subcategories down to ``depth``.
 
     None when ``category`` is None (no filter). One pass over the dump (:func:`read_category_graph`); prints

@@ -33,20 +33,31 @@ from .fileio import UserError, atomic_open, check_distinct_paths
 from . import llm_questions
 from .llm_questions import LLMOptions, LLMQuestionWriter, LLMStats
 from .records import make_record, read_bytes, read_qa_csv, read_qa_json
-from .text import (contract_preposition, end_with_period, first_sentences, is_common_phrase, lower_common, normalize, place_article,
-                   split_sentences, strip_accents, with_article)
+from .text import (
+    contract_preposition,
+    end_with_period,
+    first_sentences,
+    is_common_phrase,
+    lower_common,
+    normalize,
+    place_article,
+    split_sentences,
+    strip_accents,
+    with_article,
+)
 from .wikitext import BOILERPLATE_SECTIONS, INFOBOX_DROP_RE
 
 _SPACES = re.compile(r"\s+")
 
 QA_MODES = ("infobox", "lead", "section")
-LLM_MODE = "llm"           # questions written by a model from excerpts (llamawiki.llm_questions; dumps only)
+LLM_MODE = "llm"  # questions written by a model from excerpts (llamawiki.llm_questions; dumps only)
 ALL_MODES = QA_MODES + (LLM_MODE, "raw")
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Text helpers
 # --------------------------------------------------------------------------------------------------------------
+
 
 def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
@@ -65,19 +76,42 @@ def _lower_first(text: str) -> str:
 
 _CONTRACT_DE = {"o": "do", "a": "da", "os": "dos", "as": "das"}
 _CONTRACT_EM = {"o": "no", "a": "na", "os": "nos", "as": "nas"}
-_ARTICLE_OF = {"o": "o", "a": "a", "os": "os", "as": "as", "do": "o", "da": "a", "dos": "os", "das": "as",
-               "no": "o", "na": "a", "nos": "os", "nas": "as", "ao": "o", "à": "a", "aos": "os", "às": "as",
-               "pelo": "o", "pela": "a", "pelos": "os", "pelas": "as"}
+_ARTICLE_OF = {
+    "o": "o",
+    "a": "a",
+    "os": "os",
+    "as": "as",
+    "do": "o",
+    "da": "a",
+    "dos": "os",
+    "das": "as",
+    "no": "o",
+    "na": "a",
+    "nos": "os",
+    "nas": "as",
+    "ao": "o",
+    "à": "a",
+    "aos": "os",
+    "às": "as",
+    "pelo": "o",
+    "pela": "a",
+    "pelos": "os",
+    "pelas": "as",
+}
 _ARTICLE_FORMS = "|".join(sorted(_ARTICLE_OF, key=len, reverse=True))
 
-PERSON_INFOBOXES = frozenset("""
+PERSON_INFOBOXES = frozenset(
+    """
 politico monarca pessoa biografia presidente militar escritor artista cientista nobre santo religioso papa
 futebolista atleta ator atriz cantor musico filosofo revolucionario imperador rei rainha primeiro_ministro
 governador bandeirante explorador jornalista medico juiz
-""".split())
-EVENT_INFOBOXES = frozenset("""
+""".split()
+)
+EVENT_INFOBOXES = frozenset(
+    """
 evento_historico evento conflito_militar conflito guerra batalha revolucao revolta tratado eleicao
-""".split())
+""".split()
+)
 PERSON_FIELDS = frozenset(
     "nascimento data_nascimento data_de_nascimento local_nascimento local_de_nascimento morte falecimento "
     "data_morte data_falecimento data_de_morte data_de_falecimento".split()
@@ -114,21 +148,21 @@ def norm_key(name: str) -> str:
 class Subject:
     """How to refer to an article's subject inside Portuguese sentences."""
 
-    title: str          # display title (without a disambiguating parenthesis)
-    art: str | None     # definite article used in the lead ("o", "a", "os", "as") or None
+    title: str  # display title (without a disambiguating parenthesis)
+    art: str | None  # definite article used in the lead ("o", "a", "os", "as") or None
     is_person: bool
-    past: bool          # a dead person or a past event: "foi"; otherwise "é"
+    past: bool  # a dead person or a past event: "foi"; otherwise "é"
 
     @property
-    def the(self) -> str:      # "o Brasil" / "Getúlio Vargas"
+    def the(self) -> str:  # "o Brasil" / "Getúlio Vargas"
         return f"{self.art} {self.title}" if self.art else self.title
 
     @property
-    def de(self) -> str:       # "do Brasil" / "de Getúlio Vargas"
+    def de(self) -> str:  # "do Brasil" / "de Getúlio Vargas"
         return f"{_CONTRACT_DE[self.art]} {self.title}" if self.art else f"de {self.title}"
 
     @property
-    def em(self) -> str:       # "no Brasil" / "em Portugal"
+    def em(self) -> str:  # "no Brasil" / "em Portugal"
         return f"{_CONTRACT_EM[self.art]} {self.title}" if self.art else f"em {self.title}"
 
     @property
@@ -142,8 +176,15 @@ class Subject:
         return "foi" if self.past else "é"
 
     def fmt(self, template: str, **extra: str) -> str:
-        values = {"T": self.title, "oT": self.the, "OT": _upper_first(self.the), "deT": self.de, "emT": self.em,
-                  "ser": self.ser, "Ser": _upper_first(self.ser)}
+        values = {
+            "T": self.title,
+            "oT": self.the,
+            "OT": _upper_first(self.the),
+            "deT": self.de,
+            "emT": self.em,
+            "ser": self.ser,
+            "Ser": _upper_first(self.ser),
+        }
         values.update(extra)
         return _SPACES.sub(" ", template.format(**values)).strip()
 
@@ -186,6 +227,7 @@ def describe_subject(article: Any) -> Subject:
 # Infobox facts -> questions
 # --------------------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class FieldRule:
     """Question/answer templates for one infobox field (names compared in ``norm_key`` form, "x*" = prefix).
@@ -198,8 +240,8 @@ class FieldRule:
     question: str
     answer: str
     types: frozenset[str] | None = None  # only for these infobox types (None: any)
-    merge: bool = False                  # numbered fields (combatente1, combatente2) join into one answer
-    when: str | None = None   # conditions: "date"/"nodate" (value has a year or not), "person"/"thing" (subject)
+    merge: bool = False  # numbered fields (combatente1, combatente2) join into one answer
+    when: str | None = None  # conditions: "date"/"nodate" (value has a year or not), "person"/"thing" (subject)
 
     def matches(self, base: str) -> bool:
         for n in self.names:
@@ -212,21 +254,39 @@ class FieldRule:
         return False
 
 
-_NOT_THE_FACT = ("_ano", "_data", "_ref", "_posicao", "_pos", "_classificacao", "_rank", "_nota", "_fonte",
-                 "_percentual", "_pct", "_agua", "_notas", "_servida", "_censo")
+_NOT_THE_FACT = (
+    "_ano",
+    "_data",
+    "_ref",
+    "_posicao",
+    "_pos",
+    "_classificacao",
+    "_rank",
+    "_nota",
+    "_fonte",
+    "_percentual",
+    "_pct",
+    "_agua",
+    "_notas",
+    "_servida",
+    "_censo",
+)
 # Values that say there is no such thing ("vice = nenhum", "antecessor = Título criado").
 _NON_VALUE = re.compile(
     r"^(?:nenhum|nenhuma|não há|não tomou posse|n/?a|vago|vaga|inexistente|desconhecid[oa]|"
-    r"(?:cargo|título|posto|monarquia|república|regime)\s+(?:criad|abolid|extint))", re.IGNORECASE)
+    r"(?:cargo|título|posto|monarquia|república|regime)\s+(?:criad|abolid|extint))",
+    re.IGNORECASE,
+)
 _ORDINALS = {"2": "segundo ", "3": "terceiro ", "4": "quarto ", "5": "quinto ", "6": "sexto "}
 _DATE_VALUE = re.compile(  # "1822", "c. 1467", "7 de setembro de 1822", "1.º de dezembro", "maio de 1888"
-    rf"^(?:c\.\s*)?(?:\d{{3,4}}\b|\d{{1,2}}\.?º?\s+de\s+(?:{_MONTHS})|(?:{_MONTHS})\s+de\s+\d{{3,4}})", re.IGNORECASE)
+    rf"^(?:c\.\s*)?(?:\d{{3,4}}\b|\d{{1,2}}\.?º?\s+de\s+(?:{_MONTHS})|(?:{_MONTHS})\s+de\s+\d{{3,4}})", re.IGNORECASE
+)
 
 
-def _rule(names: str, question: str, answer: str, types: str | None = None, merge: bool = False,
-          when: str | None = None) -> FieldRule:
-    return FieldRule(tuple(names.split()), question, answer, frozenset(types.split()) if types else None, merge,
-                     when)
+def _rule(
+    names: str, question: str, answer: str, types: str | None = None, merge: bool = False, when: str | None = None
+) -> FieldRule:
+    return FieldRule(tuple(names.split()), question, answer, frozenset(types.split()) if types else None, merge, when)
 
 
 _YEAR = re.compile(r"\b\d{3,4}\b")
@@ -236,8 +296,12 @@ def _rule_applies(rule: FieldRule, itype: str, base: str, value: str, subject: S
     if rule.types is not None and itype not in rule.types:
         return False
     for cond in (rule.when or "").split():
-        if (cond == "date" and not _YEAR.search(value)) or (cond == "nodate" and _YEAR.search(value)) \
-                or (cond == "person" and not subject.is_person) or (cond == "thing" and subject.is_person):
+        if (
+            (cond == "date" and not _YEAR.search(value))
+            or (cond == "nodate" and _YEAR.search(value))
+            or (cond == "person" and not subject.is_person)
+            or (cond == "thing" and subject.is_person)
+        ):
             return False
     return rule.matches(base)
 
@@ -254,28 +318,54 @@ _AREA_IN_KM2 = frozenset((_COUNTRY + " " + _CITY + " estado_do_brasil regiao").s
 FIELD_RULES: tuple[FieldRule, ...] = (
     # Info/País
     _rule("capital", "Qual {ser} a capital {deT}?", "A capital {deT} {ser} {v_art}."),
-    _rule("nome_oficial nome_completo_oficial", "Qual {ser} o nome oficial {deT}?",
-          "O nome oficial {deT} {ser} {v_art}.", _COUNTRY),
-    _rule("cidade_mais_populosa maior_cidade", "Qual {ser} a maior cidade {deT}?",
-          "A maior cidade {deT} {ser} {v_art}."),
-    _rule("lingua_oficial linguas_oficiais idioma_oficial idiomas_oficiais lingua idioma",
-          "Qual {ser} a língua oficial {deT}?", "A língua oficial {deT} {ser} {o_v}.", when="thing"),
+    _rule(
+        "nome_oficial nome_completo_oficial",
+        "Qual {ser} o nome oficial {deT}?",
+        "O nome oficial {deT} {ser} {v_art}.",
+        _COUNTRY,
+    ),
+    _rule(
+        "cidade_mais_populosa maior_cidade", "Qual {ser} a maior cidade {deT}?", "A maior cidade {deT} {ser} {v_art}."
+    ),
+    _rule(
+        "lingua_oficial linguas_oficiais idioma_oficial idiomas_oficiais lingua idioma",
+        "Qual {ser} a língua oficial {deT}?",
+        "A língua oficial {deT} {ser} {o_v}.",
+        when="thing",
+    ),
     _rule("moeda", "Qual {ser} a moeda {deT}?", "A moeda {deT} {ser} {o_v}."),
-    _rule("governo tipo_governo forma_de_governo sistema_de_governo", "Qual {ser} a forma de governo {deT}?",
-          "A forma de governo {deT} {ser} {v}.", when="thing"),
-    _rule("data_independencia independencia", "Quando foi a independência {deT}?",
-          "A independência {deT} foi em {v}.", when="date"),
-    _rule("independencia", "De quem {oT} se tornou independente?", "{OT} se tornou independente {v_de}.",
-          _COUNTRY, when="nodate"),
+    _rule(
+        "governo tipo_governo forma_de_governo sistema_de_governo",
+        "Qual {ser} a forma de governo {deT}?",
+        "A forma de governo {deT} {ser} {v}.",
+        when="thing",
+    ),
+    _rule(
+        "data_independencia independencia",
+        "Quando foi a independência {deT}?",
+        "A independência {deT} foi em {v}.",
+        when="date",
+    ),
+    _rule(
+        "independencia",
+        "De quem {oT} se tornou independente?",
+        "{OT} se tornou independente {v_de}.",
+        _COUNTRY,
+        when="nodate",
+    ),
     _rule("gentilico", "Qual é o gentílico de quem nasce {emT}?", "O gentílico de quem nasce {emT} é {v}."),
     _rule("hino hino_nacional", "Qual {ser} o hino {deT}?", "O hino {deT} {ser} {v_art}."),
     _rule("lema", "Qual {ser} o lema {deT}?", "O lema {deT} {ser} {v}."),
     _rule("continente", "Em que continente fica {oT}?", "{OT} fica {v_em}."),
     _rule("fuso_horario", "Qual é o fuso horário {deT}?", "O fuso horário {deT} é {v}."),
-    _rule("dominio cctld tld dominio_de_topo", "Qual é o domínio de internet {deT}?",
-          "O domínio de internet {deT} é {v}."),
-    _rule("codigo_telefonico codigo_telefone codigo_de_discagem ddi", "Qual é o código telefônico {deT}?",
-          "O código telefônico {deT} é {v}."),
+    _rule(
+        "dominio cctld tld dominio_de_topo", "Qual é o domínio de internet {deT}?", "O domínio de internet {deT} é {v}."
+    ),
+    _rule(
+        "codigo_telefonico codigo_telefone codigo_de_discagem ddi",
+        "Qual é o código telefônico {deT}?",
+        "O código telefônico {deT} é {v}.",
+    ),
     _rule("idh", "Qual é o IDH {deT}?", "O IDH {deT} é {v}."),
     _rule("pib pib_ppc pib_nominal", "Qual é o PIB {deT}?", "O PIB {deT} é de {v}."),
     _rule("ano_inicio inicio data_inicio", "Quando começou {oT}?", "{OT} começou em {v}.", when="thing"),
@@ -285,8 +375,12 @@ FIELD_RULES: tuple[FieldRule, ...] = (
     _rule("periodo", "Quando foi {oT}?", "{OT} {ser} {v_periodo}.", when="thing"),
     # Info/Cidade do Brasil, Info/Estado do Brasil (and other places)
     _rule("estado uf unidade_federativa", "Em que estado fica {oT}?", "{OT} fica {v_estado}.", _CITY),
-    _rule("fundacao data_fundacao data_de_fundacao", "Quando foi fundada a cidade {deT}?",
-          "A cidade {deT} foi fundada em {v}.", _CITY),
+    _rule(
+        "fundacao data_fundacao data_de_fundacao",
+        "Quando foi fundada a cidade {deT}?",
+        "A cidade {deT} foi fundada em {v}.",
+        _CITY,
+    ),
     _rule("fundador fundadores", "Quem fundou a cidade {deT}?", "A cidade {deT} foi fundada por {v}.", _CITY),
     _rule("fundador fundadores", "Quem foi o fundador {deT}?", "O fundador {deT} foi {v}."),
     _rule("prefeito prefeita", "Quem é o prefeito {deT}?", "O prefeito {deT} é {v}.", _CITY),
@@ -296,50 +390,99 @@ FIELD_RULES: tuple[FieldRule, ...] = (
     _rule("microrregiao", "Em que microrregião fica {oT}?", "{OT} fica na microrregião {v}.", _CITY),
     _rule("sigla", "Qual é a sigla {deT}?", "A sigla {deT} é {v}.", _PLACE),
     _rule("altitude", "Qual é a altitude {deT}?", "A altitude {deT} é de {v}."),
-    _rule("aniversario", "Quando é o aniversário da cidade {deT}?", "O aniversário da cidade {deT} é em {v}.",
-          _CITY),
+    _rule("aniversario", "Quando é o aniversário da cidade {deT}?", "O aniversário da cidade {deT} é em {v}.", _CITY),
     _rule("apelido alcunha cognome", "Qual é o apelido {deT}?", "O apelido {deT} é {v}.", _PLACE),
-    _rule("densidade* populacao_densidade densidade_demografica", "Qual {ser} a densidade demográfica {deT}?",
-          "A densidade demográfica {deT} {ser} de {v}."),
+    _rule(
+        "densidade* populacao_densidade densidade_demografica",
+        "Qual {ser} a densidade demográfica {deT}?",
+        "A densidade demográfica {deT} {ser} de {v}.",
+    ),
     _rule("populacao* habitantes", "Qual {ser} a população {deT}?", "A população {deT} {ser} de {v}."),
     _rule("area* superficie", "Qual {ser} a área {deT}?", "A área {deT} {ser} de {v}."),
     _rule("sede", "Onde fica a sede {deT}?", "A sede {deT} fica {v_em}."),
     # Info/Político, Info/Monarca, Info/Biografia and other people
-    _rule("nome_completo nome_de_nascimento nome_nascimento", "Qual {ser} o nome completo de {T}?",
-          "O nome completo de {T} {ser} {v}.", when="person"),
-    _rule("nascimento data_nascimento data_de_nascimento nascimento_data", "Quando nasceu {T}?",
-          "{T} nasceu em {v}.", when="person"),
-    _rule("local_nascimento local_de_nascimento nascimento_local naturalidade", "Onde nasceu {T}?",
-          "{T} nasceu {v_em}.", when="person"),
-    _rule("morte falecimento data_morte data_falecimento data_de_morte data_de_falecimento morte_data "
-          "falecimento_data", "Quando morreu {T}?", "{T} morreu em {v}.", when="person"),
-    _rule("local_morte local_falecimento local_de_morte morte_local falecimento_local", "Onde morreu {T}?",
-          "{T} morreu {v_em}.", when="person"),
+    _rule(
+        "nome_completo nome_de_nascimento nome_nascimento",
+        "Qual {ser} o nome completo de {T}?",
+        "O nome completo de {T} {ser} {v}.",
+        when="person",
+    ),
+    _rule(
+        "nascimento data_nascimento data_de_nascimento nascimento_data",
+        "Quando nasceu {T}?",
+        "{T} nasceu em {v}.",
+        when="person",
+    ),
+    _rule(
+        "local_nascimento local_de_nascimento nascimento_local naturalidade",
+        "Onde nasceu {T}?",
+        "{T} nasceu {v_em}.",
+        when="person",
+    ),
+    _rule(
+        "morte falecimento data_morte data_falecimento data_de_morte data_de_falecimento morte_data falecimento_data",
+        "Quando morreu {T}?",
+        "{T} morreu em {v}.",
+        when="person",
+    ),
+    _rule(
+        "local_morte local_falecimento local_de_morte morte_local falecimento_local",
+        "Onde morreu {T}?",
+        "{T} morreu {v_em}.",
+        when="person",
+    ),
     _rule("causa_morte causa_da_morte", "Qual foi a causa da morte de {T}?", "A causa da morte de {T} foi {v}."),
     _rule("reinado", "Quando foi o reinado de {T}{como}?", "O reinado de {T}{como} foi {v_periodo}."),
     _rule("coroacao aclamacao", "Quando foi a coroação de {T}{como}?", "A coroação de {T}{como} foi em {v}."),
     _rule("casa dinastia casa_real", "A qual casa real pertenceu {T}?", "{T} pertenceu à {v_casa}.", _MONARCH),
     _rule("cargo titulo", "Qual título teve {T}?", "{T} teve o título de {v}.", _MONARCH),
     _rule("cargo titulo", "Qual cargo ocupou {T}?", "{T} ocupou o cargo de {v}.", _PERSON),
-    _rule("mandato periodo", "Quando foi o {ord}mandato de {T}{como}?", "O {ord}mandato de {T}{como} foi {v_periodo}.",
-          when="person"),
-    _rule("inicio_mandato inicio", "Quando {T} assumiu o cargo{de_cargo}?", "{T} assumiu o cargo{de_cargo} em {v}.",
-          when="person"),
-    _rule("fim_mandato fim termino", "Quando terminou o {ord}mandato de {T}{como}?",
-          "O {ord}mandato de {T}{como} terminou em {v}.", when="person"),
-    _rule("antecessor predecessor antes", "Quem foi o antecessor de {T}{como}{no_mandato}?",
-          "O antecessor de {T}{como}{no_mandato} foi {v}.",
-          when="person"),
-    _rule("sucessor depois", "Quem foi o sucessor de {T}{como}{no_mandato}?",
-          "O sucessor de {T}{como}{no_mandato} foi {v}.", when="person"),
+    _rule(
+        "mandato periodo",
+        "Quando foi o {ord}mandato de {T}{como}?",
+        "O {ord}mandato de {T}{como} foi {v_periodo}.",
+        when="person",
+    ),
+    _rule(
+        "inicio_mandato inicio",
+        "Quando {T} assumiu o cargo{de_cargo}?",
+        "{T} assumiu o cargo{de_cargo} em {v}.",
+        when="person",
+    ),
+    _rule(
+        "fim_mandato fim termino",
+        "Quando terminou o {ord}mandato de {T}{como}?",
+        "O {ord}mandato de {T}{como} terminou em {v}.",
+        when="person",
+    ),
+    _rule(
+        "antecessor predecessor antes",
+        "Quem foi o antecessor de {T}{como}{no_mandato}?",
+        "O antecessor de {T}{como}{no_mandato} foi {v}.",
+        when="person",
+    ),
+    _rule(
+        "sucessor depois",
+        "Quem foi o sucessor de {T}{como}{no_mandato}?",
+        "O sucessor de {T}{como}{no_mandato} foi {v}.",
+        when="person",
+    ),
     _rule("antecessor predecessor antes precedido_por", "O que veio antes {deT}?", "Antes {deT} veio {v_art}."),
     _rule("sucessor depois sucedido_por", "O que veio depois {deT}?", "Depois {deT} veio {v_art}."),
-    _rule("vice vice_presidente vicepresidente", "Quem foi o vice de {T}{como}{no_mandato}?",
-          "O vice de {T}{como}{no_mandato} foi {v}."),
-    _rule("primeiro_ministro", "Quem foi o primeiro-ministro de {T}{como}?",
-          "O primeiro-ministro de {T}{como} foi {v}."),
-    _rule("partido partido_politico", "Qual {ser} o partido político de {T}?", "O partido político de {T} {ser} {v}.",
-          when="person"),
+    _rule(
+        "vice vice_presidente vicepresidente",
+        "Quem foi o vice de {T}{como}{no_mandato}?",
+        "O vice de {T}{como}{no_mandato} foi {v}.",
+    ),
+    _rule(
+        "primeiro_ministro", "Quem foi o primeiro-ministro de {T}{como}?", "O primeiro-ministro de {T}{como} foi {v}."
+    ),
+    _rule(
+        "partido partido_politico",
+        "Qual {ser} o partido político de {T}?",
+        "O partido político de {T} {ser} {v}.",
+        when="person",
+    ),
     _rule("conjuge esposa marido consorte", "Quem {ser} o cônjuge de {T}?", "O cônjuge de {T} {ser} {v}."),
     _rule("pai", "Quem {ser} o pai de {T}?", "O pai de {T} {ser} {v}."),
     _rule("mae", "Quem {ser} a mãe de {T}?", "A mãe de {T} {ser} {v}."),
@@ -348,23 +491,37 @@ FIELD_RULES: tuple[FieldRule, ...] = (
     _rule("nacionalidade", "Qual {ser} a nacionalidade de {T}?", "A nacionalidade de {T} {ser} {v}.", when="person"),
     _rule("religiao", "Qual {ser} a religião de {T}?", "A religião de {T} {ser} {v}.", when="person"),
     _rule("alma_mater formacao", "Onde {T} estudou?", "{T} estudou {v_em}.", when="person"),
-    _rule("conhecido_por conhecida_por", "Pelo que {T} {ser} conhecido?", "{T} {ser} conhecido por: {v}.",
-          when="person"),
+    _rule(
+        "conhecido_por conhecida_por", "Pelo que {T} {ser} conhecido?", "{T} {ser} conhecido por: {v}.", when="person"
+    ),
     _rule("premios premiacoes", "Que prêmios {T} recebeu?", "{T} recebeu: {v}.", when="person"),
     # Info/Evento histórico, Info/Conflito militar
     _rule("data data_evento", "Quando ocorreu {oT}?", "{OT} ocorreu em {v}.", _EVENT),
     _rule("local lugar localizacao", "Onde ocorreu {oT}?", "{OT} ocorreu {v_em}.", _EVENT),
     _rule("resultado desfecho", "Qual foi o resultado {deT}?", "O resultado {deT} foi {v}."),
     _rule("causa causas motivo motivos", "Quais foram as causas {deT}?", "As causas {deT} foram: {v}.", _EVENT),
-    _rule("consequencias consequencia", "Quais foram as consequências {deT}?", "As consequências {deT} foram: {v}.",
-          _EVENT),
+    _rule(
+        "consequencias consequencia",
+        "Quais foram as consequências {deT}?",
+        "As consequências {deT} foram: {v}.",
+        _EVENT,
+    ),
     _rule("objetivo objetivos", "Qual foi o objetivo {deT}?", "O objetivo {deT} foi {v}.", _EVENT),
-    _rule("participantes combatentes beligerantes combatente lado partes",
-          "Quem participou {deT}?", "Participaram {deT}: {v}.", _EVENT, merge=True),
-    _rule("comandantes comandante lideres lider", "Quem foram os líderes {deT}?", "Os líderes {deT} foram: {v}.",
-          _EVENT, merge=True),
-    _rule("baixas mortos vitimas", "Quantas foram as baixas {deT}?", "As baixas {deT} foram: {v}.", _EVENT,
-          merge=True),
+    _rule(
+        "participantes combatentes beligerantes combatente lado partes",
+        "Quem participou {deT}?",
+        "Participaram {deT}: {v}.",
+        _EVENT,
+        merge=True,
+    ),
+    _rule(
+        "comandantes comandante lideres lider",
+        "Quem foram os líderes {deT}?",
+        "Os líderes {deT} foram: {v}.",
+        _EVENT,
+        merge=True,
+    ),
+    _rule("baixas mortos vitimas", "Quantas foram as baixas {deT}?", "As baixas {deT} foram: {v}.", _EVENT, merge=True),
     # Other kinds of article
     _rule("paises", "Por quais países passa {oT}?", "{OT} passa por: {v}.", "rio"),
     _rule("nascente", "Onde fica a nascente {deT}?", "A nascente {deT} fica {v_em}."),
@@ -383,30 +540,47 @@ SKIP_FIELDS = re.compile(
     r"(?:_|$)"
 )
 _FEMININE_ENDINGS = ("a", "cao", "sao", "iao", "dade", "gem", "ncia", "ise", "ie", "tude")
-_SINGULAR_IN_S = frozenset("mes pais portugues ingles frances onibus lapis virus atlas gas deus status campus bonus "
-                           "tenis cais oasis chassis".split())
-_FEMININE_WORDS = frozenset("sede patente nascente foz data fonte origem cor ponte morte sorte arte parte classe "
-                            "chave base fase frase lei mae rede tarde torre capital imagem ordem paz voz luz vez "
-                            "raiz matriz cidade".split())
-_MASCULINE_IN_A = frozenset("clima sistema idioma tema problema mapa dia programa planeta lema poema cinema drama "
-                            "esquema regime".split())
+_SINGULAR_IN_S = frozenset(
+    "mes pais portugues ingles frances onibus lapis virus atlas gas deus status campus bonus "
+    "tenis cais oasis chassis".split()
+)
+_FEMININE_WORDS = frozenset(
+    "sede patente nascente foz data fonte origem cor ponte morte sorte arte parte classe "
+    "chave base fase frase lei mae rede tarde torre capital imagem ordem paz voz luz vez "
+    "raiz matriz cidade".split()
+)
+_MASCULINE_IN_A = frozenset(
+    "clima sistema idioma tema problema mapa dia programa planeta lema poema cinema drama esquema regime".split()
+)
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
 # Fields whose values are common nouns ("Militar", "Advogado e escritor", "Português", "Monarquia constitucional"):
 # inside the answer they are lower-cased by text.lower_common ("A profissão de X foi militar."), unless they read
 # as a name (acronyms, more than one capital: "Presidente do Brasil", "PT"). Values of fields without a template
 # are lower-cased only when they have more than one word ("Extinção da escravidão" -> "extinção da escravidão").
-COMMON_NOUN_FIELDS = frozenset("""
+COMMON_NOUN_FIELDS = frozenset(
+    """
 profissao ocupacao cargo religiao nacionalidade lingua_oficial linguas_oficiais idioma_oficial idiomas_oficiais
 lingua idioma moeda governo tipo_governo forma_de_governo sistema_de_governo patente industria genero
-""".split())
+""".split()
+)
 # How the answers of those fields start (the checker finds them by it): "A profissão de X foi ...".
-COMMON_NOUN_ANSWERS = ("A profissão", "A ocupação", "A religião", "A nacionalidade", "A língua oficial",
-                       "A moeda", "A forma de governo", "A patente", "A indústria", "O gênero")
+COMMON_NOUN_ANSWERS = (
+    "A profissão",
+    "A ocupação",
+    "A religião",
+    "A nacionalidade",
+    "A língua oficial",
+    "A moeda",
+    "A forma de governo",
+    "A patente",
+    "A indústria",
+    "O gênero",
+)
 
 
 def _split_suffix(key: str) -> tuple[str, str]:
-    """"cargo2" -> ("cargo", "2"); "mandato" -> ("mandato", "")."""
+    """ "cargo2" -> ("cargo", "2"); "mandato" -> ("mandato", "")."""
     m = _NUMBERED.match(key)
     if m and m.group(1):
         return m.group(1).rstrip("_"), m.group(2)
@@ -448,7 +622,8 @@ def _guess_article(label: str) -> tuple[str, bool]:
         else:
             singular = first[:-1]
     feminine = singular in _FEMININE_WORDS or (
-        singular.endswith(_FEMININE_ENDINGS) and singular not in _MASCULINE_IN_A and not singular.endswith("ista"))
+        singular.endswith(_FEMININE_ENDINGS) and singular not in _MASCULINE_IN_A and not singular.endswith("ista")
+    )
     return ("a" if feminine else "o") + ("s" if plural else ""), plural
 
 
@@ -465,19 +640,25 @@ def _generic_qa(subject: Subject, key: str, value: str) -> tuple[str, str] | Non
         participle = " ".join(words[:-1])
         if subject.art in ("a", "os", "as") and participle.endswith("o"):  # a Constituição foi criada
             participle = participle[:-1] + {"a": "a", "os": "os", "as": "as"}[subject.art]
-        return (f"Por quem ou pelo que {subject.the} foi {participle}?",
-                f"{_upper_first(subject.the)} foi {participle} por {value}.")
+        return (
+            f"Por quem ou pelo que {subject.the} foi {participle}?",
+            f"{_upper_first(subject.the)} foi {participle} por {value}.",
+        )
     if " " in re.sub(r"\([^()]*\)", "", value).strip() and not re.search(r"\d", value):
         value = lower_common(value)  # "Extinção da escravidão"; not "União (controladora)", "Lei de 1891"
     art, plural = _guess_article(label)
     if plural:
         verb = "foram" if subject.past else "são"
-        return (f"Quais {verb} {art} {label} {subject.de}?",
-                f"{_upper_first(art)} {label} {subject.de} {verb} {value}.")
+        return (
+            f"Quais {verb} {art} {label} {subject.de}?",
+            f"{_upper_first(art)} {label} {subject.de} {verb} {value}.",
+        )
     if _DATE_VALUE.match(value) and label != "data":
         return (f"Quando foi {art} {label} {subject.de}?", f"{_upper_first(art)} {label} {subject.de} foi em {value}.")
-    return (f"Qual {subject.ser} {art} {label} {subject.de}?",
-            f"{_upper_first(art)} {label} {subject.de} {subject.ser} {value}.")
+    return (
+        f"Qual {subject.ser} {art} {label} {subject.de}?",
+        f"{_upper_first(art)} {label} {subject.de} {subject.ser} {value}.",
+    )
 
 
 def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: int = 200) -> list[tuple[str, str]]:
@@ -512,21 +693,35 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
             value = lower_common(value)
         # Leaders of a country: título_líder1 = Presidente, nome_líder1 = Lula.
         if base in ("nome_lider", "lider_nome", "nome_do_lider"):
-            title_key = next((normalized[k] for k in (f"titulo_lider{suffix}", f"lider_titulo{suffix}",
-                                                      f"titulo_do_lider{suffix}") if k in normalized), None)
+            title_key = next(
+                (
+                    normalized[k]
+                    for k in (f"titulo_lider{suffix}", f"lider_titulo{suffix}", f"titulo_do_lider{suffix}")
+                    if k in normalized
+                ),
+                None,
+            )
             cargo = clean_value(title_key[1], 80) if title_key else None
             if cargo:
                 cargo = _lower_first(cargo)
-                pairs.append((subject.fmt("Quem {ser} o {cargo} {deT}?", cargo=cargo),
-                              subject.fmt("O {cargo} {deT} {ser} {v}.", cargo=cargo, v=value)))
+                pairs.append(
+                    (
+                        subject.fmt("Quem {ser} o {cargo} {deT}?", cargo=cargo),
+                        subject.fmt("O {cargo} {deT} {ser} {v}.", cargo=cargo, v=value),
+                    )
+                )
             continue
         if base in ("titulo_lider", "lider_titulo", "titulo_do_lider"):
             continue
         rule = next((r for r in FIELD_RULES if _rule_applies(r, itype, base, value, subject)), None)
         if rule is None:
-            if INFOBOX_DROP_RE.search(nkey) or SKIP_FIELDS.match(nkey) or SKIP_FIELDS.match(base) or \
-                    base.endswith(_NOT_THE_FACT) or (
-                    itype in PERSON_INFOBOXES | set(_MONARCH.split()) and base in ("cargo", "titulo")):
+            if (
+                INFOBOX_DROP_RE.search(nkey)
+                or SKIP_FIELDS.match(nkey)
+                or SKIP_FIELDS.match(base)
+                or base.endswith(_NOT_THE_FACT)
+                or (itype in PERSON_INFOBOXES | set(_MONARCH.split()) and base in ("cargo", "titulo"))
+            ):
                 continue
             qa = _generic_qa(subject, key, value)
             if qa:
@@ -542,8 +737,8 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
             "como": f" como {cargo}" if cargo else "",
             "no_mandato": f" no {ordinal}mandato" if ordinal else "",
             "de_cargo": f" de {cargo}" if cargo else "",
-            "v_em": contract_preposition("em", value),   # "no Rio de Janeiro", "na América do Sul", "em Lisboa"
-            "v_art": with_article(value),                  # "o Rio de Janeiro", "Brasília"
+            "v_em": contract_preposition("em", value),  # "no Rio de Janeiro", "na América do Sul", "em Lisboa"
+            "v_art": with_article(value),  # "o Rio de Janeiro", "Brasília"
             # a lower-cased common noun with its article ("o real", "o português"); a name as it is ("Real (R$)")
             "o_v": f"{_guess_article(value)[0]} {value}" if value[:1].islower() else value,
             "v_estado": f"no {value}" if value.casefold().startswith("distrito federal") else f"no estado de {value}",
@@ -581,6 +776,7 @@ def infobox_qa(article: Any, subject: Subject | None = None, max_value_chars: in
 # --------------------------------------------------------------------------------------------------------------
 # Lead and section questions
 # --------------------------------------------------------------------------------------------------------------
+
 
 def lead_question(subject: Subject) -> str:
     if subject.is_person:
@@ -648,8 +844,28 @@ _BOILERPLATE_KEYS = frozenset(norm_key(title) for title in BOILERPLATE_SECTIONS)
 # First words of section titles that are not nouns ("Depois da presidência", "Após o exílio").
 _NOT_A_NOUN = frozenset("depois antes após apos durante entre sobre como por para em até desde sob contra".split())
 SECTION_TOPIC = ' no que diz respeito a "'  # the quoted form of a section question (see section_question)
-_COMMON_SUFFIXES = ("ção", "são", "ções", "sões", "dade", "ência", "ância", "mento", "ória", "ório", "ismo",
-                    "eza", "ura", "gem", "ado", "ada", "ivo", "iva", "ências", "âncias")
+_COMMON_SUFFIXES = (
+    "ção",
+    "são",
+    "ções",
+    "sões",
+    "dade",
+    "ência",
+    "ância",
+    "mento",
+    "ória",
+    "ório",
+    "ismo",
+    "eza",
+    "ura",
+    "gem",
+    "ado",
+    "ada",
+    "ivo",
+    "iva",
+    "ências",
+    "âncias",
+)
 
 
 def _common_word(word: str, article_words: set[str] | frozenset[str]) -> bool:
@@ -667,8 +883,9 @@ def _common_word(word: str, article_words: set[str] | frozenset[str]) -> bool:
     return word not in article_words or singular.endswith(tuple(strip_accents(x) for x in _COMMON_SUFFIXES))
 
 
-def section_question(subject: Subject, section_title: str, article_words: set[str] | frozenset[str] = frozenset()
-                     ) -> str | None:
+def section_question(
+    subject: Subject, section_title: str, article_words: set[str] | frozenset[str] = frozenset()
+) -> str | None:
     """The question a section answers ("História" -> "Qual é a história do Brasil?"), None for boilerplate.
 
     ``article_words``: words of the article's text; a one-word title seen there in lowercase is a common noun
@@ -684,9 +901,14 @@ def section_question(subject: Subject, section_title: str, article_words: set[st
     words = title.split()
     if words[0] in ("O", "A", "Os", "As") and len(words) > 1:  # "O Dia do Fico": has its article already
         return f"O que se sabe sobre {words[0].lower()} {' '.join(words[1:])} {subject.de}?"
-    common = words[0].casefold() not in _NOT_A_NOUN and words[0][:1].isalpha() and (
-        (len(words) > 1 and all(w[:1].islower() or not w[:1].isalpha() for w in words[1:]))  # "Vida política"
-        or (len(words) == 1 and _common_word(title, article_words)))                          # "Construção"
+    common = (
+        words[0].casefold() not in _NOT_A_NOUN
+        and words[0][:1].isalpha()
+        and (
+            (len(words) > 1 and all(w[:1].islower() or not w[:1].isalpha() for w in words[1:]))  # "Vida política"
+            or (len(words) == 1 and _common_word(title, article_words))
+        )
+    )  # "Construção"
     if common:  # a common noun phrase takes its article: "a abdicação de Pedro I", "os últimos anos de X"
         phrase = _lower_first(title) if len(words) > 1 else title.lower()
         art, _ = _guess_article(phrase)
@@ -723,12 +945,15 @@ def template_defects(record: dict) -> Counter:
     if source == "infobox":
         title = re.escape(display_title(record.get("article", "")))
         labels = "|".join(re.escape(label) for label in COMMON_NOUN_ANSWERS)
-        m = re.match(rf"(?:(?:{labels}) (?:de|do|da|dos|das) {title} (?:é|foi|era|são|foram)"
-                     rf"|{title} ocupou o cargo de) (.+?)\.?$", answer)
+        m = re.match(
+            rf"(?:(?:{labels}) (?:de|do|da|dos|das) {title} (?:é|foi|era|são|foram)"
+            rf"|{title} ocupou o cargo de) (.+?)\.?$",
+            answer,
+        )
         if m and is_common_phrase(m.group(1)):
             found["substantivo_maiusculo"] += 1
     if source == "section" and question.startswith("O que se sabe sobre ") and SECTION_TOPIC not in question:
-        first = question[len("O que se sabe sobre "):].split(maxsplit=1)[0]
+        first = question[len("O que se sabe sobre ") :].split(maxsplit=1)[0]
         if first not in ("o", "a", "os", "as"):
             found["secao_malformada"] += 1
     return found
@@ -757,34 +982,42 @@ def _prose(text: str) -> str:
 # Article -> records
 # --------------------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class GenerationOptions:
     modes: tuple[str, ...] = QA_MODES
     instruction: str = prompt.INSTRUCTION_QA
-    min_answer_chars: int = 12        # shorter answers (and lead/section answers) are skipped
-    max_answer_chars: int = 600       # longer answers are cut to fewer sentences, else skipped
+    min_answer_chars: int = 12  # shorter answers (and lead/section answers) are skipped
+    max_answer_chars: int = 600  # longer answers are cut to fewer sentences, else skipped
     lead_sentences: int = 2
     section_sentences: int = 2
-    max_value_chars: int = 200        # infobox values longer than this are not facts but prose: skipped
-    min_raw_chars: int = 200          # raw mode: shorter articles are skipped
+    max_value_chars: int = 200  # infobox values longer than this are not facts but prose: skipped
+    min_raw_chars: int = 200  # raw mode: shorter articles are skipped
 
     def __post_init__(self):
-        for flag, value in (("--min-answer-chars", self.min_answer_chars), ("--max-answer-chars", self.max_answer_chars),
-                            ("--sentences", self.lead_sentences), ("--sentences", self.section_sentences)):
+        for flag, value in (
+            ("--min-answer-chars", self.min_answer_chars),
+            ("--max-answer-chars", self.max_answer_chars),
+            ("--sentences", self.lead_sentences),
+            ("--sentences", self.section_sentences),
+        ):
             if value < 1:
                 raise UserError(f"{flag} {value}: must be >= 1")
         if self.min_answer_chars > self.max_answer_chars:
-            raise UserError(f"--min-answer-chars {self.min_answer_chars} is above --max-answer-chars "
-                            f"{self.max_answer_chars}: every answer would be skipped")
+            raise UserError(
+                f"--min-answer-chars {self.min_answer_chars} is above --max-answer-chars "
+                f"{self.max_answer_chars}: every answer would be skipped"
+            )
 
 
 def parse_modes(spec: str | Iterable[str]) -> tuple[str, ...]:
-    """"infobox,lead" -> ("infobox", "lead"); unknown names raise UserError."""
+    """ "infobox,lead" -> ("infobox", "lead"); unknown names raise UserError."""
     names = [m.strip().lower() for m in (spec.split(",") if isinstance(spec, str) else spec) if m.strip()]
     unknown = [m for m in names if m not in ALL_MODES]
     if unknown or not names:
-        raise UserError(f"--modes: unknown mode(s) {', '.join(unknown) or '(none)'}; "
-                        f"choose from {', '.join(ALL_MODES)}")
+        raise UserError(
+            f"--modes: unknown mode(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_MODES)}"
+        )
     return tuple(dict.fromkeys(names))
 
 
@@ -815,8 +1048,11 @@ def article_examples(article: Any, options: GenerationOptions | None = None) -> 
         for q, a in infobox_qa(article, subject, opts.max_value_chars):
             add(q, a, "infobox")
     if "lead" in opts.modes and article.lead:
-        add(lead_question(subject), first_sentences(_prose(article.lead), opts.lead_sentences,
-                                                    opts.max_answer_chars), "lead")
+        add(
+            lead_question(subject),
+            first_sentences(_prose(article.lead), opts.lead_sentences, opts.max_answer_chars),
+            "lead",
+        )
     if "section" in opts.modes:
         words = set(re.findall(r"\w+", article.plain_text()))
         for section in article.sections:
@@ -846,7 +1082,7 @@ JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
 
 def detect_input_kind(path: str | Path) -> str:
-    """"dump", "csv" or "json", from the extension, else from the first bytes."""
+    """ "dump", "csv" or "json", from the extension, else from the first bytes."""
     path = Path(path)
     name = path.name.lower()
     if name.endswith(DUMP_SUFFIXES):
@@ -867,10 +1103,10 @@ def detect_input_kind(path: str | Path) -> str:
 class BuildResult:
     written: int = 0
     by_source: Counter = field(default_factory=Counter)
-    pages: int = 0                         # articles read from dumps
+    pages: int = 0  # articles read from dumps
     per_input: dict[str, int] = field(default_factory=dict)
-    truncated: list[str] = field(default_factory=list)   # one message per truncated dump
-    llm: LLMStats | None = None            # --modes llm: what the generator wrote and what was kept
+    truncated: list[str] = field(default_factory=list)  # one message per truncated dump
+    llm: LLMStats | None = None  # --modes llm: what the generator wrote and what was kept
 
 
 class PageExamples:
@@ -889,9 +1125,18 @@ class PageExamples:
         return article.title, article_examples(article, self.options), texts
 
 
-def _dump_examples(path: Path, options: GenerationOptions, namespaces: tuple[int, ...], workers: int,
-                   limit: int | None, progress: bool, result: BuildResult, category: str | None = None,
-                   category_depth: int = 0, llm: LLMQuestionWriter | None = None) -> Iterator[dict]:
+def _dump_examples(
+    path: Path,
+    options: GenerationOptions,
+    namespaces: tuple[int, ...],
+    workers: int,
+    limit: int | None,
+    progress: bool,
+    result: BuildResult,
+    category: str | None = None,
+    category_depth: int = 0,
+    llm: LLMQuestionWriter | None = None,
+) -> Iterator[dict]:
     """Records of every article in a dump (only those under ``category``, if given: llamawiki.categories);
     stops after ``limit`` articles in total. ``llm`` writes the ``llm`` mode's pairs, in this process, one
     article at a time (so ``limit`` bounds the model's work too). Raises DumpTruncated."""
@@ -904,8 +1149,9 @@ def _dump_examples(path: Path, options: GenerationOptions, namespaces: tuple[int
         return
     work = PageExamples(dump.read_siteinfo(path), options)
     keep = categories.category_filter(path, category, category_depth, namespaces, workers, progress)
-    batches = dump.map_pages(path, work, workers=workers, namespaces=namespaces, allow_truncated=False,
-                             limit=remaining, keep=keep)
+    batches = dump.map_pages(
+        path, work, workers=workers, namespaces=namespaces, allow_truncated=False, limit=remaining, keep=keep
+    )
     bar = tqdm(desc=path.name, unit=" pages", disable=not progress, dynamic_ncols=True, mininterval=0.5)
     start = time.perf_counter()
     try:
@@ -922,11 +1168,21 @@ def _dump_examples(path: Path, options: GenerationOptions, namespaces: tuple[int
         batches.close()
 
 
-def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: GenerationOptions | None = None,
-                  namespaces: Iterable[int] = (0,), workers: int = 1, allow_truncated: bool = False,
-                  limit: int | None = None, progress: bool = True, category: str | None = None,
-                  category_depth: int = 0, generator: str | dict | None = None, llm_options: LLMOptions | None = None,
-                  load_generator: Callable[[dict], Any] | None = None) -> BuildResult:
+def build_dataset(
+    inputs: Iterable[str | Path],
+    output: str | Path,
+    options: GenerationOptions | None = None,
+    namespaces: Iterable[int] = (0,),
+    workers: int = 1,
+    allow_truncated: bool = False,
+    limit: int | None = None,
+    progress: bool = True,
+    category: str | None = None,
+    category_depth: int = 0,
+    generator: str | dict | None = None,
+    llm_options: LLMOptions | None = None,
+    load_generator: Callable[[dict], Any] | None = None,
+) -> BuildResult:
     """Write the records of every input (dumps and QA files) to ``output`` atomically.
 
     ``category``: keep only the dump articles in that category or its subcategories down to
@@ -971,6 +1227,7 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
     elif generator is not None:
         raise UserError("--generator is for --modes llm (add llm to --modes)")
     with atomic_open(output) as out:
+
         def write(rec: dict) -> None:
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
             result.written += 1
@@ -980,14 +1237,28 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
             before = result.written
             if kind == "dump":
                 try:
-                    for rec in _dump_examples(path, options, tuple(namespaces), workers, limit, progress,
-                                              result, category, category_depth, llm):
+                    for rec in _dump_examples(
+                        path,
+                        options,
+                        tuple(namespaces),
+                        workers,
+                        limit,
+                        progress,
+                        result,
+                        category,
+                        category_depth,
+                        llm,
+                    ):
                         write(rec)
                 except dump.DumpTruncated as e:
                     result.per_input[str(path)] = result.written - before
                     if not allow_truncated:
-                        kept = f"; {result.written} example(s) from the complete pages before it are written " \
-                               "with --allow-truncated" if result.written else ""
+                        kept = (
+                            f"; {result.written} example(s) from the complete pages before it are written "
+                            "with --allow-truncated"
+                            if result.written
+                            else ""
+                        )
                         raise dump.DumpTruncated(f"{e}; {output} left unchanged{kept}") from None
                     result.truncated.append(str(e))
             else:
@@ -995,21 +1266,29 @@ def build_dataset(inputs: Iterable[str | Path], output: str | Path, options: Gen
                     only = "/".join(m for m in options.modes if m not in QA_MODES)
                     print(f"warning: {path}: QA file skipped in {only}-only mode", file=sys.stderr)
                     continue
-                records = read_qa_csv(path, options.instruction) if kind == "csv" else \
-                    read_qa_json(path, options.instruction)
+                records = (
+                    read_qa_csv(path, options.instruction) if kind == "csv" else read_qa_json(path, options.instruction)
+                )
                 for rec in records:
                     write(rec)
             result.per_input[str(path)] = result.written - before
         if result.written == 0:  # raised inside the block: the previous output stays
             why = f" ({result.llm.summary()})" if result.llm is not None else ""
-            raise UserError(f"{output}: no examples were produced ({', '.join(map(str, paths))}){why}; "
-                            "the previous file, if any, is left unchanged")
+            raise UserError(
+                f"{output}: no examples were produced ({', '.join(map(str, paths))}){why}; "
+                "the previous file, if any, is left unchanged"
+            )
     return result
 
 
-def _llm_writer(output: str | Path, options: GenerationOptions, generator: str | dict | None,
-                llm_options: LLMOptions | None, load_generator: Callable[[dict], Any] | None,
-                has_dump: bool) -> LLMQuestionWriter:
+def _llm_writer(
+    output: str | Path,
+    options: GenerationOptions,
+    generator: str | dict | None,
+    llm_options: LLMOptions | None,
+    load_generator: Callable[[dict], Any] | None,
+    has_dump: bool,
+) -> LLMQuestionWriter:
     """The ``llm`` mode's writer: spec checked, then (only then) the model loaded."""
     if generator is None:
         raise UserError("--modes llm needs --generator (a model spec, FILE.yaml:NAME, or a model path / hub id)")
@@ -1018,5 +1297,12 @@ def _llm_writer(output: str | Path, options: GenerationOptions, generator: str |
     spec = llm_questions.generator_spec(generator)
     llm_options = llm_options or LLMOptions()
     load_generator = load_generator or llm_questions.load_generator
-    return LLMQuestionWriter(load_generator(spec), spec, llm_options, llm_questions.cache_path(output),
-                             options.instruction, options.min_answer_chars, options.max_answer_chars)
+    return LLMQuestionWriter(
+        load_generator(spec),
+        spec,
+        llm_options,
+        llm_questions.cache_path(output),
+        options.instruction,
+        options.min_answer_chars,
+        options.max_answer_chars,
+    )

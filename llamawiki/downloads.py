@@ -40,15 +40,17 @@ STUDY_REPO = "AertySantos/llamawiki"
 STUDY_COMMIT = "10f59b24247e084a84807c12659d71e34ef0b178"
 STUDY_BASE_URL = f"https://raw.githubusercontent.com/{STUDY_REPO}/{STUDY_COMMIT}"
 STUDY_DIR = "data/estudo"
-STUDY_COMMAND = "python data/estudo/baixar.py"   # = make estudo-dados
+STUDY_COMMAND = "python data/estudo/baixar.py"  # = make estudo-dados
 
 STUDY_FILES: dict[str, tuple[str, str]] = {  # local name in data/estudo/ -> (path in the repository, sha256)
     "dados.csv": ("csv/dados.csv", "050d2f6e94fb7caf070b0cc3943cae5e2203fb4a851fe261fc6ed8590e2dacf0"),
     "saida.json": ("json/saida.json", "2405116b4cb380077774d6744278fdcd0573f2b392b0fe3a27c64432108a9228"),
     "treino.json": ("json/treino.json", "441b9c1e96abb2ecc29ae181bdb69ff53614edf6cb5c63791baeb234564c285f"),
     "teste.json": ("json/teste.json", "44cde63f38569c973b19c8bdec46c5ecf4a3fe61c4b492386d9794646446c38d"),
-    "resposta_llama_simples.txt": ("resposta_llama_simples.txt",
-                                   "6108b8bb2e5841119ce4d77168c02666603e0617a213df969f2e57e8156594d4"),
+    "resposta_llama_simples.txt": (
+        "resposta_llama_simples.txt",
+        "6108b8bb2e5841119ce4d77168c02666603e0617a213df969f2e57e8156594d4",
+    ),
     "resposta_rga.txt": ("resposta_rga.txt", "c2265ce4ea17dafda33ba0533b9d822771937bed41b16730fded404df3622e7c"),
     "resposta_fine.txt": ("resposta_fine.txt", "c6ecca475d3069461ec211ba4dfecf4b67f307be12bef2873bb1a8a94fab7b4a"),
 }
@@ -64,8 +66,7 @@ class PinnedFile:
 def study_files(dest_dir: str | os.PathLike[str] = STUDY_DIR, base_url: str = STUDY_BASE_URL) -> list[PinnedFile]:
     """The study's files as (URL, destination, sha256), in ``STUDY_FILES`` order."""
     base = base_url.rstrip("/")
-    return [PinnedFile(f"{base}/{path}", Path(dest_dir) / name, sha)
-            for name, (path, sha) in STUDY_FILES.items()]
+    return [PinnedFile(f"{base}/{path}", Path(dest_dir) / name, sha) for name, (path, sha) in STUDY_FILES.items()]
 
 
 def _say(log: Log | None, msg: str) -> None:
@@ -97,14 +98,15 @@ def fetch(item: PinnedFile, timeout: float = 60.0, log: Log | None = print) -> b
             raise UserError(f"{item.url}: HTTP {e.code} {e.reason}") from None
         except urllib.error.URLError as e:
             raise UserError(f"{item.url}: cannot download ({_reason(e.reason)}); offline?") from None
-        except (OSError, http.client.HTTPException) as e:   # reset, timeout mid-transfer, truncated body
-            if getattr(e, "filename", None) is not None:     # a local file (the temporary one), not the network
+        except (OSError, http.client.HTTPException) as e:  # reset, timeout mid-transfer, truncated body
+            if getattr(e, "filename", None) is not None:  # a local file (the temporary one), not the network
                 raise
             raise UserError(f"{item.url}: cannot download ({_reason(e)}); offline?") from None
         got = h.hexdigest()
         if got != item.sha256:
-            raise UserError(f"{item.url}: sha256 mismatch: expected {item.sha256}, got {got} ({size} bytes); "
-                            f"{dest} not written")
+            raise UserError(
+                f"{item.url}: sha256 mismatch: expected {item.sha256}, got {got} ({size} bytes); {dest} not written"
+            )
     _say(log, f"{dest}: downloaded {size:,} bytes (sha256 ok)")
     return True
 
@@ -117,8 +119,12 @@ def _reason(e: object) -> str:
     return str(e) or type(e).__name__
 
 
-def download_study(dest_dir: str | os.PathLike[str] = STUDY_DIR, base_url: str = STUDY_BASE_URL,
-                   timeout: float = 60.0, log: Log | None = print) -> int:
+def download_study(
+    dest_dir: str | os.PathLike[str] = STUDY_DIR,
+    base_url: str = STUDY_BASE_URL,
+    timeout: float = 60.0,
+    log: Log | None = print,
+) -> int:
     """Download the study's files that are missing (or wrong) into ``dest_dir``; returns how many were fetched."""
     return sum(fetch(item, timeout=timeout, log=log) for item in study_files(dest_dir, base_url))
 
@@ -132,7 +138,7 @@ def missing_study_files(folder: str | os.PathLike[str], names: Iterable[str] | N
 # Models (Hugging Face hub)
 # ---------------------------------------------------------------------------------------------------------------
 
-MODELS_COMMAND = "python models/baixar.py"   # = make modelos-estudo
+MODELS_COMMAND = "python models/baixar.py"  # = make modelos-estudo
 LLAMA2_LICENSE = "Llama 2 Community License (https://ai.meta.com/llama/license/)"
 
 
@@ -168,12 +174,20 @@ MODELS: tuple[HubModel, ...] = (
         repo_id="NousResearch/Llama-2-13b-chat-hf",
         revision="2a92285e19cc9a5a77014acc7685021714125bee",
         dest="models/llama-2-13b-chat-hf",
-        allow_patterns=("config.json", "generation_config.json", "model-*.safetensors",
-                        "model.safetensors.index.json", "tokenizer*", "special_tokens_map.json",
-                        "added_tokens.json", "LICENSE.txt", "USE_POLICY.md"),
+        allow_patterns=(
+            "config.json",
+            "generation_config.json",
+            "model-*.safetensors",
+            "model.safetensors.index.json",
+            "tokenizer*",
+            "special_tokens_map.json",
+            "added_tokens.json",
+            "LICENSE.txt",
+            "USE_POLICY.md",
+        ),
         approx_size="26 GB",
         used_by="fine-tuning QLoRA (configs/llama2-13b-qlora.yaml, estudo-llama2-13b.yaml), chat_gpu.py, "
-                "compare-llama2-13b.yaml, compare-estudo.yaml (finetuned), models.yaml",
+        "compare-llama2-13b.yaml, compare-estudo.yaml (finetuned), models.yaml",
     ),
     HubModel(
         name="llama-2-13b-chat-q4km",
@@ -197,7 +211,7 @@ MODELS: tuple[HubModel, ...] = (
     ),
 )
 
-STAMP = ".baixado.json"   # written into a folder snapshot once every file is there: repo, revision, files
+STAMP = ".baixado.json"  # written into a folder snapshot once every file is there: repo, revision, files
 
 
 def select_models(only: Sequence[str] | None = None, models: Sequence[HubModel] = MODELS) -> list[HubModel]:
@@ -227,8 +241,8 @@ class RemoteFiles:
     """What the hub says about a model at its revision: the commit, and the selected files with their sizes."""
 
     commit: str | None
-    files: dict[str, int | None]          # repo path -> size in bytes
-    lfs_sha256: dict[str, str]            # repo path -> LFS sha256 (when the hub gives it)
+    files: dict[str, int | None]  # repo path -> size in bytes
+    lfs_sha256: dict[str, str]  # repo path -> LFS sha256 (when the hub gives it)
 
     @property
     def total(self) -> int | None:
@@ -247,8 +261,9 @@ def remote_files(model: HubModel, timeout: float | None = 30.0) -> RemoteFiles:
     import huggingface_hub
 
     with hub_errors(model):
-        info = huggingface_hub.HfApi().model_info(model.repo_id, revision=model.revision, files_metadata=True,
-                                                  timeout=timeout)
+        info = huggingface_hub.HfApi().model_info(
+            model.repo_id, revision=model.revision, files_metadata=True, timeout=timeout
+        )
     files: dict[str, int | None] = {}
     lfs: dict[str, str] = {}
     for sib in info.siblings or []:
@@ -260,15 +275,19 @@ def remote_files(model: HubModel, timeout: float | None = 30.0) -> RemoteFiles:
     if model.filename and model.filename not in files:
         raise UserError(f"{model.repo_id}: no file {model.filename} at revision {model.revision or info.sha}")
     if not files:
-        raise UserError(f"{model.repo_id}: no file matches {model.files_label()} at revision "
-                        f"{model.revision or info.sha}")
+        raise UserError(
+            f"{model.repo_id}: no file matches {model.files_label()} at revision {model.revision or info.sha}"
+        )
     return RemoteFiles(getattr(info, "sha", None), files, lfs)
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
     errs: list[type[BaseException]] = [ConnectionError, TimeoutError, socket.gaierror, urllib.error.URLError]
-    for mod, name in (("httpx", "TransportError"), ("requests.exceptions", "ConnectionError"),
-                      ("requests.exceptions", "Timeout")):
+    for mod, name in (
+        ("httpx", "TransportError"),
+        ("requests.exceptions", "ConnectionError"),
+        ("requests.exceptions", "Timeout"),
+    ):
         try:
             errs.append(getattr(__import__(mod, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -294,12 +313,14 @@ class hub_errors:
         url = f"https://huggingface.co/{repo}"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if isinstance(exc, hf.GatedRepoError):
-            msg = (f"{repo}: gated repository: accept its license at {url} with your account, log in "
-                   "(`hf auth login` or HF_TOKEN) and run again")
-        elif isinstance(exc, hf.OfflineModeIsEnabled) or (isinstance(exc, hf.LocalEntryNotFoundError)
-                                                          and os.environ.get("HF_HUB_OFFLINE") == "1"):
-            msg = (f"{repo}: HF_HUB_OFFLINE=1 forbids downloads: run with HF_HUB_OFFLINE=0 "
-                   "(`make modelos-estudo` does)")
+            msg = (
+                f"{repo}: gated repository: accept its license at {url} with your account, log in "
+                "(`hf auth login` or HF_TOKEN) and run again"
+            )
+        elif isinstance(exc, hf.OfflineModeIsEnabled) or (
+            isinstance(exc, hf.LocalEntryNotFoundError) and os.environ.get("HF_HUB_OFFLINE") == "1"
+        ):
+            msg = f"{repo}: HF_HUB_OFFLINE=1 forbids downloads: run with HF_HUB_OFFLINE=0 (`make modelos-estudo` does)"
         elif isinstance(exc, (hf.LocalEntryNotFoundError, *_network_errors())):
             msg = f"{repo}: cannot reach huggingface.co (offline?): {first}"
         elif isinstance(exc, hf.RepositoryNotFoundError):
@@ -315,8 +336,9 @@ class hub_errors:
         raise UserError(msg) from None
 
 
-def describe_plan(models: Sequence[HubModel], root: str | os.PathLike[str] = ".",
-                  remote: dict[str, RemoteFiles] | None = None) -> list[str]:
+def describe_plan(
+    models: Sequence[HubModel], root: str | os.PathLike[str] = ".", remote: dict[str, RemoteFiles] | None = None
+) -> list[str]:
     """The plan as printed lines: per model its repo, revision, files, size, destination, sha256, license."""
     lines: list[str] = [f"models (paths relative to {Path(root).resolve()}):"]
     total, known = 0, True
@@ -359,8 +381,9 @@ def _snapshot_complete(model: HubModel, dest: Path) -> bool:
     if data.get("repo_id") != model.repo_id or (model.revision and data.get("revision") != model.revision):
         return False
     files = data.get("files") or {}
-    return bool(files) and all((dest / f).is_file() and (size is None or (dest / f).stat().st_size == size)
-                               for f, size in files.items())
+    return bool(files) and all(
+        (dest / f).is_file() and (size is None or (dest / f).stat().st_size == size) for f, size in files.items()
+    )
 
 
 def already_there(model: HubModel, root: str | os.PathLike[str] = ".") -> bool:
@@ -371,23 +394,32 @@ def already_there(model: HubModel, root: str | os.PathLike[str] = ".") -> bool:
     return _snapshot_complete(model, dest)
 
 
-def download_model(model: HubModel, root: str | os.PathLike[str] = ".", remote: RemoteFiles | None = None,
-                   log: Log | None = print) -> Path:
+def download_model(
+    model: HubModel, root: str | os.PathLike[str] = ".", remote: RemoteFiles | None = None, log: Log | None = print
+) -> Path:
     """Download one model to ``root/model.dest`` (huggingface_hub resumes an interrupted file) and check it."""
     import huggingface_hub
 
     dest = Path(root) / model.dest
     revision = model.revision or (remote.commit if remote else None)
     if model.revision is None:
-        print(f"warning: {model.name}: revision not pinned (not verified offline); using commit "
-              f"{revision or 'main'}: pin it in llamawiki/downloads.py", file=sys.stderr)
+        print(
+            f"warning: {model.name}: revision not pinned (not verified offline); using commit "
+            f"{revision or 'main'}: pin it in llamawiki/downloads.py",
+            file=sys.stderr,
+        )
     if model.filename:
         if remote and model.sha256 and remote.lfs_sha256.get(model.filename) not in (None, model.sha256):
-            raise UserError(f"{model.repo_id}: {model.filename} at {revision} has sha256 "
-                            f"{remote.lfs_sha256[model.filename]} on the hub, not the pinned {model.sha256}")
+            raise UserError(
+                f"{model.repo_id}: {model.filename} at {revision} has sha256 "
+                f"{remote.lfs_sha256[model.filename]} on the hub, not the pinned {model.sha256}"
+            )
         with hub_errors(model):
-            got = Path(huggingface_hub.hf_hub_download(model.repo_id, model.filename, revision=revision,
-                                                       local_dir=str(dest.parent)))
+            got = Path(
+                huggingface_hub.hf_hub_download(
+                    model.repo_id, model.filename, revision=revision, local_dir=str(dest.parent)
+                )
+            )
         if got.resolve() != dest.resolve():
             raise UserError(f"{got}: downloaded to an unexpected path (expected {dest})")
         if model.sha256:
@@ -396,28 +428,36 @@ def download_model(model: HubModel, root: str | os.PathLike[str] = ".", remote: 
             if actual != model.sha256:
                 dest.unlink(missing_ok=True)
                 _gguf_metadata_file(dest).unlink(missing_ok=True)
-                raise UserError(f"{dest}: sha256 mismatch: expected {model.sha256}, got {actual}; the file was "
-                                "removed")
+                raise UserError(f"{dest}: sha256 mismatch: expected {model.sha256}, got {actual}; the file was removed")
         _say(log, f"{dest}: ok ({human_size(dest.stat().st_size)}, sha256 {model.sha256 or 'not pinned'})")
         return dest
     with hub_errors(model):
-        huggingface_hub.snapshot_download(model.repo_id, revision=revision, local_dir=str(dest),
-                                          allow_patterns=list(model.allow_patterns))
-    files = remote.files if remote else {
-        str(p.relative_to(dest)): p.stat().st_size for p in dest.rglob("*")
-        if p.is_file() and ".cache" not in p.relative_to(dest).parts and p.name != STAMP}
+        huggingface_hub.snapshot_download(
+            model.repo_id, revision=revision, local_dir=str(dest), allow_patterns=list(model.allow_patterns)
+        )
+    files = (
+        remote.files
+        if remote
+        else {
+            str(p.relative_to(dest)): p.stat().st_size
+            for p in dest.rglob("*")
+            if p.is_file() and ".cache" not in p.relative_to(dest).parts and p.name != STAMP
+        }
+    )
     missing = [f for f in files if not (dest / f).is_file()]
     if missing:
         raise UserError(f"{dest}: download incomplete, missing {', '.join(missing[:5])}; run again to resume")
     with atomic_path(dest / STAMP) as tmp:
-        tmp.write_text(json.dumps({"repo_id": model.repo_id, "revision": revision, "files": files}, indent=1),
-                       encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"repo_id": model.repo_id, "revision": revision, "files": files}, indent=1), encoding="utf-8"
+        )
     _say(log, f"{dest}: ok ({len(files)} file(s), {human_size(sum(s or 0 for s in files.values()))})")
     return dest
 
 
-def download_models(models: Sequence[HubModel], root: str | os.PathLike[str] = ".", dry_run: bool = False,
-                    log: Log | None = print) -> None:
+def download_models(
+    models: Sequence[HubModel], root: str | os.PathLike[str] = ".", dry_run: bool = False, log: Log | None = print
+) -> None:
     """The one command behind ``models/baixar.py``: print the plan (with sizes from the hub when online), then
     download what is not already there. ``dry_run``: the plan only, from the table, no network needed."""
     if dry_run:
@@ -427,7 +467,7 @@ def download_models(models: Sequence[HubModel], root: str | os.PathLike[str] = "
                 try:
                     remote[m.name] = remote_files(m, timeout=10.0)
                 except (UserError, ImportError):
-                    break   # offline or no huggingface_hub: the plan from the table, without exact sizes
+                    break  # offline or no huggingface_hub: the plan from the table, without exact sizes
         for line in describe_plan(models, root, remote):
             _say(log, line)
         _say(log, "dry run: nothing downloaded")
@@ -441,8 +481,10 @@ def download_models(models: Sequence[HubModel], root: str | os.PathLike[str] = "
     if not todo:
         return
     if os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise UserError(f"{todo[0].dest}: not downloaded: HF_HUB_OFFLINE=1 forbids downloads; run with "
-                        "HF_HUB_OFFLINE=0 (`make modelos-estudo` does)")
+        raise UserError(
+            f"{todo[0].dest}: not downloaded: HF_HUB_OFFLINE=1 forbids downloads; run with "
+            "HF_HUB_OFFLINE=0 (`make modelos-estudo` does)"
+        )
     remote = {m.name: remote_files(m) for m in todo}
     for line in describe_plan(todo, root, remote):
         _say(log, line)

@@ -47,9 +47,13 @@ _LABEL = re.compile(
     rf"(?:^|\n)[ \t]*(?:[-*•]+[ \t]*)?(?:\d{{1,2}}[.)][ \t]*)?(?:\*\*|__)?(?P<kind>{_Q_LABEL}|{_A_LABEL})"
     rf"(?:[ \t]*\d{{1,2}})?[ \t]*(?:\*\*|__)?[ \t]*[:：\-–—][ \t]*(?:\*\*|__)?"
     rf"|(?<=\?)[ \t]*(?:\*\*|__)?(?P<inline>{_A_LABEL})[ \t]*(?:\*\*|__)?[ \t]*[:：][ \t]*(?:\*\*|__)?",
-    re.IGNORECASE)
-_NUMBERED = re.compile(r"^[ \t]*(?:[-*•]+[ \t]*)?\d{1,2}[.)][ \t]+(?P<q>[^\n?]{3,}\?)[ \t]*(?:[-–—:][ \t]*)?"
-                       r"(?P<a>[^\n]*)$", re.MULTILINE)
+    re.IGNORECASE,
+)
+_NUMBERED = re.compile(
+    r"^[ \t]*(?:[-*•]+[ \t]*)?\d{1,2}[.)][ \t]+(?P<q>[^\n?]{3,}\?)[ \t]*(?:[-–—:][ \t]*)?"
+    r"(?P<a>[^\n]*)$",
+    re.MULTILINE,
+)
 _MARKDOWN = re.compile(r"\*\*|__|`")
 
 
@@ -63,7 +67,7 @@ def _json_pairs(text: str) -> list[tuple[str, str]] | None:
     if start == -1 or end <= start:
         return None
     try:
-        items = json.loads(text[start:end + 1])
+        items = json.loads(text[start : end + 1])
     except json.JSONDecodeError:
         return None
     if not isinstance(items, list):
@@ -88,7 +92,7 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
     ``{"pergunta", "resposta"}`` objects, and numbered lines ``1. …? …``.
     """
     text = text.replace("\r\n", "\n")
-    pieces: list[tuple[str, int, int]] = []   # (kind, label start, text start)
+    pieces: list[tuple[str, int, int]] = []  # (kind, label start, text start)
     for m in _LABEL.finditer(text):
         kind = "a" if m.group("inline") or normalize(m.group("kind") or "")[:1] in ("r", "a") else "q"
         pieces.append((kind, m.start(), m.end()))
@@ -96,7 +100,7 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
     for i, (kind, _, begin) in enumerate(pieces):
         if kind != "q" or i + 1 >= len(pieces) or pieces[i + 1][0] != "a":
             continue
-        q = _clean(text[begin:pieces[i + 1][1]])
+        q = _clean(text[begin : pieces[i + 1][1]])
         a_begin = pieces[i + 1][2]
         a_end = pieces[i + 2][1] if i + 2 < len(pieces) else len(text)
         a = _clean(text[a_begin:a_end].split("\n\n")[0])
@@ -114,10 +118,12 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
 # Filters
 # --------------------------------------------------------------------------------------------------------------
 
+
 def content_words(text: str) -> list[str]:
     """The words that carry an answer's facts: normalized, without stopwords; numbers always count."""
-    return [w for w in normalize(text, drop_articles=True).split()
-            if w.isdigit() or (len(w) > 1 and w not in STOPWORDS_PT)]
+    return [
+        w for w in normalize(text, drop_articles=True).split() if w.isdigit() or (len(w) > 1 and w not in STOPWORDS_PT)
+    ]
 
 
 def support(answer: str, excerpt: str) -> float:
@@ -133,8 +139,15 @@ def support(answer: str, excerpt: str) -> float:
 DROP_REASONS = ("no_question_mark", "unsupported", "duplicate", "length")
 
 
-def check_pair(question: str, answer: str, excerpt: str, min_support: float, seen: set[str],
-               min_chars: int = 1, max_chars: int = 10_000) -> str | None:
+def check_pair(
+    question: str,
+    answer: str,
+    excerpt: str,
+    min_support: float,
+    seen: set[str],
+    min_chars: int = 1,
+    max_chars: int = 10_000,
+) -> str | None:
     """None when the pair is kept (its question is added to ``seen``), else the reason it is dropped."""
     if not question.endswith("?"):
         return "no_question_mark"
@@ -152,6 +165,7 @@ def check_pair(question: str, answer: str, excerpt: str, min_support: float, see
 # --------------------------------------------------------------------------------------------------------------
 # The generator spec: a model spec, a path or hub id, or an entry of a YAML file
 # --------------------------------------------------------------------------------------------------------------
+
 
 def generator_spec(value: str | dict) -> dict:
     """The model spec ``--generator`` names, resolved (``models.resolve_spec``).
@@ -182,11 +196,12 @@ def generator_spec(value: str | dict) -> dict:
     if isinstance(cfg.get("model"), dict):
         return resolve_spec(dict(cfg["model"]))
     if len(models) == 1:
-        (only, spec), = models.items()
+        ((only, spec),) = models.items()
         return resolve_spec({**spec, "name": only})
     if models:
-        raise UserError(f"{path}: {len(models)} models under `models:`; name one: {path}:NAME "
-                        f"({', '.join(sorted(models))})")
+        raise UserError(
+            f"{path}: {len(models)} models under `models:`; name one: {path}:NAME ({', '.join(sorted(models))})"
+        )
     if "model" in cfg:
         return resolve_spec({k: v for k, v in cfg.items() if k != "generation"})
     raise UserError(f"{path}: no model spec (a `model:` key, or `models:` with its entries)")
@@ -196,23 +211,27 @@ def generator_spec(value: str | dict) -> dict:
 # The writer: article excerpts -> records, cached
 # --------------------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class LLMOptions:
     max_pairs_per_article: int = 3
-    pairs_per_excerpt: int = 3          # asked for in one prompt (at most what the article still needs)
-    max_excerpts: int = 4               # lead + the first sections
-    max_excerpt_tokens: int = 400       # of the generator's tokenizer
-    min_excerpt_chars: int = 80         # shorter excerpts hold too little to ask about
+    pairs_per_excerpt: int = 3  # asked for in one prompt (at most what the article still needs)
+    max_excerpts: int = 4  # lead + the first sections
+    max_excerpt_tokens: int = 400  # of the generator's tokenizer
+    min_excerpt_chars: int = 80  # shorter excerpts hold too little to ask about
     min_support: float = 0.75
     max_new_tokens: int = LLM_QUESTIONS_MAX_NEW_TOKENS
     temperature: float = 0.0
     top_p: float = 1.0
 
     def __post_init__(self):
-        for flag, value in (("--max-pairs-per-article", self.max_pairs_per_article),
-                            ("--llm-max-excerpt-tokens", self.max_excerpt_tokens),
-                            ("--llm-max-new-tokens", self.max_new_tokens),
-                            ("pairs_per_excerpt", self.pairs_per_excerpt), ("max_excerpts", self.max_excerpts)):
+        for flag, value in (
+            ("--max-pairs-per-article", self.max_pairs_per_article),
+            ("--llm-max-excerpt-tokens", self.max_excerpt_tokens),
+            ("--llm-max-new-tokens", self.max_new_tokens),
+            ("pairs_per_excerpt", self.pairs_per_excerpt),
+            ("max_excerpts", self.max_excerpts),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UserError(f"{flag} {value}: must be a whole number >= 1")
         if not 0 <= self.min_support <= 1:
@@ -228,17 +247,19 @@ class LLMOptions:
 class LLMStats:
     articles: int = 0
     prompts: int = 0
-    generated: int = 0                  # prompts sent to the model (the rest came from the cache)
+    generated: int = 0  # prompts sent to the model (the rest came from the cache)
     parsed: int = 0
     kept: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
-    unparsable_articles: list[str] = field(default_factory=list)   # no pair could be read from any of its excerpts
+    unparsable_articles: list[str] = field(default_factory=list)  # no pair could be read from any of its excerpts
 
     def summary(self) -> str:
         drops = ", ".join(f"{k} {v}" for k, v in self.dropped.items() if v) or "none"
-        return (f"llm: {self.kept} pair(s) kept of {self.parsed} parsed from {self.prompts} excerpt(s) of "
-                f"{self.articles} article(s) ({self.generated} generated, {self.prompts - self.generated} cached); "
-                f"dropped: {drops}")
+        return (
+            f"llm: {self.kept} pair(s) kept of {self.parsed} parsed from {self.prompts} excerpt(s) of "
+            f"{self.articles} article(s) ({self.generated} generated, {self.prompts - self.generated} cached); "
+            f"dropped: {drops}"
+        )
 
 
 def cache_path(output: str | Path) -> Path:
@@ -255,13 +276,20 @@ class LLMQuestionWriter:
     ``generator.chat`` (a chat model answers as asked), else through the Alpaca completion prompt.
     """
 
-    def __init__(self, generator: Any, spec: dict, options: LLMOptions | None = None,
-                 cache: str | Path | None = None, instruction: str = prompt.INSTRUCTION_QA,
-                 min_answer_chars: int = 1, max_answer_chars: int = 10_000):
+    def __init__(
+        self,
+        generator: Any,
+        spec: dict,
+        options: LLMOptions | None = None,
+        cache: str | Path | None = None,
+        instruction: str = prompt.INSTRUCTION_QA,
+        min_answer_chars: int = 1,
+        max_answer_chars: int = 10_000,
+    ):
         self.generator = generator
         self.options = options or LLMOptions()
         self.name = model_label(spec)
-        self.identity = {k: v for k, v in spec.items() if k not in SPEC_META_KEYS}   # what loads the model
+        self.identity = {k: v for k, v in spec.items() if k not in SPEC_META_KEYS}  # what loads the model
         self.cache = JsonlCache(cache) if cache is not None else None
         self.instruction = instruction
         self.answer_chars = (min_answer_chars, max_answer_chars)
@@ -285,7 +313,7 @@ class LLMQuestionWriter:
             return " ".join(kept)
         words = text.split()
         lo, hi = 1, len(words)
-        while lo < hi:                      # the longest prefix of words that fits
+        while lo < hi:  # the longest prefix of words that fits
             mid = (lo + hi + 1) // 2
             lo, hi = (mid, hi) if count(" ".join(words[:mid])) <= budget else (lo, mid - 1)
         return " ".join(words[:lo])
@@ -303,7 +331,7 @@ class LLMQuestionWriter:
     # -- one prompt -----------------------------------------------------------------------------------------
     def _prompt(self, title: str, excerpt: str, n: int) -> tuple[str, list[dict] | None]:
         if self.chat:
-            content = (prompt.INSTRUCTION_LLM_QA.format(n=n) + "\n\n" + prompt.build_llm_questions_input(title, excerpt))
+            content = prompt.INSTRUCTION_LLM_QA.format(n=n) + "\n\n" + prompt.build_llm_questions_input(title, excerpt)
             return content, [{"role": "user", "content": content}]
         return prompt.build_llm_questions_prompt(title, excerpt, n), None
 
@@ -319,9 +347,18 @@ class LLMQuestionWriter:
     def completion(self, title: str, excerpt: str, n: int) -> str:
         """The generator's text for one excerpt, from the cache when this exact prompt was answered before."""
         text, messages = self._prompt(title, excerpt, n)
-        key = hashlib.sha256(json.dumps({"generator": self.identity, "chat": messages is not None, "prompt": text,
-                                         "generation": self.options.generation()}, sort_keys=True,
-                                        ensure_ascii=False).encode("utf-8")).hexdigest()
+        key = hashlib.sha256(
+            json.dumps(
+                {
+                    "generator": self.identity,
+                    "chat": messages is not None,
+                    "prompt": text,
+                    "generation": self.options.generation(),
+                },
+                sort_keys=True,
+                ensure_ascii=False,
+            ).encode("utf-8")
+        ).hexdigest()
         self.stats.prompts += 1
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is not None and isinstance(hit.get("text"), str):
@@ -332,8 +369,9 @@ class LLMQuestionWriter:
         return out
 
     # -- one article ----------------------------------------------------------------------------------------
-    def article_records(self, title: str, texts: Iterable[str], on_pair: Callable[[], None] | None = None
-                        ) -> list[dict]:
+    def article_records(
+        self, title: str, texts: Iterable[str], on_pair: Callable[[], None] | None = None
+    ) -> list[dict]:
         """Up to ``max_pairs_per_article`` records from the article's texts (lead first, then sections)."""
         self.stats.articles += 1
         records: list[dict] = []

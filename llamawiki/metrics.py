@@ -66,18 +66,22 @@ def rouge_l(prediction: str, reference: str) -> float:
 
 # Function words that mark a language. Words shared by both languages ("a", "as", "no", "do", "me", "i", "for")
 # are in neither list: they prove nothing.
-PT_WORDS = frozenset("""
+PT_WORDS = frozenset(
+    """
 de da das dos em na nas nos num numa o os um uma uns umas e é que não com por para pelo pela pelos pelas ao aos à às
 foi foram era eram ser são está estão estava tem têm teve há mas ou se seu sua seus suas ele ela eles elas isso isto
 este esta esse essa aquele aquela como quando onde qual quais quem também muito muita mais menos entre sobre até após
 depois antes desde durante sem sim ainda já pois porque então cujo cuja nem lhe eu você nós
-""".split())
-EN_WORDS = frozenset("""
+""".split()
+)
+EN_WORDS = frozenset(
+    """
 the of and is are was were be been being to in on at by with from that this these those it its it's which who whom
 what when where why how an or not but their they them he she his her him there has have had would could should can
 will shall into than then also after before during about because while such other some any only first i'm don't
 doesn't didn't can't isn't wasn't know based provided following answer question context
-""".split())
+""".split()
+)
 PT_DIACRITICS = frozenset("áàâãéêíóôõúç")
 _WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
@@ -85,9 +89,9 @@ _WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 @dataclass
 class LanguageCheck:
     is_portuguese: bool
-    score: float          # (pt + 0.5) / (pt + en + 1): 0.5 means no evidence either way
-    pt_evidence: float    # Portuguese function words + 0.5 per word with a Portuguese diacritic
-    en_evidence: float    # English function words
+    score: float  # (pt + 0.5) / (pt + en + 1): 0.5 means no evidence either way
+    pt_evidence: float  # Portuguese function words + 0.5 per word with a Portuguese diacritic
+    en_evidence: float  # English function words
 
 
 def language_check(text: str) -> LanguageCheck:
@@ -114,8 +118,9 @@ def is_portuguese(text: str) -> bool:
     return language_check(text).is_portuguese
 
 
-def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, confidence: float = 0.95,
-                 seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_ci(
+    values: Sequence[float], n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """(mean, low, high): percentile bootstrap confidence interval of the mean, deterministic for a seed.
 
     Empty input gives NaNs; one value gives a zero-width interval.
@@ -143,19 +148,80 @@ def bootstrap_ci(values: Sequence[float], n_resamples: int = 1000, confidence: f
 # answer state the key fact? Each question lists its accepted answers (column ``respostas_aceitas``):
 # ``|`` separates aliases of one fact, ``;`` separates facts that are all required, or at least ``minimo_fatos``.
 
-MONTHS = ("janeiro", "fevereiro", "marco", "abril", "maio", "junho", "julho", "agosto", "setembro", "outubro",
-          "novembro", "dezembro")
-_UNITS = {"zero": 0, "um": 1, "uma": 1, "dois": 2, "duas": 2, "tres": 3, "quatro": 4, "cinco": 5, "seis": 6,
-          "sete": 7, "oito": 8, "nove": 9}
-_TEENS = {"dez": 10, "onze": 11, "doze": 12, "treze": 13, "catorze": 14, "quatorze": 14, "quinze": 15,
-          "dezesseis": 16, "dezasseis": 16, "dezessete": 17, "dezassete": 17, "dezoito": 18, "dezenove": 19,
-          "dezanove": 19}
-_TENS = {"vinte": 20, "trinta": 30, "quarenta": 40, "cinquenta": 50, "sessenta": 60, "setenta": 70,
-         "oitenta": 80, "noventa": 90}
-_HUNDREDS = {"cem": 100, "cento": 100, "duzentos": 200, "duzentas": 200, "trezentos": 300, "trezentas": 300,
-             "quatrocentos": 400, "quatrocentas": 400, "quinhentos": 500, "quinhentas": 500, "seiscentos": 600,
-             "seiscentas": 600, "setecentos": 700, "setecentas": 700, "oitocentos": 800, "oitocentas": 800,
-             "novecentos": 900, "novecentas": 900}
+MONTHS = (
+    "janeiro",
+    "fevereiro",
+    "marco",
+    "abril",
+    "maio",
+    "junho",
+    "julho",
+    "agosto",
+    "setembro",
+    "outubro",
+    "novembro",
+    "dezembro",
+)
+_UNITS = {
+    "zero": 0,
+    "um": 1,
+    "uma": 1,
+    "dois": 2,
+    "duas": 2,
+    "tres": 3,
+    "quatro": 4,
+    "cinco": 5,
+    "seis": 6,
+    "sete": 7,
+    "oito": 8,
+    "nove": 9,
+}
+_TEENS = {
+    "dez": 10,
+    "onze": 11,
+    "doze": 12,
+    "treze": 13,
+    "catorze": 14,
+    "quatorze": 14,
+    "quinze": 15,
+    "dezesseis": 16,
+    "dezasseis": 16,
+    "dezessete": 17,
+    "dezassete": 17,
+    "dezoito": 18,
+    "dezenove": 19,
+    "dezanove": 19,
+}
+_TENS = {
+    "vinte": 20,
+    "trinta": 30,
+    "quarenta": 40,
+    "cinquenta": 50,
+    "sessenta": 60,
+    "setenta": 70,
+    "oitenta": 80,
+    "noventa": 90,
+}
+_HUNDREDS = {
+    "cem": 100,
+    "cento": 100,
+    "duzentos": 200,
+    "duzentas": 200,
+    "trezentos": 300,
+    "trezentas": 300,
+    "quatrocentos": 400,
+    "quatrocentas": 400,
+    "quinhentos": 500,
+    "quinhentas": 500,
+    "seiscentos": 600,
+    "seiscentas": 600,
+    "setecentos": 700,
+    "setecentas": 700,
+    "oitocentos": 800,
+    "oitocentas": 800,
+    "novecentos": 900,
+    "novecentas": 900,
+}
 _ORDINAL_DAY = {"primeiro": 1, "1o": 1, "1a": 1}
 _DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b")
 _ORDINAL = re.compile(r"\b(\d+)\s*[ºª°]|\b(\d+)\.[ºª°]")
@@ -172,9 +238,17 @@ def _number_words(tokens: list[str]) -> list[str]:
         j, total, current, parts = i, 0, 0, 0
         while j < len(tokens):
             t = tokens[j]
-            if t == "e" and parts and j + 1 < len(tokens) and (
-                    tokens[j + 1] in _UNITS or tokens[j + 1] in _TEENS or tokens[j + 1] in _TENS
-                    or tokens[j + 1] in _HUNDREDS):
+            if (
+                t == "e"
+                and parts
+                and j + 1 < len(tokens)
+                and (
+                    tokens[j + 1] in _UNITS
+                    or tokens[j + 1] in _TEENS
+                    or tokens[j + 1] in _TENS
+                    or tokens[j + 1] in _HUNDREDS
+                )
+            ):
                 j += 1
                 continue
             if t == "mil":
@@ -231,6 +305,7 @@ def match_normalize(text: str) -> str:
     - number words 0–9999: "vinte e sete" -> "27", "dezasseis" -> "16", "cem" -> "100";
     - numbered-list markers ("1.", "2.", … counting up) are dropped (:func:`strip_enumeration`).
     """
+
     def date(m: re.Match) -> str:
         day, month, year = int(m.group(1)), int(m.group(2)), m.group(3)
         if not (1 <= day <= 31 and 1 <= month <= 12):
@@ -271,8 +346,9 @@ class AcceptedAnswers:
         if minimum is not None and str(minimum).strip() != "":
             s = str(minimum).strip()
             if not s.isdigit() or not 1 <= int(s) <= len(facts):
-                raise ValueError(f"minimo_fatos: must be a whole number from 1 to {len(facts)} "
-                                 f"(the facts listed), got {s!r}")
+                raise ValueError(
+                    f"minimo_fatos: must be a whole number from 1 to {len(facts)} (the facts listed), got {s!r}"
+                )
             minimum = int(s)
         else:
             minimum = None
@@ -342,8 +418,10 @@ def is_candidate_list(answer: str, accepted: AcceptedAnswers | None = None) -> b
 # Intervals and paired tests
 # --------------------------------------------------------------------------------------------------------------
 
+
 def _z(confidence: float) -> float:
     from statistics import NormalDist
+
     return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
@@ -367,12 +445,13 @@ def mcnemar_exact(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2 ** n
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
     return min(1.0, 2.0 * tail)
 
 
-def paired_bootstrap_diff(x: Sequence[float], y: Sequence[float], n_resamples: int = 2000,
-                          confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap_diff(
+    x: Sequence[float], y: Sequence[float], n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """(mean(x - y), low, high): percentile bootstrap of the mean difference, resampling questions jointly (x[i]
     and y[i] are two systems' scores on the same question)."""
     if len(x) != len(y):
@@ -390,7 +469,7 @@ METRICS = {  # name -> (label in tables, kind): "proportion" gets a Wilson inter
     "token_f1": ("F1", "mean"),
     "rouge_l": ("ROUGE-L", "mean"),
     "portugues": ("em português", "proportion"),
-    "juiz": ("juiz", "proportion"),      # the optional judge model's verdicts (evaluation.judge_answers)
+    "juiz": ("juiz", "proportion"),  # the optional judge model's verdicts (evaluation.judge_answers)
 }
 
 

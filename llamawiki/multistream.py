@@ -37,7 +37,7 @@ class MultistreamPlan:
     header: tuple[int, int]
     footer: tuple[int, int]
     parts: tuple[tuple[int, int], ...]
-    streams: int            # page streams in the dump (distinct offsets of the index)
+    streams: int  # page streams in the dump (distinct offsets of the index)
 
 
 def _open_text(path: Path):
@@ -101,8 +101,10 @@ def _check_stream(data: bytes, dump: Path, what: str, must: Iterable[bytes]) -> 
     missing = [m.decode() for m in must if m not in text]
     if missing or b"<page>" in text:
         problem = f"no {', '.join(missing)}" if missing else "it holds a <page>"
-        raise DumpError(f"{dump}: the {what} stream is not a multistream {what} ({problem}); "
-                        "is this a multistream dump and the index its own?")
+        raise DumpError(
+            f"{dump}: the {what} stream is not a multistream {what} ({problem}); "
+            "is this a multistream dump and the index its own?"
+        )
 
 
 def plan_split(dump: str | os.PathLike[str], index: str | os.PathLike[str], n_parts: int) -> MultistreamPlan:
@@ -122,8 +124,9 @@ def plan_split(dump: str | os.PathLike[str], index: str | os.PathLike[str], n_pa
     with open(dump, "rb") as f:
         for off in offsets[:1] + offsets[-1:]:
             if _read(f, off, off + 3) != b"BZh":
-                raise DumpError(f"{dump}: byte {off} (from {index}) is not the start of a bzip2 stream; "
-                                "is the index this dump's?")
+                raise DumpError(
+                    f"{dump}: byte {off} (from {index}) is not the start of a bzip2 stream; is the index this dump's?"
+                )
         footer_start = _stream_end(f, offsets[-1], dump)
         if footer_start >= size:
             raise DumpError(f"{dump}: no footer stream after the last page stream; the file is incomplete")
@@ -139,8 +142,14 @@ def plan_split(dump: str | os.PathLike[str], index: str | os.PathLike[str], n_pa
             i -= 1
         cuts.append(min(max(i, cuts[-1] + 1), len(offsets) - (n_parts - k)))
     bounds = [offsets[i] for i in cuts] + [footer_start]
-    return MultistreamPlan(dump=dump, size=size, header=(0, offsets[0]), footer=(footer_start, size),
-                           parts=tuple(zip(bounds, bounds[1:])), streams=len(offsets))
+    return MultistreamPlan(
+        dump=dump,
+        size=size,
+        header=(0, offsets[0]),
+        footer=(footer_start, size),
+        parts=tuple(zip(bounds, bounds[1:])),
+        streams=len(offsets),
+    )
 
 
 def part_name(dump: str | os.PathLike[str], k: int, n_parts: int) -> str:
@@ -153,8 +162,13 @@ def part_name(dump: str | os.PathLike[str], k: int, n_parts: int) -> str:
     return f"{name}-part{k:02d}of{n_parts:02d}.xml.bz2"
 
 
-def split_multistream(dump: str | os.PathLike[str], index: str | os.PathLike[str], n_parts: int,
-                      out_dir: str | os.PathLike[str], only: Iterable[int] | None = None) -> list[Path]:
+def split_multistream(
+    dump: str | os.PathLike[str],
+    index: str | os.PathLike[str],
+    n_parts: int,
+    out_dir: str | os.PathLike[str],
+    only: Iterable[int] | None = None,
+) -> list[Path]:
     """Write the parts of ``dump`` (all, or those numbered in ``only``, from 0) into ``out_dir``; return their paths.
 
     Each part is written to a temporary file and renamed at the end, so an interrupted split leaves no half part.

@@ -35,8 +35,9 @@ def group_of(record: dict, group_key: str = "article") -> str:
     return "a:" + value if value else "q:" + question
 
 
-def grouped_split(records: Sequence[dict], test_size: float = 0.1, seed: int = 42,
-                  group_key: str = "article") -> tuple[list[dict], list[dict]]:
+def grouped_split(
+    records: Sequence[dict], test_size: float = 0.1, seed: int = 42, group_key: str = "article"
+) -> tuple[list[dict], list[dict]]:
     """Split ``records`` into (train, test) with about ``test_size`` of the records in test.
 
     Deterministic for a seed: groups are sorted, shuffled with ``random.Random(seed)`` and moved to the test side
@@ -75,6 +76,7 @@ def grouped_split(records: Sequence[dict], test_size: float = 0.1, seed: int = 4
 # Leakage report
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def _tokens(text: str) -> frozenset[str]:
     return frozenset(t for t in normalize(text).split() if t not in STOPWORDS)
 
@@ -85,8 +87,9 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def near_duplicates(train_texts: Sequence[str], test_texts: Sequence[str], threshold: float = DEFAULT_THRESHOLD
-                    ) -> list[tuple[int, int, float]]:
+def near_duplicates(
+    train_texts: Sequence[str], test_texts: Sequence[str], threshold: float = DEFAULT_THRESHOLD
+) -> list[tuple[int, int, float]]:
     """(test index, best train index, Jaccard) for every test text whose word set is ≥ threshold alike.
 
     Exact via prefix filtering: a train text with Jaccard ≥ t shares at least ceil(t·|A|) of test text A's
@@ -121,9 +124,9 @@ class LeakageReport:
     n_test: int
     train_sources: dict[str, int]
     test_sources: dict[str, int]
-    shared_articles: list[str] = field(default_factory=list)        # articles with records on both sides
-    identical_questions: list[str] = field(default_factory=list)    # test questions also in train (normalized)
-    near_questions: list[tuple[str, str, float]] = field(default_factory=list)   # (test q, train q, jaccard)
+    shared_articles: list[str] = field(default_factory=list)  # articles with records on both sides
+    identical_questions: list[str] = field(default_factory=list)  # test questions also in train (normalized)
+    near_questions: list[tuple[str, str, float]] = field(default_factory=list)  # (test q, train q, jaccard)
     identical_answers: list[str] = field(default_factory=list)
     near_answers: list[tuple[str, str, float]] = field(default_factory=list)
     threshold: float = DEFAULT_THRESHOLD
@@ -137,11 +140,17 @@ class LeakageReport:
 
     def as_dict(self) -> dict:
         return {
-            "n_train": self.n_train, "n_test": self.n_test, "train_sources": self.train_sources,
-            "test_sources": self.test_sources, "shared_articles": len(self.shared_articles),
-            "identical_questions": len(self.identical_questions), "near_questions": len(self.near_questions),
-            "identical_answers": len(self.identical_answers), "near_answers": len(self.near_answers),
-            "leaked_test_records": self.leaked_test_records, "threshold": self.threshold,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "train_sources": self.train_sources,
+            "test_sources": self.test_sources,
+            "shared_articles": len(self.shared_articles),
+            "identical_questions": len(self.identical_questions),
+            "near_questions": len(self.near_questions),
+            "identical_answers": len(self.identical_answers),
+            "near_answers": len(self.near_answers),
+            "leaked_test_records": self.leaked_test_records,
+            "threshold": self.threshold,
         }
 
     def format(self, examples: int = 3) -> str:
@@ -172,8 +181,9 @@ class LeakageReport:
         return "\n".join(lines)
 
 
-def leakage_report(train: Sequence[dict], test: Sequence[dict], threshold: float = DEFAULT_THRESHOLD,
-                   group_key: str = "article") -> LeakageReport:
+def leakage_report(
+    train: Sequence[dict], test: Sequence[dict], threshold: float = DEFAULT_THRESHOLD, group_key: str = "article"
+) -> LeakageReport:
     """What the test side shares with the train side: articles, identical and near-identical questions/answers.
 
     Questions are compared normalized (casefolded, without accents and punctuation); "near" means a word-set
@@ -181,7 +191,8 @@ def leakage_report(train: Sequence[dict], test: Sequence[dict], threshold: float
     counted.
     """
     report = LeakageReport(
-        n_train=len(train), n_test=len(test),
+        n_train=len(train),
+        n_test=len(test),
         train_sources=dict(Counter(str(r.get("source", "?")) for r in train)),
         test_sources=dict(Counter(str(r.get("source", "?")) for r in test)),
         threshold=threshold,
@@ -221,13 +232,14 @@ LEAKAGE_FLAGS = ("identical", "near", "article", "unseen")
 class QuestionLeak:
     """How close one evaluation question came to the training data."""
 
-    flag: str                   # one of LEAKAGE_FLAGS
-    similarity: float = 0.0     # best word Jaccard with a training question (1.0 when identical)
-    train_question: str = ""    # the closest training question (identical or near), else ""
+    flag: str  # one of LEAKAGE_FLAGS
+    similarity: float = 0.0  # best word Jaccard with a training question (1.0 when identical)
+    train_question: str = ""  # the closest training question (identical or near), else ""
 
 
-def question_leakage(questions: Sequence[tuple[str, str | None]], train_records: Sequence[dict],
-                     threshold: float = DEFAULT_THRESHOLD) -> list[QuestionLeak]:
+def question_leakage(
+    questions: Sequence[tuple[str, str | None]], train_records: Sequence[dict], threshold: float = DEFAULT_THRESHOLD
+) -> list[QuestionLeak]:
     """For each (question, article) pair, what the training records held of it: ``identical`` (the same
     normalized question as a record's ``input``), ``near`` (word Jaccard ≥ ``threshold``, the check particiona.py
     reports), ``article`` (another question about the same article), or ``unseen``."""
@@ -253,8 +265,9 @@ def question_leakage(questions: Sequence[tuple[str, str | None]], train_records:
     return out
 
 
-def exclude_questions(records: Sequence[dict], questions: Sequence[tuple[str, str]],
-                      threshold: float = DEFAULT_THRESHOLD) -> tuple[list[dict], dict[str, int]]:
+def exclude_questions(
+    records: Sequence[dict], questions: Sequence[tuple[str, str]], threshold: float = DEFAULT_THRESHOLD
+) -> tuple[list[dict], dict[str, int]]:
     """Drop the records whose question is identical or near-identical to one of ``questions`` ((id, text)
     pairs). Returns (kept records, {question id: records dropped}) — the ids with nothing dropped are left out."""
     inputs = [(i, r.get("input") or "") for i, r in enumerate(records) if r.get("input")]
@@ -280,4 +293,3 @@ def study_split_report(folder: str | Path, threshold: float = DEFAULT_THRESHOLD)
     train = read_dataset(folder / "treino.json")
     test = read_dataset(folder / "teste.json")
     return leakage_report(train, test, threshold=threshold)
-

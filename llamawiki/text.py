@@ -55,27 +55,33 @@ def normalize(text: str, drop_articles: bool = False) -> str:
 # Portuguese function words, written without accents (texts are accent-stripped before the lookup). BM25 drops
 # them from queries and chunks; the split's Jaccard drops them from questions, so that two questions about
 # different subjects ("Qual é a capital do X?") are not near-duplicates only through their function words.
-STOPWORDS_PT = frozenset("""
+STOPWORDS_PT = frozenset(
+    """
 a ao aos aquela aquelas aquele aqueles aquilo as ate com como da das de dela delas dele deles depois do dos
 e ela elas ele eles em entre era eram essa essas esse esses esta estas este estes eu foi foram ha isso isto
 ja la lhe lhes mais mas me mesmo meu minha muito na nas nao nem no nos nossa nosso num numa o os ou para
 pela pelas pelo pelos por qual quais quando que quem se sem ser seu seus sua suas so tambem te tem ter teve
 tinha um uma umas uns voce sao sobre sido seja foi fosse qual quanto quantos quanta quantas onde cujo cuja
 pois porque porem entao ainda apos antes desde durante
-""".split())
+""".split()
+)
 
 # The smaller set the split's near-duplicate check has always used (its Jaccard threshold was tuned with it, so
 # it stays separate from the BM25 list): normalized like the texts it filters.
-SIMILARITY_STOPWORDS = frozenset(normalize(w) for w in """
+SIMILARITY_STOPWORDS = frozenset(
+    normalize(w)
+    for w in """
 a o as os um uma uns umas de do da dos das em no na nos nas por pelo pela pelos pelas para com sem sob sobre
 e ou que se ao aos à às foi era é são qual quais quem como quando onde porque isso este esta esse essa
 seu sua seus suas ele ela eles elas lhe mais muito também já não sim
-""".split())
+""".split()
+)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Decoding the text files people bring (the study's answers and CSVs are cp1252/Latin-1)
 # --------------------------------------------------------------------------------------------------------------
+
 
 def decode_text(data: bytes, path: str | Path) -> tuple[str, str]:
     """Decode a text file: UTF-8 (strict, BOM ok), UTF-16 with BOM, then cp1252, then Latin-1.
@@ -108,12 +114,14 @@ def read_legacy_text(path: str | Path) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 # Words that end with a period without ending the sentence (compared lowercased, without the period).
-ABBREVIATIONS = frozenset("""
+ABBREVIATIONS = frozenset(
+    """
 sr sra srs sras srta dr dra drs dras prof profa profs gen cel maj cap ten sgt alm brig mal cmte cmdt pe fr frei
 sto sta s ss av r jr st mt pres gov dep sen min emb exmo exma revmo ilmo
 p pp pág págs pag pags vol vols fl fls n nº núm num nos art arts inc al par cit op ibid id cf ex aprox séc sec
 ed eds org orgs coord trad comp ltda cia fig figs tab obs ca c
-""".split())
+""".split()
+)
 _SENTENCE_END = re.compile(r"([.!?…]+)([\"'”’»)\]]*)\s+(?=[\"'“‘«(\[—–-]?[A-ZÀ-ÖØ-Þ0-9])")
 _ROMAN_LETTERS = set("IVX")
 
@@ -152,9 +160,9 @@ def split_sentences(text: str) -> list[str]:
             continue
         start = 0
         for m in _SENTENCE_END.finditer(para):
-            if m.group(1) == "." and _is_abbreviation(para[start:m.start()]):
+            if m.group(1) == "." and _is_abbreviation(para[start : m.start()]):
                 continue
-            sentence = para[start:m.end()].strip()
+            sentence = para[start : m.end()].strip()
             if sentence:
                 sentences.append(sentence)
             start = m.end()
@@ -188,26 +196,34 @@ def first_sentences(text: str, n: int, max_chars: int) -> str:
 # Place names that take a definite article in Portuguese ("o Brasil", "a Bahia", "os Estados Unidos"). A name not
 # listed takes none ("São Paulo", "Lisboa", "Portugal", "Minas Gerais", "Pernambuco"): the default. Cities that
 # are named after a river or a state ("Rio de Janeiro") follow the article of the name.
-PLACE_ARTICLES: dict[str, str] = {name: art for art, names in {
-    "o": "Brasil|Rio de Janeiro|Rio Grande do Sul|Rio Grande do Norte|Paraná|Maranhão|Pará|Amazonas|Acre|Amapá|"
-         "Piauí|Ceará|Espírito Santo|Tocantins|Mato Grosso|Mato Grosso do Sul|Distrito Federal|Recôncavo|"
-         "Nordeste|Sudeste|Centro-Oeste|Norte|Sul|Peru|Chile|Uruguai|Paraguai|Equador|Japão|Canadá|México|"
-         "Reino Unido|Egito|Vaticano|Oriente Médio|Prata|Atlântico|Pacífico",
-    "a": "Bahia|Paraíba|Argentina|Bolívia|Colômbia|Venezuela|Guiana|França|Alemanha|Inglaterra|Espanha|Itália|"
-         "Áustria|Bélgica|Holanda|Suíça|Rússia|China|Índia|Europa|América|América do Sul|América do Norte|"
-         "América Latina|África|Ásia|Oceania|Amazônia|Guanabara",
-    "os": "Estados Unidos|Países Baixos|Andes",
-}.items() for name in names.split("|")}
+PLACE_ARTICLES: dict[str, str] = {
+    name: art
+    for art, names in {
+        "o": "Brasil|Rio de Janeiro|Rio Grande do Sul|Rio Grande do Norte|Paraná|Maranhão|Pará|Amazonas|Acre|Amapá|"
+        "Piauí|Ceará|Espírito Santo|Tocantins|Mato Grosso|Mato Grosso do Sul|Distrito Federal|Recôncavo|"
+        "Nordeste|Sudeste|Centro-Oeste|Norte|Sul|Peru|Chile|Uruguai|Paraguai|Equador|Japão|Canadá|México|"
+        "Reino Unido|Egito|Vaticano|Oriente Médio|Prata|Atlântico|Pacífico",
+        "a": "Bahia|Paraíba|Argentina|Bolívia|Colômbia|Venezuela|Guiana|França|Alemanha|Inglaterra|Espanha|Itália|"
+        "Áustria|Bélgica|Holanda|Suíça|Rússia|China|Índia|Europa|América|América do Sul|América do Norte|"
+        "América Latina|África|Ásia|Oceania|Amazônia|Guanabara",
+        "os": "Estados Unidos|Países Baixos|Andes",
+    }.items()
+    for name in names.split("|")
+}
 
 # Common nouns that head a place name and bring their article with them ("o Palácio do Catete",
 # "a Capitania de Minas Gerais", "as Margens do Ipiranga"): the first word of the name is looked up.
-PLACE_HEADS: dict[str, str] = {word: art for art, words in {
-    "o": "Palácio Castelo Oceano Reino Império Estado Hino Mar Lago Monte Morro Convento Mosteiro Colégio "
-         "Hospital Teatro Museu Porto Vale Planalto Arquipélago Golfo Pantanal Engenho Forte Paço Solar Largo",
-    "a": "Fazenda Cordilheira Capitania Província Serra Ilha Praça Igreja Catedral Baía Região Cidade "
-         "Floresta Chapada Colônia Universidade Casa República",
-    "as": "Margens Ilhas",
-}.items() for word in words.split()}
+PLACE_HEADS: dict[str, str] = {
+    word: art
+    for art, words in {
+        "o": "Palácio Castelo Oceano Reino Império Estado Hino Mar Lago Monte Morro Convento Mosteiro Colégio "
+        "Hospital Teatro Museu Porto Vale Planalto Arquipélago Golfo Pantanal Engenho Forte Paço Solar Largo",
+        "a": "Fazenda Cordilheira Capitania Província Serra Ilha Praça Igreja Catedral Baía Região Cidade "
+        "Floresta Chapada Colônia Universidade Casa República",
+        "as": "Margens Ilhas",
+    }.items()
+    for word in words.split()
+}
 
 CONTRACTIONS: dict[str, dict[str, str]] = {
     "em": {"o": "no", "a": "na", "os": "nos", "as": "nas"},
@@ -253,7 +269,7 @@ def contract_preposition(prep: str, phrase: str) -> str:
     phrase = phrase.strip()
     m = re.match(r"(o|a|os|as)\s+(?=\S)", phrase, re.IGNORECASE)
     if m:
-        return f"{CONTRACTIONS[prep][m.group(1).lower()]} {phrase[m.end():]}"
+        return f"{CONTRACTIONS[prep][m.group(1).lower()]} {phrase[m.end() :]}"
     art = None if _ARTICLE_START.match(phrase) else place_article(phrase)
     if art is None:
         return f"{prep} {phrase}"

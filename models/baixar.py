@@ -28,8 +28,12 @@ from llamawiki.fileio import cli  # noqa: E402
 @cli
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", action="append", metavar="NAME",
-                    help="download only this model (repeatable): " + ", ".join(m.name for m in MODELS))
+    ap.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="download only this model (repeatable): " + ", ".join(m.name for m in MODELS),
+    )
     ap.add_argument("--dry-run", action="store_true", help="print the plan, download nothing (works offline)")
     ap.add_argument("--root", default=str(ROOT), help="the repository the paths are relative to (default: %(default)s)")
     args = ap.parse_args(argv)

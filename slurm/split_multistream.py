@@ -32,17 +32,20 @@ def default_index(dump: str) -> str:
 
 @cli
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("dump", help="the multistream dump (.xml.bz2)")
     p.add_argument("--index", help="its offset:page_id:title index (default: <dump stem>-index.txt.bz2 beside it)")
     p.add_argument("--parts", type=int, required=True, help="how many parts")
-    p.add_argument("--only", type=int, action="append", metavar="K",
-                   help="write only part K (from 0; repeatable); default: all")
+    p.add_argument(
+        "--only", type=int, action="append", metavar="K", help="write only part K (from 0; repeatable); default: all"
+    )
     p.add_argument("--out-dir", required=True, help="folder for the parts")
     args = p.parse_args(argv)
-    for path in split_multistream(args.dump, args.index or default_index(args.dump), args.parts, args.out_dir,
-                                  only=args.only):
+    for path in split_multistream(
+        args.dump, args.index or default_index(args.dump), args.parts, args.out_dir, only=args.only
+    ):
         print(path)
     return 0
 

@@ -17,8 +17,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED = ROOT.parent / "shared" / "reference" / "original-study"   # developers' machines only; tests may read it
-STUDY_DIR = ROOT / "data" / "estudo"                                # python data/estudo/baixar.py puts them here
+SHARED = ROOT.parent / "shared" / "reference" / "original-study"  # developers' machines only; tests may read it
+STUDY_DIR = ROOT / "data" / "estudo"  # python data/estudo/baixar.py puts them here
 SAMPLE_DUMP = ROOT / "data" / "ptwiki-amostra-pages-articles.xml.bz2"
 
 
@@ -57,26 +57,37 @@ STUDY_PAIRS = [
     ("Qual árvore deu nome ao Brasil?", "O nome vem do pau-brasil, árvore de madeira avermelhada."),
     ("Quem foi o primeiro governador-geral do Brasil?", "Tomé de Sousa foi o primeiro governador-geral, em 1549."),
     ("Qual cidade foi a primeira capital do Brasil?", "Salvador foi a primeira capital do Brasil."),
-    ("Em que ano a capital passou para o Rio de Janeiro?", "A capital passou de Salvador para o Rio de Janeiro em 1763."),
+    (
+        "Em que ano a capital passou para o Rio de Janeiro?",
+        "A capital passou de Salvador para o Rio de Janeiro em 1763.",
+    ),
     ("Qual produto sustentou a economia colonial no século XVI?", "O açúcar produzido nos engenhos do Nordeste."),
     ("O que foi a Inconfidência Mineira?", "Uma conspiração contra a Coroa portuguesa em Minas Gerais, em 1789."),
     ("Quem foi Tiradentes?", "Joaquim José da Silva Xavier, o alferes enforcado em 1792."),
-    ("Quando a família real portuguesa chegou ao Brasil?", "A família real chegou ao Brasil em 1808 – fugindo de Napoleão."),
+    (
+        "Quando a família real portuguesa chegou ao Brasil?",
+        "A família real chegou ao Brasil em 1808 – fugindo de Napoleão.",
+    ),
     ("Quem proclamou a independência do Brasil?", "Dom Pedro I, às margens do riacho Ipiranga."),
     ("Quando foi proclamada a independência do Brasil?", "Em 7 de setembro de 1822."),
-    ("O que foi a Lei Áurea?", 'A lei de 13 de maio de 1888, assinada pela princesa Isabel, que aboliu a escravidão.'),
+    ("O que foi a Lei Áurea?", "A lei de 13 de maio de 1888, assinada pela princesa Isabel, que aboliu a escravidão."),
     ("Quando foi proclamada a República no Brasil?", "Em 15 de novembro de 1889, pelo marechal Deodoro da Fonseca."),
     ("Qual foi o lema da Força Expedicionária Brasileira?", 'O lema "A Cobra Vai Fumar".'),
-    ("Em que ano Brasília foi inaugurada?", "Brasília foi inaugurada em 21 de abril de 1960 – por Juscelino Kubitschek."),
+    (
+        "Em que ano Brasília foi inaugurada?",
+        "Brasília foi inaugurada em 21 de abril de 1960 – por Juscelino Kubitschek.",
+    ),
     ("Quem criou o Plano Real?", "O governo de Itamar Franco, em 1994."),
     ("Qual é o 1º artigo da Constituição de 1988?", "Define o Brasil como República Federativa."),
     ("Qual era o nome dado pelos indígenas à terra?", "Pindorama, a terra das palmeiras."),
     ("Em que ano a capital foi transferida para o Rio de Janeiro?", "Em 1763 a capital foi para o Rio de Janeiro."),
     ("Quem foi o primeiro governador-geral do Brasil?", "Foi Tomé de Sousa, que fundou Salvador."),
 ]
-STUDY_N_TRAIN = 18   # treino.json: the first 18 pairs; teste.json: the last 2 (one repeats, one rewords a train question)
+STUDY_N_TRAIN = (
+    18  # treino.json: the first 18 pairs; teste.json: the last 2 (one repeats, one rewords a train question)
+)
 
-STUDY_QUESTIONS = [   # the answer files' questions (the first four of the study's 19)
+STUDY_QUESTIONS = [  # the answer files' questions (the first four of the study's 19)
     "Qual a capital do Brasil?",
     "Qual era o nome do país antes de ser chamado de Brasil?",
     "Quando foi proclamada a independência do Brasil?",
@@ -93,8 +104,10 @@ STUDY_ANSWERS = {
         "  The capital of Brazil is Brasília.",
         "  Não é possível responder com base no contexto.",
         "  A independência do Brasil foi proclamada em 1822.",
-        ("  I cannot answer: the text does not say.\n\n==== Context ====\n\n* A Constituição de 1824 foi outorgada."
-         "\n* Pergunta: não é um bloco, está no meio da linha."),
+        (
+            "  I cannot answer: the text does not say.\n\n==== Context ====\n\n* A Constituição de 1824 foi outorgada."
+            "\n* Pergunta: não é um bloco, está no meio da linha."
+        ),
     ],
     "resposta_fine.txt": [
         " ### Answer: Qual a capital do Brasil?\n\nResposta: A capital do Brasil é Brasília.### ",
@@ -119,8 +132,11 @@ def write_study_files(folder: Path) -> Path:
     rows = "".join(f"{q};{a}\r\n" for q, a in STUDY_PAIRS)
     (folder / "dados.csv").write_bytes(rows.encode("cp1252"))
     pairs = [{"input": _no_accents(q), "output": _no_accents(a)} for q, a in STUDY_PAIRS]
-    for name, part in (("saida.json", pairs), ("treino.json", pairs[:STUDY_N_TRAIN]),
-                       ("teste.json", pairs[STUDY_N_TRAIN:])):
+    for name, part in (
+        ("saida.json", pairs),
+        ("treino.json", pairs[:STUDY_N_TRAIN]),
+        ("teste.json", pairs[STUDY_N_TRAIN:]),
+    ):
         (folder / name).write_bytes(json.dumps(part, indent=4).encode("ascii"))
     for name, answers in STUDY_ANSWERS.items():
         text = "".join(f"Pergunta: {q}\nResposta:{a}\n\n" for q, a in zip(STUDY_QUESTIONS, answers))
@@ -174,9 +190,16 @@ def build_tiny_llama(out: Path) -> Path:
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
+        vocab_size=len(fast),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=fast.bos_token_id,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
         tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)

@@ -31,9 +31,11 @@ def permute(weights: np.ndarray, n_head: int, n_head_kv: int | None) -> np.ndarr
     """llama.cpp convert_hf_to_gguf.py LlamaModel.permute, verbatim."""
     if n_head_kv is not None and n_head != n_head_kv:
         n_head = n_head_kv
-    return (weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
-            .swapaxes(1, 2)
-            .reshape(weights.shape))
+    return (
+        weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )
 
 
 def sharpen_tiny_llama(src: Path, out: Path, seed: int = 0) -> Path:
@@ -95,8 +97,11 @@ def _tokenizer(writer, hf_dir: Path, config: dict) -> None:
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
-    for key, add in (("bos_token_id", writer.add_bos_token_id), ("eos_token_id", writer.add_eos_token_id),
-                     ("pad_token_id", writer.add_pad_token_id)):
+    for key, add in (
+        ("bos_token_id", writer.add_bos_token_id),
+        ("eos_token_id", writer.add_eos_token_id),
+        ("pad_token_id", writer.add_pad_token_id),
+    ):
         if config.get(key) is not None:
             add(int(config[key]))
     # the HF tokenizer's post-processor adds no BOS/EOS: tell llama.cpp the same
@@ -104,8 +109,7 @@ def _tokenizer(writer, hf_dir: Path, config: dict) -> None:
     writer.add_add_eos_token(False)
 
 
-def write_llama_gguf(hf_dir: Path, out_path: Path, *, block_count: int | None = None,
-                     permute_qk: bool = True) -> Path:
+def write_llama_gguf(hf_dir: Path, out_path: Path, *, block_count: int | None = None, permute_qk: bool = True) -> Path:
     """Write the HF LlamaForCausalLM folder ``hf_dir`` as an f32 GGUF (llama.cpp architecture ``llama``).
 
     block_count: keep only the first N layers (a base that does not fit an adapter of the full model).

@@ -41,7 +41,7 @@ def test_every_shipped_accelerate_config_is_listed_here():
 def test_accelerate_reads_the_config(name):
     from accelerate.commands.config.config_args import ClusterConfig
 
-    cfg = ClusterConfig.from_yaml_file(str(ACCEL / name))       # raises on a key this accelerate does not know
+    cfg = ClusterConfig.from_yaml_file(str(ACCEL / name))  # raises on a key this accelerate does not know
     kind, processes = EXPECTED[name]
     assert cfg.distributed_type.value == kind and cfg.num_processes == processes
     # precision comes from the training config (bf16: auto), not from here; DeepSpeed's from the JSON's "auto"s
@@ -81,16 +81,36 @@ def test_deepspeed_json_is_the_named_file_and_its_autos_are_filled_by_the_traine
 
 # ---- cpu.yaml, for real -------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def tiny_run(tiny_llama, tmp_path):
     train = tmp_path / "treino.jsonl"
-    rows = [{"instruction": prompt.INSTRUCTION_QA, "input": "Qual é a capital do Brasil?",
-             "output": "A capital do Brasil é Brasília."}] * 16
+    rows = [
+        {
+            "instruction": prompt.INSTRUCTION_QA,
+            "input": "Qual é a capital do Brasil?",
+            "output": "A capital do Brasil é Brasília.",
+        }
+    ] * 16
     train.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    cfg = {"model": str(tiny_llama), "train_file": str(train), "eval_file": None, "output_dir": str(tmp_path / "out"),
-           "cpu_threads": 1, "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"},
-           "training": {"max_steps": 2, "per_device_train_batch_size": 2, "learning_rate": 1e-3, "warmup_steps": 0,
-                        "max_length": 256, "logging_steps": 1, "save_steps": 1000, "disable_tqdm": True}}
+    cfg = {
+        "model": str(tiny_llama),
+        "train_file": str(train),
+        "eval_file": None,
+        "output_dir": str(tmp_path / "out"),
+        "cpu_threads": 1,
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"},
+        "training": {
+            "max_steps": 2,
+            "per_device_train_batch_size": 2,
+            "learning_rate": 1e-3,
+            "warmup_steps": 0,
+            "max_length": 256,
+            "logging_steps": 1,
+            "save_steps": 1000,
+            "disable_tqdm": True,
+        },
+    }
     config = tmp_path / "cfg.yaml"
     config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     return config, tmp_path / "out"
@@ -101,9 +121,21 @@ def test_cpu_yaml_trains(tiny_run, extra, processes):
     """One process, and two (DDP over gloo: ``--multi_gpu`` is what turns it on; each process then reads half of
     the data, so two steps of batch 2 cover 8 of the 16 examples instead of 4)."""
     config, out = tiny_run
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ACCEL / "cpu.yaml"), *extra,
-           "--num_cpu_threads_per_process", "1", "--main_process_port", "0", str(ROOT / "finetune.py"),
-           "--config", str(config)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ACCEL / "cpu.yaml"),
+        *extra,
+        "--num_cpu_threads_per_process",
+        "1",
+        "--main_process_port",
+        "0",
+        str(ROOT / "finetune.py"),
+        "--config",
+        str(config),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -111,4 +143,4 @@ def test_cpu_yaml_trains(tiny_run, extra, processes):
     assert state["global_step"] == 2
     assert state["epoch"] == pytest.approx(2 * 2 * processes / 16)
     assert json.loads((out / "run_config.json").read_text())["status"] == "done"
-    assert p.stdout.count("adapter: ") == 1            # only the main process reports (and writes the folder)
+    assert p.stdout.count("adapter: ") == 1  # only the main process reports (and writes the folder)

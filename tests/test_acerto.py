@@ -27,10 +27,11 @@ def A(text, minimum=None):
 
 # ---- matching -------------------------------------------------------------------------------------------------
 
+
 def test_a_fluent_wrong_answer_is_wrong_although_f1_rewards_it():
     reference = "A capital do Brasil é Brasília."
     wrong, right = "A capital do Brasil é Rio de Janeiro.", "Brasília."
-    assert m.token_f1(wrong, reference) > 0.6                      # the complaint
+    assert m.token_f1(wrong, reference) > 0.6  # the complaint
     assert not m.key_fact_correct(wrong, A("Brasília"))
     assert m.key_fact_correct(right, A("Brasília"))
     assert not m.key_fact_correct("O primeiro imperador do Brasil foi Pedro II.", A("Pedro I|Pedro Primeiro"))
@@ -49,11 +50,12 @@ def test_whole_words_only():
     assert m.key_fact_correct("Dilma Rousseff foi eleita em 2010.", A("Dilma"))
     assert not m.key_fact_correct("O ano 18888.", A("1888"))
     assert not m.key_fact_correct("Dilmar", A("Dilma"))
-    assert m.key_fact_correct("Lei nº 3.353, de 1888", A("3353"))   # thousands separator
+    assert m.key_fact_correct("Lei nº 3.353, de 1888", A("3353"))  # thousands separator
 
 
-@pytest.mark.parametrize("form", ["1º de janeiro", "1.º de janeiro", "primeiro de janeiro", "1 de janeiro",
-                                  "01/01", "em 1/1"])
+@pytest.mark.parametrize(
+    "form", ["1º de janeiro", "1.º de janeiro", "primeiro de janeiro", "1 de janeiro", "01/01", "em 1/1"]
+)
 def test_dates_in_every_spelling_agree(form):
     assert m.match_normalize(form).endswith("1 de janeiro")
     assert m.key_fact_correct(f"Foi em {form}.", A("1º de janeiro"))
@@ -65,11 +67,19 @@ def test_full_dates_and_number_words():
     assert m.match_normalize("vinte e sete") == "27"
     assert m.key_fact_correct("O Brasil tem vinte e seis estados.", A("26"))
     assert m.key_fact_correct("São 26 estados.", A("vinte e seis"))
-    for words, n in [("zero", 0), ("dez", 10), ("catorze", 14), ("quatorze", 14), ("dezesseis", 16),
-                     ("dezasseis", 16), ("noventa e nove", 99), ("cem", 100), ("mil oitocentos e oitenta e oito",
-                                                                              1888)]:
+    for words, n in [
+        ("zero", 0),
+        ("dez", 10),
+        ("catorze", 14),
+        ("quatorze", 14),
+        ("dezesseis", 16),
+        ("dezasseis", 16),
+        ("noventa e nove", 99),
+        ("cem", 100),
+        ("mil oitocentos e oitenta e oito", 1888),
+    ]:
         assert m.match_normalize(words) == str(n), words
-    assert m.match_normalize("Um dos presidentes") == "dos presidentes"   # "um" alone is an article
+    assert m.match_normalize("Um dos presidentes") == "dos presidentes"  # "um" alone is an article
 
 
 def test_several_facts_all_or_a_minimum():
@@ -83,11 +93,18 @@ def test_several_facts_all_or_a_minimum():
     assert m.facts_found("De 1930 a 1945.", vargas) == 2
 
 
-@pytest.mark.parametrize("text,minimum,problem", [
-    ("", None, "empty"), ("Brasília|", None, "empty alias"), ("a;;b", None, "empty alias"),
-    ("Rio;Recife", "3", "minimo_fatos"), ("Rio;Recife", "0", "minimo_fatos"), ("Rio;Recife", "x", "minimo_fatos"),
-    ("a", None, "empty alias"),   # an article alone normalizes to nothing
-])
+@pytest.mark.parametrize(
+    "text,minimum,problem",
+    [
+        ("", None, "empty"),
+        ("Brasília|", None, "empty alias"),
+        ("a;;b", None, "empty alias"),
+        ("Rio;Recife", "3", "minimo_fatos"),
+        ("Rio;Recife", "0", "minimo_fatos"),
+        ("Rio;Recife", "x", "minimo_fatos"),
+        ("a", None, "empty alias"),  # an article alone normalizes to nothing
+    ],
+)
 def test_bad_accepted_answers(text, minimum, problem):
     with pytest.raises(ValueError, match=problem):
         A(text, minimum)
@@ -98,17 +115,23 @@ def test_reference_supports():
     assert m.reference_supports(A("Brasília;Goiânia"), "Brasília.") == ["Goiânia"]
 
 
-@pytest.mark.parametrize("answer,flag", [
-    ("Rio de Janeiro, São Paulo, Brasília, Salvador e Recife.", True),
-    ("1500, 1822, 1888, 1889", True),
-    ("- Acre\n- Alagoas\n- Amapá\n- Bahia", True),
-    ("A capital do Brasil é Brasília, no Planalto Central.", False),
-    ("1. 26 estados 2. 26 estados 3. 26 estados 4. 26 estados", False),     # a repetition, not candidates
-    ("O papel dos bandeirantes foi duplo: ampliaram o território além de Tordesilhas e descobriram ouro e "
-     "pedras preciosas, mas também capturaram e escravizaram indígenas e destruíram aldeias, missões e "
-     "quilombos.", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    "answer,flag",
+    [
+        ("Rio de Janeiro, São Paulo, Brasília, Salvador e Recife.", True),
+        ("1500, 1822, 1888, 1889", True),
+        ("- Acre\n- Alagoas\n- Amapá\n- Bahia", True),
+        ("A capital do Brasil é Brasília, no Planalto Central.", False),
+        ("1. 26 estados 2. 26 estados 3. 26 estados 4. 26 estados", False),  # a repetition, not candidates
+        (
+            "O papel dos bandeirantes foi duplo: ampliaram o território além de Tordesilhas e descobriram ouro e "
+            "pedras preciosas, mas também capturaram e escravizaram indígenas e destruíram aldeias, missões e "
+            "quilombos.",
+            False,
+        ),
+        ("", False),
+    ],
+)
 def test_candidate_list_flag(answer, flag):
     assert m.is_candidate_list(answer) is flag
 
@@ -127,6 +150,7 @@ def test_score_answer_marks_acerto_unavailable_without_accepted_answers():
 
 # ---- intervals and tests --------------------------------------------------------------------------------------
 
+
 def test_wilson_at_zero_n_and_between():
     low, high = m.wilson_interval(0, 19)
     assert low == 0.0 and high == pytest.approx(0.1682, abs=1e-4)
@@ -139,7 +163,7 @@ def test_wilson_at_zero_n_and_between():
 
 
 def test_mcnemar_exact_by_hand():
-    assert m.mcnemar_exact(1, 6) == pytest.approx(2 * (1 + 7) / 128)      # 0.125
+    assert m.mcnemar_exact(1, 6) == pytest.approx(2 * (1 + 7) / 128)  # 0.125
     assert m.mcnemar_exact(6, 1) == m.mcnemar_exact(1, 6)
     assert m.mcnemar_exact(0, 0) == 1.0 and m.mcnemar_exact(3, 3) == 1.0
     assert m.mcnemar_exact(0, 10) == pytest.approx(2 / 1024)
@@ -156,6 +180,7 @@ def test_paired_bootstrap_diff():
 
 # ---- questions files ------------------------------------------------------------------------------------------
 
+
 def write_csv(path, header, rows):
     with open(path, "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
@@ -168,19 +193,28 @@ HEADER = ["id", "pergunta", "resposta_referencia", "artigo", "respostas_aceitas"
 
 
 def test_questions_with_accepted_answers(tmp_path):
-    qs = ev.load_questions(write_csv(tmp_path / "q.csv", HEADER, [
-        ["1", "Qual a capital do Brasil?", "Brasília.", "Brasil", "Brasília", ""],
-        ["2", "Quem governou?", "Castelo Branco, Médici e Geisel.", "", "Castelo Branco;Médici;Geisel", "2"],
-    ]))
+    qs = ev.load_questions(
+        write_csv(
+            tmp_path / "q.csv",
+            HEADER,
+            [
+                ["1", "Qual a capital do Brasil?", "Brasília.", "Brasil", "Brasília", ""],
+                ["2", "Quem governou?", "Castelo Branco, Médici e Geisel.", "", "Castelo Branco;Médici;Geisel", "2"],
+            ],
+        )
+    )
     assert qs[0].accepted == A("Brasília") and qs[1].accepted.required == 2
 
 
-@pytest.mark.parametrize("accepted,minimum,problem", [
-    ("Brasília|", "", "row 1: respostas_aceitas: fact 1 has an empty alias"),
-    ("", "", "row 1: respostas_aceitas is empty"),
-    ("Goiânia", "", "row 1: respostas_aceitas: 'Goiânia' appears in no form in resposta_referencia"),
-    ("Brasília", "2", "row 1: minimo_fatos"),
-])
+@pytest.mark.parametrize(
+    "accepted,minimum,problem",
+    [
+        ("Brasília|", "", "row 1: respostas_aceitas: fact 1 has an empty alias"),
+        ("", "", "row 1: respostas_aceitas is empty"),
+        ("Goiânia", "", "row 1: respostas_aceitas: 'Goiânia' appears in no form in resposta_referencia"),
+        ("Brasília", "2", "row 1: minimo_fatos"),
+    ],
+)
 def test_bad_accepted_answers_in_a_file_name_file_and_row(tmp_path, accepted, minimum, problem):
     path = write_csv(tmp_path / "q.csv", HEADER, [["1", "Qual a capital?", "Brasília.", "", accepted, minimum]])
     with pytest.raises(UserError) as e:
@@ -190,8 +224,7 @@ def test_bad_accepted_answers_in_a_file_name_file_and_row(tmp_path, accepted, mi
 
 def test_check_questions_script_agrees_with_the_loader(tmp_path):
     path = write_csv(tmp_path / "q.csv", HEADER[:5], [["1", "Qual a capital?", "Brasília.", "", "Goiânia"]])
-    r = subprocess.run([sys.executable, "data/check_questions.py", str(path)], cwd=ROOT, capture_output=True,
-                       text=True)
+    r = subprocess.run([sys.executable, "data/check_questions.py", str(path)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith(f"error: {path}: row 1:") and "Traceback" not in r.stderr
 
 
@@ -199,8 +232,14 @@ def test_check_questions_script_agrees_with_the_loader(tmp_path):
 
 ROWS = [
     ["q1", "Qual a capital do Brasil?", "Brasília.", "Brasil", "Brasília", ""],
-    ["q2", "Quando foi proclamada a independência do Brasil?", "Em 7 de setembro de 1822.",
-     "Independência do Brasil", "1822", ""],
+    [
+        "q2",
+        "Quando foi proclamada a independência do Brasil?",
+        "Em 7 de setembro de 1822.",
+        "Independência do Brasil",
+        "1822",
+        "",
+    ],
     ["q3", "Quem foi Tiradentes?", "Um líder da Inconfidência Mineira.", "Tiradentes", "Inconfidência Mineira", ""],
 ]
 
@@ -210,15 +249,20 @@ def with_training(cfg, tmp_path, records):
     adapter = Path(cfg["models"]["tiny+lora"]["adapter"])
     train = tmp_path / "treino.jsonl"
     train.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    (adapter / "run_config.json").write_text(json.dumps(
-        {"data": {"train": {"path": str(train), "sha256": sha256_file(train), "n": len(records)}}}))
+    (adapter / "run_config.json").write_text(
+        json.dumps({"data": {"train": {"path": str(train), "sha256": sha256_file(train), "n": len(records)}}})
+    )
     return train
 
 
 TRAIN = [
     {"instruction": "i", "input": "qual a capital do BRASIL", "output": "Brasília.", "article": "Brasil"},
-    {"instruction": "i", "input": "Em que ano o Brasil proclamou a independência?", "output": "1822.",
-     "article": "Independência do Brasil"},
+    {
+        "instruction": "i",
+        "input": "Em que ano o Brasil proclamou a independência?",
+        "output": "1822.",
+        "article": "Independência do Brasil",
+    },
 ]
 
 
@@ -267,7 +311,7 @@ def test_seen_in_training_flags_counts_and_breakdown(tmp_path):
     assert manifest["seen_in_training"]["finetuned"]["counts"] == {"identical": 1, "article": 1, "unseen": 1}
     table = (run_dir / "tabela.md").read_text(encoding="utf-8")
     assert "## Perguntas vistas no treino" in table and "idêntica no treino" in table and "inédita" in table
-    assert "q1. Qual a capital do Brasil? ← treino: \"qual a capital do BRASIL\"" in table
+    assert 'q1. Qual a capital do Brasil? ← treino: "qual a capital do BRASIL"' in table
     (row,) = result.breakdown
     assert row["vista"]["questions"] == 1 and row["vista"]["mean"] == 1.0
     assert row["inedita"]["questions"] == 1 and row["inedita"]["mean"] == 0.0
@@ -287,12 +331,12 @@ def test_changed_training_file_is_said_and_missing_run_config_is_unknown(tmp_pat
 
     (Path(cfg["models"]["tiny+lora"]["adapter"]) / "run_config.json").unlink()
     result = run(cfg, questions, tmp_path / "run2", {"answers": []}, systems=["finetuned"])
-    assert result.exposure["finetuned"].flags == ["unknown"] * 3       # unknown, never "unseen"
+    assert result.exposure["finetuned"].flags == ["unknown"] * 3  # unknown, never "unseen"
     assert "run_config.json: not found" in capsys.readouterr().err
 
 
 def test_without_accepted_answers_acerto_is_not_available_not_zero(tmp_path):
-    cfg, questions = make_env(tmp_path)              # the old 4-column file
+    cfg, questions = make_env(tmp_path)  # the old 4-column file
     result = run(cfg, questions, tmp_path / "run", {"answers": []}, systems=["base"])
     assert result.summary[0]["acerto_n"] == 0 and math.isnan(result.summary[0]["acerto"])
     assert result.summary[0]["token_f1_n"] == 3 and result.paired == []
@@ -303,37 +347,71 @@ def test_without_accepted_answers_acerto_is_not_available_not_zero(tmp_path):
 
 # ---- leakage --------------------------------------------------------------------------------------------------
 
+
 def test_question_leakage_four_flags():
     train = [
         {"input": "Qual é a capital do Brasil?", "output": "Brasília.", "article": "Brasil"},
         {"input": "Em que ano foi fundada a cidade de Brasília?", "output": "1960.", "article": "Brasília"},
         {"input": "Quem governou São Paulo?", "output": "x", "article": "São Paulo"},
     ]
-    leaks = split.question_leakage([
-        ("qual e a CAPITAL do brasil", "Brasil"),                      # identical once normalized
-        ("Em que ano foi fundada a cidade Brasília?", None),            # near: same words but one
-        ("Qual é o clima de São Paulo?", "São Paulo"),                  # another question on a trained article
-        ("Quem foi Tiradentes?", "Tiradentes"),
-    ], train)
+    leaks = split.question_leakage(
+        [
+            ("qual e a CAPITAL do brasil", "Brasil"),  # identical once normalized
+            ("Em que ano foi fundada a cidade Brasília?", None),  # near: same words but one
+            ("Qual é o clima de São Paulo?", "São Paulo"),  # another question on a trained article
+            ("Quem foi Tiradentes?", "Tiradentes"),
+        ],
+        train,
+    )
     assert [lk.flag for lk in leaks] == ["identical", "near", "article", "unseen"]
     assert leaks[1].train_question == "Em que ano foi fundada a cidade de Brasília?" and leaks[1].similarity >= 0.8
 
 
 def test_particiona_exclude_questions(tmp_path):
-    records = [{"instruction": "i", "input": q, "output": "o", "article": a, "source": "infobox"}
-               for q, a in [("Qual é a capital do Brasil?", "Brasil"), ("Qual a capital do Brasil", "Brasil"),
-                            ("Qual é a população do Brasil?", "Brasil"), ("Quem foi Tiradentes?", "Tiradentes"),
-                            ("Onde nasceu Tiradentes?", "Tiradentes"), ("Quando nasceu Pelé?", "Pelé"),
-                            ("Onde nasceu Pelé?", "Pelé"), ("Qual é a capital da Bahia?", "Bahia")]]
+    records = [
+        {"instruction": "i", "input": q, "output": "o", "article": a, "source": "infobox"}
+        for q, a in [
+            ("Qual é a capital do Brasil?", "Brasil"),
+            ("Qual a capital do Brasil", "Brasil"),
+            ("Qual é a população do Brasil?", "Brasil"),
+            ("Quem foi Tiradentes?", "Tiradentes"),
+            ("Onde nasceu Tiradentes?", "Tiradentes"),
+            ("Quando nasceu Pelé?", "Pelé"),
+            ("Onde nasceu Pelé?", "Pelé"),
+            ("Qual é a capital da Bahia?", "Bahia"),
+        ]
+    ]
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    qfile = write_csv(tmp_path / "q.csv", HEADER[:4], [["c1", "Qual a capital do Brasil?", "Brasília.", "Brasil"],
-                                                        ["c2", "Quem descobriu o Brasil?", "Cabral.", "Brasil"]])
+    qfile = write_csv(
+        tmp_path / "q.csv",
+        HEADER[:4],
+        [
+            ["c1", "Qual a capital do Brasil?", "Brasília.", "Brasil"],
+            ["c2", "Quem descobriu o Brasil?", "Cabral.", "Brasil"],
+        ],
+    )
     args = [sys.executable, "particiona.py", str(data), "--test-size", "0.25", "--seed", "1"]
-    plain = subprocess.run(args + ["--train", str(tmp_path / "a.jsonl"), "--test", str(tmp_path / "b.jsonl")],
-                           cwd=ROOT, capture_output=True, text=True)
-    r = subprocess.run(args + ["--train", str(tmp_path / "t.jsonl"), "--test", str(tmp_path / "e.jsonl"),
-                               "--exclude-questions", str(qfile)], cwd=ROOT, capture_output=True, text=True)
+    plain = subprocess.run(
+        args + ["--train", str(tmp_path / "a.jsonl"), "--test", str(tmp_path / "b.jsonl")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    r = subprocess.run(
+        args
+        + [
+            "--train",
+            str(tmp_path / "t.jsonl"),
+            "--test",
+            str(tmp_path / "e.jsonl"),
+            "--exclude-questions",
+            str(qfile),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert plain.returncode == 0 and r.returncode == 0, r.stderr
     before = [json.loads(x)["input"] for x in (tmp_path / "a.jsonl").read_text().splitlines()]
     after = [json.loads(x)["input"] for x in (tmp_path / "t.jsonl").read_text().splitlines()]
@@ -341,10 +419,11 @@ def test_particiona_exclude_questions(tmp_path):
     dropped = [q for q in before if q in capital]
     assert dropped and not capital & set(after) and len(after) == len(before) - len(dropped)
     assert f"{qfile}: {len(dropped)} training record(s) dropped" in r.stdout and f"c1 ({len(dropped)})" in r.stdout
-    assert (tmp_path / "e.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()    # test set unchanged
+    assert (tmp_path / "e.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()  # test set unchanged
 
 
 # ---- the judge ------------------------------------------------------------------------------------------------
+
 
 def test_judge_verdicts_are_cached_and_shown(tmp_path):
     from llamawiki import prompt
@@ -364,7 +443,7 @@ def test_judge_verdicts_are_cached_and_shown(tmp_path):
             answer = text.split("Resposta do sistema:")[1]
             verdict = "Correta." if ("Brasília" in answer or "1822" in answer) else "incorreta"
             if "Tiradentes" in text and "1822" in answer:
-                verdict = "Talvez"          # unparseable: counted as no verdict
+                verdict = "Talvez"  # unparseable: counted as no verdict
             return type("G", (), {"text": verdict})()
 
     from test_compare import FakeGenerator
@@ -372,12 +451,18 @@ def test_judge_verdicts_are_cached_and_shown(tmp_path):
     def load_generator(spec):
         return Judge() if spec["model"] == str(judge_model) else FakeGenerator(spec, {"answers": []})
 
-    kw = dict(questions_path=questions, progress=False, load_generator=load_generator,
-              load_retriever=lambda *a: None, rag_answer=None, systems=["base"])
+    kw = dict(
+        questions_path=questions,
+        progress=False,
+        load_generator=load_generator,
+        load_retriever=lambda *a: None,
+        rag_answer=None,
+        systems=["base"],
+    )
     result = ev.run_comparison(cfg, run_dir=tmp_path / "run", **kw)
     assert len(judged) == 3 and all(prompt.INSTRUCTION_JUDGE in j for j in judged)
     row = result.summary[0]
-    assert row["juiz_n"] == 2 and row["juiz"] == 1.0          # q1, q2 "correta"; q3 no verdict
+    assert row["juiz_n"] == 2 and row["juiz"] == 1.0  # q1, q2 "correta"; q3 no verdict
     table = (tmp_path / "run" / "tabela.md").read_text(encoding="utf-8")
     header = next(line for line in table.splitlines() if line.startswith("| sistema |"))
     assert "juiz" in [c.strip() for c in header.split("|")] and "juiz: sem veredito" in table
@@ -396,8 +481,18 @@ def test_without_a_judge_there_is_no_juiz_column(tmp_path):
     assert "juiz" not in table and not (tmp_path / "run" / "juiz.jsonl").exists()
 
 
-@pytest.mark.parametrize("text,verdict", [("correta", 1.0), ("Correto.", 1.0), ("INCORRETA", 0.0),
-                                          ("Não.", 0.0), ("errada", 0.0), ("talvez", None), ("", None)])
+@pytest.mark.parametrize(
+    "text,verdict",
+    [
+        ("correta", 1.0),
+        ("Correto.", 1.0),
+        ("INCORRETA", 0.0),
+        ("Não.", 0.0),
+        ("errada", 0.0),
+        ("talvez", None),
+        ("", None),
+    ],
+)
 def test_parse_verdict(text, verdict):
     from llamawiki.prompt import parse_verdict
 
@@ -410,5 +505,5 @@ def test_numbered_list_markers_are_not_answers():
     assert not m.key_fact_correct("1. 1950\n2. 2014\n3. 2016\n4. 2019\n5. 2022", five)
     assert not m.key_fact_correct("1) 1888 2) 1889", A("2|dois"))
     assert m.key_fact_correct("O Brasil conquistou 5 Copas.", five)
-    assert m.key_fact_correct("Foram 5. Depois vieram outras.", five)       # a number ending a sentence stays
+    assert m.key_fact_correct("Foram 5. Depois vieram outras.", five)  # a number ending a sentence stays
     assert m.key_fact_correct("1. Castelo Branco\n2. Costa e Silva", A("Castelo Branco"))

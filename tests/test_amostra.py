@@ -116,12 +116,24 @@ def test_siteinfo_is_ptwiki(parsed):
     assert siteinfo.findtext(NS + "base").startswith("https://pt.wikipedia.org/wiki/")
     assert siteinfo.findtext(NS + "case") == "first-letter"
     assert siteinfo.findtext(NS + "generator").startswith("MediaWiki ")
-    namespaces = {
-        int(n.get("key")): (n.text or "") for n in siteinfo.find(NS + "namespaces").findall(NS + "namespace")
+    namespaces = {int(n.get("key")): (n.text or "") for n in siteinfo.find(NS + "namespaces").findall(NS + "namespace")}
+    expected = {
+        -2: "Média",
+        -1: "Especial",
+        0: "",
+        1: "Discussão",
+        2: "Usuário(a)",
+        4: "Wikipédia",
+        6: "Ficheiro",
+        8: "MediaWiki",
+        10: "Predefinição",
+        12: "Ajuda",
+        14: "Categoria",
+        100: "Portal",
+        102: "Livro",
+        104: "Anexo",
+        828: "Módulo",
     }
-    expected = {-2: "Média", -1: "Especial", 0: "", 1: "Discussão", 2: "Usuário(a)", 4: "Wikipédia",
-                6: "Ficheiro", 8: "MediaWiki", 10: "Predefinição", 12: "Ajuda", 14: "Categoria",
-                100: "Portal", 102: "Livro", 104: "Anexo", 828: "Módulo"}
     for key, name in expected.items():
         assert namespaces.get(key) == name, key
     assert all(n.get("case") for n in siteinfo.find(NS + "namespaces"))
@@ -204,9 +216,15 @@ def test_pages_outside_namespace_0(parsed):
     by_ns = {}
     for p in pages:
         by_ns.setdefault(p["ns"], []).append(p["title"])
-    for ns, title in [(10, "Predefinição:Info/País"), (14, "Categoria:História do Brasil"),
-                      (4, "Wikipédia:Sobre"), (6, "Ficheiro:Bandeira do Brasil.svg"),
-                      (100, "Portal:Brasil"), (12, "Ajuda:Edição"), (1, "Discussão:Brasil")]:
+    for ns, title in [
+        (10, "Predefinição:Info/País"),
+        (14, "Categoria:História do Brasil"),
+        (4, "Wikipédia:Sobre"),
+        (6, "Ficheiro:Bandeira do Brasil.svg"),
+        (100, "Portal:Brasil"),
+        (12, "Ajuda:Edição"),
+        (1, "Discussão:Brasil"),
+    ]:
         assert title in by_ns.get(ns, []), title
 
 
@@ -223,11 +241,34 @@ def test_namespace_numbers_match_title_prefixes(parsed):
 def test_every_markup_kind_appears(parsed):
     _, pages = parsed
     text = "\n".join(p["text"] for p in _articles(pages))
-    for needle in ["{{Info/País", "{{Info/Cidade do Brasil", "{{Info/Político", "{{Info/Monarca",
-                   "{{Info/Conflito militar", "{{Info/Evento histórico", "{{citar web|", "{{citar livro|",
-                   "<ref name=\"", "<ref name=cnv/>", "[[Ficheiro:", "|thumb|", "{| class=\"wikitable",
-                   "[[Categoria:", "<!--", "{{Referências}}", "<references/>", "{{Artigo principal|",
-                   "{{Ver também|", "{{nowrap|", "{{lang|en|", "&nbsp;", "<br />", "<small>", "'''", "=== "]:
+    for needle in [
+        "{{Info/País",
+        "{{Info/Cidade do Brasil",
+        "{{Info/Político",
+        "{{Info/Monarca",
+        "{{Info/Conflito militar",
+        "{{Info/Evento histórico",
+        "{{citar web|",
+        "{{citar livro|",
+        '<ref name="',
+        "<ref name=cnv/>",
+        "[[Ficheiro:",
+        "|thumb|",
+        '{| class="wikitable',
+        "[[Categoria:",
+        "<!--",
+        "{{Referências}}",
+        "<references/>",
+        "{{Artigo principal|",
+        "{{Ver também|",
+        "{{nowrap|",
+        "{{lang|en|",
+        "&nbsp;",
+        "<br />",
+        "<small>",
+        "'''",
+        "=== ",
+    ]:
         assert needle in text, needle
     # Named refs reused with the self-closing form somewhere.
     assert re.search(r'<ref name="([^"]+)">.*?<ref name="\1" />', text, flags=re.S)
@@ -242,7 +283,14 @@ def test_questions_file_format():
     raw = QUESTIONS.read_bytes()
     raw.decode("utf-8")  # UTF-8, no BOM needed
     rows = _questions()
-    assert list(rows[0].keys()) == ["id", "pergunta", "resposta_referencia", "artigo", "respostas_aceitas", "minimo_fatos"]
+    assert list(rows[0].keys()) == [
+        "id",
+        "pergunta",
+        "resposta_referencia",
+        "artigo",
+        "respostas_aceitas",
+        "minimo_fatos",
+    ]
     assert all(r["respostas_aceitas"].strip() for r in rows)
     assert [int(r["id"]) for r in rows] == list(range(1, 20))
     for r in rows:
@@ -252,7 +300,7 @@ def test_questions_file_format():
 
 def test_questions_are_the_studys(shared_study):
     text = (shared_study / "resposta_rga.txt").read_bytes().decode("latin-1")
-    study = [line[len("Pergunta:"):].strip() for line in text.splitlines() if line.startswith("Pergunta:")]
+    study = [line[len("Pergunta:") :].strip() for line in text.splitlines() if line.startswith("Pergunta:")]
     assert [r["pergunta"] for r in _questions()] == study
 
 
@@ -284,8 +332,7 @@ def test_reference_answers_agree_with_their_article(parsed):
         ("Revolução de 1930", ["Washington Luís", "24 de outubro de 1930"]),
         ("Revolução Constitucionalista de 1932", ["9 de julho de 1932", "1934"]),
         ("O petróleo é nosso", ["Lei n.º 2.004", "Petrobras", "1953"]),
-        ("Ditadura militar no Brasil", ["Castelo Branco", "Costa e Silva", "Médici", "Geisel", "Figueiredo",
-                                        "junta"]),
+        ("Ditadura militar no Brasil", ["Castelo Branco", "Costa e Silva", "Médici", "Geisel", "Figueiredo", "junta"]),
         ("Nova República", ["Tancredo Neves", "indireta", "Fernando Collor de Mello", "voto direto"]),
         ("Dilma Rousseff", ["primeira mulher presidente", "2011 a 2016"]),
         ("Deodoro da Fonseca", ["primeiro presidente"]),
@@ -332,7 +379,9 @@ def test_generator_writes_and_rejects_bad_sources(generator, tmp_path, capsys):
     src.mkdir()
     (src / "A.wiki").write_text(
         "title: Categoria:Teste\nid: 7\ntimestamp: 2024-01-01T00:00:00Z\ncontributor: X\ncontributor_id: 1\n"
-        "comment: c\n---\nTexto com <ref>&</ref>\n", encoding="utf-8")
+        "comment: c\n---\nTexto com <ref>&</ref>\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out.xml.bz2"
     assert generator.main(["--source", str(src), "--output", str(out)]) == 0
     xml = bz2.decompress(out.read_bytes()).decode("utf-8")

@@ -6,8 +6,13 @@ import pytest
 
 from llamawiki import models, prompt
 
-QUESTIONS = ["Qual é a capital do Brasil?", "Quem foi Tiradentes?", "Quando foi abolida a escravidão no Brasil?",
-             "Qual?", "Dom Pedro I proclamou a independência do Brasil em que dia, mês e ano exatamente?"]
+QUESTIONS = [
+    "Qual é a capital do Brasil?",
+    "Quem foi Tiradentes?",
+    "Quando foi abolida a escravidão no Brasil?",
+    "Qual?",
+    "Dom Pedro I proclamou a independência do Brasil em que dia, mês e ano exatamente?",
+]
 
 
 @pytest.fixture(scope="module")
@@ -16,14 +21,14 @@ def generator(tiny_llama):
 
 
 def test_greedy_batch_equals_one_at_a_time(generator):
-    prompts = [prompt.build_prompt(q) for q in QUESTIONS]    # different lengths: the batch is left-padded
+    prompts = [prompt.build_prompt(q) for q in QUESTIONS]  # different lengths: the batch is left-padded
     one = [generator.generate(p, max_new_tokens=24) for p in prompts]
     batch = generator.generate_batch(prompts, max_new_tokens=24)
     assert [g.text for g in batch] == [g.text for g in one]
     assert [g.n_tokens for g in batch] == [g.n_tokens for g in one]
     assert [g.finish_reason for g in batch] == [g.finish_reason for g in one]
     assert [g.prompt_tokens for g in batch] == [g.prompt_tokens for g in one]
-    assert len({g.text for g in batch}) > 1          # the prompts really produced different answers
+    assert len({g.text for g in batch}) > 1  # the prompts really produced different answers
 
 
 def test_batch_honours_stop_strings(generator):
@@ -56,20 +61,27 @@ def test_compare_with_batch_size_gives_the_answers_of_one_at_a_time(tiny_llama, 
         w = csv.writer(f)
         w.writerow(["id", "pergunta", "resposta_referencia"])
         w.writerows([(str(i), q, "x") for i, q in enumerate(QUESTIONS, 1)])
-    cfg = {"generation": {"max_new_tokens": 12},
-           "models": {"tiny": {"backend": "transformers", "model": str(tiny_llama)}},
-           "systems": {"base": {"model": "tiny"}}}
+    cfg = {
+        "generation": {"max_new_tokens": 12},
+        "models": {"tiny": {"backend": "transformers", "model": str(tiny_llama)}},
+        "systems": {"base": {"model": "tiny"}},
+    }
     loads = []
 
     def load(spec):
         loads.append(spec)
         return models.load_generator(spec)
 
-    one = ev.run_comparison(cfg, questions_path=questions, run_dir=tmp_path / "one", progress=False,
-                            load_generator=load)
-    batched = ev.run_comparison({**cfg, "generation": {"max_new_tokens": 12, "batch_size": 4}},
-                                questions_path=questions, run_dir=tmp_path / "batch", progress=False,
-                                load_generator=load)
+    one = ev.run_comparison(
+        cfg, questions_path=questions, run_dir=tmp_path / "one", progress=False, load_generator=load
+    )
+    batched = ev.run_comparison(
+        {**cfg, "generation": {"max_new_tokens": 12, "batch_size": 4}},
+        questions_path=questions,
+        run_dir=tmp_path / "batch",
+        progress=False,
+        load_generator=load,
+    )
     assert batched.generated == len(QUESTIONS) == one.generated
     texts = lambda r: [r.answers[("base", str(i))]["answer"] for i in range(1, len(QUESTIONS) + 1)]  # noqa: E731
     assert texts(batched) == texts(one)

@@ -38,18 +38,31 @@ COMPARE = [p for p in CONFIGS if _kind(p) == "compare"]
 
 def test_every_shipped_config_is_covered():
     # every shipped config by name: each one below runs (fine-tuning, one step) or is validated (compare)
-    assert {p.name for p in FINETUNE} == {"demo.yaml", "llama2-13b-qlora.yaml", "estudo-demo.yaml",
-                                          "estudo-llama2-13b.yaml"}
-    assert {p.name for p in COMPARE} == {"compare-demo.yaml", "compare-llama2-13b.yaml", "compare-estudo.yaml",
-                                         "compare-estudo-demo.yaml"}
+    assert {p.name for p in FINETUNE} == {
+        "demo.yaml",
+        "llama2-13b-qlora.yaml",
+        "estudo-demo.yaml",
+        "estudo-llama2-13b.yaml",
+    }
+    assert {p.name for p in COMPARE} == {
+        "compare-demo.yaml",
+        "compare-llama2-13b.yaml",
+        "compare-estudo.yaml",
+        "compare-estudo-demo.yaml",
+    }
     assert [p.name for p in CONFIGS if _kind(p) == "other"] == []
 
 
 @pytest.fixture(scope="module")
 def data_files(tmp_path_factory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("data")
-    rec = [{"instruction": prompt.INSTRUCTION_QA, "input": "Qual é a capital do Brasil?",
-            "output": "A capital do Brasil é Brasília."}] * 8
+    rec = [
+        {
+            "instruction": prompt.INSTRUCTION_QA,
+            "input": "Qual é a capital do Brasil?",
+            "output": "A capital do Brasil é Brasília.",
+        }
+    ] * 8
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rec)
     (d / "treino.jsonl").write_text(lines, encoding="utf-8")
     (d / "teste.jsonl").write_text(lines, encoding="utf-8")
@@ -62,8 +75,14 @@ OVERRIDDEN = {"model", "train_file", "eval_file", "output_dir", "quantization", 
 
 
 def _overrides(model: Path, data: tuple[Path, Path], out: Path) -> list[str]:
-    sets = [f"model={model}", f"train_file={data[0]}", f"eval_file={data[1]}", f"output_dir={out}",
-            "quantization=none", "training.max_steps=1"]
+    sets = [
+        f"model={model}",
+        f"train_file={data[0]}",
+        f"eval_file={data[1]}",
+        f"output_dir={out}",
+        "quantization=none",
+        "training.max_steps=1",
+    ]
     assert {s.split("=", 1)[0] for s in sets} == OVERRIDDEN
     return sets
 
@@ -106,7 +125,7 @@ def test_finetune_config_trains_one_step(path, tiny_llama, data_files, tmp_path)
     shipped = yaml.safe_load(path.read_text(encoding="utf-8"))
     out = tmp_path / "out"
     cfg = load_config(path, _overrides(tiny_llama, data_files, out))
-    for key, value in shipped.items():                       # every top-level key as shipped but the overridden
+    for key, value in shipped.items():  # every top-level key as shipped but the overridden
         if key not in OVERRIDDEN and not isinstance(value, dict):
             assert cfg[key] == value, key
     assert cfg["training"] == {**shipped["training"], "max_steps": 1}
@@ -115,7 +134,7 @@ def test_finetune_config_trains_one_step(path, tiny_llama, data_files, tmp_path)
     assert (out / "adapter_config.json").exists()
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 1
-    assert "eval_loss" in json.loads((out / "run_config.json").read_text())["metrics"]   # evaluation ran too
+    assert "eval_loss" in json.loads((out / "run_config.json").read_text())["metrics"]  # evaluation ran too
     # the arguments the trainer actually trained with (saved by Trainer.save_model) against the YAML
     built = torch.load(out / "training_args.bin", weights_only=False)
     for key, value in shipped["training"].items():
@@ -135,8 +154,16 @@ def test_finetune_cli_report_to_tensorboard_on_demo(tiny_llama, data_files, tmp_
     """``finetune.py --report-to tensorboard`` on configs/demo.yaml trains and writes TensorBoard events in
     <output_dir>/runs (it died at once on the ``logging_dir`` transformers 5 removed)."""
     out = tmp_path / "out"
-    args = [sys.executable, str(ROOT / "finetune.py"), "--config", str(ROOT / "configs" / "demo.yaml"),
-            "--report-to", "tensorboard", "--output-dir", str(out)]
+    args = [
+        sys.executable,
+        str(ROOT / "finetune.py"),
+        "--config",
+        str(ROOT / "configs" / "demo.yaml"),
+        "--report-to",
+        "tensorboard",
+        "--output-dir",
+        str(out),
+    ]
     for o in _overrides(tiny_llama, data_files, out):
         args += ["--set", o]
     p = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -148,10 +175,15 @@ def test_finetune_cli_report_to_tensorboard_on_demo(tiny_llama, data_files, tmp_
 def test_logging_dir_is_refused_with_where_tensorboard_writes(tiny_llama, data_files, tmp_path):
     from llamawiki.training import train
 
-    cfg = load_config(ROOT / "configs" / "demo.yaml", _overrides(tiny_llama, data_files, tmp_path / "o")
-                      + ["training.logging_dir=logs"])
-    with pytest.raises(UserError, match=r"unknown training key 'logging_dir'.*<output_dir>/runs/<date>_<host>.*"
-                                        r"TENSORBOARD_LOGGING_DIR"):
+    cfg = load_config(
+        ROOT / "configs" / "demo.yaml",
+        _overrides(tiny_llama, data_files, tmp_path / "o") + ["training.logging_dir=logs"],
+    )
+    with pytest.raises(
+        UserError,
+        match=r"unknown training key 'logging_dir'.*<output_dir>/runs/<date>_<host>.*"
+        r"TENSORBOARD_LOGGING_DIR",
+    ):
         train(cfg)
     assert not (tmp_path / "o").exists()
 
@@ -162,13 +194,16 @@ def test_13b_warmup_is_a_ratio():
 
     cfg = load_config(ROOT / "configs" / "llama2-13b-qlora.yaml")
     assert "warmup_ratio" not in cfg["training"] and 0 < cfg["training"]["warmup_steps"] < 1
-    args = TrainingArguments(output_dir="unused", warmup_steps=cfg["training"]["warmup_steps"], use_cpu=True,
-                             report_to="none")
+    args = TrainingArguments(
+        output_dir="unused", warmup_steps=cfg["training"]["warmup_steps"], use_cpu=True, report_to="none"
+    )
     assert args.get_warmup_steps(1000) == 30
 
 
-@pytest.mark.parametrize("typo,closest", [("warmup_ratoi", "warmup_steps"), ("warmup_ratio", "warmup_steps"),
-                                           ("learnig_rate", "learning_rate")])
+@pytest.mark.parametrize(
+    "typo,closest",
+    [("warmup_ratoi", "warmup_steps"), ("warmup_ratio", "warmup_steps"), ("learnig_rate", "learning_rate")],
+)
 def test_unknown_trl_key_names_file_key_version_and_closest(typo, closest, tiny_llama, data_files, tmp_path):
     import trl
 
@@ -193,8 +228,9 @@ def test_unknown_trl_key_names_file_key_version_and_closest(typo, closest, tiny_
 def test_unknown_key_without_close_match(tiny_llama, data_files, tmp_path):
     from llamawiki.training import train
 
-    cfg = load_config(ROOT / "configs" / "demo.yaml", _overrides(tiny_llama, data_files, tmp_path / "o")
-                      + ["training.zzzqqq=1"])
+    cfg = load_config(
+        ROOT / "configs" / "demo.yaml", _overrides(tiny_llama, data_files, tmp_path / "o") + ["training.zzzqqq=1"]
+    )
     with pytest.raises(UserError, match=r"unknown training key 'zzzqqq' for the installed trl .*no close SFTConfig"):
         train(cfg)
 
@@ -202,8 +238,16 @@ def test_unknown_key_without_close_match(tiny_llama, data_files, tmp_path):
 # ---- compare configs: validated without generating ----------------------------------------------------------
 
 COMPARE_KEYS = evaluation.COMPARE_KEYS
-GENERATION_KEYS = {"max_new_tokens", "temperature", "top_p", "top_k", "repeat_penalty", "repetition_penalty",
-                   "batch_size", "stop"}
+GENERATION_KEYS = {
+    "max_new_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "repeat_penalty",
+    "repetition_penalty",
+    "batch_size",
+    "stop",
+}
 
 
 @pytest.mark.parametrize("path", COMPARE, ids=lambda p: p.name)
@@ -227,15 +271,17 @@ def test_compare_config_is_valid(path):
             assert s.retrieval["retriever"] in ("hybrid", "bm25", "dense", "faiss") and s.retrieval["k"] >= 1
     if cfg.get("judge"):
         enabled = {**cfg, "judge": {**cfg["judge"], "enabled": True}}
-        spec = evaluation.judge_spec(enabled)          # the judge's model resolves like a system's
+        spec = evaluation.judge_spec(enabled)  # the judge's model resolves like a system's
         assert spec["model"] and set(cfg["judge"]) <= {"enabled", "model", "generation", "instruction"}
         assert evaluation.judge_spec(cfg) is None or cfg["judge"].get("enabled") is not False
     for stage_path in cfg.get("stages") or {}:
-        assert any(stage_path in json.dumps(s.model) or stage_path == (s.retrieval or {}).get("index_dir")
-                   for s in systems), f"stage hint for a path no system uses: {stage_path}"
+        assert any(
+            stage_path in json.dumps(s.model) or stage_path == (s.retrieval or {}).get("index_dir") for s in systems
+        ), f"stage hint for a path no system uses: {stage_path}"
 
 
 # ---- the study's RAG as run: one whole 10,000-character chunk in the prompt -----------------------------------
+
 
 class _OneChunkRetriever:
     """What the study's index gives back: chunks in rank order (compare.py keeps the first k)."""
@@ -278,18 +324,24 @@ def test_estudo_rag_prompt_holds_one_whole_10000_character_chunk(name):
     assert rag.retrieval["k"] == 1 and rag.prompt == "estudo"
     # a chunk as the study's index makes it: 10,000-character pieces, each headed by its title line
     text = " ".join(f"Frase {i}: a história do Brasil registra o fato número {i} com detalhes." for i in range(400))
-    page = retrieval.Document(page_content=text, metadata={"title": "História do Brasil",
-                                                           "section": retrieval.LEAD_SECTION})
+    page = retrieval.Document(
+        page_content=text, metadata={"title": "História do Brasil", "section": retrieval.LEAD_SECTION}
+    )
     chunks = list(retrieval.split_documents([page], retrieval.make_splitter(10_000, 20)))
     first = chunks[0].page_content
     assert len(chunks) > 1 and 9_900 <= len(first.split("\n", 1)[1]) <= 10_000
     assert len(first) > retrieval.DEFAULT_MAX_CONTEXT_CHARS
     gen = _WindowGenerator(int(rag.model["n_ctx"]))
     generation = evaluation.system_generation(rag, evaluation.generation_settings(cfg))
-    record = evaluation.generate_answer(rag, evaluation.Question("1", "Qual é a capital do Brasil?"), gen,
-                                        generation, retriever=_OneChunkRetriever(chunks))
+    record = evaluation.generate_answer(
+        rag,
+        evaluation.Question("1", "Qual é a capital do Brasil?"),
+        gen,
+        generation,
+        retriever=_OneChunkRetriever(chunks),
+    )
     assert record["answer"] == "Brasília."
     sent = gen.prompts[0]
-    assert first in sent                                    # the whole chunk, not cut
-    assert chunks[1].page_content.split("\n", 1)[1][:200] not in sent   # k = 1: the second one is not there
+    assert first in sent  # the whole chunk, not cut
+    assert chunks[1].page_content.split("\n", 1)[1][:200] not in sent  # k = 1: the second one is not there
     assert gen.count_tokens(sent) <= gen.n_ctx - generation["max_new_tokens"]

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # ---- a local HTTP server ----------------------------------------------------------------------------------------
 
+
 class Server:
     """Serves ``files`` (URL path -> bytes) on 127.0.0.1; counts the requests per path."""
 
@@ -83,6 +84,7 @@ SHA = hashlib.sha256(BODY).hexdigest()
 
 # ---- the study's files ------------------------------------------------------------------------------------------
 
+
 def test_good_hash_writes_the_file_and_a_rerun_downloads_nothing(tmp_path):
     with Server({"/csv/dados.csv": BODY}) as srv:
         item = dl.PinnedFile(f"{srv.url}/csv/dados.csv", tmp_path / "estudo" / "dados.csv", SHA)
@@ -90,7 +92,7 @@ def test_good_hash_writes_the_file_and_a_rerun_downloads_nothing(tmp_path):
         assert dl.fetch(item, log=lines.append) is True
         assert item.dest.read_bytes() == BODY and leftovers(item.dest.parent) == []
         assert lines == [f"{item.dest}: downloaded {len(BODY)} bytes (sha256 ok)"]
-        assert dl.fetch(item, log=lines.append) is False                 # already there: no request
+        assert dl.fetch(item, log=lines.append) is False  # already there: no request
         assert srv.hits == {"/csv/dados.csv": 1}
         assert lines[-1] == f"{item.dest}: already there (sha256 ok)"
 
@@ -111,7 +113,7 @@ def test_a_wrong_file_already_there_is_replaced_and_kept_when_the_download_fails
     with Server({"/ok": BODY, "/bad": b"bad"}) as srv:
         with pytest.raises(UserError, match="sha256 mismatch"):
             dl.fetch(dl.PinnedFile(f"{srv.url}/bad", dest, SHA), log=None)
-        assert dest.read_bytes() == b"old"                               # the rename never happened
+        assert dest.read_bytes() == b"old"  # the rename never happened
         lines: list[str] = []
         assert dl.fetch(dl.PinnedFile(f"{srv.url}/ok", dest, SHA), log=lines.append) is True
     assert dest.read_bytes() == BODY
@@ -132,18 +134,32 @@ def test_offline_and_http_errors_are_one_line(tmp_path):
 
 def test_the_table_is_the_pinned_commit_of_the_original_repository():
     items = dl.study_files("data/estudo")
-    assert [i.dest.name for i in items] == ["dados.csv", "saida.json", "treino.json", "teste.json",
-                                            "resposta_llama_simples.txt", "resposta_rga.txt", "resposta_fine.txt"]
-    assert items[0].url == ("https://raw.githubusercontent.com/AertySantos/llamawiki/"
-                            "10f59b24247e084a84807c12659d71e34ef0b178/csv/dados.csv")
+    assert [i.dest.name for i in items] == [
+        "dados.csv",
+        "saida.json",
+        "treino.json",
+        "teste.json",
+        "resposta_llama_simples.txt",
+        "resposta_rga.txt",
+        "resposta_fine.txt",
+    ]
+    assert items[0].url == (
+        "https://raw.githubusercontent.com/AertySantos/llamawiki/10f59b24247e084a84807c12659d71e34ef0b178/csv/dados.csv"
+    )
     assert all(len(i.sha256) == 64 and i.dest.parent == Path("data/estudo") for i in items)
     readme = (ROOT / "data" / "estudo" / "README.md").read_text(encoding="utf-8")
     assert dl.STUDY_COMMIT in readme and all(i.sha256 in readme for i in items)
 
 
 def run_script(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd or ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd or ROOT,
+        timeout=120,
+    )
 
 
 def assert_one_line_error(proc, *needles):
@@ -161,8 +177,9 @@ def test_baixar_script_from_a_mirror_with_the_wrong_bytes(tmp_path, study_fixtur
         proc = run_script(ROOT / "data/estudo/baixar.py", "--dest", tmp_path / "estudo", "--base-url", srv.url)
     assert_one_line_error(proc, f"{srv.url}/csv/dados.csv: sha256 mismatch", "not written")
     assert not (tmp_path / "estudo" / "dados.csv").exists()
-    proc = run_script(ROOT / "data/estudo/baixar.py", "--dest", tmp_path / "e2",
-                      "--base-url", f"http://127.0.0.1:{closed_port()}")
+    proc = run_script(
+        ROOT / "data/estudo/baixar.py", "--dest", tmp_path / "e2", "--base-url", f"http://127.0.0.1:{closed_port()}"
+    )
     assert_one_line_error(proc, "cannot download", "offline?")
 
 
@@ -175,7 +192,7 @@ def test_baixar_script_with_the_real_files(tmp_path, real_study):
         assert first.stdout.strip().endswith("7 file(s) downloaded, all checked by sha256")
         again = run_script(ROOT / "data/estudo/baixar.py", "--dest", dest, "--base-url", srv.url)
         assert again.returncode == 0 and "0 file(s) downloaded" in again.stdout
-        assert set(srv.hits.values()) == {1}                               # each file fetched once
+        assert set(srv.hits.values()) == {1}  # each file fetched once
     assert {p.name for p in dest.iterdir()} == set(dl.STUDY_FILES)
 
 
@@ -184,7 +201,7 @@ def test_compare_without_the_study_files_names_the_download_command(tmp_path, mo
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError) as e:
-        ev._study_dir({}, True)                          # --study-answers with the default study_answers_dir
+        ev._study_dir({}, True)  # --study-answers with the default study_answers_dir
     assert one_line(e).startswith("data/estudo: study answer file(s) not found: resposta_llama_simples.txt")
     assert "`python data/estudo/baixar.py` (make estudo-dados)" in one_line(e)
     with pytest.raises(UserError, match=r"python data/estudo/baixar.py --dest outra"):
@@ -194,6 +211,7 @@ def test_compare_without_the_study_files_names_the_download_command(tmp_path, mo
 
 
 # ---- models -----------------------------------------------------------------------------------------------------
+
 
 def config_model_paths() -> set[str]:
     """Every model path configs/*.yaml read (top-level `model:` and `models.*.model`), but the embedded Gemma
@@ -212,15 +230,17 @@ def config_model_paths() -> set[str]:
 def test_dry_run_plans_exactly_the_paths_the_configs_read_offline(tmp_path):
     proc = run_script(ROOT / "models/baixar.py", "--dry-run", env={"HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr
-    dests = {line.split(":", 1)[1].strip() for line in proc.stdout.splitlines()
-             if line.strip().startswith("destination:")}
+    dests = {
+        line.split(":", 1)[1].strip() for line in proc.stdout.splitlines() if line.strip().startswith("destination:")
+    }
     assert dests == config_model_paths() == {m.dest for m in dl.MODELS}
     assert all(not Path(d).is_absolute() and d.startswith("models/") for d in dests)
     for m in dl.MODELS:
         assert f"  repo:        {m.repo_id}" in proc.stdout and f"  revision:    {m.revision}" in proc.stdout
     assert "exact size: from the hub when online" in proc.stdout and "dry run: nothing downloaded" in proc.stdout
-    one = run_script(ROOT / "models/baixar.py", "--dry-run", "--only", "llama-2-13b-chat-q4ks",
-                     env={"HF_HUB_OFFLINE": "1"})
+    one = run_script(
+        ROOT / "models/baixar.py", "--dry-run", "--only", "llama-2-13b-chat-q4ks", env={"HF_HUB_OFFLINE": "1"}
+    )
     assert one.stdout.count("destination:") == 1 and "models/llama-2-13b-chat.Q4_K_S.gguf" in one.stdout
     bad = run_script(ROOT / "models/baixar.py", "--only", "llama-3")
     assert_one_line_error(bad, "--only: unknown model(s) llama-3; known: llama-2-13b-chat-hf")
@@ -236,26 +256,50 @@ def test_the_models_table_is_pinned():
 
 
 def test_models_script_offline_is_one_line(tmp_path):
-    proc = run_script(ROOT / "models/baixar.py", "--root", tmp_path, "--only", "llama-2-13b-chat-q4km",
-                      env={"HF_HUB_OFFLINE": "1"})
+    proc = run_script(
+        ROOT / "models/baixar.py", "--root", tmp_path, "--only", "llama-2-13b-chat-q4km", env={"HF_HUB_OFFLINE": "1"}
+    )
     assert_one_line_error(proc, "HF_HUB_OFFLINE=1 forbids downloads", "HF_HUB_OFFLINE=0")
-    proc = run_script(ROOT / "models/baixar.py", "--root", tmp_path, "--only", "llama-2-13b-chat-q4km",
-                      env={"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}"})
+    proc = run_script(
+        ROOT / "models/baixar.py",
+        "--root",
+        tmp_path,
+        "--only",
+        "llama-2-13b-chat-q4km",
+        env={"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}"},
+    )
     assert_one_line_error(proc, "TheBloke/Llama-2-13B-chat-GGUF: cannot reach huggingface.co (offline?)")
     assert list(tmp_path.iterdir()) == []
 
 
 GGUF = b"GGUF" + bytes(range(200)) * 50
 GGUF_SHA = hashlib.sha256(GGUF).hexdigest()
-FOLDER = {"config.json": b'{"model_type": "llama"}', "model-00001-of-00001.safetensors": b"w" * 3000,
-          "tokenizer.model": b"t" * 500, "pytorch_model.bin": b"not wanted"}
+FOLDER = {
+    "config.json": b'{"model_type": "llama"}',
+    "model-00001-of-00001.safetensors": b"w" * 3000,
+    "tokenizer.model": b"t" * 500,
+    "pytorch_model.bin": b"not wanted",
+}
 
 
 def table(revision="a" * 40) -> list[dl.HubModel]:
-    return [dl.HubModel("tiny-gguf", "org/Tiny-GGUF", revision, "models/tiny.Q4_K_M.gguf",
-                        filename="tiny.Q4_K_M.gguf", sha256=GGUF_SHA),
-            dl.HubModel("tiny-hf", "org/Tiny-hf", revision, "models/tiny-hf",
-                        allow_patterns=("config.json", "model-*.safetensors", "tokenizer*"))]
+    return [
+        dl.HubModel(
+            "tiny-gguf",
+            "org/Tiny-GGUF",
+            revision,
+            "models/tiny.Q4_K_M.gguf",
+            filename="tiny.Q4_K_M.gguf",
+            sha256=GGUF_SHA,
+        ),
+        dl.HubModel(
+            "tiny-hf",
+            "org/Tiny-hf",
+            revision,
+            "models/tiny-hf",
+            allow_patterns=("config.json", "model-*.safetensors", "tokenizer*"),
+        ),
+    ]
 
 
 class FakeHub:
@@ -278,8 +322,10 @@ class FakeHub:
         self.calls.append(("model_info", repo_id, revision))
         if self.info_fail:
             raise self.info_fail
-        sibs = [SimpleNamespace(rfilename=n, size=len(b), lfs=SimpleNamespace(sha256=hashlib.sha256(b).hexdigest()))
-                for n, b in self.files(repo_id).items()]
+        sibs = [
+            SimpleNamespace(rfilename=n, size=len(b), lfs=SimpleNamespace(sha256=hashlib.sha256(b).hexdigest()))
+            for n, b in self.files(repo_id).items()
+        ]
         return SimpleNamespace(sha=revision or "c" * 40, siblings=sibs)
 
     def hf_hub_download(self, repo_id, filename, *, revision=None, local_dir=None, **kw):
@@ -310,18 +356,20 @@ def test_download_prints_sizes_first_then_checks_and_skips_on_rerun(tmp_path, mo
     dl.download_models(table(), root=tmp_path, log=lines.append)
     text = "\n".join(lines)
     first_download = text.index("tiny.Q4_K_M.gguf: ok")
-    assert text.index(f"size:        {dl.human_size(len(GGUF))} ({len(GGUF):,} bytes, 1 file(s), from the hub)") \
+    assert (
+        text.index(f"size:        {dl.human_size(len(GGUF))} ({len(GGUF):,} bytes, 1 file(s), from the hub)")
         < first_download
-    assert "size:        3.52 KB (3,523 bytes, 3 file(s), from the hub)" in text        # the .bin is not selected
+    )
+    assert "size:        3.52 KB (3,523 bytes, 3 file(s), from the hub)" in text  # the .bin is not selected
     assert "total: " in text and text.index("total: ") < first_download
     assert (tmp_path / "models/tiny.Q4_K_M.gguf").read_bytes() == GGUF
     got = {p.name for p in (tmp_path / "models/tiny-hf").iterdir()}
     assert got == {"config.json", "model-00001-of-00001.safetensors", "tokenizer.model", dl.STAMP}
     assert [c[0] for c in hub.calls] == ["model_info", "model_info", "hf_hub_download", "snapshot_download"]
-    assert all(c[2] == "a" * 40 for c in hub.calls if c[0] == "model_info")          # at the pinned revision
+    assert all(c[2] == "a" * 40 for c in hub.calls if c[0] == "model_info")  # at the pinned revision
 
     hub.calls.clear()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")                 # a rerun needs no network: nothing asked of the hub
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a rerun needs no network: nothing asked of the hub
     lines.clear()
     dl.download_models(table(), root=tmp_path, log=lines.append)
     assert hub.calls == [] and all("already there" in line for line in lines) and len(lines) == 2
@@ -332,8 +380,10 @@ def test_sha256_mismatch_is_one_line_and_no_file_is_left(tmp_path, monkeypatch):
     with pytest.raises(UserError) as e:
         dl.download_models(table()[:1], root=tmp_path, log=None)
     dest = tmp_path / "models/tiny.Q4_K_M.gguf"
-    assert one_line(e) == (f"{dest}: sha256 mismatch: expected {GGUF_SHA}, got "
-                           f"{hashlib.sha256(GGUF + b'!').hexdigest()}; the file was removed")
+    assert one_line(e) == (
+        f"{dest}: sha256 mismatch: expected {GGUF_SHA}, got "
+        f"{hashlib.sha256(GGUF + b'!').hexdigest()}; the file was removed"
+    )
     assert list((tmp_path / "models").iterdir()) == []
 
 
@@ -345,8 +395,10 @@ def test_gated_repository_is_one_line(tmp_path, monkeypatch):
     FakeHub(monkeypatch, fail=GatedRepoError("403 Client Error.\nCannot access gated repo", response=response))
     with pytest.raises(UserError) as e:
         dl.download_models(table()[:1], root=tmp_path, log=None)
-    assert one_line(e) == ("org/Tiny-GGUF: gated repository: accept its license at https://huggingface.co/"
-                           "org/Tiny-GGUF with your account, log in (`hf auth login` or HF_TOKEN) and run again")
+    assert one_line(e) == (
+        "org/Tiny-GGUF: gated repository: accept its license at https://huggingface.co/"
+        "org/Tiny-GGUF with your account, log in (`hf auth login` or HF_TOKEN) and run again"
+    )
 
 
 @pytest.mark.parametrize("where", ["model_info", "download"])
@@ -357,8 +409,13 @@ def test_offline_is_one_line(tmp_path, monkeypatch, where):
     if where == "model_info":
         FakeHub(monkeypatch, info_fail=httpx.ConnectError("[Errno -3] Temporary failure in name resolution"))
     else:
-        FakeHub(monkeypatch, fail=LocalEntryNotFoundError("An error happened while trying to locate the file on "
-                                                          "the Hub and we cannot find it in the local cache.\nMore"))
+        FakeHub(
+            monkeypatch,
+            fail=LocalEntryNotFoundError(
+                "An error happened while trying to locate the file on "
+                "the Hub and we cannot find it in the local cache.\nMore"
+            ),
+        )
     with pytest.raises(UserError) as e:
         dl.download_models(table()[1:], root=tmp_path, log=None)
     assert one_line(e).startswith("org/Tiny-hf: cannot reach huggingface.co (offline?): ")
@@ -368,6 +425,8 @@ def test_offline_is_one_line(tmp_path, monkeypatch, where):
 def test_unpinned_revision_warns_with_the_commit_it_got(tmp_path, monkeypatch, capsys):
     hub = FakeHub(monkeypatch)
     dl.download_models(table(revision=None)[:1], root=tmp_path, log=None)
-    assert "warning: tiny-gguf: revision not pinned (not verified offline); using commit " + "c" * 40 \
+    assert (
+        "warning: tiny-gguf: revision not pinned (not verified offline); using commit " + "c" * 40
         in capsys.readouterr().err
+    )
     assert ("hf_hub_download", "org/Tiny-GGUF", "tiny.Q4_K_M.gguf", "c" * 40) in hub.calls

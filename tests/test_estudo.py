@@ -16,12 +16,16 @@ from test_compare import make_env, run
 
 def test_the_study_template_verbatim():
     text = prompt.build_example("Qual a capital do Brasil?", "Brasília.", template="estudo")
-    assert text == ("### Instruction: Utilize a Question fornecida para gerar uma Answer sucinta em português, que "
-                    "consiste em uma Answer fundamentada apartir de todo o seu conhecimento sobre a Question, caso "
-                    "nao saiba a resposta, nao gere novas perguntas e responda: nao sei a resposta \n"
-                    "### Question: Qual a capital do Brasil?\n ### Answer: Brasília.")
+    assert text == (
+        "### Instruction: Utilize a Question fornecida para gerar uma Answer sucinta em português, que "
+        "consiste em uma Answer fundamentada apartir de todo o seu conhecimento sobre a Question, caso "
+        "nao saiba a resposta, nao gere novas perguntas e responda: nao sei a resposta \n"
+        "### Question: Qual a capital do Brasil?\n ### Answer: Brasília."
+    )
     rag = prompt.build_prompt("Qual a capital?", context="Brasília é a capital.", template="estudo")
-    assert rag.startswith("Use the following pieces of context") and rag.endswith("Question: Qual a capital?\nHelpful Answer:")
+    assert rag.startswith("Use the following pieces of context") and rag.endswith(
+        "Question: Qual a capital?\nHelpful Answer:"
+    )
     assert prompt.split_response("Brasília.\n### Question: e agora?", "estudo") == "Brasília."
     with pytest.raises(UserError, match="unknown template 'x'"):
         prompt.build_prompt("q", template="x")
@@ -58,8 +62,11 @@ def test_lm_head_lora_target_is_one_clear_line():
 def test_systems_keep_their_own_prompt_and_generation_settings(tmp_path):
     cfg, questions = make_env(tmp_path)
     cfg["generation"] = {"max_new_tokens": 16, "repeat_penalty": 1.1}
-    cfg["systems"]["finetuned"] = {"model": "tiny+lora", "prompt": "estudo",
-                                   "generation": {"temperature": 0.01, "top_k": 50, "repeat_penalty": None}}
+    cfg["systems"]["finetuned"] = {
+        "model": "tiny+lora",
+        "prompt": "estudo",
+        "generation": {"temperature": 0.01, "top_k": 50, "repeat_penalty": None},
+    }
     seen = []
 
     class Recorder:
@@ -70,8 +77,14 @@ def test_systems_keep_their_own_prompt_and_generation_settings(tmp_path):
             seen.append((self.spec.get("adapter") is not None, text, gen))
             return type("G", (), {"text": "Brasília.", "n_tokens": 2, "seconds": 0.1, "prompt_tokens": 9})()
 
-    ev.run_comparison(cfg, questions_path=questions, run_dir=tmp_path / "run", progress=False,
-                      load_generator=Recorder, systems=["base", "finetuned"])
+    ev.run_comparison(
+        cfg,
+        questions_path=questions,
+        run_dir=tmp_path / "run",
+        progress=False,
+        load_generator=Recorder,
+        systems=["base", "finetuned"],
+    )
     base = [g for ft, _, g in seen if not ft]
     tuned = [(t, g) for ft, t, g in seen if ft]
     assert base[0]["repeat_penalty"] == 1.1 and "top_k" not in base[0] and base[0]["temperature"] == 0.0
@@ -95,8 +108,12 @@ class _Retriever:
     def invoke(self, question):
         from langchain_core.documents import Document
 
-        return [Document(page_content="Lei Áurea — Introdução\nA Lei Áurea foi assinada em 1888.",
-                         metadata={"title": "Lei Áurea", "section": "Introdução", "source": "u"})]
+        return [
+            Document(
+                page_content="Lei Áurea — Introdução\nA Lei Áurea foi assinada em 1888.",
+                metadata={"title": "Lei Áurea", "section": "Introdução", "source": "u"},
+            )
+        ]
 
 
 class _Gen:
@@ -114,8 +131,9 @@ def test_rag_with_the_study_prompt_uses_langchains_english_qa_prompt_and_its_sto
     from llamawiki import retrieval
 
     gen = _Gen()
-    res = retrieval.answer("Quando foi assinada a Lei Áurea?", _Retriever(), gen, k=1, template="estudo",
-                           max_new_tokens=20)
+    res = retrieval.answer(
+        "Quando foi assinada a Lei Áurea?", _Retriever(), gen, k=1, template="estudo", max_new_tokens=20
+    )
     sent, kw = gen.calls[0]
     assert "Helpful Answer:" in sent and "A Lei Áurea foi assinada em 1888." in sent
     assert "### Response:" not in sent

@@ -17,8 +17,10 @@ import yaml
 from llamawiki import prompt
 
 ROOT = Path(__file__).resolve().parent.parent
-QA = [("Qual é a capital do Brasil?", "A capital do Brasil é Brasília."),
-      ("Quem foi Tiradentes?", "Joaquim José da Silva Xavier, líder da Inconfidência Mineira.")]
+QA = [
+    ("Qual é a capital do Brasil?", "A capital do Brasil é Brasília."),
+    ("Quem foi Tiradentes?", "Joaquim José da Silva Xavier, líder da Inconfidência Mineira."),
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +32,26 @@ def train_file(tmp_path_factory) -> Path:
 
 
 def _cfg(model: Path, train: Path, out: Path, **training) -> dict:
-    t = {"max_steps": 4, "per_device_train_batch_size": 2, "learning_rate": 1e-3, "warmup_steps": 0,
-         "max_length": 256, "logging_steps": 1, "save_steps": 1000, "disable_tqdm": True}
+    t = {
+        "max_steps": 4,
+        "per_device_train_batch_size": 2,
+        "learning_rate": 1e-3,
+        "warmup_steps": 0,
+        "max_length": 256,
+        "logging_steps": 1,
+        "save_steps": 1000,
+        "disable_tqdm": True,
+    }
     t.update(training)
-    return {"model": str(model), "train_file": str(train), "eval_file": None, "output_dir": str(out),
-            "cpu_threads": 1, "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"},
-            "training": t}
+    return {
+        "model": str(model),
+        "train_file": str(train),
+        "eval_file": None,
+        "output_dir": str(out),
+        "cpu_threads": 1,
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"},
+        "training": t,
+    }
 
 
 def _write(tmp_path: Path, cfg: dict) -> Path:
@@ -49,8 +65,14 @@ def _env() -> dict:
 
 
 def _run(config: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "finetune.py"), "--config", str(config), *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=timeout, env=_env())
+    return subprocess.run(
+        [sys.executable, str(ROOT / "finetune.py"), "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env=_env(),
+    )
 
 
 BAD = [
@@ -105,8 +127,12 @@ def test_failed_run_does_not_lock_its_folder(tiny_llama, train_file, tmp_path):
     out.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = {"status": "running", "pid": dead.pid, "host": os.uname().nodename,
-             "identity": {"training.learning_rate": "abc"}}
+    stale = {
+        "status": "running",
+        "pid": dead.pid,
+        "host": os.uname().nodename,
+        "identity": {"training.learning_rate": "abc"},
+    }
     (out / "run_config.json").write_text(json.dumps(stale), encoding="utf-8")
     config = _write(tmp_path, _cfg(tiny_llama, train_file, out, max_steps=1))
     p = _run(config)
@@ -122,7 +148,7 @@ def test_failed_run_does_not_lock_its_folder(tiny_llama, train_file, tmp_path):
 def test_examples_cut_away_by_max_length(tiny_llama, tmp_path):
     """trl drops an example whose prompt alone fills max_length: all dropped is one line naming the file and the
     key (trl's own failure was a sampler traceback), some dropped is a warning with the count."""
-    long_q = "Qual é a capital do Brasil? " * 120           # a prompt far beyond 256 tokens
+    long_q = "Qual é a capital do Brasil? " * 120  # a prompt far beyond 256 tokens
     rows = [{"instruction": prompt.INSTRUCTION_QA, "input": q, "output": a} for q, a in QA * 2]
     long_rows = [{"instruction": prompt.INSTRUCTION_QA, "input": long_q, "output": "Brasília."}] * 3
     only_long, mixed = tmp_path / "longos.jsonl", tmp_path / "misto.jsonl"
@@ -132,10 +158,12 @@ def test_examples_cut_away_by_max_length(tiny_llama, tmp_path):
     p = _run(_write(tmp_path, _cfg(tiny_llama, only_long, out, max_steps=1)))
     errors = [line for line in p.stderr.splitlines() if line.startswith("error:")]
     assert p.returncode == 2 and "Traceback" not in p.stderr and len(errors) == 1, p.stderr
-    assert errors[0] == (f"error: {only_long}: all 3 examples are dropped: the prompt alone fills "
-                         "training.max_length (256 tokens), so no answer token is left to learn; raise "
-                         "training.max_length")
-    assert not (out / "run_config.json").exists()          # nothing recorded: the corrected rerun is free
+    assert errors[0] == (
+        f"error: {only_long}: all 3 examples are dropped: the prompt alone fills "
+        "training.max_length (256 tokens), so no answer token is left to learn; raise "
+        "training.max_length"
+    )
+    assert not (out / "run_config.json").exists()  # nothing recorded: the corrected rerun is free
     p = _run(_write(tmp_path, _cfg(tiny_llama, mixed, out, max_steps=1)))
     assert p.returncode == 0, p.stderr
     assert f"warning: {mixed}: 3 of 7 examples dropped: the prompt alone fills training.max_length" in p.stderr
@@ -146,8 +174,9 @@ def test_live_run_is_refused(tiny_llama, train_file, tmp_path):
     out.mkdir()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (out / "run_config.json").write_text(json.dumps(
-            {"status": "running", "pid": sleeper.pid, "host": os.uname().nodename}), encoding="utf-8")
+        (out / "run_config.json").write_text(
+            json.dumps({"status": "running", "pid": sleeper.pid, "host": os.uname().nodename}), encoding="utf-8"
+        )
         p = _run(_write(tmp_path, _cfg(tiny_llama, train_file, out, max_steps=1)), "--overwrite")
         assert p.returncode == 2 and f"a run is training in this folder now (pid {sleeper.pid}" in p.stderr
     finally:
@@ -158,11 +187,17 @@ def test_live_run_is_refused(tiny_llama, train_file, tmp_path):
 def test_sigint_saves_a_checkpoint_and_resume_finds_it(tiny_llama, train_file, tmp_path):
     out = tmp_path / "out"
     config = _write(tmp_path, _cfg(tiny_llama, train_file, out, max_steps=100000))
-    proc = subprocess.Popen([sys.executable, str(ROOT / "finetune.py"), "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_env())
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "finetune.py"), "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+    )
     seen = []
     deadline = time.monotonic() + 240
-    for line in proc.stdout:                       # PrinterCallback logs each step as a dict with 'loss'
+    for line in proc.stdout:  # PrinterCallback logs each step as a dict with 'loss'
         seen.append(line)
         if "'loss'" in line:
             break

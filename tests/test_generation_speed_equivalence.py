@@ -8,8 +8,12 @@ import pytest
 
 from llamawiki import models, prompt
 
-QUESTIONS = ["Qual é a capital do Brasil?", "Quem foi Tiradentes?", "Quando foi abolida a escravidão no Brasil?",
-             "Dom Pedro I proclamou a independência do Brasil em que dia, mês e ano exatamente?"]
+QUESTIONS = [
+    "Qual é a capital do Brasil?",
+    "Quem foi Tiradentes?",
+    "Quando foi abolida a escravidão no Brasil?",
+    "Dom Pedro I proclamou a independência do Brasil em que dia, mês e ano exatamente?",
+]
 N = 24
 NEVER = "§nunca aparece§"
 
@@ -30,9 +34,16 @@ def bare(generator):
         p = prompt.build_prompt(q)
         ids = tok(p, return_tensors="pt")
         with torch.no_grad():
-            gen = model.generate(**ids, max_new_tokens=N, do_sample=False, temperature=None, top_p=None, top_k=None,
-                                 pad_token_id=tok.pad_token_id)
-        out.append((p, gen[0, ids["input_ids"].shape[1]:].tolist()))
+            gen = model.generate(
+                **ids,
+                max_new_tokens=N,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=tok.pad_token_id,
+            )
+        out.append((p, gen[0, ids["input_ids"].shape[1] :].tolist()))
     return out
 
 
@@ -49,8 +60,9 @@ def expected(generator, new: list[int], stops: list[str]):
     ended = next((j for j, t in enumerate(new) if t == eos), None)
     if ended is not None:
         new = new[: ended + 1]
-    m = next((k for k in range(1, len(new) + 1) if cut(tok.decode(new[:k], skip_special_tokens=True), stops)[1]),
-             len(new))
+    m = next(
+        (k for k in range(1, len(new) + 1) if cut(tok.decode(new[:k], skip_special_tokens=True), stops)[1]), len(new)
+    )
     text, hit = cut(tok.decode(new[:m], skip_special_tokens=True), stops)
     return text, m, "stop" if hit or ended is not None else "length"
 
@@ -60,9 +72,9 @@ def spanning_stop(generator, new: list[int]) -> str:
     tok = generator.tokenizer
     text = tok.decode(new, skip_special_tokens=True)
     for k in range(N // 3, len(new) - 1):
-        a, b = tok.decode(new[:k], skip_special_tokens=True), tok.decode(new[:k + 1], skip_special_tokens=True)
+        a, b = tok.decode(new[:k], skip_special_tokens=True), tok.decode(new[: k + 1], skip_special_tokens=True)
         if len(a) >= 2 and len(b) >= len(a) + 2 and text.startswith(b):
-            stop = text[len(a) - 2: len(a) + 2]
+            stop = text[len(a) - 2 : len(a) + 2]
             if stop.strip() and "\ufffd" not in stop and text.find(stop) == len(a) - 2:
                 return stop
     raise AssertionError("no token boundary to put a stop string across")
@@ -84,7 +96,7 @@ def stops(generator, bare):
 def test_stops_cover_the_cases(generator, bare, stops):
     texts = [generator.tokenizer.decode(new, skip_special_tokens=True) for _, new in bare]
     assert NEVER in stops and all(NEVER not in t for t in texts)
-    assert len(stops) == 4                           # the prompt-spanning one too
+    assert len(stops) == 4  # the prompt-spanning one too
     assert sum(cut(t, stops)[1] for t in texts) >= 2
 
 

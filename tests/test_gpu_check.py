@@ -15,15 +15,30 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_gpu_check_smoke_mode_runs_every_step(tmp_path):
     log = tmp_path / "check.log"
     env = {**os.environ, "TINY": "1", "WORK": str(tmp_path / "work"), "STEP_TIMEOUT": "600", "PY": sys.executable}
-    r = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh"), str(log)], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=1500)
+    r = subprocess.run(
+        ["bash", str(ROOT / "bench" / "gpu_check.sh"), str(log)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     text = log.read_text(encoding="utf-8")
     assert r.returncode == 0, text[-3000:]
-    rows = [line.split("\t") for line in text.split("step\trc\tseconds\tpeak VRAM\n")[1].splitlines()
-            if line.count("\t") == 3]
+    rows = [
+        line.split("\t")
+        for line in text.split("step\trc\tseconds\tpeak VRAM\n")[1].splitlines()
+        if line.count("\t") == 3
+    ]
     steps = {row[0]: row[1] for row in rows}
-    assert set(steps) >= {"build-tiny", "qlora-1step-tiny", "qlora-3steps-tiny", "chat-gpu-4bit-tiny",
-                          "generation-batch-tiny", "rag-index-embeddings"}
+    assert set(steps) >= {
+        "build-tiny",
+        "qlora-1step-tiny",
+        "qlora-3steps-tiny",
+        "chat-gpu-4bit-tiny",
+        "generation-batch-tiny",
+        "rag-index-embeddings",
+    }
     assert set(steps.values()) == {"0"}
     assert "ratio ours/bare" in text and "failed steps: 0" in text and "index chunks: " in text
     assert (tmp_path / "work" / "lora-tiny" / "adapter_config.json").exists()

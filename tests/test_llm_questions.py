@@ -24,30 +24,54 @@ ROOT = Path(__file__).resolve().parent.parent
 # Parsing
 # --------------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("Pergunta: Qual é a capital do Brasil?\nResposta: Brasília.\n\nPergunta: Quando?\nResposta: Em 1822.",
-     [("Qual é a capital do Brasil?", "Brasília."), ("Quando?", "Em 1822.")]),
-    ("1. **Pergunta:** Quem proclamou a República?\n   **Resposta:** Deodoro da Fonseca.\n"
-     "2. P: Em que ano? R: 1889",
-     [("Quem proclamou a República?", "Deodoro da Fonseca."), ("Em que ano?", "1889")]),
-    ("Pergunta 1: Onde fica Brasília?\nResposta 1: No Planalto Central.",
-     [("Onde fica Brasília?", "No Planalto Central.")]),
-    ("Claro! Aqui estão:\n- Pergunta: Qual é a moeda?\n- Resposta: O real.\n\nEspero ter ajudado.",
-     [("Qual é a moeda?", "O real.")]),
-    ('[{"pergunta": "Qual a capital?", "resposta": "Brasília"}, {"question": "Who?", "answer": "Pedro"}]',
-     [("Qual a capital?", "Brasília"), ("Who?", "Pedro")]),
-    ("1. Qual é a capital do Brasil? Brasília\n2. Quem foi Tiradentes? - Um inconfidente.",
-     [("Qual é a capital do Brasil?", "Brasília"), ("Quem foi Tiradentes?", "Um inconfidente.")]),
-    ("Question: What is Brazil?\nAnswer: A country.", [("What is Brazil?", "A country.")]),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "Pergunta: Qual é a capital do Brasil?\nResposta: Brasília.\n\nPergunta: Quando?\nResposta: Em 1822.",
+            [("Qual é a capital do Brasil?", "Brasília."), ("Quando?", "Em 1822.")],
+        ),
+        (
+            "1. **Pergunta:** Quem proclamou a República?\n   **Resposta:** Deodoro da Fonseca.\n"
+            "2. P: Em que ano? R: 1889",
+            [("Quem proclamou a República?", "Deodoro da Fonseca."), ("Em que ano?", "1889")],
+        ),
+        (
+            "Pergunta 1: Onde fica Brasília?\nResposta 1: No Planalto Central.",
+            [("Onde fica Brasília?", "No Planalto Central.")],
+        ),
+        (
+            "Claro! Aqui estão:\n- Pergunta: Qual é a moeda?\n- Resposta: O real.\n\nEspero ter ajudado.",
+            [("Qual é a moeda?", "O real.")],
+        ),
+        (
+            '[{"pergunta": "Qual a capital?", "resposta": "Brasília"}, {"question": "Who?", "answer": "Pedro"}]',
+            [("Qual a capital?", "Brasília"), ("Who?", "Pedro")],
+        ),
+        (
+            "1. Qual é a capital do Brasil? Brasília\n2. Quem foi Tiradentes? - Um inconfidente.",
+            [("Qual é a capital do Brasil?", "Brasília"), ("Quem foi Tiradentes?", "Um inconfidente.")],
+        ),
+        ("Question: What is Brazil?\nAnswer: A country.", [("What is Brazil?", "A country.")]),
+    ],
+)
 def test_parse_pairs_reads_the_usual_layouts(text, expected):
     assert parse_pairs(text) == expected
 
 
-@pytest.mark.parametrize("text", [
-    "", "O Brasil é um país da América do Sul.", "Pergunta: Qual é a capital?", "Resposta: Brasília.",
-    "dsfkj ### Input ksd 12 ?? !!", '[{"x": 1}]', "[not json",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "O Brasil é um país da América do Sul.",
+        "Pergunta: Qual é a capital?",
+        "Resposta: Brasília.",
+        "dsfkj ### Input ksd 12 ?? !!",
+        '[{"x": 1}]',
+        "[not json",
+    ],
+)
 def test_parse_pairs_without_a_pair_gives_nothing(text):
     assert parse_pairs(text) == []
 
@@ -56,24 +80,29 @@ def test_parse_pairs_without_a_pair_gives_nothing(text):
 # Filters
 # --------------------------------------------------------------------------------------------------------------
 
-EXCERPT = ("Brasília é a capital federal do Brasil e a sede do governo do Distrito Federal. A cidade foi "
-           "inaugurada em 21 de abril de 1960 pelo presidente Juscelino Kubitschek.")
+EXCERPT = (
+    "Brasília é a capital federal do Brasil e a sede do governo do Distrito Federal. A cidade foi "
+    "inaugurada em 21 de abril de 1960 pelo presidente Juscelino Kubitschek."
+)
 
 
 def test_support_counts_content_words_ignoring_accents_case_and_stopwords():
     assert support("Foi inaugurada em 21 de abril de 1960.", EXCERPT) == 1.0
     assert support("JUSCELINO KUBITSCHEK a inaugurou.", EXCERPT) == pytest.approx(2 / 3)  # "inaugurou" differs
     assert support("Getúlio Vargas, em 1950.", EXCERPT) == 0.0
-    assert support("Sim.", EXCERPT) == 0.0                     # no content word: nothing to ground
+    assert support("Sim.", EXCERPT) == 0.0  # no content word: nothing to ground
 
 
-@pytest.mark.parametrize("question, answer, reason", [
-    ("Quando Brasília foi inaugurada?", "Em 21 de abril de 1960.", None),
-    ("Quando Brasília foi inaugurada", "Em 21 de abril de 1960.", "no_question_mark"),
-    ("Quem inaugurou Brasília?", "Getúlio Vargas, em 1950.", "unsupported"),
-    ("Quem inaugurou Brasília?", "O presidente Juscelino Kubitschek em 1955.", "unsupported"),  # 3/4 < 0.8
-    ("Qual é a capital do Brasil?", "B.", "length"),
-])
+@pytest.mark.parametrize(
+    "question, answer, reason",
+    [
+        ("Quando Brasília foi inaugurada?", "Em 21 de abril de 1960.", None),
+        ("Quando Brasília foi inaugurada", "Em 21 de abril de 1960.", "no_question_mark"),
+        ("Quem inaugurou Brasília?", "Getúlio Vargas, em 1950.", "unsupported"),
+        ("Quem inaugurou Brasília?", "O presidente Juscelino Kubitschek em 1955.", "unsupported"),  # 3/4 < 0.8
+        ("Qual é a capital do Brasil?", "B.", "length"),
+    ],
+)
 def test_check_pair_reasons(question, answer, reason):
     assert check_pair(question, answer, EXCERPT, 0.8, set(), min_chars=3) == reason
 
@@ -87,6 +116,7 @@ def test_check_pair_drops_a_question_already_kept_in_any_spelling():
 # --------------------------------------------------------------------------------------------------------------
 # Generator specs
 # --------------------------------------------------------------------------------------------------------------
+
 
 def test_generator_spec_forms(tmp_path):
     assert generator_spec("models/x.gguf") == {"model": "models/x.gguf", "backend": "llamacpp"}
@@ -113,12 +143,15 @@ def test_generator_spec_errors_are_one_line(tmp_path):
         generator_spec({"model": "x", "backend": "transformers", "n_gpu_layers": 3})
 
 
-@pytest.mark.parametrize("kwargs, flag", [
-    ({"max_pairs_per_article": 0}, "--max-pairs-per-article 0"),
-    ({"max_excerpt_tokens": 0}, "--llm-max-excerpt-tokens 0"),
-    ({"min_support": 1.5}, "--llm-min-support 1.5"),
-    ({"temperature": -1.0}, "--llm-temperature -1.0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, flag",
+    [
+        ({"max_pairs_per_article": 0}, "--max-pairs-per-article 0"),
+        ({"max_excerpt_tokens": 0}, "--llm-max-excerpt-tokens 0"),
+        ({"min_support": 1.5}, "--llm-min-support 1.5"),
+        ({"temperature": -1.0}, "--llm-temperature -1.0"),
+    ],
+)
 def test_llm_options_checked(kwargs, flag):
     with pytest.raises(UserError, match=re.escape(flag)):
         LLMOptions(**kwargs)
@@ -127,6 +160,7 @@ def test_llm_options_checked(kwargs, flag):
 # --------------------------------------------------------------------------------------------------------------
 # The writer on the sample dump, with a stub generator
 # --------------------------------------------------------------------------------------------------------------
+
 
 class StubGenerator:
     """Answers the LLM-questions prompt as a well-behaved chat model would, plus one pair of each bad kind: a
@@ -151,21 +185,32 @@ class StubGenerator:
         title = re.search(r"Artigo: (.*)", text).group(1)
         excerpt = text.split("Trecho:\n", 1)[1].split("\n\n### Response:", 1)[0]
         first = excerpt.split(". ")[0].rstrip(".") + "."
-        n = zlib.crc32(excerpt.encode()) % 1000        # the same text for the same prompt, whatever ran before
-        out = self.text if self.text is not None else (
-            f"Pergunta: O que diz o trecho {n} sobre {title}?\nResposta: {first}\n"
-            f"Pergunta: Qual é a cor de {title}?\nResposta: Roxo com bolinhas amarelas de queijo.\n"
-            f"Pergunta: Fale sobre {title}\nResposta: {first}\n"
-            f"Pergunta: O que diz o trecho {n} sobre {title}?\nResposta: {first}\n")
+        n = zlib.crc32(excerpt.encode()) % 1000  # the same text for the same prompt, whatever ran before
+        out = (
+            self.text
+            if self.text is not None
+            else (
+                f"Pergunta: O que diz o trecho {n} sobre {title}?\nResposta: {first}\n"
+                f"Pergunta: Qual é a cor de {title}?\nResposta: Roxo com bolinhas amarelas de queijo.\n"
+                f"Pergunta: Fale sobre {title}\nResposta: {first}\n"
+                f"Pergunta: O que diz o trecho {n} sobre {title}?\nResposta: {first}\n"
+            )
+        )
         return type("G", (), {"text": out})()
 
 
 def build(sample_dump, out, stub, **kw):
     kw.setdefault("limit", 4)
     modes = kw.pop("modes", ("llm",))
-    return dataset.build_dataset([sample_dump], out, dataset.GenerationOptions(modes=modes), progress=False,
-                                 generator={"model": "stub/modelo", "backend": "transformers", "name": "stub-7b"},
-                                 load_generator=lambda spec: stub, **kw)
+    return dataset.build_dataset(
+        [sample_dump],
+        out,
+        dataset.GenerationOptions(modes=modes),
+        progress=False,
+        generator={"model": "stub/modelo", "backend": "transformers", "name": "stub-7b"},
+        load_generator=lambda spec: stub,
+        **kw,
+    )
 
 
 def read(path: Path) -> list[dict]:
@@ -193,10 +238,26 @@ def test_llm_mode_writes_grounded_records_and_counts_what_it_dropped(sample_dump
     assert all(len(p.split("Trecho:\n", 1)[1].split("\n\n### Response:")[0].split()) <= 400 for p in stub.calls)
     # records read back as dataset records (the next stages accept them)
     from llamawiki.records import read_dataset
+
     assert [r["source"] for r in read_dataset(out)] == ["llm"] * len(recs)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, str(ROOT / "particiona.py"), str(out), "--train", str(tmp_path / "tr.jsonl"),
-                           "--test", str(tmp_path / "te.jsonl"), "--test-size", "0.25"], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "particiona.py"),
+            str(out),
+            "--train",
+            str(tmp_path / "tr.jsonl"),
+            "--test",
+            str(tmp_path / "te.jsonl"),
+            "--test-size",
+            "0.25",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     train, test = read(tmp_path / "tr.jsonl"), read(tmp_path / "te.jsonl")
     assert len(train) + len(test) == len(recs) and not {r["article"] for r in train} & {r["article"] for r in test}
@@ -205,8 +266,13 @@ def test_llm_mode_writes_grounded_records_and_counts_what_it_dropped(sample_dump
 def test_llm_mode_beside_template_modes_and_excerpt_budget(sample_dump, tmp_path):
     stub = StubGenerator()
     out = tmp_path / "mix.jsonl"
-    result = build(sample_dump, out, stub, modes=("infobox", "llm"),
-                   llm_options=LLMOptions(max_excerpt_tokens=20, max_pairs_per_article=1))
+    result = build(
+        sample_dump,
+        out,
+        stub,
+        modes=("infobox", "llm"),
+        llm_options=LLMOptions(max_excerpt_tokens=20, max_pairs_per_article=1),
+    )
     assert {"infobox", "llm"} <= set(result.by_source)
     assert all(len(p.split("Trecho:\n", 1)[1].split("\n\n### Response:")[0].split()) <= 20 for p in stub.calls)
 
@@ -232,7 +298,7 @@ def test_rerun_is_served_by_the_cache_and_an_interrupted_run_resumes(sample_dump
     out2.write_text("anterior\n", encoding="utf-8")
     with pytest.raises(KeyboardInterrupt):
         build(sample_dump, out2, StubGenerator(fail_after=3))
-    assert out2.read_text(encoding="utf-8") == "anterior\n"              # atomic: the old file stays
+    assert out2.read_text(encoding="utf-8") == "anterior\n"  # atomic: the old file stays
     assert len(llm_questions.cache_path(out2).read_text().splitlines()) == 3
     resumed = StubGenerator()
     build(sample_dump, out2, resumed)
@@ -272,21 +338,42 @@ def test_llm_mode_argument_errors(sample_dump, tmp_path):
 # The script, end to end
 # --------------------------------------------------------------------------------------------------------------
 
+
 def run(*args, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    return subprocess.run([sys.executable, str(ROOT / "build_dataset.py"), *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "build_dataset.py"), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_with_the_tiny_random_llama_runs_end_to_end(sample_dump, tiny_llama, tmp_path):
     """A random model writes no usable pair: the run still ends (exit 0 with the infobox records), counts the
     articles it could not parse and says so; the rerun is served from the cache."""
     spec = tmp_path / "gerador.yaml"
-    spec.write_text(f"models:\n  tiny:\n    backend: transformers\n    model: {tiny_llama}\n    n_ctx: 512\n",
-                    encoding="utf-8")
-    args = (sample_dump, "--modes", "infobox,llm", "--generator", f"{spec}:tiny", "--limit", "2",
-            "--llm-max-excerpt-tokens", "48", "--llm-max-new-tokens", "12", "-o", tmp_path / "d.jsonl",
-            "--no-progress")
+    spec.write_text(
+        f"models:\n  tiny:\n    backend: transformers\n    model: {tiny_llama}\n    n_ctx: 512\n", encoding="utf-8"
+    )
+    args = (
+        sample_dump,
+        "--modes",
+        "infobox,llm",
+        "--generator",
+        f"{spec}:tiny",
+        "--limit",
+        "2",
+        "--llm-max-excerpt-tokens",
+        "48",
+        "--llm-max-new-tokens",
+        "12",
+        "-o",
+        tmp_path / "d.jsonl",
+        "--no-progress",
+    )
     proc = run(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -301,13 +388,16 @@ def test_cli_with_the_tiny_random_llama_runs_end_to_end(sample_dump, tiny_llama,
     assert again.returncode == 0 and f"(0 generated, {generated} cached)" in again.stderr
 
 
-@pytest.mark.parametrize("extra, needle", [
-    (("--modes", "llm"), "--modes llm needs --generator"),
-    (("--modes", "llm", "--generator", "pasta/que/nao/existe"), "pasta/que/nao/existe"),
-    (("--modes", "llm", "--generator", "configs-inexistente.yaml:x"), "configs-inexistente.yaml: file not found"),
-    (("--modes", "llm", "--generator", "x.gguf", "--max-pairs-per-article", "0"), "--max-pairs-per-article 0"),
-    (("--generator", "x.gguf"), "--generator is for --modes llm"),
-])
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (("--modes", "llm"), "--modes llm needs --generator"),
+        (("--modes", "llm", "--generator", "pasta/que/nao/existe"), "pasta/que/nao/existe"),
+        (("--modes", "llm", "--generator", "configs-inexistente.yaml:x"), "configs-inexistente.yaml: file not found"),
+        (("--modes", "llm", "--generator", "x.gguf", "--max-pairs-per-article", "0"), "--max-pairs-per-article 0"),
+        (("--generator", "x.gguf"), "--generator is for --modes llm"),
+    ],
+)
 def test_cli_bad_generator_input_is_one_line_and_keeps_the_output(sample_dump, tmp_path, extra, needle):
     out = tmp_path / "d.jsonl"
     out.write_text("anterior\n", encoding="utf-8")

@@ -24,10 +24,11 @@ def test_exact_match_ignores_accents_case_and_articles():
     assert m.exact_match("Brasília", "brasilia") == 1.0
     assert m.exact_match("A capital é Brasília.", "capital é brasilia") == 1.0
     assert m.exact_match("Brasília", "São Paulo") == 0.0
-    assert m.exact_match("Em 1822", "1822") == 0.0   # "em" is not an article
+    assert m.exact_match("Em 1822", "1822") == 0.0  # "em" is not an article
 
 
 # ---- token F1 and ROUGE-L -------------------------------------------------------------------------------------
+
 
 def test_token_f1_partial_overlap_by_hand():
     # pred tokens: capital do brasil e brasilia (5), ref: brasilia (1), 1 shared -> P=1/5, R=1 -> F1=1/3
@@ -57,26 +58,33 @@ def test_rouge_l_known_values():
 
 # ---- the Portuguese check -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "The capital of Brazil is Brasília.",
-    "The first emperor of Brazil was Pedro I (1822-1831).",
-    "I don't know.",
-    'The campaign "O Petróleo é Nosso" was a nationalist movement that aimed to promote the control of oil.',
-    "",
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The capital of Brazil is Brasília.",
+        "The first emperor of Brazil was Pedro I (1822-1831).",
+        "I don't know.",
+        'The campaign "O Petróleo é Nosso" was a nationalist movement that aimed to promote the control of oil.',
+        "",
+    ],
+)
 def test_english_and_empty_answers_are_not_portuguese(text):
     check = m.language_check(text)
     assert not check.is_portuguese
     assert check.score < 0.5
 
 
-@pytest.mark.parametrize("text", [
-    "A capital do Brasil é Brasília.",
-    "Em 1822.",
-    "Brasília.",          # no function word: language-neutral, counts as Portuguese (documented rule)
-    "Dilma Rousseff.",
-    "Não é possível responder à pergunta com base nas informações fornecidas.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A capital do Brasil é Brasília.",
+        "Em 1822.",
+        "Brasília.",  # no function word: language-neutral, counts as Portuguese (documented rule)
+        "Dilma Rousseff.",
+        "Não é possível responder à pergunta com base nas informações fornecidas.",
+    ],
+)
 def test_portuguese_and_short_neutral_answers(text):
     assert m.language_check(text).is_portuguese
 
@@ -88,6 +96,7 @@ def test_language_check_scores_ties_at_half():
 
 # ---- bootstrap ------------------------------------------------------------------------------------------------
 
+
 def test_bootstrap_ci_contains_mean_and_is_deterministic():
     values = [0, 1, 1, 0, 1, 1, 0.5, 0.25, 1, 0]
     mean, lo, hi = m.bootstrap_ci(values, seed=7)
@@ -95,7 +104,7 @@ def test_bootstrap_ci_contains_mean_and_is_deterministic():
     assert lo < mean < hi
     assert 0.0 <= lo and hi <= 1.0
     assert m.bootstrap_ci(values, seed=7) == (mean, lo, hi)
-    assert m.bootstrap_ci(values, seed=8) != (mean, lo, hi)   # another seed, other resamples
+    assert m.bootstrap_ci(values, seed=8) != (mean, lo, hi)  # another seed, other resamples
 
 
 def test_bootstrap_ci_edge_cases():

@@ -26,8 +26,14 @@ HEADER = "id,pergunta,resposta_referencia,artigo,respostas_aceitas,minimo_fatos,
 
 def check(*paths) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, str(DATA / "check_questions.py"), *map(str, paths)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(DATA / "check_questions.py"), *map(str, paths)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def rows(path: Path) -> list[dict]:
@@ -56,18 +62,29 @@ def test_study_questions_still_load_with_the_new_columns():
     assert len(by_id["17"]["respostas_aceitas"].split(";")) == 5
 
 
-@pytest.mark.parametrize("row, needle", [
-    ('1,Q?,A capital é Brasília.,Brasília,"Brasília|",,lead', "row 1: respostas_aceitas: fact 1 has an empty alias"),
-    ("1,Q?,A capital é Brasília.,Brasília,,,lead", "row 1: empty respostas_aceitas"),
-    ("1,Q?,A capital é Brasília.,Brasília,Rio de Janeiro,,lead",
-     "row 1: respostas_aceitas: fact 1 ('Rio de Janeiro') appears in no form in resposta_referencia"),
-    # whole words only: "Brasil" is not found inside "Brasília"
-    ("1,Q?,A capital é Brasília.,Brasília,Brasil,,lead", "row 1: respostas_aceitas: fact 1 ('Brasil')"),
-    ("1,Q?,A capital é Brasília.,Brasília,Brasília;1960,,lead", "row 1: respostas_aceitas: fact 2 ('1960')"),
-    ("1,Q?,A capital é Brasília.,Brasília,Brasília,2,lead", "row 1: minimo_fatos: must be a whole number from 1 to 1"),
-    ("1,Q?,A capital é Brasília.,Brasília,Brasília,,rodapé", "row 1: tipo: must be one of infobox, lead, section"),
-    (",Q?,A capital é Brasília.,Brasília,Brasília,,lead", "row 1: empty id"),
-])
+@pytest.mark.parametrize(
+    "row, needle",
+    [
+        (
+            '1,Q?,A capital é Brasília.,Brasília,"Brasília|",,lead',
+            "row 1: respostas_aceitas: fact 1 has an empty alias",
+        ),
+        ("1,Q?,A capital é Brasília.,Brasília,,,lead", "row 1: empty respostas_aceitas"),
+        (
+            "1,Q?,A capital é Brasília.,Brasília,Rio de Janeiro,,lead",
+            "row 1: respostas_aceitas: fact 1 ('Rio de Janeiro') appears in no form in resposta_referencia",
+        ),
+        # whole words only: "Brasil" is not found inside "Brasília"
+        ("1,Q?,A capital é Brasília.,Brasília,Brasil,,lead", "row 1: respostas_aceitas: fact 1 ('Brasil')"),
+        ("1,Q?,A capital é Brasília.,Brasília,Brasília;1960,,lead", "row 1: respostas_aceitas: fact 2 ('1960')"),
+        (
+            "1,Q?,A capital é Brasília.,Brasília,Brasília,2,lead",
+            "row 1: minimo_fatos: must be a whole number from 1 to 1",
+        ),
+        ("1,Q?,A capital é Brasília.,Brasília,Brasília,,rodapé", "row 1: tipo: must be one of infobox, lead, section"),
+        (",Q?,A capital é Brasília.,Brasília,Brasília,,lead", "row 1: empty id"),
+    ],
+)
 def test_a_bad_row_gives_one_line_naming_file_and_row(tmp_path, row, needle):
     bad = tmp_path / "ruim.csv"
     bad.write_text(HEADER + row + "\n", encoding="utf-8")
@@ -97,11 +114,17 @@ def test_duplicate_ids_and_missing_column(tmp_path):
 
 def test_aliases_and_minimum_facts_are_accepted(tmp_path):
     good = tmp_path / "bom.csv"
-    good.write_text(HEADER + '1,Q?,"Foram Castelo Branco, Médici e Geisel.",X,"Castelo Branco;Medici|Emílio '
-                    'Médici;Geisel;Figueiredo",3,section\n', encoding="utf-8")
+    good.write_text(
+        HEADER + '1,Q?,"Foram Castelo Branco, Médici e Geisel.",X,"Castelo Branco;Medici|Emílio '
+        'Médici;Geisel;Figueiredo",3,section\n',
+        encoding="utf-8",
+    )
     assert check(good).returncode == 2  # Figueiredo is not in the reference: every fact must be
-    good.write_text(HEADER + '1,Q?,"Foram Castelo Branco, Médici e Geisel.",X,"Castelo Branco;Medici|Emílio '
-                    'Médici;Geisel",2,section\n', encoding="utf-8")
+    good.write_text(
+        HEADER + '1,Q?,"Foram Castelo Branco, Médici e Geisel.",X,"Castelo Branco;Medici|Emílio '
+        'Médici;Geisel",2,section\n',
+        encoding="utf-8",
+    )
     proc = check(good)
     assert proc.returncode == 0, proc.stderr
     assert "1 questions ok (section 1)" in proc.stdout
@@ -126,8 +149,14 @@ def test_sample_questions_cover_the_sample_dump_in_all_three_places():
 def test_sample_questions_are_not_near_identical_to_generated_training_questions(tmp_path):
     out = tmp_path / "dataset.jsonl"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, str(ROOT / "build_dataset.py"), str(SAMPLE_DUMP), "--output", str(out),
-                           "--no-progress"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "build_dataset.py"), str(SAMPLE_DUMP), "--output", str(out), "--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     training = [json.loads(line)["input"] for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(training) > 100

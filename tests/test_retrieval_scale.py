@@ -69,13 +69,18 @@ def manifest(path: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------------ bm25s
 
+
 def test_bm25s_top_hit_agrees_with_rank_bm25(flat_dir):
     rank_bm25 = pytest.importorskip("rank_bm25")
     docs = retrieval.read_chunks(flat_dir)
     old = rank_bm25.BM25Okapi([retrieval.bm25_preprocess(d.page_content) for d in docs])
     new = retrieval.load_retriever(flat_dir, kind="bm25", k=5)
-    queries = [q for q, _ in QUESTIONS] + ["Quem popularizou o relógio de pulso?", "café Vale do Paraíba",
-                                           "Petrobras petróleo", "bacia amazônica floresta"]
+    queries = [q for q, _ in QUESTIONS] + [
+        "Quem popularizou o relógio de pulso?",
+        "café Vale do Paraíba",
+        "Petrobras petróleo",
+        "bacia amazônica floresta",
+    ]
     for q in queries:
         scores = old.get_scores(retrieval.bm25_preprocess(q))
         best = int(np.argmax(scores))
@@ -90,8 +95,14 @@ def test_bm25s_top_hit_agrees_with_rank_bm25(flat_dir):
 
 def test_bm25s_index_is_saved_beside_faiss_and_memory_mapped(flat_dir):
     folder = flat_dir / retrieval.BM25_DIR
-    for name in ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "vocab.index.json",
-                 "params.index.json", retrieval.CHUNK_OFFSETS):
+    for name in (
+        "data.csc.index.npy",
+        "indices.csc.index.npy",
+        "indptr.csc.index.npy",
+        "vocab.index.json",
+        "params.index.json",
+        retrieval.CHUNK_OFFSETS,
+    ):
         assert (folder / name).is_file(), name
     m = manifest(flat_dir)
     b = m["bm25"]
@@ -130,12 +141,22 @@ def test_index_without_bm25s_folder_is_built_at_load_with_a_note(flat_dir, tmp_p
 
 # ------------------------------------------------------------------------------------------------ IVF
 
+
 def test_ivf_build_query_and_manifest(small_dump, flat_dir, emb, tmp_path):
     n = manifest(flat_dir)["counts"]["chunks"]
     assert n >= 8
     out = tmp_path / "ivf"
-    m = retrieval.build_index(small_dump, out, embeddings=emb, chunk_size=200, chunk_overlap=30, progress=False,
-                              index_type="ivf", nlist=4, nprobe=4)
+    m = retrieval.build_index(
+        small_dump,
+        out,
+        embeddings=emb,
+        chunk_size=200,
+        chunk_overlap=30,
+        progress=False,
+        index_type="ivf",
+        nlist=4,
+        nprobe=4,
+    )
     f = m["faiss"]
     assert f["index_type"] == "ivf" and f["index"] == "IndexIVFFlat" and f["nlist"] == 4 and f["nprobe"] == 4
     assert manifest(out)["faiss"] == f
@@ -159,8 +180,16 @@ def test_ivf_build_query_and_manifest(small_dump, flat_dir, emb, tmp_path):
 
 def test_ivf_with_fewer_chunks_than_nlist_falls_back_to_flat(small_dump, emb, tmp_path, capsys):
     capsys.readouterr()
-    m = retrieval.build_index(small_dump, tmp_path / "few", embeddings=emb, chunk_size=200, chunk_overlap=30,
-                              progress=False, index_type="ivf", nlist=10_000)
+    m = retrieval.build_index(
+        small_dump,
+        tmp_path / "few",
+        embeddings=emb,
+        chunk_size=200,
+        chunk_overlap=30,
+        progress=False,
+        index_type="ivf",
+        nlist=10_000,
+    )
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "fewer than --nlist 10000" in err[0] and "flat" in err[0]
     f = m["faiss"]
@@ -175,11 +204,22 @@ def test_ivf_with_fewer_chunks_than_nlist_falls_back_to_flat(small_dump, emb, tm
 
 def test_merge_keeps_or_changes_the_index_type_and_rebuilds_bm25s(tmp_path, emb, flat_dir):
     titles = list(PAGES)
-    parts = [write_dump(tmp_path / "p1.xml", {t: PAGES[t] for t in titles[:3]}),
-             write_dump(tmp_path / "p2.xml", {t: PAGES[t] for t in titles[3:]})]
+    parts = [
+        write_dump(tmp_path / "p1.xml", {t: PAGES[t] for t in titles[:3]}),
+        write_dump(tmp_path / "p2.xml", {t: PAGES[t] for t in titles[3:]}),
+    ]
     for i, part in enumerate(parts, 1):
-        retrieval.build_index(part, tmp_path / f"i{i}", embeddings=emb, chunk_size=200, chunk_overlap=30,
-                              progress=False, index_type="ivf", nlist=2, nprobe=2)
+        retrieval.build_index(
+            part,
+            tmp_path / f"i{i}",
+            embeddings=emb,
+            chunk_size=200,
+            chunk_overlap=30,
+            progress=False,
+            index_type="ivf",
+            nlist=2,
+            nprobe=2,
+        )
     inputs = [tmp_path / "i1", tmp_path / "i2"]
     m = retrieval.merge_indexes(inputs, tmp_path / "m-ivf", progress=False)  # as the first input: IVF
     assert m["faiss"]["index_type"] == "ivf" and m["faiss"]["nlist"] == 2 and m["faiss"]["nprobe"] == 2
@@ -187,29 +227,70 @@ def test_merge_keeps_or_changes_the_index_type_and_rebuilds_bm25s(tmp_path, emb,
     assert m["counts"] == manifest(flat_dir)["counts"]
     m2 = retrieval.merge_indexes(inputs, tmp_path / "m-flat", progress=False, index_type="flat")
     assert m2["faiss"]["index_type"] == "flat"
-    m3 = retrieval.merge_indexes([tmp_path / "m-flat"], tmp_path / "m-ivf4", progress=False, index_type="ivf",
-                                 nlist=4, nprobe=4)  # a flat index turned into IVF by merge
+    m3 = retrieval.merge_indexes(
+        [tmp_path / "m-flat"], tmp_path / "m-ivf4", progress=False, index_type="ivf", nlist=4, nprobe=4
+    )  # a flat index turned into IVF by merge
     assert m3["faiss"]["index_type"] == "ivf" and m3["faiss"]["nlist"] == 4
-    single = {kind: retrieval.load_retriever(flat_dir, kind=kind, k=3, embeddings=emb) for kind in retrieval.RETRIEVER_KINDS}
+    single = {
+        kind: retrieval.load_retriever(flat_dir, kind=kind, k=3, embeddings=emb) for kind in retrieval.RETRIEVER_KINDS
+    }
     for out in ("m-ivf", "m-flat", "m-ivf4"):
         for kind in retrieval.RETRIEVER_KINDS:  # merged bm25s statistics = the one-go index's; nprobe = nlist
             merged = retrieval.load_retriever(tmp_path / out, kind=kind, k=3, embeddings=emb)
             assert (tmp_path / out / retrieval.BM25_DIR / "params.index.json").is_file()
             for q, _ in QUESTIONS:
-                assert [d.page_content for d in merged.invoke(q)] == [d.page_content for d in single[kind].invoke(q)], (out, kind, q)
+                assert [d.page_content for d in merged.invoke(q)] == [d.page_content for d in single[kind].invoke(q)], (
+                    out,
+                    kind,
+                    q,
+                )
 
 
 def test_cli_index_ivf_fallback_and_bad_nprobe(small_dump, tmp_path):
     out = tmp_path / "cli"
-    r = subprocess.run([sys.executable, str(ROOT / "rag.py"), "index", str(small_dump), "--index-dir", str(out),
-                        "--index-type", "ivf", "--nlist", "5000", "--nprobe", "8", "--chunk-size", "400"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "rag.py"),
+            "index",
+            str(small_dump),
+            "--index-dir",
+            str(out),
+            "--index-type",
+            "ivf",
+            "--nlist",
+            "5000",
+            "--nprobe",
+            "8",
+            "--chunk-size",
+            "400",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "fewer than --nlist 5000: built a flat (exact) FAISS index instead of IVF" in r.stderr
     assert "FAISS IndexFlatL2; bm25s" in r.stdout
     m = manifest(out)
     assert m["faiss"]["requested"] == "ivf" and m["faiss"]["index_type"] == "flat"
-    bad = subprocess.run([sys.executable, str(ROOT / "rag.py"), "index", str(small_dump), "--index-dir",
-                          str(tmp_path / "b"), "--index-type", "ivf", "--nprobe", "0"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "rag.py"),
+            "index",
+            str(small_dump),
+            "--index-dir",
+            str(tmp_path / "b"),
+            "--index-type",
+            "ivf",
+            "--nprobe",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --nprobe 0: must be at least 1"

@@ -30,7 +30,10 @@ SITEINFO = """  <siteinfo>
 """
 
 PAGES = [
-    ("Brasil", 0, """{{Info/País
+    (
+        "Brasil",
+        0,
+        """{{Info/País
 | nome_comum = Brasil
 | capital = [[Brasília]]
 | moeda = [[Real (moeda)|Real]]
@@ -43,8 +46,12 @@ A história do Brasil começa com os povos indígenas. Os portugueses chegaram e
 
 == Referências ==
 {{Referências}}
-[[Categoria:Brasil]]"""),
-    ("Tiradentes", 0, """{{Info/Biografia
+[[Categoria:Brasil]]""",
+    ),
+    (
+        "Tiradentes",
+        0,
+        """{{Info/Biografia
 | nome = Tiradentes
 | nascimento_data = 12 de novembro de 1746
 | morte_data = 21 de abril de 1792
@@ -52,34 +59,46 @@ A história do Brasil começa com os povos indígenas. Os portugueses chegaram e
 '''Joaquim José da Silva Xavier''', o '''Tiradentes''' (1746 – 1792), foi um dentista e militar da [[Inconfidência Mineira]].
 
 == Morte ==
-Foi enforcado no Rio de Janeiro em 21 de abril de 1792."""),
+Foi enforcado no Rio de Janeiro em 21 de abril de 1792.""",
+    ),
     ("Predefinição:Info/País", 10, "{{{capital}}}"),
     ("Capital do Brasil", 0, "#REDIRECIONAMENTO [[Brasília]]"),
-    ("Lei Áurea", 0, """A '''Lei Áurea''' foi a lei que aboliu a escravidão no Brasil, em 13 de maio de 1888. Foi assinada pela princesa Isabel.
+    (
+        "Lei Áurea",
+        0,
+        """A '''Lei Áurea''' foi a lei que aboliu a escravidão no Brasil, em 13 de maio de 1888. Foi assinada pela princesa Isabel.
 
 == Antecedentes ==
-A campanha abolicionista cresceu nas cidades na década de 1880."""),
+A campanha abolicionista cresceu nas cidades na década de 1880.""",
+    ),
 ]
 
 
 def page_xml(i: int, title: str, ns: int, text: str) -> str:
     redirect = '    <redirect title="Brasília" />\n' if text.startswith("#REDIRECIONAMENTO") else ""
-    return (f"  <page>\n    <title>{escape(title)}</title>\n    <ns>{ns}</ns>\n    <id>{i}</id>\n{redirect}"
-            f"    <revision>\n      <id>{100 + i}</id>\n      <model>wikitext</model>\n      <format>text/x-wiki</format>\n"
-            f"      <text bytes=\"{len(text.encode())}\" xml:space=\"preserve\">{escape(text)}</text>\n"
-            f"    </revision>\n  </page>\n")
+    return (
+        f"  <page>\n    <title>{escape(title)}</title>\n    <ns>{ns}</ns>\n    <id>{i}</id>\n{redirect}"
+        f"    <revision>\n      <id>{100 + i}</id>\n      <model>wikitext</model>\n      <format>text/x-wiki</format>\n"
+        f'      <text bytes="{len(text.encode())}" xml:space="preserve">{escape(text)}</text>\n'
+        f"    </revision>\n  </page>\n"
+    )
 
 
 def dump_xml(pages=PAGES) -> str:
-    head = ('<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" version="0.11" xml:lang="pt">\n'
-            + SITEINFO)
+    head = '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" version="0.11" xml:lang="pt">\n' + SITEINFO
     return head + "".join(page_xml(i, *p) for i, p in enumerate(pages, 1)) + "</mediawiki>\n"
 
 
 def run(script: str, *args, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def read_lines(path: Path) -> list[dict]:
@@ -126,13 +145,24 @@ def test_modes_raw_and_limit(tmp_path, small_dump):
     raw = read_lines(out)
     from llamawiki import dump
     from llamawiki.dataset import GenerationOptions
+
     articles = {a.title: a.plain_text() for a in dump.iter_articles(small_dump)}
     long_enough = [t for t, text in articles.items() if len(text) >= GenerationOptions.min_raw_chars]
     assert 0 < len(long_enough) < len(articles)
     assert [r["article"] for r in raw] == long_enough
     assert all(set(r) == {"text", "article", "source"} and r["text"] == articles[r["article"]] for r in raw)
-    proc = run("build_dataset.py", small_dump, "--modes", "lead", "--limit", "1", "--output", out,
-               "--no-progress", cwd=tmp_path)
+    proc = run(
+        "build_dataset.py",
+        small_dump,
+        "--modes",
+        "lead",
+        "--limit",
+        "1",
+        "--output",
+        out,
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert [(r["article"], r["source"]) for r in read_lines(out)] == [("Brasil", "lead")]
     proc = run("build_dataset.py", small_dump, "--modes", "lead,wrong", "--output", out, cwd=tmp_path)
@@ -214,8 +244,11 @@ def test_import_the_studys_files_then_split(tmp_path, which, request):
     assert proc.returncode == 0, proc.stderr
     assert f"{2 * n} examples (csv {n}, json {n})" in proc.stdout
     records = read_lines(out)
-    assert records[0]["input"] == ("Em que ano os portugueses chegaram ao litoral da Bahia?" if which == "fixture"
-                                   else "Quando ocorreu a chegada dos primeiros humanos na América do Sul?")
+    assert records[0]["input"] == (
+        "Em que ano os portugueses chegaram ao litoral da Bahia?"
+        if which == "fixture"
+        else "Quando ocorreu a chegada dos primeiros humanos na América do Sul?"
+    )
 
     train, test = tmp_path / "treino.jsonl", tmp_path / "teste.jsonl"
     proc = run("particiona.py", out, "--train", train, "--test", test, cwd=tmp_path)
@@ -224,6 +257,7 @@ def test_import_the_studys_files_then_split(tmp_path, which, request):
     assert len(tr) + len(te) == 2 * n and 0.08 < len(te) / (2 * n) < 0.12
     # no article: grouped by normalized question, so no question is on both sides
     from llamawiki.text import normalize
+
     assert {normalize(r["input"]) for r in tr}.isdisjoint({normalize(r["input"]) for r in te})
     assert "test questions identical to a train question (normalized): 0 " in proc.stdout
 
@@ -235,7 +269,7 @@ def test_particiona_on_the_studys_json_list_and_determinism(tmp_path, which, req
     first = run("particiona.py", *args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     test_a = (tmp_path / "b.jsonl").read_text(encoding="utf-8")
-    assert len(test_a.splitlines()) == (2 if which == "fixture" else 27)   # 10% of 20 / of 269, like the study
+    assert len(test_a.splitlines()) == (2 if which == "fixture" else 27)  # 10% of 20 / of 269, like the study
     again = run("particiona.py", *args, cwd=tmp_path)
     assert (tmp_path / "b.jsonl").read_text(encoding="utf-8") == test_a
     assert again.stdout == first.stdout
@@ -246,8 +280,7 @@ def test_particiona_on_the_studys_json_list_and_determinism(tmp_path, which, req
 def test_particiona_bad_input(tmp_path):
     train = tmp_path / "treino.jsonl"
     train.write_text("keep\n", encoding="utf-8")
-    proc = run("particiona.py", tmp_path / "nada.jsonl", "--train", train, "--test", tmp_path / "t.jsonl",
-               cwd=tmp_path)
+    proc = run("particiona.py", tmp_path / "nada.jsonl", "--train", train, "--test", tmp_path / "t.jsonl", cwd=tmp_path)
     assert_one_line_error(proc, "nada.jsonl", "file not found")
     bad = tmp_path / "ruim.jsonl"
     bad.write_text('{"input": "a?", "output": "b."}\n{"input": "c?"\n', encoding="utf-8")

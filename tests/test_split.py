@@ -9,7 +9,13 @@ from llamawiki.records import make_record, read_dataset
 from llamawiki.text import normalize
 from llamawiki.fileio import UserError
 from llamawiki.split import (
-    _jaccard, _tokens, group_of, grouped_split, leakage_report, near_duplicates, study_split_report,
+    _jaccard,
+    _tokens,
+    group_of,
+    grouped_split,
+    leakage_report,
+    near_duplicates,
+    study_split_report,
 )
 
 
@@ -19,8 +25,14 @@ def corpus(n_articles: int = 60, seed: int = 0) -> list[dict]:
     records = []
     for a in range(n_articles):
         for q in range(rng.randint(1, 12)):
-            records.append(make_record(f"Pergunta {q} sobre o artigo {a}?", f"Resposta {q} do artigo {a}.",
-                                       f"Artigo {a}", rng.choice(["infobox", "lead", "section"])))
+            records.append(
+                make_record(
+                    f"Pergunta {q} sobre o artigo {a}?",
+                    f"Resposta {q} do artigo {a}.",
+                    f"Artigo {a}",
+                    rng.choice(["infobox", "lead", "section"]),
+                )
+            )
     return records
 
 
@@ -75,22 +87,34 @@ def test_grouped_split_rejects_bad_sizes():
 
 
 def test_leakage_report_finds_planted_duplicates():
-    train = [make_record("Qual é a capital do Brasil?", "A capital do Brasil é Brasília.", "Brasil", "infobox"),
-             make_record("Quem proclamou a independência do Brasil em 7 de setembro de 1822?", "Dom Pedro I.",
-                         "Pedro I", "lead"),
-             make_record("O que foi a Lei Áurea?", "A lei que aboliu a escravidão em 1888.", "Lei Áurea", "lead"),
-             make_record("Quem foi Tiradentes?", "Um dentista e inconfidente mineiro.", "Tiradentes", "lead")]
-    test = [make_record("qual e a CAPITAL do brasil", "Brasília.", "Brasília", "csv"),          # identical q
-            make_record("Quem proclamou a independência do Brasil no dia 7 de setembro de 1822?", "Pedro I.", "",
-                        "json"),                                                                  # near q
-            make_record("Qual foi a importância da Lei Áurea para os escravizados?",
-                        "A lei que aboliu a escravidão em 1888.", "X", "csv"),                    # same answer
-            make_record("Quem foi Tiradentes?", "Outro.", "Tiradentes", "section"),              # shared article
-            make_record("Qual é o maior rio do mundo?", "O Amazonas.", "Rio Amazonas", "lead")]  # clean
+    train = [
+        make_record("Qual é a capital do Brasil?", "A capital do Brasil é Brasília.", "Brasil", "infobox"),
+        make_record(
+            "Quem proclamou a independência do Brasil em 7 de setembro de 1822?", "Dom Pedro I.", "Pedro I", "lead"
+        ),
+        make_record("O que foi a Lei Áurea?", "A lei que aboliu a escravidão em 1888.", "Lei Áurea", "lead"),
+        make_record("Quem foi Tiradentes?", "Um dentista e inconfidente mineiro.", "Tiradentes", "lead"),
+    ]
+    test = [
+        make_record("qual e a CAPITAL do brasil", "Brasília.", "Brasília", "csv"),  # identical q
+        make_record(
+            "Quem proclamou a independência do Brasil no dia 7 de setembro de 1822?", "Pedro I.", "", "json"
+        ),  # near q
+        make_record(
+            "Qual foi a importância da Lei Áurea para os escravizados?",
+            "A lei que aboliu a escravidão em 1888.",
+            "X",
+            "csv",
+        ),  # same answer
+        make_record("Quem foi Tiradentes?", "Outro.", "Tiradentes", "section"),  # shared article
+        make_record("Qual é o maior rio do mundo?", "O Amazonas.", "Rio Amazonas", "lead"),
+    ]  # clean
     r = leakage_report(train, test)
     assert r.shared_articles == ["Tiradentes"]
     assert r.identical_questions == ["qual e a CAPITAL do brasil", "Quem foi Tiradentes?"]
-    assert [q for q, _, _ in r.near_questions] == ["Quem proclamou a independência do Brasil no dia 7 de setembro de 1822?"]
+    assert [q for q, _, _ in r.near_questions] == [
+        "Quem proclamou a independência do Brasil no dia 7 de setembro de 1822?"
+    ]
     assert r.near_questions[0][1:] == ("Quem proclamou a independência do Brasil em 7 de setembro de 1822?", 0.857)
     assert r.identical_answers == ["A lei que aboliu a escravidão em 1888."]
     assert r.leaked_test_records == 4
@@ -123,12 +147,15 @@ def test_study_split_leakage(which, request):
     train = read_dataset(shared_study / "treino.json")
     test = read_dataset(shared_study / "teste.json")
     assert (report.n_train, report.n_test) == (len(train), len(test)) == ((18, 2) if which == "fixture" else (242, 27))
-    if which == "fixture":   # one test question repeats a train one, the other rewords one (Jaccard 0.667)
+    if which == "fixture":  # one test question repeats a train one, the other rewords one (Jaccard 0.667)
         assert report.identical_questions == ["Quem foi o primeiro governador-geral do Brasil?"]
         assert [n[2] for n in study_split_report(shared_study, threshold=0.5).near_questions] == [0.667]
     train_q = {normalize(r["input"]) for r in train}
     assert len(report.identical_questions) == sum(normalize(r["input"]) in train_q for r in test)
     brute_near = sum(
-        1 for t in test if normalize(t["input"]) not in train_q
-        and max(_jaccard(_tokens(t["input"]), _tokens(x["input"])) for x in train) >= 0.5)
+        1
+        for t in test
+        if normalize(t["input"]) not in train_q
+        and max(_jaccard(_tokens(t["input"]), _tokens(x["input"])) for x in train) >= 0.5
+    )
     assert len(study_split_report(shared_study, threshold=0.5).near_questions) == brute_near

@@ -6,8 +6,10 @@ from llamawiki.text import first_sentences, normalize, split_sentences, strip_ac
 
 
 def test_split_sentences_keeps_abbreviations_numbers_and_units_together():
-    text = ("D. Pedro I proclamou a independência. Em 1824, o Sr. Silva chegou com 1.500 homens. "
-            "A área é de 8 515 km². A Lei n.º 3.353 foi assinada pela princesa Isabel. Fim em 500 a.C. e depois!")
+    text = (
+        "D. Pedro I proclamou a independência. Em 1824, o Sr. Silva chegou com 1.500 homens. "
+        "A área é de 8 515 km². A Lei n.º 3.353 foi assinada pela princesa Isabel. Fim em 500 a.C. e depois!"
+    )
     assert split_sentences(text) == [
         "D. Pedro I proclamou a independência.",
         "Em 1824, o Sr. Silva chegou com 1.500 homens.",
@@ -19,7 +21,12 @@ def test_split_sentences_keeps_abbreviations_numbers_and_units_together():
 
 def test_split_sentences_breaks_at_paragraphs_and_question_marks():
     assert split_sentences("Primeira linha\nSegunda? Sim. (Terceira.) Quarta") == [
-        "Primeira linha", "Segunda?", "Sim.", "(Terceira.)", "Quarta"]
+        "Primeira linha",
+        "Segunda?",
+        "Sim.",
+        "(Terceira.)",
+        "Quarta",
+    ]
 
 
 def test_first_sentences_respects_count_and_length():

@@ -26,8 +26,11 @@ from llamawiki.fileio import cli  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dest", default=str(ROOT / "data" / "estudo"), help="folder to write to (default: %(default)s)")
-    ap.add_argument("--base-url", default=STUDY_BASE_URL,
-                    help="where the repository's files are (a mirror; default: the pinned commit on GitHub)")
+    ap.add_argument(
+        "--base-url",
+        default=STUDY_BASE_URL,
+        help="where the repository's files are (a mirror; default: the pinned commit on GitHub)",
+    )
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds without data before giving up")
     args = ap.parse_args(argv)
     n = download_study(args.dest, args.base_url, timeout=args.timeout)
