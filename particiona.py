@@ -23,8 +23,8 @@ use_offline_hub()
 
 from llamawiki import split  # noqa: E402
 from llamawiki.evaluation import load_questions  # noqa: E402
-from llamawiki.records import read_dataset  # noqa: E402
 from llamawiki.fileio import UserError, atomic_open, check_distinct_paths, cli  # noqa: E402
+from llamawiki.records import read_dataset  # noqa: E402
 
 
 def parse_args(argv=None):

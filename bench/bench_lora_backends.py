@@ -57,13 +57,13 @@ def main(argv=None):
     hf_out, hf_s = answer_all(hf, prompts, args.max_tokens)
 
     n = len(prompts)
-    same = sum(a.strip() == b.strip() for a, b in zip(cpp_out, hf_out))
+    same = sum(a.strip() == b.strip() for a, b in zip(cpp_out, hf_out, strict=True))
     print(f"questions: {n}, max_new_tokens: {args.max_tokens}")
     print(f"transformers+peft (anchor): load {hf_load:.1f} s, {hf_s / n:.2f} s/answer")
     print(f"llama.cpp + GGUF LoRA:      load {cpp_load:.1f} s, {cpp_s / n:.2f} s/answer")
     print(f"speed ratio llama.cpp / transformers: {hf_s / cpp_s:.2f}x")
     print(f"identical answers: {same}/{n}")
-    for a, b in zip(cpp_out, hf_out):
+    for a, b in zip(cpp_out, hf_out, strict=True):
         if a.strip() != b.strip():
             print(f"  llama.cpp:    {a.strip()[:100]!r}\n  transformers: {b.strip()[:100]!r}")
     return 0

@@ -39,8 +39,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -472,7 +472,8 @@ def report_scale(args, rows: list[dict], ivf: dict | None) -> str:
             "",
             "Razões bm25s / rank-bm25:",
             "",
-            "| trechos | tempo de construção | RSS após construir | consultas/s | bm25s mmap: carga (s), RSS após carga / após consultas (MB), disco (MB) |",
+            "| trechos | tempo de construção | RSS após construir | consultas/s "
+            "| bm25s mmap: carga (s), RSS após carga / após consultas (MB), disco (MB) |",
             "|---|---|---|---|---|",
         ]
         for n, build, rss, qps, b in ratios:

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     base = SHAPES.get(args.shape, (None,) * 5)
     hidden, inter, layers, heads, kv = (
         v if v is not None else b
-        for v, b in zip((args.hidden, args.intermediate, args.layers, args.heads, args.kv_heads), base)
+        for v, b in zip((args.hidden, args.intermediate, args.layers, args.heads, args.kv_heads), base, strict=True)
     )
     if None in (hidden, inter, layers, heads, kv):
         raise UserError("shape: give --shape or all of --hidden --intermediate --layers --heads --kv-heads")

@@ -27,9 +27,10 @@ import re
 import sys
 from array import array
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .dump import DumpTruncated, map_pages, read_siteinfo
 from .fileio import UserError

@@ -24,13 +24,13 @@ import re
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-from . import prompt
+from . import llm_questions, prompt
 from .fileio import UserError, atomic_open, check_distinct_paths
-from . import llm_questions
 from .llm_questions import LLMOptions, LLMQuestionWriter, LLMStats
 from .records import make_record, read_bytes, read_qa_csv, read_qa_json
 from .text import (
@@ -1233,7 +1233,7 @@ def build_dataset(
             result.written += 1
             result.by_source[rec["source"]] += 1
 
-        for path, kind in zip(paths, kinds):
+        for path, kind in zip(paths, kinds, strict=True):
             before = result.written
             if kind == "dump":
                 try:

@@ -24,9 +24,9 @@ import socket
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from .fileio import UserError, atomic_path, sha256_file
 
@@ -301,7 +301,7 @@ class hub_errors:
     def __init__(self, model: HubModel):
         self.model = model
 
-    def __enter__(self) -> "hub_errors":
+    def __enter__(self) -> hub_errors:
         return self
 
     def __exit__(self, typ, exc, tb) -> bool:

@@ -23,13 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from . import prompt
 from .fileio import JsonlCache, UserError
-from .models import SPEC_META_KEYS, load_generator, model_label, resolve_spec
+from .models import SPEC_META_KEYS, model_label, resolve_spec
 from .options import LLM_QUESTIONS_MAX_NEW_TOKENS
 from .records import make_record
 from .text import STOPWORDS_PT, end_with_period, normalize, split_sentences

@@ -11,8 +11,8 @@ import math
 import random
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .text import normalize
 
@@ -331,7 +331,7 @@ class AcceptedAnswers:
     minimum: int | None = None
 
     @classmethod
-    def parse(cls, text: str, minimum: str | int | None = None) -> "AcceptedAnswers":
+    def parse(cls, text: str, minimum: str | int | None = None) -> AcceptedAnswers:
         """``"Castelo Branco;Médici|Emílio Médici"`` (+ ``minimo_fatos``). ValueError on an empty alias or fact,
         or a minimum outside 1..number of facts."""
         text = (text or "").strip()
@@ -399,9 +399,9 @@ def is_candidate_list(answer: str, accepted: AcceptedAnswers | None = None) -> b
 
     The rule: split the answer on commas, semicolons, new lines, bullets, numbered-list markers ("1.", "2)"),
     "e" and "ou"; the answer is a list when it has at least 4 *distinct* short items (at most 4 words each) and
-    the short items hold at least 60% of its words. A question that asks for several facts allows that many more items before the flag
-    (5 military presidents are an answer, not a guess). Repeating one item ("26 estados" ten times) is not a
-    list, and neither is a normal sentence with a comma or two.
+    the short items hold at least 60% of its words. A question that asks for several facts allows that many more
+    items before the flag (5 military presidents are an answer, not a guess). Repeating one item ("26 estados" ten
+    times) is not a list, and neither is a normal sentence with a comma or two.
     """
     text = (answer or "").strip()
     if not text:
@@ -456,7 +456,9 @@ def paired_bootstrap_diff(
     and y[i] are two systems' scores on the same question)."""
     if len(x) != len(y):
         raise ValueError("paired samples must have the same length")
-    return bootstrap_ci([a - b for a, b in zip(x, y)], n_resamples=n_resamples, confidence=confidence, seed=seed)
+    return bootstrap_ci(
+        [a - b for a, b in zip(x, y, strict=True)], n_resamples=n_resamples, confidence=confidence, seed=seed
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------

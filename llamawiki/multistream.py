@@ -16,9 +16,10 @@ from __future__ import annotations
 import bisect
 import bz2
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
-from typing import Iterable
 
 from .fileio import UserError, atomic_path
 from .pages import DumpError
@@ -147,7 +148,7 @@ def plan_split(dump: str | os.PathLike[str], index: str | os.PathLike[str], n_pa
         size=size,
         header=(0, offsets[0]),
         footer=(footer_start, size),
-        parts=tuple(zip(bounds, bounds[1:])),
+        parts=tuple(pairwise(bounds)),
         streams=len(offsets),
     )
 

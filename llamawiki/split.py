@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from math import ceil
 from pathlib import Path
-from typing import Sequence
 
+from .fileio import UserError
 from .records import read_dataset
 from .text import SIMILARITY_STOPWORDS as STOPWORDS
 from .text import normalize
-from .fileio import UserError
 
 GROUP_KEYS = ("article", "question", "none")
 DEFAULT_THRESHOLD = 0.8  # word-set Jaccard at or above which two questions are near-identical

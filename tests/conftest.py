@@ -139,7 +139,7 @@ def write_study_files(folder: Path) -> Path:
     ):
         (folder / name).write_bytes(json.dumps(part, indent=4).encode("ascii"))
     for name, answers in STUDY_ANSWERS.items():
-        text = "".join(f"Pergunta: {q}\nResposta:{a}\n\n" for q, a in zip(STUDY_QUESTIONS, answers))
+        text = "".join(f"Pergunta: {q}\nResposta:{a}\n\n" for q, a in zip(STUDY_QUESTIONS, answers, strict=True))
         (folder / name).write_bytes(text.encode("latin-1"))
     return folder
 

@@ -10,13 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_compare import make_env, run
 
 from llamawiki import evaluation as ev
 from llamawiki import metrics as m
 from llamawiki import split
 from llamawiki.fileio import UserError, sha256_file
-
-from test_compare import make_env, run
 
 ROOT = Path(__file__).resolve().parent.parent
 

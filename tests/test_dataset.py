@@ -13,8 +13,8 @@ from llamawiki.dataset import (
     infobox_qa,
     parse_modes,
 )
-from llamawiki.text import normalize
 from llamawiki.fileio import UserError
+from llamawiki.text import normalize
 from llamawiki.wikitext import Article, Section
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_compare import make_env
 
 from llamawiki import evaluation as ev
 from llamawiki import prompt
 from llamawiki.fileio import UserError
-
-from test_compare import make_env, run
 
 
 def test_the_study_template_verbatim():

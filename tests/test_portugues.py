@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from llamawiki.dataset import Subject, count_template_defects, infobox_qa, section_question, template_defects
-from llamawiki.wikitext import Article
 from llamawiki.text import contract_preposition, is_common_phrase, lower_common, place_article, with_article
+from llamawiki.wikitext import Article
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "ptwiki-amostra-pages-articles.xml.bz2"

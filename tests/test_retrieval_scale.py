@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from test_retrieval import PAGES, QUESTIONS, write_dump  # noqa: E402
+
 from llamawiki import retrieval  # noqa: E402
 from llamawiki.fileio import UserError  # noqa: E402
-from test_retrieval import PAGES, QUESTIONS, write_dump  # noqa: E402
 
 DIM = 64
 

@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ def write_multistream(xml: bytes, dump: Path, pages_per_stream: int = 10) -> Pat
     for i, group in enumerate(groups):
         stop = groups[i + 1][0] if i + 1 < len(groups) else end
         offset = sum(len(b) for b in out)
-        for a, b in zip(group, group[1:] + [stop]):
+        for a, b in pairwise([*group, stop]):
             page = xml[a:b]
             pid = re.search(rb"<id>(\d+)</id>", page).group(1).decode()
             title = re.search(rb"<title>(.*?)</title>", page).group(1).decode()
@@ -140,7 +141,7 @@ def test_split_balances_compressed_bytes(multistream):
     plan = plan_split(multistream / MULTI, multistream / MULTI_INDEX, 4)
     assert plan.streams == 8 and len(plan.parts) == 4
     assert plan.parts[0][0] == plan.header[1] and plan.parts[-1][1] == plan.footer[0]
-    assert all(a[1] == b[0] for a, b in zip(plan.parts, plan.parts[1:]))
+    assert all(a[1] == b[0] for a, b in pairwise(plan.parts))
     sizes = [b - a for a, b in plan.parts]
     assert max(sizes) < 2.5 * min(sizes)  # 8 streams in 4 parts: two streams each, not 5+1+1+1
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
+
 import pytest
 
-from llamawiki.records import make_record, read_dataset
-from llamawiki.text import normalize
 from llamawiki.fileio import UserError
+from llamawiki.records import make_record, read_dataset
 from llamawiki.split import (
     _jaccard,
     _tokens,
@@ -17,6 +17,7 @@ from llamawiki.split import (
     near_duplicates,
     study_split_report,
 )
+from llamawiki.text import normalize
 
 
 def corpus(n_articles: int = 60, seed: int = 0) -> list[dict]:
