@@ -131,7 +131,7 @@ def python(args: list[str]) -> None:
 
 def baixar(cmd: list[str], rest: list[str]) -> None:
     """models/baixar.py: its plan as written (flags checked, offline), then the tiny Llama at every planned path."""
-    out = subprocess.run([REAL_PYTHON, *cmd[1:], *rest, "--dry-run"], capture_output=True, text=True)
+    out = subprocess.run([REAL_PYTHON, *cmd, *rest, "--dry-run"], capture_output=True, text=True)
     sys.stdout.write(out.stdout)
     sys.stderr.write(out.stderr)
     if out.returncode != 0:
@@ -151,9 +151,9 @@ def baixar_estudo(cmd: list[str], rest: list[str]) -> None:
     in the study's formats are written instead, and the rehearsal says so."""
     mirror = os.environ.get("ENSAIO_STUDY_MIRROR")
     if mirror:
-        note(f"python {' '.join(cmd[1:])} --base-url file://{mirror} (local mirror)")
-        os.execv(REAL_PYTHON, [REAL_PYTHON, *cmd[1:], *rest, "--base-url", f"file://{mirror}"])
-    check_flags([REAL_PYTHON, *cmd[1:]], rest)
+        note(f"python {' '.join(cmd)} --base-url file://{mirror} (local mirror)")
+        os.execv(REAL_PYTHON, [REAL_PYTHON, *cmd, *rest, "--base-url", f"file://{mirror}"])
+    check_flags([REAL_PYTHON, *cmd], rest)
     sys.path.insert(0, os.path.join(os.getcwd(), "tests"))
     from conftest import write_study_files
 
