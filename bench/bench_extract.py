@@ -13,6 +13,11 @@ would see). Prints pages/s for both and the ratio ours / wikiextractor, plus mar
 
 ``--repeat K`` writes a temporary dump with the sample's pages K times (titles and ids made unique), so the
 timing is not dominated by start-up. The anchor (wikiextractor) is measured in the same run.
+
+``--baseline DIR`` takes another checkout of this repository as the anchor instead of wikiextractor (what a
+change to the reader costs: ``git worktree add /tmp/base <commit>``); both outputs must then be identical.
+
+    python bench/bench_extract.py --baseline /tmp/base --rounds 5
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ DEFAULT_DUMP = ROOT / "data" / "ptwiki-amostra-pages-articles.xml.bz2"
 LEFTOVER_TOKENS = ("{{", "}}", "[[", "]]", "<ref", "{|", "thumb|")
 _WORD_RE = re.compile(r"\w+")
 _PAGE_RE = re.compile(rb"<page>.*?</page>\s*", re.DOTALL)
+_TITLE_RE = re.compile(rb"<title>(.*?)</title>")
+_ID_RE = re.compile(rb"<id>(\d+)</id>")
 
 
 # ------------------------------------------------------------------------------------------- the dump
@@ -63,10 +70,10 @@ def repeat_dump(src: Path, k: int, out: Path) -> int:
             for page in pages:
                 n += 1
                 if rep:
-                    page = re.sub(rb"<title>(.*?)</title>", lambda m: b"<title>" + m.group(1) + b" " +
-                                  str(rep).encode() + b"</title>", page, count=1)
-                    page = re.sub(rb"<id>(\d+)</id>", lambda m: b"<id>" + str(int(m.group(1)) + rep * 10_000_000)
-                                  .encode() + b"</id>", page, count=1)
+                    page = _TITLE_RE.sub(lambda m, rep=rep: b"<title>" + m.group(1) + b" " + str(rep).encode()
+                                         + b"</title>", page, count=1)
+                    page = _ID_RE.sub(lambda m, rep=rep: b"<id>" + str(int(m.group(1)) + rep * 10_000_000).encode()
+                                      + b"</id>", page, count=1)
                 f.write(page)
         f.write(b"  " + tail)
     return n
@@ -110,7 +117,7 @@ def timed(cmd: list[str]) -> tuple[float, float]:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     dt = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -151,6 +158,47 @@ def leftovers_per_1000_words(texts: list[str]) -> tuple[float, int, dict[str, in
     return (1000.0 * total / words if words else 0.0), words, counts
 
 
+def prepare_dump(args: argparse.Namespace, work: Path) -> tuple[Path, int, int]:
+    """(the dump to time, its page count, the repeat factor)."""
+    n_src = count_pages(args.dump)
+    k = args.repeat or max(1, -(-3000 // max(1, n_src)))
+    if k > 1:
+        dump = work / "bench-dump.xml.bz2"
+        return dump, repeat_dump(args.dump, k, dump), k
+    return args.dump, n_src, k
+
+
+def compare_with_baseline(args: argparse.Namespace) -> int:
+    """Ours against another checkout (``--baseline``): alternating rounds, wall and CPU time, outputs compared."""
+    import shutil
+    import statistics
+
+    work = Path(tempfile.mkdtemp(prefix="bench-extract-"))
+    try:
+        dump, n_pages, k = prepare_dump(args, work)
+        print(f"dump: {dump.name} ({n_pages:,} pages; source {args.dump.name} x{k}); processes: {args.processes}; "
+              f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}")
+        runs: dict[str, list[tuple[float, float]]] = {"baseline": [], "ours": []}
+        scripts = {"baseline": args.baseline.resolve() / "bench" / "bench_extract.py", "ours": Path(__file__).resolve()}
+        for _ in range(args.rounds):
+            for name in ("baseline", "ours"):
+                out = work / name
+                shutil.rmtree(out, ignore_errors=True)
+                runs[name].append(timed([sys.executable, str(scripts[name]), "--_ours", str(dump), str(out),
+                                         str(args.processes)]))
+        same = (work / "baseline" / "ours.jsonl").read_bytes() == (work / "ours" / "ours.jsonl").read_bytes()
+        print(f"\n{'':10}{'wall s (median)':>16}{'CPU s (median)':>16}   rounds: {args.rounds}, alternating")
+        med = {}
+        for name, values in runs.items():
+            med[name] = (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+            print(f"{name:10}{med[name][0]:16.2f}{med[name][1]:16.2f}")
+        print(f"\ncost ratio (ours / baseline): {med['ours'][0] / med['baseline'][0]:.3f} wall-clock, "
+              f"{med['ours'][1] / med['baseline'][1]:.3f} CPU time; outputs identical: {'yes' if same else 'NO'}")
+        return 0 if same else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # ------------------------------------------------------------------------------------------------- main
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -160,6 +208,8 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=2, help="worker processes for both tools (default 2)")
     ap.add_argument("--rounds", type=int, default=3, help="timed runs of each tool, alternating (best kept)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the outputs in this folder")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout of llamawiki to compare with, instead of wikiextractor")
     ap.add_argument("--_ours", nargs=3, metavar=("DUMP", "OUT", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -170,6 +220,11 @@ def main() -> int:
     if not args.dump.exists():
         print(f"error: {args.dump}: file not found", file=sys.stderr)
         return 2
+    if args.baseline is not None:
+        if not (args.baseline / "bench" / "bench_extract.py").is_file():
+            print(f"error: {args.baseline}: not a checkout of llamawiki (no bench/bench_extract.py)", file=sys.stderr)
+            return 2
+        return compare_with_baseline(args)
     try:
         import wikiextractor  # noqa: F401
     except ImportError:
@@ -178,14 +233,7 @@ def main() -> int:
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-extract-"))
     work.mkdir(parents=True, exist_ok=True)
-    dump = args.dump
-    n_src = count_pages(dump)
-    k = args.repeat or max(1, -(-3000 // max(1, n_src)))
-    if k > 1:
-        dump = work / "bench-dump.xml.bz2"
-        n_pages = repeat_dump(args.dump, k, dump)
-    else:
-        n_pages = n_src
+    dump, n_pages, k = prepare_dump(args, work)
     size_mb = dump.stat().st_size / 1e6
     print(f"dump: {dump} ({n_pages:,} pages, {size_mb:.1f} MB; source {args.dump.name} x{k})")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}; "

@@ -19,15 +19,17 @@ from __future__ import annotations
 import bz2
 import codecs
 import gzip
+import html
 import logging
 import os
 import re
 import threading
 import xml.etree.ElementTree as ET
-from xml.parsers import expat
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
+from xml.parsers import expat
 
 from .pages import CANONICAL_NAMESPACES, DEFAULT_BASE_URL, DumpError, Page, SiteInfo  # noqa: F401 (re-exported)
 
@@ -37,7 +39,7 @@ CHUNK = 1 << 20  # bytes of decompressed XML fed to the parser at a time
 
 __all__ = [
     "Page", "SiteInfo", "DumpStats", "DumpError", "DumpTruncated", "read_siteinfo", "iter_pages",
-    "iter_articles", "map_pages", "is_redirect_text", "is_disambiguation",
+    "iter_articles", "map_pages", "is_redirect_text", "is_disambiguation", "find_index",
 ]
 
 
@@ -447,6 +449,7 @@ def _parse_fast(prefix: bytes, data: bytes, siteinfo: SiteInfo | None) -> list[P
     buf: list[str] = []
     cur: dict[str, Any] = {}
     depth = 0
+    declared: list[Any] = [None]  # bytes="N" of the <text> being read
 
     def start(name: str, attrs: dict) -> None:
         nonlocal depth
@@ -455,6 +458,8 @@ def _parse_fast(prefix: bytes, data: bytes, siteinfo: SiteInfo | None) -> list[P
             cur.clear()
         elif depth == 3 and name == "redirect":
             cur["redirect"] = attrs.get("title", "")
+        elif depth == 4 and name == "text":
+            declared[0] = attrs
         buf.clear()
 
     def end(name: str) -> None:
@@ -466,7 +471,9 @@ def _parse_fast(prefix: bytes, data: bytes, siteinfo: SiteInfo | None) -> list[P
                 cur[name] = "".join(buf)
         elif d == 4:
             if name == "text":
-                cur["text"] = "".join(buf)
+                text = cur["text"] = "".join(buf)
+                if _text_bytes_mismatch(declared[0], text) is not None:
+                    raise _Damaged  # the careful path says where
             elif name == "id":
                 cur["rev"] = "".join(buf)
         elif d == 2:
@@ -501,7 +508,7 @@ def _parse_batch(batch: _Batch, prefix: bytes, siteinfo: SiteInfo | None) -> tup
     try:
         root = _parse_xml(prefix, batch.data)
         pages = [_make_page(el, siteinfo) for el in root]
-        if len(pages) == batch.count:
+        if len(pages) == batch.count and not any(_page_bytes_problem(el) for el in root):
             return pages, None
     except ET.ParseError:
         pass
@@ -516,10 +523,16 @@ def _parse_batch(batch: _Batch, prefix: bytes, siteinfo: SiteInfo | None) -> tup
             root = _parse_xml(prefix, piece)
             if len(root) != 1:
                 raise ET.ParseError("expected one <page> element")
-            pages.append(_make_page(root[0], siteinfo))
+            page = _make_page(root[0], siteinfo)
         except ET.ParseError as e:
             pos = getattr(e, "position", None)
             line = data[:start].count(b"\n") + (pos[0] if pos else 1)
+            nested = _nested_page(piece)
+            if nested is not None:
+                title, at = nested
+                line = data[: start + at].count(b"\n") + 1
+                return pages, _Problem(f"a <page> opens inside the page {title!r}: the data between is missing "
+                                       "(a lost multistream stream or a damaged file)", len(pages), line, start + at)
             msg = str(e)
             bad = _find_bad_utf8(piece) if ("not well-formed" in msg or "invalid token" in msg) else None
             if bad is not None:
@@ -527,8 +540,69 @@ def _parse_batch(batch: _Batch, prefix: bytes, siteinfo: SiteInfo | None) -> tup
                 line = data[:off].count(b"\n") + 1
                 return pages, _Problem(f"invalid UTF-8 byte 0x{bad[1]:02x} (bad encoding)", len(pages), line, off)
             return pages, _Problem(f"malformed XML ({msg.split(':')[0]})", len(pages), line, None)
+        bad = _page_bytes_problem(root[0])
+        if bad is not None:
+            at = piece.find(b"<text")
+            line = data[: start + max(at, 0)].count(b"\n") + 1
+            return pages, _Problem(f"the page {page.title!r} (id {page.id}) is damaged: {bad}", len(pages), line,
+                                   start + max(at, 0))
+        pages.append(page)
         start = end
     return pages, None
+
+
+class _Damaged(Exception):
+    """Raised inside the fast parser: a page's text does not have the length its ``bytes`` attribute says."""
+
+
+def _text_bytes_mismatch(attrs: Any, text: str) -> tuple[int, int] | None:
+    """(declared, actual) when ``<text bytes="N">`` is not the UTF-8 length of ``text``, else None.
+
+    Not checked: a text without ``bytes``, and an empty ``<text>`` that says why it is empty (``deleted``: a
+    suppressed revision; ``id`` or ``location``: a stub dump, whose texts live elsewhere)."""
+    if not attrs:
+        return None
+    declared = attrs.get("bytes")
+    if declared is None or not declared.isdigit():
+        return None
+    n = int(declared)
+    if len(text) == n and text.isascii():
+        return None
+    actual = len(text.encode("utf-8", "surrogatepass"))
+    if actual == n or (not text and ("deleted" in attrs or "id" in attrs or "location" in attrs)):
+        return None
+    return n, actual
+
+
+def _page_bytes_problem(page: ET.Element) -> str | None:
+    """What is wrong with a parsed ``<page>``'s ``<text bytes="N">`` (every revision), or None."""
+    for child in page:
+        if _local_name(child.tag) != "revision":
+            continue
+        for el in child:
+            if _local_name(el.tag) == "text":
+                bad = _text_bytes_mismatch(el.attrib, el.text or "")
+                if bad is not None:
+                    return (f'<text bytes="{bad[0]}"> but its text is {bad[1]} bytes long (data spliced from '
+                            "another page: a lost multistream stream or a damaged file)")
+    return None
+
+
+_PAGE_OPEN_RE = re.compile(rb"<page[\s>]")
+_TITLE_RE = re.compile(rb"<title>([^<]*)</title>")
+
+
+def _nested_page(piece: bytes) -> tuple[str, int] | None:
+    """(title of the outer page, offset of the inner ``<page>``) when a ``<page>`` opens inside another."""
+    first = _PAGE_OPEN_RE.search(piece)
+    if first is None:
+        return None
+    second = _PAGE_OPEN_RE.search(piece, first.end())
+    if second is None:
+        return None
+    m = _TITLE_RE.search(piece, first.end(), second.start())
+    title = m.group(1).decode("utf-8", "replace") if m else "?"
+    return html.unescape(title), second.start()
 
 
 _ROOT_RE = re.compile(r"(?:<\?.*?\?>\s*)?(?:(?:<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)\s*)*<([A-Za-z_][\w:.-]*)",
@@ -614,6 +688,98 @@ def read_siteinfo(path: str | os.PathLike[str]) -> SiteInfo:
     return reader.siteinfo or SiteInfo()
 
 
+# ------------------------------------------------------------------------------------ the multistream index
+_DUMP_EXTS = (".xml.bz2", ".xml.gz", ".xml", ".bz2", ".gz")
+
+
+def find_index(path: str | os.PathLike[str]) -> Path | None:
+    """The Wikimedia multistream index beside a dump, or None.
+
+    ``X-multistream.xml.bz2`` -> ``X-multistream-index.txt.bz2`` (or ``.txt``); a dump without ``-multistream``
+    in its name (``X.xml.bz2``, or the decompressed ``X.xml``) also takes ``X-multistream-index.txt.bz2``: the
+    multistream file and the plain one of the same date hold the same pages in the same order."""
+    path = Path(path)
+    name = path.name
+    for ext in _DUMP_EXTS:
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+            break
+    stems = [name] if name.endswith("-multistream") else [name, name + "-multistream"]
+    for stem in stems:
+        for suffix in ("-index.txt.bz2", "-index.txt"):
+            candidate = path.with_name(stem + suffix)
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+class _IndexCheck:
+    """Every page the multistream index lists (``offset:page_id:title``, in dump order) must come, in order.
+
+    The index is read line by line alongside the dump (bounded memory); a page missing from the dump (a lost
+    stream, or a cut inside a page that spliced two pages together) or one the index does not list raises."""
+
+    def __init__(self, path: Path, reader: _Reader):
+        self.path, self.reader = path, reader
+        self.line = 0
+        try:
+            with open(path, "rb") as f:
+                magic = f.read(3)
+            raw = bz2.open(path, "rb") if magic == b"BZh" else open(path, "rb")
+        except OSError as e:
+            raise DumpError(f"{path}: cannot open the multistream index ({e.strerror or e})") from None
+        self.file = raw
+        self.lines = iter(raw)
+
+    def _next(self) -> tuple[int, int, str] | None:
+        try:
+            while True:
+                raw = next(self.lines, None)
+                if raw is None:
+                    return None
+                self.line += 1
+                if raw.strip():
+                    break
+        except (OSError, EOFError, ValueError) as e:
+            raise self.reader.error(f"cannot read the multistream index {self.path} ({e})") from None
+        head = raw.rstrip(b"\r\n").split(b":", 2)
+        if len(head) < 3 or not head[0].isdigit() or not head[1].isdigit():
+            raise self.reader.error(f"{self.path}: line {self.line}: expected offset:page_id:title in the "
+                                    f"multistream index, got {raw[:60]!r}")
+        return int(head[0]), int(head[1]), head[2].decode("utf-8", "replace")
+
+    def expect(self, pid: int, title: str) -> None:
+        want = self._next()
+        if want is not None and want[1] == pid:
+            return
+        if want is None:
+            raise self.reader.error(f"page {title!r} (id {pid}) is not in the multistream index {self.path}, "
+                                    "which ends before it: is the index this dump's?")
+        offset, want_id, want_title = want
+        if want_id < pid:
+            raise self.reader.error(
+                f"page {want_title!r} (id {want_id}, bzip2 stream at byte {offset:,}) listed in the multistream "
+                f"index is missing: the dump goes on with {title!r} (id {pid}); a stream is lost or the file is "
+                "damaged")
+        raise self.reader.error(f"page {title!r} (id {pid}) is not in the multistream index {self.path} "
+                                f"(line {self.line} lists id {want_id} {want_title!r}): is the index this dump's?")
+
+    def finish(self) -> None:
+        """At the end of the dump: the index must list nothing more."""
+        want = self._next()
+        if want is not None:
+            offset, want_id, want_title = want
+            raise self.reader.error(
+                f"page {want_title!r} (id {want_id}, bzip2 stream at byte {offset:,}) listed in the multistream "
+                f"index {self.path.name} is missing: the dump ends before it (its last streams are lost)")
+
+    def close(self) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass
+
+
 _ARTICLES = "article"  # fn sentinel: wikitext.parse_article with the dump's siteinfo
 _W: dict[str, Any] = {}  # per-process worker state (set by _init_worker)
 
@@ -629,12 +795,12 @@ def _apply(page: Page, fn: Any, info: SiteInfo) -> Any:
 
 
 def _work(data: bytes, meta: tuple, fn: Any, prefix: bytes, info: SiteInfo, flt: _Filter) -> tuple[list, Any]:
-    """Parse, filter and process one batch: ([(skip_reason|None, title, value)], problem|None)."""
+    """Parse, filter and process one batch: ([(skip_reason|None, title, page id, value)], problem|None)."""
     pages, problem = _parse_batch(_Batch(data, *meta), prefix, info)
     items = []
     for page in pages:
         why = flt(page)
-        items.append((why, page.title, None if why else _apply(page, fn, info)))
+        items.append((why, page.title, page.id, None if why else _apply(page, fn, info)))
     return items, problem
 
 
@@ -650,14 +816,23 @@ def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = 
          skip_disambiguation: bool = True, allow_truncated: bool = False, stats: DumpStats | None = None,
          progress: Callable[[DumpStats], Any] | None = None, limit: int | None = None,
          on_siteinfo: Callable[[SiteInfo], Any] | None = None, workers: int = 1, fn: Any = None,
-         batch_bytes: int | None = None, keep: Callable[[Page], bool] | None = None) -> Iterator[Any]:
+         batch_bytes: int | None = None, keep: Callable[[Page], bool] | None = None,
+         index: str | os.PathLike[str] | bool | None = None) -> Iterator[Any]:
     """The one loop behind iter_pages / iter_articles / map_pages: values in dump order."""
     import collections
 
     stats = stats if stats is not None else DumpStats()
+    if index is None or index is True:
+        index = find_index(path)
+    elif index is not False:
+        index = Path(index)
+        if not index.is_file():
+            raise DumpError(f"{index}: index file not found")
     parallel = bool(workers and workers > 1)
     reader = _Reader(path, stats, progress, batch_bytes=batch_bytes or ((1 << 18) if parallel else (1 << 19)))
     batches = reader.batches()
+    listed = _IndexCheck(index, reader) if index else None
+    last_id = 0
     pool = None
     metas: collections.deque = collections.deque()
     failure: list[DumpError] = []
@@ -705,7 +880,13 @@ def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = 
             for items, problem in results:
                 slots.release()
                 meta = metas.popleft()
-                for why, title, value in items:
+                for why, title, pid, value in items:
+                    if pid <= last_id and pid:
+                        raise reader.error(f"page ids go backwards: page {title!r} has id {pid} after id "
+                                           f"{last_id} (pages repeated or out of order: a damaged file?)")
+                    if listed is not None:
+                        listed.expect(pid, title)
+                    last_id = pid or last_id
                     stats.pages += 1
                     stats.last_title = title
                     if why:
@@ -722,6 +903,8 @@ def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = 
             e = failure[0]
             parts = getattr(e, "parts", None)
             raise (reader.error(*parts) if parts else e)
+        if listed is not None:
+            listed.finish()
     except DumpTruncated as e:
         stats.truncated = True
         stats.error = e
@@ -738,13 +921,16 @@ def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = 
                 slots.release()
             pool.terminate()
         batches.close()
+        if listed is not None:
+            listed.close()
 
 
 def iter_pages(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = (0,),
                skip_redirects: bool = True, skip_disambiguation: bool = True, allow_truncated: bool = False,
                stats: DumpStats | None = None, progress: Callable[[DumpStats], Any] | None = None,
                limit: int | None = None, on_siteinfo: Callable[[SiteInfo], Any] | None = None,
-               keep: Callable[[Page], bool] | None = None) -> Iterator[Page]:
+               keep: Callable[[Page], bool] | None = None,
+               index: str | os.PathLike[str] | bool | None = None) -> Iterator[Page]:
     """Stream the pages of a dump that pass the filters.
 
     namespaces: numbers or names of the namespaces to keep (None = all). ``stats`` (a :class:`DumpStats`) is
@@ -755,12 +941,18 @@ def iter_pages(path: str | os.PathLike[str], namespaces: Iterable[int | str] | N
 
     Raises DumpError / DumpTruncated after yielding every complete page that precedes the damage; with
     ``allow_truncated=True`` a cut file just ends the iteration (``stats.truncated`` is set, a warning logged).
+
+    Integrity checks (DumpError, never hidden by ``allow_truncated``): a ``<page>`` opened inside another, a
+    ``<text bytes="N">`` that is not the UTF-8 length of the text (two pages spliced where data is missing), page
+    ids that do not increase. ``index``: the Wikimedia multistream index (``offset:page_id:title`` lines); by
+    default the one beside the dump (:func:`find_index`), ``False`` for none. With it, every page it lists must
+    come, in its order, and none it does not list (a stream lost on a page boundary is found only this way).
     """
     return _run(path, namespaces, skip_redirects, skip_disambiguation, allow_truncated, stats, progress, limit,
-                on_siteinfo, keep=keep)
+                on_siteinfo, keep=keep, index=index)
 
 
-def iter_articles(path: str | os.PathLike[str], **kwargs: Any) -> Iterator["Article"]:  # noqa: F821
+def iter_articles(path: str | os.PathLike[str], **kwargs: Any) -> Iterator[Article]:  # noqa: F821
     """``iter_pages`` + :func:`llamawiki.wikitext.parse_article` (same keyword arguments, and ``workers=N`` to
     spread parsing and cleaning over N processes, as in :func:`map_pages`).
 
@@ -775,7 +967,7 @@ def map_pages(path: str | os.PathLike[str], fn: Callable[[Page], Any], workers: 
 
     This process only decompresses the dump and cuts it into batches of pages; with ``workers > 1`` the XML
     parsing, filtering and ``fn`` run in a pool of that many processes (``fn`` must be picklable: a top-level
-    function or an instance of a top-level class); batches are ~256 KB of XML. Dump errors are raised, as in ``iter_pages``, after the results of every complete page
-    before the damage.
+    function or an instance of a top-level class); batches are ~256 KB of XML. Dump errors are raised, as in
+    ``iter_pages``, after the results of every complete page before the damage.
     """
     return _run(path, fn=fn, workers=workers, **kwargs)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .pages import DEFAULT_BASE_URL, Page, SiteInfo
 
@@ -386,7 +386,7 @@ _DEFAULT_CTX = _LinkContext()
 _CTX_CACHE: dict[int, _LinkContext] = {}
 
 
-def _context_for(siteinfo: "SiteInfo | None") -> _LinkContext:
+def _context_for(siteinfo: SiteInfo | None) -> _LinkContext:
     if siteinfo is None:
         return _DEFAULT_CTX
     key = id(siteinfo)
@@ -519,7 +519,7 @@ def _before_links(text: str, saved: list[str], want_infobox: bool = False) -> tu
     return text, infobox
 
 
-def category_links(markup: str, siteinfo: "SiteInfo | None" = None) -> list[str]:
+def category_links(markup: str, siteinfo: SiteInfo | None = None) -> list[str]:
     """The categories a page's wikitext puts it in (``[[Categoria:Império do Brasil|sort key]]`` ->
     ``"Império do Brasil"``), in order, as written (``_`` -> space); the same list :func:`parse_article` puts in
     ``Article.categories``, without cleaning the rest of the text. Links inside templates, tables, comments,
@@ -624,7 +624,7 @@ def parse_infobox(markup: str, ctx: _LinkContext = _DEFAULT_CTX) -> tuple[str, d
         values = joined.split("\ue002")
         if len(values) != len(todo):  # markup crossed a separator: clean one by one
             values = [_clean(raw, ctx)[0] for _, raw in todo]
-        for (key, _), value in zip(todo, values):
+        for (key, _), value in zip(todo, values, strict=False):
             value = "; ".join(s for s in (line.strip() for line in value.split("\n")) if s).strip(" ;,")
             fields[key] = value
     return kind, {k: v for k, v in fields.items() if v and not _looks_like_file(v)}
@@ -671,7 +671,7 @@ def article_url(title: str, base_url: str = DEFAULT_BASE_URL) -> str:
     return base_url + path
 
 
-def parse_article(page: "Page", base_url: str = DEFAULT_BASE_URL, siteinfo: "SiteInfo | None" = None) -> Article:
+def parse_article(page: Page, base_url: str = DEFAULT_BASE_URL, siteinfo: SiteInfo | None = None) -> Article:
     """A dump page -> Article (lead, sections without boilerplate, infobox facts, categories, URL)."""
     ctx = _context_for(siteinfo)
     categories: list[str] = []

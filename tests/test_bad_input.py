@@ -320,3 +320,92 @@ def test_question_without_reference_is_said(tmp_path, capsys):
     assert [q.id for q in load_questions(path)] == ["1", "2"]
     err = capsys.readouterr().err
     assert "1 question(s) without resposta_referencia" in err and ": 2" in err
+
+
+# ---- issue 25: damaged dumps ----------------------------------------------------------------------------------
+# A multistream dump that lost a stream (in the middle of a page, on a page boundary, its footer) or holds one
+# twice: build_dataset.py and rag.py index refuse it in one line and leave the previous outputs as they were.
+
+def _damaged_dumps(root: Path) -> dict[str, Path]:
+    """Folders each holding ptwiki-...-multistream.xml.bz2 (+ its index when the damage needs it)."""
+    from test_dump import aligned_cuts, inside_text, multistream, page_starts, sample_xml
+
+    xml = sample_xml()
+    starts = [p for p, _, _ in page_starts(xml)]
+    head, foot = starts[0], xml.rindex(b"</mediawiki>")
+    a = inside_text(xml, "Revolução Constitucionalista de 1932")
+    minas = xml.index(b"<title>Minas Gerais")
+    kinds = {
+        "stream lost mid-page (two pages spliced)": multistream(xml, [0, head, a, inside_text(xml, "Minas Gerais"),
+                                                                      foot, len(xml)], drop={2}),
+        "stream lost mid-page before a page (nested <page>)": multistream(
+            xml, [0, head, a, xml.rindex(b"  <page>", 0, minas), foot, len(xml)], drop={2}),
+        "stream lost on a page boundary, index beside": multistream(xml, aligned_cuts(xml), drop={3}),
+        "stream written twice (ids go backwards)": multistream(xml, aligned_cuts(xml), repeat={2}),
+        "footer stream lost (cut right after a </page>)": multistream(
+            xml, [0, head, xml.index(b"</page>", minas) + 7, len(xml)], drop={2}),
+    }
+    out = {}
+    for i, (kind, (data, index)) in enumerate(kinds.items()):
+        folder = root / f"dano{i}"
+        folder.mkdir()
+        dump = folder / "ptwiki-20240301-pages-articles-multistream.xml.bz2"
+        dump.write_bytes(data)
+        if "index" in kind:
+            (folder / "ptwiki-20240301-pages-articles-multistream-index.txt.bz2").write_bytes(
+                bz2.compress(index.encode()))
+        out[kind] = dump
+    return out
+
+
+DAMAGE_NEEDLES = {
+    "stream lost mid-page (two pages spliced)": ["'Revolução Constitucionalista de 1932'", "bytes", "spliced"],
+    "stream lost mid-page before a page (nested <page>)": ["<page> opens inside the page"],
+    "stream lost on a page boundary, index beside": ["listed in the multistream index is missing"],
+    "stream written twice (ids go backwards)": ["page ids go backwards"],
+    "footer stream lost (cut right after a </page>)": ["XML ends before </mediawiki>", "'Minas Gerais'"],
+}
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory) -> dict[str, Path]:
+    return _damaged_dumps(tmp_path_factory.mktemp("damaged"))
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE_NEEDLES))
+def test_damaged_dump_keeps_the_previous_dataset(damaged, tmp_path, kind):
+    out = tmp_path / "json" / "dataset.jsonl"
+    out.parent.mkdir()
+    good = run(ROOT / "build_dataset.py", "-o", out, ROOT / "data" / "ptwiki-amostra-pages-articles.xml.bz2",
+               "--no-progress", cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    before = out.read_bytes()
+    assert before.count(b"\n") > 50
+    dump = damaged[kind]
+    line = assert_refused(run(ROOT / "build_dataset.py", "-o", out, dump, "--no-progress", cwd=tmp_path),
+                          str(dump), *DAMAGE_NEEDLES[kind])
+    assert line.startswith(f"error: {dump}: ")
+    assert out.read_bytes() == before  # byte-identical
+    assert sorted(p.name for p in out.parent.iterdir()) == ["dataset.jsonl"]  # no temporary file left
+    if "lost" in kind and "footer" not in kind:  # --allow-truncated does not let a hole through
+        proc = run(ROOT / "build_dataset.py", "-o", out, dump, "--no-progress", "--allow-truncated", cwd=tmp_path)
+        assert_refused(proc, *DAMAGE_NEEDLES[kind])
+        assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE_NEEDLES))
+def test_damaged_dump_keeps_the_previous_index(work, damaged, tmp_path, kind):
+    from llamawiki import retrieval
+
+    index = tmp_path / "idx"
+    retrieval.build_index(work / "mini-pages-articles.xml.bz2", index, chunk_size=400, chunk_overlap=40,
+                          progress=False)
+    before = {p.relative_to(index): md5(p) for p in index.rglob("*") if p.is_file()}
+    dump = damaged[kind]
+    proc = run(ROOT / "rag.py", "index", dump, "--index-dir", index, "--chunk-size", "2000", "--chunk-overlap", "0",
+               cwd=tmp_path)
+    proc.stderr = "\n".join(line for line in proc.stderr.replace("\r", "\n").splitlines()
+                            if not line.startswith(("indexing", "Loading weights")))  # progress bars
+    assert_refused(proc, str(dump), *DAMAGE_NEEDLES[kind])
+    assert {p.relative_to(index): md5(p) for p in index.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]  # no temporary folder left

@@ -103,7 +103,7 @@ def test_reads_multistream_bz2(tmp_path):
     # a multistream dump is several bzip2 streams back to back (header, 100 pages each, footer)
     xml = make_dump(PAGES).encode()
     cuts = [0, xml.index(b"  <page>"), xml.index(b"  <page>", xml.index(b"<title>Vargas")), len(xml) - 14, len(xml)]
-    data = b"".join(bz2.compress(xml[a:b]) for a, b in zip(cuts, cuts[1:]))
+    data = b"".join(bz2.compress(xml[a:b]) for a, b in zip(cuts, cuts[1:], strict=False))
     assert data.count(b"BZh9") == 4
     p = write(tmp_path, "ptwiki-multistream.xml.bz2", data)
     assert titles(p) == ["Brasil", "Tiradentes", "Lei Áurea"]
@@ -419,3 +419,201 @@ def test_unknown_declared_encoding(tmp_path):
     xml = make_dump(PAGES).replace("<mediawiki", '<?xml version="1.0" encoding="x-klingon"?>\n<mediawiki', 1)
     _, err = consume(write(tmp_path, "klingon.xml", xml))
     assert "klingon.xml: unknown character encoding" in str(err)
+
+
+# --------------------------------------------------------------------------- damaged multistream dumps (issue 25)
+# A multistream dump is bzip2 streams back to back; when one is lost (a bad copy, a resumed download that skipped
+# bytes), the XML around the hole can still be well-formed. These build such files from the shipped sample.
+def sample_xml() -> bytes:
+    return bz2.decompress(Path(__file__).resolve().parent.parent.joinpath(
+        "data", "ptwiki-amostra-pages-articles.xml.bz2").read_bytes())
+
+
+def page_starts(xml: bytes) -> list[tuple[int, int, str]]:
+    """(offset of the line of each <page>, page id, title)."""
+    out = []
+    for m in re.finditer(rb"  <page>\s*<title>([^<]*)</title>.*?<id>(\d+)</id>", xml, re.S):
+        out.append((m.start(), int(m.group(2)), m.group(1).decode()))
+    return out
+
+
+def inside_text(xml: bytes, title: str) -> int:
+    """An offset in the middle of the page's text, at a space (never inside a character or an entity)."""
+    start = xml.index(f"<title>{title}</title>".encode())
+    text = xml.index(b"<text", start)
+    end = xml.index(b"</text>", text)
+    return xml.index(b" ", (text + end) // 2)
+
+
+def multistream(xml: bytes, cuts: list[int], drop=(), repeat=()) -> tuple[bytes, str]:
+    """(the streams xml[cuts[i]:cuts[i+1]] compressed back to back without those in ``drop`` and with those in
+    ``repeat`` twice, the index of the intact file). cuts include 0 and len(xml)."""
+    streams = [bz2.compress(xml[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
+    offsets = [sum(len(s) for s in streams[:i]) for i in range(len(streams))]
+    index = []
+    for pos, pid, title in page_starts(xml):
+        k = max(i for i, c in enumerate(cuts[:-1]) if c <= pos)
+        index.append(f"{offsets[k]}:{pid}:{title}\n")
+    data = b"".join(s * (2 if i in repeat else 1) for i, s in enumerate(streams) if i not in drop)
+    return data, "".join(index)
+
+
+def aligned_cuts(xml: bytes, per_stream: int = 10) -> list[int]:
+    """Header stream, streams of ``per_stream`` whole pages, footer stream: how Wikimedia writes them."""
+    starts = [p for p, _, _ in page_starts(xml)]
+    return [0] + starts[::per_stream] + [xml.rindex(b"</mediawiki>"), len(xml)]
+
+
+def all_titles(path, **kw) -> list[str]:
+    return titles(path, namespaces=None, skip_redirects=False, skip_disambiguation=False, **kw)
+
+
+SAMPLE_TITLES = [t for _, _, t in page_starts(sample_xml())]
+SAMPLE_IDS = [i for _, i, _ in page_starts(sample_xml())]
+
+
+def test_multistream_helpers_make_a_readable_dump(tmp_path):
+    xml = sample_xml()
+    data, index = multistream(xml, aligned_cuts(xml))
+    assert len(SAMPLE_TITLES) == 80 and data.count(b"BZh9") == 10 and len(index.splitlines()) == 80
+    p = write(tmp_path, "ptwiki-multistream.xml.bz2", data)
+    write(tmp_path, "ptwiki-multistream-index.txt.bz2", bz2.compress(index.encode()))
+    assert dump.find_index(p) == tmp_path / "ptwiki-multistream-index.txt.bz2"
+    assert all_titles(p) == SAMPLE_TITLES  # the intact file with its index: no complaint
+
+
+def test_lost_stream_cut_mid_page_splices_two_pages_and_is_reported(tmp_path):
+    """The stream between the middle of one page's text and the middle of another's is lost: the XML is still
+    well-formed, and 'Revolução Constitucionalista de 1932' would end with Minas Gerais' text."""
+    xml = sample_xml()
+    a, b = inside_text(xml, "Revolução Constitucionalista de 1932"), inside_text(xml, "Minas Gerais")
+    head, foot = xml.index(b"  <page>"), xml.rindex(b"</mediawiki>")
+    data, _ = multistream(xml, [0, head, a, b, foot, len(xml)], drop={2})
+    p = write(tmp_path, "ptwiki-multistream.xml.bz2", data)
+    for kw in ({}, {"allow_truncated": True}):
+        got, err = consume(p, namespaces=None, skip_redirects=False, skip_disambiguation=False, **kw)
+        assert got == SAMPLE_TITLES[: SAMPLE_TITLES.index("Revolução Constitucionalista de 1932")]
+        assert not isinstance(err, DumpTruncated)  # --allow-truncated does not hide it
+        msg = str(err)
+        assert msg.startswith(f"{p}: the page 'Revolução Constitucionalista de 1932' (id 1014) is damaged: "
+                              '<text bytes="')
+        assert "spliced" in msg and "after 13 complete page(s)" in msg and "XML line" in msg and "\n" not in msg
+    # the same with workers, and through iter_articles
+    got = []
+    with pytest.raises(DumpError, match="'Revolução Constitucionalista de 1932'.*bytes"):
+        for art in iter_articles(p, workers=2):
+            got.append(art.title)
+    assert "Revolução de 1930" in got and "Revolução Constitucionalista de 1932" not in got
+
+
+def test_lost_stream_cut_mid_page_before_a_page_boundary_nests_pages(tmp_path):
+    xml = sample_xml()
+    starts = [p for p, _, _ in page_starts(xml)]
+    a, b = inside_text(xml, "Revolução Constitucionalista de 1932"), starts[SAMPLE_TITLES.index("Minas Gerais")]
+    data, _ = multistream(xml, [0, starts[0], a, b, xml.rindex(b"</mediawiki>"), len(xml)], drop={2})
+    p = write(tmp_path, "ptwiki-multistream.xml.bz2", data)
+    got, err = consume(p, namespaces=None, skip_redirects=False, skip_disambiguation=False)
+    assert got == SAMPLE_TITLES[:13]
+    line = bz2.decompress(data)[:bz2.decompress(data).index(b"<title>Minas Gerais")].count(b"\n")  # its <page>
+    assert str(err).startswith(f"{p}: a <page> opens inside the page 'Revolução Constitucionalista de 1932'")
+    assert f"XML line {line}," in str(err)
+
+
+def test_lost_stream_on_a_page_boundary_needs_the_index(tmp_path):
+    """Streams of whole pages: losing one leaves a valid dump whose ids just have a gap, like real gaps. Without
+    the index nothing can tell; with it beside the dump, the first missing page is named."""
+    xml = sample_xml()
+    data, index = multistream(xml, aligned_cuts(xml), drop={3})  # pages 21-30
+    p = write(tmp_path, "ptwiki-20240301-pages-articles-multistream.xml.bz2", data)
+    assert all_titles(p) == SAMPLE_TITLES[:20] + SAMPLE_TITLES[30:]  # undetectable without the index
+    idx = write(tmp_path, "ptwiki-20240301-pages-articles-multistream-index.txt.bz2", bz2.compress(index.encode()))
+    got, err = consume(p, namespaces=None, skip_redirects=False, skip_disambiguation=False)
+    assert got == SAMPLE_TITLES[:20]
+    offset = index.splitlines()[20].split(":")[0]
+    assert str(err).startswith(f"{p}: page {SAMPLE_TITLES[20]!r} (id 1021, bzip2 stream at byte {int(offset):,}) "
+                               "listed in the multistream index is missing: the dump goes on with "
+                               f"{SAMPLE_TITLES[30]!r} (id 1031)")
+    assert all_titles(p, index=False) == SAMPLE_TITLES[:20] + SAMPLE_TITLES[30:]  # index=False: not read
+    idx.rename(tmp_path / "elsewhere.txt")
+    got, err = consume(p, namespaces=None, skip_redirects=False, skip_disambiguation=False,
+                       index=tmp_path / "elsewhere.txt")  # an index given explicitly
+    assert got == SAMPLE_TITLES[:20] and "(id 1021" in str(err)
+
+
+def test_lost_last_page_stream_before_the_footer_needs_the_index(tmp_path):
+    xml = sample_xml()
+    cuts = aligned_cuts(xml)
+    data, index = multistream(xml, cuts, drop={len(cuts) - 3})  # the last stream of pages, footer kept
+    p = write(tmp_path, "ptwiki-multistream.xml.bz2", data)
+    assert all_titles(p) == SAMPLE_TITLES[:70]
+    write(tmp_path, "ptwiki-multistream-index.txt", index)  # an uncompressed index is found too
+    got, err = consume(p, namespaces=None, skip_redirects=False, skip_disambiguation=False)
+    assert got == SAMPLE_TITLES[:70]
+    assert f"page {SAMPLE_TITLES[70]!r} (id {SAMPLE_IDS[70]}, bzip2 stream at byte" in str(err)
+    assert "the dump ends before it" in str(err)
+
+
+def test_repeated_stream_makes_ids_go_backwards(tmp_path):
+    """A resumed download that wrote a stream twice: ids go backwards (gaps are normal, going back is not)."""
+    xml = sample_xml()
+    data, _ = multistream(xml, aligned_cuts(xml), repeat={2})  # pages 11-20 twice
+    p = write(tmp_path, "ptwiki-multistream.xml.bz2", data)
+    got, err = consume(p, namespaces=None, skip_redirects=False, skip_disambiguation=False)
+    assert got == SAMPLE_TITLES[:20]
+    assert str(err).startswith(f"{p}: page ids go backwards: page {SAMPLE_TITLES[10]!r} has id 1011 after id 1020")
+    assert "after 20 complete page(s)" in str(err)
+
+
+def test_index_of_another_dump_is_refused(tmp_path):
+    xml = sample_xml()
+    data, index = multistream(xml, aligned_cuts(xml))
+    p = write(tmp_path, "ptwiki-multistream.xml.bz2", data)
+    write(tmp_path, "ptwiki-multistream-index.txt", index.replace(":1005:", ":1500:"))
+    got, err = consume(p, namespaces=None, skip_redirects=False, skip_disambiguation=False)
+    assert got == SAMPLE_TITLES[:4]
+    assert f"page {SAMPLE_TITLES[4]!r} (id 1005) is not in the multistream index" in str(err)
+    assert "lists id 1500" in str(err)
+    assert "is the index this dump's?" in str(err)
+    write(tmp_path, "ptwiki-multistream-index.txt", "isto não é um índice\n")
+    _, err = consume(p)
+    assert "line 1: expected offset:page_id:title" in str(err)
+
+
+def test_text_bytes_checked_but_not_for_deleted_or_stub_texts(tmp_path):
+    xml = make_dump(PAGES)
+    text = '<text bytes="17" xml:space="preserve">Portal do Brasil.</text>'
+    assert text in xml
+    ok = xml.replace(text, '<text bytes="17" deleted="deleted" />')
+    assert titles(write(tmp_path, "d.xml", ok), namespaces=None)[-3] == "Portal:Brasil"
+    ok = xml.replace(text, '<text bytes="17" id="77" />')
+    assert titles(write(tmp_path, "d.xml", ok), namespaces=None)[-3] == "Portal:Brasil"
+    bad = xml.replace(text, '<text bytes="17" xml:space="preserve">Portal do Brasil, com acentuação.</text>')
+    got, err = consume(write(tmp_path, "d.xml", bad), namespaces=None)
+    assert got[-1] == "Categoria:Brasil"
+    assert "the page 'Portal:Brasil' (id 9) is damaged: <text bytes=\"17\"> but its text is 35 bytes" in str(err)
+    bad = xml.replace(text, '<text bytes="17" xml:space="preserve"></text>')  # emptied without a reason
+    assert "is damaged" in str(consume(write(tmp_path, "d.xml", bad), namespaces=None)[1])
+    no_bytes = xml.replace(text, '<text xml:space="preserve">Portal do Brasil, com acentuação.</text>')
+    assert "Portal:Brasil" in titles(write(tmp_path, "d.xml", no_bytes), namespaces=None)
+
+
+# ------------------------------------------------------------------------ a cut exactly after a </page>
+@pytest.mark.parametrize("kind", ["xml", "bz2", "multistream"])
+def test_cut_right_after_a_page_is_truncation(tmp_path, kind):
+    """Nothing but whitespace after the last </page> (no </mediawiki>): the file was cut on a page boundary."""
+    xml = sample_xml()
+    end = xml.index(b"</page>", xml.index(b"<title>Minas Gerais")) + len(b"</page>")
+    cut = xml[:end] + b"\n  "
+    if kind == "xml":
+        data = cut
+    elif kind == "bz2":
+        data = bz2.compress(cut)
+    else:  # the streams up to Minas Gerais' page, footer stream lost
+        data, _ = multistream(xml, [0, xml.index(b"  <page>"), end, len(xml)], drop={2})
+    p = write(tmp_path, f"ptwiki-cut.xml{'' if kind == 'xml' else '.bz2'}", data)
+    got, err = consume(p, namespaces=None, skip_redirects=False, skip_disambiguation=False)
+    assert got == SAMPLE_TITLES[: SAMPLE_TITLES.index("Minas Gerais") + 1]
+    assert isinstance(err, DumpTruncated) and err.pages_read == len(got)
+    assert "XML ends before </mediawiki> (file cut?)" in str(err) and "'Minas Gerais'" in str(err)
+    stats = DumpStats()
+    assert all_titles(p, allow_truncated=True, stats=stats) == got and stats.truncated

@@ -6,7 +6,12 @@ import pytest
 
 from llamawiki.dump import Page, SiteInfo
 from llamawiki.wikitext import (
-    Article, Section, clean_wikitext, parse_article, parse_template, split_params,
+    Article,
+    Section,
+    clean_wikitext,
+    parse_article,
+    parse_template,
+    split_params,
 )
 
 LEFTOVERS = ("{{", "}}", "[[", "]]", "<ref", "{|", "|}", "thumb", "|", "<!--", "-->")
@@ -109,7 +114,8 @@ def test_links_become_labels():
 
 
 def test_links_to_sections_and_other_namespaces():
-    src = "Ver [[Brasil#História|a história]], [[#Geografia]], [[:Categoria:Capitais do Brasil]], [[wikt:capital|capital]]."
+    src = ("Ver [[Brasil#História|a história]], [[#Geografia]], [[:Categoria:Capitais do Brasil]], "
+           "[[wikt:capital|capital]].")
     assert clean_wikitext(src) == "Ver a história, Geografia, Capitais do Brasil, capital."
 
 
@@ -176,7 +182,8 @@ def test_bold_and_italic_markers_removed():
 
 
 def test_lists_indents_rules_and_magic_words():
-    src = "__NOTOC__\nPresidentes:\n* [[Castelo Branco]]\n** Costa e Silva\n# Médici\n: recuo\n; termo : def\n----\nFim."
+    src = ("__NOTOC__\nPresidentes:\n* [[Castelo Branco]]\n** Costa e Silva\n# Médici\n: recuo\n; termo : def\n"
+           "----\nFim.")
     assert clean_wikitext(src) == "Presidentes:\nCastelo Branco\nCosta e Silva\nMédici\nrecuo\ntermo: def\n\nFim."
 
 
@@ -207,6 +214,22 @@ def test_sections_lead_and_boilerplate():
     ]
     assert art.plain_text() == ("Getúlio Vargas foi presidente.\n\n== Biografia ==\nNasceu em São Borja.\n\n"
                                 "=== Juventude ===\nEstudou direito.\n\n== Estado Novo ==\nGolpe de 1937.")
+
+
+def test_real_section_after_boilerplate_at_same_level_is_kept():
+    """Only the boilerplate section and its subsections are dropped: the next section at the same (or a
+    higher) level is real text again."""
+    src = ("Lead.\n== Ver também ==\n* [[Era Vargas]]\n=== Listas ===\n* [[X]]\n"
+           "== História ==\nColônia e Império.\n=== Império ===\nDe 1822 a 1889.\n"
+           "=== Notas ===\nnota\n=== República ===\nDesde 1889.\n"
+           "== Referências ==\n{{Referências}}\n= Geografia =\nClima tropical.")
+    art = parse_article(page(src, title="Brasil"))
+    assert [(s.title, s.level, s.text) for s in art.sections] == [
+        ("História", 2, "Colônia e Império."),
+        ("Império", 3, "De 1822 a 1889."),
+        ("República", 3, "Desde 1889."),
+        ("Geografia", 1, "Clima tropical."),
+    ]
 
 
 def test_paragraphs_separated_by_one_blank_line():
