@@ -18,7 +18,7 @@ ADAPTER := models/lora-demo
 INDEX   := indexes/amostra
 RESULTS := results/demo
 
-.PHONY: setup setup-gpu test demo models dataset split finetune index compare avaliacao estudo-demo clean-outputs
+.PHONY: setup setup-gpu test lint demo models dataset split finetune index compare avaliacao estudo-demo clean-outputs
 .PHONY: estudo-dados modelos-estudo
 .DELETE_ON_ERROR:
 
@@ -67,8 +67,15 @@ setup-gpu:
 	$(PY) -c "import torch; assert torch.version.cuda, 'torch ' + torch.__version__ + ' is not a CUDA build'; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-test: setup
-	$(PY) -m pytest -q tests
+# make test = make lint, then the suite in two processes (pytest-xdist): the rehearsal of the documented commands
+# (tests/test_ensaio.py, one xdist group, in order) runs beside the other tests.
+test: lint
+	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+
+# ruff: the rules and line length are in pyproject.toml; `ruff format` fixes what format --check reports.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # ---- the study's pipeline on the embedded sample (each stage's output is the next one's input) ----
 models: $(GGUF) $(HFMODEL)/config.json

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pytest
 
+# one worker runs the whole rehearsal, in order, under pytest-xdist (make test runs two)
+pytestmark = pytest.mark.xdist_group("ensaio")
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIMS = Path(__file__).resolve().parent / "ensaio" / "shims.py"
 
@@ -67,7 +70,7 @@ STAND_INS = [
      "a benchmark measures; it is not a test"),
     ("pip install ...", "pip install ... --dry-run (resolved against PyPI, nothing installed)",
      "the venv is shared with the test run"),
-    ("make test / make setup-gpu / make lint", "make -n (printed, not run)",
+    ("make test / make setup-gpu", "make -n (printed, not run)",
      "make test is what runs this rehearsal; setup-gpu needs CUDA"),
 ]
 
@@ -207,13 +210,32 @@ def clone(tmp_path_factory):
     return repo, env, base / "ensaio.log"
 
 
-@pytest.mark.parametrize("doc,line,code", BLOCKS, ids=[f"{d}:{n}" for d, n, _ in BLOCKS])
-def test_documented_block_runs_as_written(clone, doc, line, code):
+def _run(clone, code: str) -> tuple[subprocess.CompletedProcess, str]:
+    """Run one block in the clone as a user's shell would (bash -e -o pipefail); returns it and the stand-ins used."""
     repo, env, log = clone
     start = log.stat().st_size if log.exists() else 0
     r = subprocess.run(["/bin/bash", "-e", "-o", "pipefail", "-c", code], cwd=repo, env=env, capture_output=True,
                        text=True, stdin=subprocess.DEVNULL, timeout=900)
     did = log.read_text(encoding="utf-8")[start:] if log.exists() else ""
+    return r, did
+
+
+def test_the_stand_ins_let_failures_through(clone):
+    # the shims change what cannot run here, never the outcome: an unknown flag fails, whether the command runs
+    # (particiona.py), is only flag-checked (a bench script) or goes through a stand-in (sbatch, accelerate)
+    for code in ("python particiona.py --no-such-flag",
+                 ".venv/bin/python bench/bench_chat.py --no-such-flag",
+                 "DRY_RUN=1 sbatch --parsable slurm/no-such-job.sbatch",
+                 "accelerate launch --config_file configs/accelerate/ddp.yaml finetune.py --no-such-flag",
+                 "make no-such-target"):
+        r, _ = _run(clone, code)
+        assert r.returncode != 0, code
+
+
+@pytest.mark.parametrize("doc,line,code", BLOCKS, ids=[f"{d}:{n}" for d, n, _ in BLOCKS])
+def test_documented_block_runs_as_written(clone, doc, line, code):
+    repo, env, log = clone
+    r, did = _run(clone, code)
     (log.parent / "logs").mkdir(exist_ok=True)
     (log.parent / "logs" / f"{doc.replace('/', '_')}-{line}.log").write_text(
         f"exit {r.returncode}\n--- stand-ins\n{did}--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}", encoding="utf-8")
