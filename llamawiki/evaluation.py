@@ -661,6 +661,7 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
 
     if not opts.render_only:
         check_prerequisites(cfg, selected)
+    out_dir = tables_dir(run_dir, [s.name for s in selected], questions, questions_path)
 
     hashes = HashCache(run_dir / ".sha256-cache.json")
     cache = JsonlCache(run_dir / "respostas.jsonl")
@@ -692,16 +693,20 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
 
     generated = 0
     run_dir.mkdir(parents=True, exist_ok=True)
-    hashes.save()
     if todo and not opts.render_only:
         before = len(cache.by_key)
         try:
             batch = {k: v for k, v in (cfg.get("generation") or {}).items() if k == "batch_size"}
             generated = _generate_missing(todo, _Generation(generation, seed, cache, answers, batch), opts, tqdm)
-        except (KeyboardInterrupt, UserError):
+        except KeyboardInterrupt as e:   # Ctrl-C or SIGTERM: every finished answer is already on disk
             saved = len(cache.by_key) - before
-            print(f"{cache.path}: {saved} new answer(s) saved, {len(todo) - saved} left; "
-                  "run the same command again to resume", file=sys.stderr)
+            raise type(e)(f"{cache.path}: {saved} new answer(s) saved, {len(todo) - saved} left; "
+                          "run the same command again to resume") from None
+        except UserError as e:           # a rerun of the same command would fail the same way: no "resume"
+            saved = len(cache.by_key) - before
+            if saved:
+                raise UserError(f"{e} ({saved} answer(s) generated before it are kept in {cache.path})",
+                                e.exit_code) from None
             raise
     missing = len(todo) - generated
 
@@ -731,7 +736,8 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
                                                           if s.retrieval else None)})
     write_outputs(result, cfg=cfg, generation=generation, seed=seed, questions_path=questions_path,
                   models_manifest=models_manifest, study_folder=study_folder, config_path=opts.config_path,
-                  run_args=opts.run_args())
+                  run_args=opts.run_args(), out_dir=out_dir)
+    hashes.save()   # only a run that finished: a failed one leaves .sha256-cache.json as it was
     return result
 
 
@@ -884,12 +890,59 @@ def judge_answers(cfg: dict, answers: dict, questions: Sequence[Question], run_d
 # 4. Outputs (the tables themselves: llamawiki.report)
 # ---------------------------------------------------------------------------------------------------------------
 
+PARTIAL_DIR = "parcial"   # where a smaller run's tables go when the run dir holds a finished run's
+
+
+def _finished_coverage(run_dir: Path) -> dict | None:
+    """What the tables in ``run_dir`` cover, from its manifest.json: ``{"systems", "question_ids" (None for a
+    manifest older than this field), "n", "sha256"}``; None when there are no tables (or no readable manifest)."""
+    try:
+        data = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+        questions = data["questions"]
+        cov = data.get("coverage") or {}
+        systems = cov.get("systems") or [m["system"] for m in data.get("models") or []]
+        return {"systems": set(systems), "question_ids": set(cov["question_ids"]) if "question_ids" in cov else None,
+                "n": int(questions["n"]), "sha256": questions.get("sha256")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def tables_dir(run_dir: Path, systems: Sequence[str], questions: Sequence[Question], questions_path: Path) -> Path:
+    """Where this run writes its tables: ``run_dir``, unless ``run_dir`` holds the tables of a finished run
+    that covers more (a superset of this run's systems and questions, and more of one of them: ``--limit``,
+    fewer ``--systems``). Then ``run_dir/parcial/``, said in one note line: the outputs of a smaller run never
+    replace a finished one. The answers still go to (and come from) ``run_dir/respostas.jsonl``."""
+    old = _finished_coverage(run_dir)
+    if old is None:
+        return run_dir
+    new_systems, new_ids = set(systems), {q.id for q in questions}
+    if old["question_ids"] is not None:
+        same_questions, fewer_questions = new_ids == old["question_ids"], new_ids < old["question_ids"]
+    else:   # a manifest from before the coverage field: the same questions file, fewer rows
+        same_file = questions_path.is_file() and sha256_file(questions_path) == old["sha256"]
+        same_questions = same_file and len(new_ids) == old["n"]
+        fewer_questions = same_file and len(new_ids) < old["n"]
+    smaller = ((fewer_questions and new_systems <= old["systems"])
+               or (same_questions and new_systems < old["systems"]))
+    if not smaller:
+        return run_dir
+    out = run_dir / PARTIAL_DIR
+    n_old = len(old["question_ids"]) if old["question_ids"] is not None else old["n"]
+    print(f"note: {run_dir}: holds the tables of a larger run ({n_old} questions, systems "
+          f"{', '.join(sorted(old['systems']))}); this run ({len(new_ids)} question(s), systems "
+          f"{', '.join(systems)}) writes its tables to {out}/ and leaves those unchanged", file=sys.stderr)
+    return out
+
+
 def write_outputs(result: RunResult, *, cfg: dict, generation: dict, seed: int, questions_path: Path,
                   models_manifest: list[dict], study_folder: Path | None, config_path: str | None,
-                  run_args: dict) -> None:
+                  run_args: dict, out_dir: Path | None = None) -> None:
+    """tabela.md, metricas.csv, pareado.csv, metricas.png and manifest.json in ``out_dir`` (default: the run
+    dir; :func:`tables_dir` says which)."""
     run_dir = result.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: run_dir / name for name in ("tabela.md", "metricas.csv", "pareado.csv", "metricas.png",
+    out_dir = out_dir or run_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in ("tabela.md", "metricas.csv", "pareado.csv", "metricas.png",
                                                "manifest.json")}
     with atomic_open(paths["tabela.md"]) as f:
         f.write(render_table(result, generation))
@@ -907,6 +960,10 @@ def write_outputs(result: RunResult, *, cfg: dict, generation: dict, seed: int, 
         "systems": result.systems,
         "questions": {"path": str(questions_path), "sha256": sha256_file(questions_path),
                       "n": len(result.questions)},
+        # what the tables cover (the smaller-run rule compares the next run with it: tables_dir)
+        "coverage": {"systems": [m["system"] for m in models_manifest],
+                     "question_ids": [q.id for q in result.questions]},
+        "partial_of": str(run_dir) if out_dir != run_dir else None,
         "models": models_manifest,
         "study_answers": ({name: {"path": str(study_folder / name), "sha256": sha256_file(study_folder / name)}
                            for name in STUDY_FILES.values()} if study_folder else None),

@@ -183,18 +183,22 @@ def paired_comparison(system_names: Sequence[str], questions: Sequence[Question]
     """Every pair of systems on the questions both answered: the difference in ``metric`` (A - B) with a paired
     bootstrap 95% interval, the discordant counts and the exact McNemar p-value."""
     rows = []
+    ids = [q.id for q in questions]
     for i, a in enumerate(system_names):
         for b in system_names[i + 1:]:
-            pairs = [(scores[(a, q.id)][metric], scores[(b, q.id)][metric]) for q in questions
-                     if (a, q.id) in scores and (b, q.id) in scores
-                     and scores[(a, q.id)].get(metric) is not None and scores[(b, q.id)].get(metric) is not None]
-            if not pairs:
+            # paired by question id: a system that lacks an answer (or a score) only drops that question
+            score_a = {qid: scores[(a, qid)][metric] for qid in ids
+                       if (a, qid) in scores and scores[(a, qid)].get(metric) is not None}
+            score_b = {qid: scores[(b, qid)][metric] for qid in ids
+                       if (b, qid) in scores and scores[(b, qid)].get(metric) is not None}
+            common = [qid for qid in ids if qid in score_a and qid in score_b]
+            if not common:
                 continue
-            x, y = [p[0] for p in pairs], [p[1] for p in pairs]
+            x, y = [score_a[qid] for qid in common], [score_b[qid] for qid in common]
             diff, low, high = paired_bootstrap_diff(x, y, n_resamples=n_resamples, seed=seed)
-            only_a = sum(1 for p, q in pairs if p > q)
-            only_b = sum(1 for p, q in pairs if q > p)
-            rows.append({"a": a, "b": b, "n": len(pairs), "a_rate": sum(x) / len(x), "b_rate": sum(y) / len(y),
+            only_a = sum(1 for p, q in zip(x, y, strict=True) if p > q)
+            only_b = sum(1 for p, q in zip(x, y, strict=True) if q > p)
+            rows.append({"a": a, "b": b, "n": len(common), "a_rate": sum(x) / len(x), "b_rate": sum(y) / len(y),
                          "diff": diff, "low": low, "high": high, "only_a": only_a, "only_b": only_b,
                          "p_mcnemar": mcnemar_exact(only_a, only_b)})
     return rows
