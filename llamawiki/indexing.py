@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -549,7 +550,7 @@ def build_index(
             raise UserError(f"{dump}: no article text to index")
         tf = time.perf_counter()
         faiss_entry = finish_faiss(store, index_type, nlist, nprobe)
-        store.save_local(str(tmp / FAISS_DIR))
+        _save_faiss(store, tmp, index_dir)
         faiss_seconds = time.perf_counter() - tf
         tb = time.perf_counter()
         bm25_entry = bm25.save(tmp / BM25_DIR, offsets)
@@ -605,20 +606,71 @@ def _check_writable_index_dir(index_dir: Path) -> None:
             raise UserError(f"{index_dir}: exists and is not a llamawiki index; refusing to overwrite it")
 
 
+def _owner_tag() -> str:
+    """``<host>-<pid>``: who a temporary folder beside an index belongs to (its name carries it)."""
+    return f"{socket.gethostname().split('.')[0] or 'host'}-{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True       # someone else's live process
+    return True
+
+
+def remove_stale_temp_dirs(index_dir: Path) -> list[Path]:
+    """Remove what a killed build or merge of ``index_dir`` left beside it (``.<name>.<host>-<pid>.*.tmp`` and
+    ``.<name>.old-<host>-<pid>``) when that process is gone. Only folders of this host whose pid no longer runs:
+    a concurrent build's folder, or one of another machine on a shared filesystem, is left alone."""
+    host = socket.gethostname().split(".")[0] or "host"
+    pattern = re.compile(rf"^\.{re.escape(index_dir.name)}\.(?:old-)?{re.escape(host)}-(\d+)(?:\..*\.tmp)?$")
+    removed = []
+    if not index_dir.parent.is_dir():
+        return removed
+    for entry in index_dir.parent.iterdir():
+        m = pattern.match(entry.name)
+        if m and entry.is_dir() and not entry.is_symlink() and int(m.group(1)) != os.getpid() \
+                and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    if removed:
+        _notice(f"{index_dir.parent}: removed {len(removed)} temporary folder(s) left by a killed build of "
+                f"{index_dir.name}")
+    return removed
+
+
+def _write_failed(index_dir: Path, reason: str) -> UserError:
+    return UserError(f"{index_dir}: cannot write the index: {reason}; the previous index, if any, is left unchanged")
+
+
 @contextlib.contextmanager
 def _staging_dir(index_dir: Path) -> Iterator[Path]:
-    """A temp folder beside ``index_dir`` to build a new index in; removed unless :func:`_publish` moved it."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.", suffix=".tmp", dir=index_dir.parent))
+    """A temp folder beside ``index_dir`` to build a new index in; removed unless :func:`_publish` moved it.
+    Its name carries this host and pid, so the next build can remove one a SIGKILL left (remove_stale_temp_dirs)."""
+    remove_stale_temp_dirs(index_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.{_owner_tag()}.", suffix=".tmp", dir=index_dir.parent))
     try:
         yield tmp
     except OSError as e:  # disk full, quota, I/O error while writing the new index
         if e.filename is None or str(e.filename).startswith(str(tmp)):
-            raise UserError(f"{index_dir}: cannot write the index: {e.strerror or e}; the previous index, if any, "
-                            "is left unchanged") from None
+            raise _write_failed(index_dir, e.strerror or str(e)) from None
         raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save_faiss(store: Any, tmp: Path, index_dir: Path) -> None:
+    """``store.save_local`` into the staging folder; FAISS reports a failed write (disk full, quota) as a
+    RuntimeError from its C++ side: one line naming the index, which is left as it was."""
+    try:
+        store.save_local(str(tmp / FAISS_DIR))
+    except RuntimeError as e:
+        reason = next((line.strip() for line in reversed(str(e).splitlines()) if line.strip()), type(e).__name__)
+        raise _write_failed(index_dir, f"FAISS: {reason[:160]}") from None
 
 
 def _publish(tmp: Path, index_dir: Path, manifest: dict) -> Manifest:
@@ -634,7 +686,7 @@ def _publish(tmp: Path, index_dir: Path, manifest: dict) -> Manifest:
 def _replace_dir(new: Path, target: Path) -> None:
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        old = target.with_name(f".{target.name}.old-{_owner_tag()}")
         os.replace(target, old)
     os.replace(new, target)
     if old is not None:
@@ -670,6 +722,20 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
             if m["chunking"][key] != first["chunking"][key]:
                 raise UserError(f"{path}: {key} {m['chunking'][key]} differs from {first['chunking'][key]} in "
                                 f"{inputs[0]}; cannot merge")
+    seen: dict[Path, str] = {}
+    sources: dict[str, str] = {}
+    for path, m in zip(inputs, manifests, strict=True):
+        real = Path(path).resolve()
+        if real in seen:
+            raise UserError(f"{path}: given twice (the same folder as {seen[real]}); every chunk would be in the "
+                            "merged index twice")
+        seen[real] = str(path)
+        # the dump it indexes (sha256, limit, category; not the path: a copy elsewhere is the same dump)
+        source = json.dumps({k: v for k, v in m["dump"].items() if k not in ("path", "bytes")}, sort_keys=True)
+        if source in sources:
+            raise UserError(f"{path}: indexes the same dump as {sources[source]} (same file, sha256 and "
+                            "selection); every chunk would be in the merged index twice")
+        sources[source] = str(path)
     for path in inputs:
         if Path(path).resolve() == index_dir.resolve():
             raise UserError(f"{index_dir}: the output cannot also be an input")
@@ -719,7 +785,7 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
         if store is None:
             raise UserError("merge: the input indexes have no chunks")
         faiss_entry = finish_faiss(store, index_type, nlist, nprobe)
-        store.save_local(str(tmp / FAISS_DIR))
+        _save_faiss(store, tmp, index_dir)
         bm25_entry = bm25.save(tmp / BM25_DIR, offsets)
         del bm25, offsets
         counts = {key: sum(m["counts"][key] for m in manifests) for key in ("articles", "documents", "chunks")}

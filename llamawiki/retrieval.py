@@ -25,7 +25,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from . import prompt as prompt_mod
-from .fileio import UserError
+from .fileio import UserError, looks_local
 from .indexing import (  # noqa: F401  (re-exported: rag.py, chat, evaluation, bench and tests use retrieval.X)
     BM25_DIR,
     BM25_PARAMS,
@@ -257,11 +257,18 @@ def load_retriever(
     built_with = manifest.embedding_name
 
     vectorstore = bm25 = None
+    # every file of the index first (cheap), the embedder last: a damaged index fails before a model loads
     if kind in ("dense", "hybrid"):
-        # the FAISS files first (cheap), so a damaged index fails before the embedder loads
         from langchain_core.embeddings import FakeEmbeddings
 
         vectorstore = load_faiss(index_dir, FakeEmbeddings(size=manifest["embeddings"]["dimension"]))
+        dim = manifest["embeddings"]["dimension"]
+        if vectorstore.index.d != dim:
+            raise UserError(f"{index_dir}: FAISS index has dimension {vectorstore.index.d}, manifest says {dim}; "
+                            "rebuild it")
+    if kind in ("bm25", "hybrid"):
+        bm25 = load_bm25(index_dir, manifest)
+    if vectorstore is not None:
         if embeddings is None or isinstance(embeddings, (str, os.PathLike)):
             requested = built_with if embeddings is None else embedding_name(embeddings)
             if requested != built_with:
@@ -270,6 +277,13 @@ def load_retriever(
                     f"query it with the same model or rebuild it with --embeddings"
                 )
             spec = embeddings if embeddings is not None else manifest["embeddings"].get("spec")
+            missing_folder = spec is not None and looks_local(spec) and not Path(spec).expanduser().exists()
+            if not missing_folder and embedding_name(spec) != built_with:   # name and spec disagree: edited?
+                raise UserError(
+                    f"{index_dir}: {MANIFEST} names embeddings {built_with!r} but its spec "
+                    f"({spec!r}) loads {embedding_name(spec)!r}; rebuild the index, or give the model that "
+                    f"built it with --embeddings"
+                )
             embedder = load_embeddings(spec)
         else:
             embedder = embeddings
@@ -277,18 +291,12 @@ def load_retriever(
             if requested != built_with:
                 raise UserError(f"{index_dir}: index was built with embeddings {built_with!r}, not {requested!r}")
         vectorstore.embedding_function = embedder
-        dim = manifest["embeddings"]["dimension"]
-        if vectorstore.index.d != dim:
-            raise UserError(f"{index_dir}: FAISS index has dimension {vectorstore.index.d}, manifest says {dim}; "
-                            "rebuild it")
         ivf = _ivf_of(vectorstore.index)
         if ivf is not None:
             probe = nprobe if nprobe is not None else manifest["faiss"].get("nprobe", DEFAULT_NPROBE)
             if probe < 1:
                 raise UserError(f"--nprobe {probe}: must be at least 1")
             ivf.nprobe = int(probe)
-    if kind in ("bm25", "hybrid"):
-        bm25 = load_bm25(index_dir, manifest)
     return IndexRetriever(
         kind=kind, k=k, fetch_k=fetch_k, weights=tuple(float(w) for w in weights),
         vectorstore=vectorstore, bm25=bm25, manifest=manifest.data,
@@ -358,8 +366,15 @@ def format_context(docs: Sequence[Document]) -> str:
     return "\n\n".join(d.page_content.strip() for d in docs)
 
 
+def check_max_context_chars(max_context_chars: int | None) -> None:
+    """None (the default) or a positive number of characters: 0 or less would answer with no context at all."""
+    if max_context_chars is not None and (isinstance(max_context_chars, bool) or int(max_context_chars) < 1):
+        raise UserError(f"--max-context-chars {max_context_chars}: must be >= 1 (characters of context)")
+
+
 def context_budget(generator: Any, max_new_tokens: int, max_context_chars: int | None) -> int:
     """Characters of context that fit: the explicit limit, and the model window if the generator tells it."""
+    check_max_context_chars(max_context_chars)
     budget = DEFAULT_MAX_CONTEXT_CHARS if max_context_chars is None else max_context_chars
     n_ctx = getattr(generator, "n_ctx", None)
     if isinstance(n_ctx, int) and n_ctx > 0:
