@@ -670,6 +670,7 @@ def _save_faiss(store: Any, tmp: Path, index_dir: Path) -> None:
         store.save_local(str(tmp / FAISS_DIR))
     except RuntimeError as e:
         reason = next((line.strip() for line in reversed(str(e).splitlines()) if line.strip()), type(e).__name__)
+        reason = reason.rsplit("failed: ", 1)[-1]   # "Error in ... at index_write.cpp:499: ... failed: write error"
         raise _write_failed(index_dir, f"FAISS: {reason[:160]}") from None
 
 
