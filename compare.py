@@ -7,10 +7,12 @@ interrupted run resumes where it stopped and a finished run re-renders its table
 
     python compare.py --config configs/compare-demo.yaml --run-dir results/demo
     python compare.py --config configs/compare-demo.yaml --systems base,finetuned --limit 5
-    python compare.py --config configs/compare-demo.yaml --model models/llama-2-13b-chat.Q4_K_M.gguf --adapter models/lora-llama2-13b
+    python compare.py --config configs/compare-demo.yaml --model models/llama-2-13b-chat.Q4_K_M.gguf \
+        --adapter models/lora-llama2-13b
     python compare.py --config configs/compare-demo.yaml --run-dir results/demo --render-only --study-answers
 
-Writes tabela.md (questions, answers, metrics), metricas.csv, metricas.png and manifest.json in the run dir.
+Writes tabela.md (questions, answers, metrics), metricas.csv, pareado.csv, metricas.png and manifest.json in the
+run dir; a run smaller than the finished one there (--limit, fewer --systems) writes them to <run-dir>/parcial/.
 """
 
 from __future__ import annotations

@@ -30,16 +30,21 @@ DEFAULT_INDEX = "indexes/amostra"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     ix = sub.add_parser("index", help="index a dump (FAISS + bm25s + manifest)")
     ix.add_argument("dump", help="MediaWiki XML dump (.xml or .xml.bz2)")
     ix.add_argument("--index-dir", default=DEFAULT_INDEX)
-    ix.add_argument("--embeddings", default=None, help="sentence-transformers name or folder (default: embedded all-MiniLM-L6-v2)")
-    ix.add_argument("--chunk-size", type=int, default=retrieval.DEFAULT_CHUNK_SIZE, help="characters (default %(default)s)")
-    ix.add_argument("--chunk-overlap", type=int, default=retrieval.DEFAULT_CHUNK_OVERLAP, help="characters (default %(default)s)")
-    ix.add_argument("--batch-size", type=int, default=retrieval.DEFAULT_BATCH_SIZE, help="chunks embedded per batch (default %(default)s)")
+    ix.add_argument("--embeddings", default=None,
+                    help="sentence-transformers name or folder (default: embedded all-MiniLM-L6-v2)")
+    ix.add_argument("--chunk-size", type=int, default=retrieval.DEFAULT_CHUNK_SIZE,
+                    help="characters (default %(default)s)")
+    ix.add_argument("--chunk-overlap", type=int, default=retrieval.DEFAULT_CHUNK_OVERLAP,
+                    help="characters (default %(default)s)")
+    ix.add_argument("--batch-size", type=int, default=retrieval.DEFAULT_BATCH_SIZE,
+                    help="chunks embedded per batch (default %(default)s)")
     ix.add_argument("--limit", type=int, default=None, help="index only the first N articles")
     ix.add_argument("--allow-truncated", action="store_true", help="index the complete pages of a truncated dump")
     ix.add_argument("--category", default=None, metavar="NAME",
@@ -62,11 +67,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         q.add_argument("--index-dir", default=DEFAULT_INDEX)
         q.add_argument("--retriever", choices=retrieval.RETRIEVER_KINDS, default="hybrid")
         q.add_argument("--k", type=int, default=retrieval.DEFAULT_K, help="chunks in the context (default %(default)s)")
-        q.add_argument("--embeddings", default=None, help="must be the model the index was built with (default: the manifest's)")
+        q.add_argument("--embeddings", default=None,
+                       help="must be the model the index was built with (default: the manifest's)")
         q.add_argument("--weights", type=float, nargs=2, metavar=("BM25", "DENSE"), default=retrieval.DEFAULT_WEIGHTS,
                        help="hybrid fusion weights (default %(default)s)")
-        q.add_argument("--max-context-chars", type=int, default=retrieval.DEFAULT_MAX_CONTEXT_CHARS)
-        q.add_argument("--nprobe", type=int, default=None, help="IVF index: cells searched per query (default: the manifest's)")
+        q.add_argument("--max-context-chars", type=int, default=retrieval.DEFAULT_MAX_CONTEXT_CHARS,
+                       help="most characters of retrieved text in the prompt, >= 1 (default %(default)s)")
+        q.add_argument("--nprobe", type=int, default=None,
+                       help="IVF index: cells searched per query (default: the manifest's)")
         options.add_model_arguments(q)
         options.add_generation_arguments(q)
         if name == "chat":

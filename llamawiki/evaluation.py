@@ -14,32 +14,46 @@ top to bottom:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import gc
 import hashlib
 import json
-import math
 import os
 import random
 import re
-import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from . import prompt as prompt_mod
-from . import split as split_mod
-from .fileio import (JsonlCache, UserError, atomic_open, atomic_path, library_versions, looks_local, read_csv,
-                     read_jsonl, sha256_file)
+from .fileio import JsonlCache, UserError, atomic_open, library_versions, looks_local, read_csv, read_jsonl, sha256_file
 from .lora_gguf import is_gguf_adapter
-from .metrics import (METRICS, AcceptedAnswers, bootstrap_ci, mcnemar_exact, paired_bootstrap_diff,
-                      reference_supports, score_answer, token_f1, wilson_interval)
-from .records import read_dataset
+from .metrics import AcceptedAnswers, reference_supports, score_answer, token_f1
 from .models import model_label, resolve_spec
 from .options import generation_value
+from .report import (  # noqa: F401  (re-exported: the tables' names are still evaluation.X for callers and tests)
+    CSV_COLUMNS,
+    EXPOSURE_LABELS,
+    PAIRED_COLUMNS,
+    SEEN_FLAGS,
+    Exposure,
+    Question,
+    RunResult,
+    exposure_breakdown,
+    exposures_of,
+    git_commit,
+    metric_stats,
+    paired_comparison,
+    render_table,
+    shown_metrics,
+    summarize,
+    training_exposure,
+    write_metrics_csv,
+    write_metrics_png,
+)
 from .text import normalize, read_legacy_text
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -47,15 +61,6 @@ from .text import normalize, read_legacy_text
 # ---------------------------------------------------------------------------------------------------------------
 
 REQUIRED_COLUMNS = ("id", "pergunta", "resposta_referencia")
-
-
-@dataclass
-class Question:
-    id: str
-    pergunta: str
-    resposta_referencia: str = ""
-    artigo: str = ""
-    accepted: AcceptedAnswers | None = None   # column respostas_aceitas (+ minimo_fatos): what acerto looks for
 
 
 @dataclass
@@ -93,7 +98,8 @@ def load_questions(path: str | os.PathLike[str]) -> list[Question]:
         raise UserError(f"{path}: unknown questions format (use .csv, .jsonl, .json or a study resposta_*.txt)")
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        raise UserError(f"{path}: missing column(s): {', '.join(missing)} (expected {', '.join(REQUIRED_COLUMNS)}[, artigo])")
+        raise UserError(f"{path}: missing column(s): {', '.join(missing)} "
+                        f"(expected {', '.join(REQUIRED_COLUMNS)}[, artigo])")
     questions, seen = [], set()
     for i, row in enumerate(rows, 1):
         qid = str(row["id"]).strip()
@@ -303,14 +309,16 @@ def check_prerequisites(cfg: dict, systems: Sequence[System]) -> None:
             if spec.get("gguf_file"):
                 target = target / str(spec["gguf_file"])
             if not target.exists() or (target.is_dir() and not (target / "config.json").exists()):
-                add(f"{target}: model not found — run {_stage_hint(cfg, str(target), _stage_hint(cfg, model, 'the step in models/README.md'))} first")
+                stage = _stage_hint(cfg, str(target), _stage_hint(cfg, model, "the step in models/README.md"))
+                add(f"{target}: model not found — run {stage} first")
         elif os.environ.get("HF_HUB_OFFLINE") == "1" and _hf_cache_snapshot(model) is None:
             add(f"{model}: model not in the local Hugging Face cache (HF_HUB_OFFLINE=1) — "
                 f"download it first (`hf download {model}`)")
         if spec.get("adapter"):
             adapter = Path(str(spec["adapter"])).expanduser()
             if not is_gguf_adapter(adapter) and not (adapter / "adapter_config.json").exists():
-                add(f"{adapter}: adapter not found — run {_stage_hint(cfg, str(spec['adapter']), '`finetune.py`')} first")
+                stage = _stage_hint(cfg, str(spec["adapter"]), "`finetune.py`")
+                add(f"{adapter}: adapter not found — run {stage} first")
         if s.retrieval:
             index_dir = Path(str(s.retrieval["index_dir"])).expanduser()
             if not (index_dir / "manifest.json").exists():
@@ -520,27 +528,6 @@ def batch_size_of(generation: dict, spec: dict) -> int:
 # The run
 # ---------------------------------------------------------------------------------------------------------------
 
-@dataclass
-class RunResult:
-    run_dir: Path
-    systems: list[str]
-    questions: list[Question]
-    answers: dict[tuple[str, str], dict]          # (system, question id) -> record
-    scores: dict[tuple[str, str], dict]           # (system, question id) -> metric -> value
-    summary: list[dict]                           # one row per system
-    generated: int = 0
-    cached: int = 0
-    missing: int = 0
-    outputs: dict[str, Path] = field(default_factory=dict)
-    paired: list[dict] = field(default_factory=list)             # paired_comparison on acerto
-    exposure: dict[str, "Exposure"] = field(default_factory=dict)  # fine-tuned system -> seen-in-training flags
-    breakdown: list[dict] = field(default_factory=list)          # exposure_breakdown
-
-    @property
-    def has_acerto(self) -> bool:
-        return any(q.accepted is not None for q in self.questions)
-
-
 def _study_dir(cfg: dict, study_answers: str | bool | None) -> Path | None:
     if not study_answers:
         return None
@@ -674,6 +661,7 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
 
     if not opts.render_only:
         check_prerequisites(cfg, selected)
+    out_dir = tables_dir(run_dir, [s.name for s in selected], questions, questions_path)
 
     hashes = HashCache(run_dir / ".sha256-cache.json")
     cache = JsonlCache(run_dir / "respostas.jsonl")
@@ -705,16 +693,20 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
 
     generated = 0
     run_dir.mkdir(parents=True, exist_ok=True)
-    hashes.save()
     if todo and not opts.render_only:
         before = len(cache.by_key)
         try:
             batch = {k: v for k, v in (cfg.get("generation") or {}).items() if k == "batch_size"}
             generated = _generate_missing(todo, _Generation(generation, seed, cache, answers, batch), opts, tqdm)
-        except (KeyboardInterrupt, UserError):
+        except KeyboardInterrupt as e:   # Ctrl-C or SIGTERM: every finished answer is already on disk
             saved = len(cache.by_key) - before
-            print(f"{cache.path}: {saved} new answer(s) saved, {len(todo) - saved} left; "
-                  "run the same command again to resume", file=sys.stderr)
+            raise type(e)(f"{cache.path}: {saved} new answer(s) saved, {len(todo) - saved} left; "
+                          "run the same command again to resume") from None
+        except UserError as e:           # a rerun of the same command would fail the same way: no "resume"
+            saved = len(cache.by_key) - before
+            if saved:
+                raise UserError(f"{e} ({saved} answer(s) generated before it are kept in {cache.path})",
+                                e.exit_code) from None
             raise
     missing = len(todo) - generated
 
@@ -740,10 +732,12 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
     for s in selected:
         models_manifest.append({"system": s.name, "model": s.model, "label": s.model_label,
                                 "files": identities[s.model_key], "retrieval": s.retrieval,
-                                "index_manifest_sha256": index_shas.get(str(s.retrieval["index_dir"])) if s.retrieval else None})
+                                "index_manifest_sha256": (index_shas.get(str(s.retrieval["index_dir"]))
+                                                          if s.retrieval else None)})
     write_outputs(result, cfg=cfg, generation=generation, seed=seed, questions_path=questions_path,
                   models_manifest=models_manifest, study_folder=study_folder, config_path=opts.config_path,
-                  run_args=opts.run_args())
+                  run_args=opts.run_args(), out_dir=out_dir)
+    hashes.save()   # only a run that finished: a failed one leaves .sha256-cache.json as it was
     return result
 
 
@@ -758,7 +752,7 @@ class _Generation:
     batch: dict = field(default_factory=dict)    # {"batch_size": n} from the config (not part of the cache key)
 
 
-def _store(run: "_Generation", item: tuple, out: dict) -> None:
+def _store(run: _Generation, item: tuple, out: dict) -> None:
     """Append one answer to the cache (flushed at once: an interruption loses at most the answer in progress)."""
     s, q, key, loose = item
     rec = {
@@ -805,7 +799,7 @@ def _generate_missing(todo, run: _Generation, opts: CompareOptions, tqdm) -> int
                             [prompt_mod.build_prompt(it[1].pergunta, template=system.prompt) for it in chunk],
                             stop=prompt_mod.stop_strings(system.prompt), **settings)
                         latency = time.perf_counter() - t0
-                        for item, g in zip(chunk, gens):
+                        for item, g in zip(chunk, gens, strict=True):
                             _store(run, item, answer_record(g, g.text, latency, (), system.prompt))
                             generated += 1
                             bar.update(1)
@@ -852,7 +846,7 @@ def judge_spec(cfg: dict) -> dict | None:
     return resolve_spec(dict(model))
 
 
-def judge_answers(cfg: dict, answers: dict, questions: Sequence[Question], run_dir: Path, opts: "CompareOptions",
+def judge_answers(cfg: dict, answers: dict, questions: Sequence[Question], run_dir: Path, opts: CompareOptions,
                   tqdm) -> dict[tuple[str, str], dict]:
     """(system, question id) -> cached verdict record ``{"verdict": 1.0 | 0.0 | None, "text": ...}``, for every
     answer with a reference. Verdicts are cached in ``juiz.jsonl`` by (judge model, prompt, question, reference,
@@ -893,368 +887,62 @@ def judge_answers(cfg: dict, answers: dict, questions: Sequence[Question], run_d
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 4. Seen in training: which evaluation questions a fine-tuned system's training data held
+# 4. Outputs (the tables themselves: llamawiki.report)
 # ---------------------------------------------------------------------------------------------------------------
 
-EXPOSURE_LABELS = {  # flag -> how tabela.md says it
-    "identical": "idêntica no treino",
-    "near": "quase idêntica no treino",
-    "article": "mesmo artigo no treino",
-    "unseen": "inédita",
-    "unknown": "desconhecido",
-}
-SEEN_FLAGS = ("identical", "near")
+PARTIAL_DIR = "parcial"   # where a smaller run's tables go when the run dir holds a finished run's
 
 
-@dataclass
-class Exposure:
-    """What one adapter's training file held of the questions (``flags[i]`` for ``questions[i]``)."""
-
-    adapter: str
-    flags: list[str]
-    train_file: str | None = None
-    status: str = "ok"           # ok | changed (the file's sha256 differs from training) | unknown
-    note: str = ""
-    closest: list[str] = field(default_factory=list)   # the training question behind an identical/near flag
-
-    def counts(self) -> dict[str, int]:
-        return {flag: self.flags.count(flag) for flag in EXPOSURE_LABELS if flag in self.flags}
-
-    def as_dict(self) -> dict:
-        return {"adapter": self.adapter, "train_file": self.train_file, "status": self.status, "note": self.note,
-                "counts": self.counts()}
-
-
-def training_exposure(adapter: str, questions: Sequence[Question],
-                      threshold: float = split_mod.DEFAULT_THRESHOLD) -> Exposure:
-    """Find the adapter's training file from its ``run_config.json``, check its sha256, flag each question.
-
-    Without a ``run_config.json`` (a GGUF adapter, an adapter from elsewhere) or without the training file every
-    question is ``unknown`` — never ``unseen``. A training file changed since training is still read, and the
-    status says so.
-    """
-    unknown = Exposure(adapter, ["unknown"] * len(questions), status="unknown")
-    run_config = Path(adapter) / "run_config.json"
-    if not run_config.is_file():
-        unknown.note = f"{run_config}: not found (the training data is unknown)"
-        return unknown
+def _finished_coverage(run_dir: Path) -> dict | None:
+    """What the tables in ``run_dir`` cover, from its manifest.json: ``{"systems", "question_ids" (None for a
+    manifest older than this field), "n", "sha256"}``; None when there are no tables (or no readable manifest)."""
     try:
-        train = json.loads(run_config.read_text(encoding="utf-8"))["data"]["train"]
-        path, sha = Path(train["path"]), train.get("sha256")
-    except (ValueError, KeyError, TypeError):
-        unknown.note = f"{run_config}: no data.train.path (the training data is unknown)"
-        return unknown
-    if not path.is_file():
-        unknown.train_file, unknown.note = str(path), f"{path}: training file not found"
-        return unknown
-    status, note = "ok", ""
-    if sha and sha256_file(path) != sha:
-        status, note = "changed", f"{path}: changed since the adapter was trained (sha256 differs)"
-    leaks = split_mod.question_leakage([(q.pergunta, q.artigo) for q in questions], read_dataset(path), threshold)
-    return Exposure(adapter, [lk.flag for lk in leaks], str(path), status, note,
-                    [lk.train_question for lk in leaks])
-
-
-def exposures_of(systems: Sequence["System"], questions: Sequence[Question]) -> dict[str, Exposure]:
-    """system name -> Exposure, for the systems with an adapter (each adapter is read once)."""
-    by_adapter: dict[str, Exposure] = {}
-    out = {}
-    for s in systems:
-        adapter = s.model.get("adapter")
-        if not adapter:
-            continue
-        if str(adapter) not in by_adapter:
-            by_adapter[str(adapter)] = training_exposure(str(adapter), questions)
-            if by_adapter[str(adapter)].note:
-                print(f"warning: {by_adapter[str(adapter)].note}", file=sys.stderr)
-        out[s.name] = by_adapter[str(adapter)]
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# 5. Scores and outputs
-# ---------------------------------------------------------------------------------------------------------------
-
-def metric_stats(values: Sequence[float], kind: str, seed: int = 42, n_resamples: int = 1000) -> dict:
-    """mean, low, high, n (and k for proportions): a Wilson interval for a proportion, a bootstrap one for a
-    mean. No values -> NaNs (the metric is not available)."""
-    n = len(values)
-    if kind == "proportion":
-        k = int(round(sum(values)))
-        low, high = wilson_interval(k, n)
-        return {"mean": k / n if n else math.nan, "low": low, "high": high, "n": n, "k": k}
-    mean, low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
-    return {"mean": mean, "low": low, "high": high, "n": n}
-
-
-def summarize(system_names: Sequence[str], questions: Sequence[Question], answers: dict, scores: dict,
-              seed: int = 42, n_resamples: int = 1000) -> list[dict]:
-    """One row per system: every metric with its 95% interval (Wilson for acerto, EM, em português; bootstrap
-    for F1, ROUGE-L), mean answer length, candidate lists, mean latency, tokens/s."""
-    rows = []
-    for system in system_names:
-        keys = [(system, q.id) for q in questions if (system, q.id) in answers]
-        row: dict[str, Any] = {"system": system, "model": answers[keys[0]].get("model", "") if keys else "",
-                               "n_answers": len(keys)}
-        for name, (_, kind) in METRICS.items():
-            values = [scores[k][name] for k in keys if scores[k].get(name) is not None]
-            st = metric_stats(values, kind, seed=seed, n_resamples=n_resamples)
-            row[name], row[f"{name}_low"], row[f"{name}_high"], row[f"{name}_n"] = (
-                st["mean"], st["low"], st["high"], st["n"])
-        words = [scores[k]["palavras"] for k in keys]
-        row["palavras_mean"] = sum(words) / len(words) if words else math.nan
-        row["listas"] = sum(bool(scores[k]["lista"]) for k in keys)
-        latencies = [answers[k]["latency_s"] for k in keys if answers[k].get("latency_s") is not None]
-        tokens = [answers[k].get("tokens") or 0 for k in keys if answers[k].get("latency_s") is not None]
-        rates = [answers[k]["tokens_per_s"] for k in keys if answers[k].get("tokens_per_s") is not None]
-        row["latency_s"] = sum(latencies) / len(latencies) if latencies else math.nan
-        row["tokens_mean"] = sum(tokens) / len(tokens) if tokens else math.nan
-        row["tokens_per_s"] = sum(rates) / len(rates) if rates else math.nan
-        rows.append(row)
-    return rows
-
-
-def paired_comparison(system_names: Sequence[str], questions: Sequence[Question], scores: dict,
-                      metric: str = "acerto", seed: int = 42, n_resamples: int = 2000) -> list[dict]:
-    """Every pair of systems on the questions both answered: the difference in ``metric`` (A - B) with a paired
-    bootstrap 95% interval, the discordant counts and the exact McNemar p-value."""
-    rows = []
-    for i, a in enumerate(system_names):
-        for b in system_names[i + 1:]:
-            pairs = [(scores[(a, q.id)][metric], scores[(b, q.id)][metric]) for q in questions
-                     if (a, q.id) in scores and (b, q.id) in scores
-                     and scores[(a, q.id)].get(metric) is not None and scores[(b, q.id)].get(metric) is not None]
-            if not pairs:
-                continue
-            x, y = [p[0] for p in pairs], [p[1] for p in pairs]
-            diff, low, high = paired_bootstrap_diff(x, y, n_resamples=n_resamples, seed=seed)
-            only_a = sum(1 for p, q in pairs if p > q)
-            only_b = sum(1 for p, q in pairs if q > p)
-            rows.append({"a": a, "b": b, "n": len(pairs), "a_rate": sum(x) / len(x), "b_rate": sum(y) / len(y),
-                         "diff": diff, "low": low, "high": high, "only_a": only_a, "only_b": only_b,
-                         "p_mcnemar": mcnemar_exact(only_a, only_b)})
-    return rows
-
-
-def exposure_breakdown(exposures: dict[str, Exposure], questions: Sequence[Question], scores: dict) -> list[dict]:
-    """acerto of each fine-tuned system on the questions its training held (identical/near), on those about an
-    article it trained on, and on the unseen ones (Wilson intervals)."""
-    rows = []
-    for system, exp in exposures.items():
-        row: dict[str, Any] = {"system": system, "status": exp.status}
-        for group, flags in (("vista", SEEN_FLAGS), ("artigo", ("article",)), ("inedita", ("unseen",)),
-                             ("desconhecida", ("unknown",))):
-            values = [scores[(system, q.id)]["acerto"] for q, f in zip(questions, exp.flags)
-                      if f in flags and (system, q.id) in scores and scores[(system, q.id)].get("acerto") is not None]
-            n_questions = sum(f in flags for f in exp.flags)
-            st = metric_stats(values, "proportion")
-            row[group] = {"questions": n_questions, **st}
-        rows.append(row)
-    return rows
-
-
-def _fmt(x: Any, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    return f"{x:.{digits}f}"
-
-
-def _quote(text: str) -> str:
-    text = (text or "").strip() or "(resposta vazia)"
-    # a leading "#" would turn a quoted line into a heading ("### Answer:" in the study's answers)
-    return "\n".join("> " + re.sub(r"^(\s*)#", r"\1\\#", line) if line.strip() else ">" for line in text.splitlines())
-
-
-def shown_metrics(summary: Sequence[dict]) -> list[str]:
-    """The metric columns of the table and the plot: all, but ``juiz`` only when a judge gave verdicts."""
-    return [n for n in METRICS if n != "juiz" or any(row.get("juiz_n") for row in summary)]
-
-
-def _interval(row: dict, name: str) -> str:
-    if not row.get(f"{name}_n"):
-        return "n/d"
-    return f"{_fmt(row[name])} [{_fmt(row[f'{name}_low'])}, {_fmt(row[f'{name}_high'])}]"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def _p_value(p: float) -> str:
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def render_table(result: RunResult, generation: dict | None = None) -> str:
-    """tabela.md: the study's "Perguntas e Respostas" layout (question, reference, each system's answer, its
-    scores, sources and whether training saw the question), then the metrics, the paired comparison and the
-    seen-in-training tables."""
-    out = ["# Perguntas e Respostas", ""]
-    if generation:
-        out += [f"Decodificação: max_new_tokens={generation['max_new_tokens']}, temperature={generation['temperature']}"
-                f" ({'gulosa' if generation['temperature'] == 0 else 'amostragem'}), top_p={generation['top_p']}.", ""]
-    index = {q.id: n for n, q in enumerate(result.questions)}
-    for n, q in enumerate(result.questions, 1):
-        out += [f"## {n}. {q.pergunta}", ""]
-        if q.resposta_referencia:
-            ref = f"**Referência:** {q.resposta_referencia}"
-            if q.artigo:
-                ref += f" _(artigo: {q.artigo})_"
-            out += [ref, ""]
-        if q.accepted is not None:
-            out += [f"**Aceitas:** {q.accepted}", ""]
-        for system in result.systems:
-            rec = result.answers.get((system, q.id))
-            if rec is None:
-                continue
-            sc = result.scores[(system, q.id)]
-            out += [f"**{system}** ({rec.get('model', '')}):", "", _quote(rec.get("answer", "")), ""]
-            notes = []
-            if sc.get("acerto") is not None:
-                notes.append("**acerto**" if sc["acerto"] else "erro")
-            if sc.get("lista"):
-                notes.append("lista de candidatos")
-            if sc.get("token_f1") is not None:
-                notes.append(f"F1 {sc['token_f1']:.2f} · ROUGE-L {sc['rouge_l']:.2f}")
-            notes.append("em português" if sc["portugues"] else "**não está em português**")
-            if "juiz" in sc:
-                notes.append({1.0: "juiz: correta", 0.0: "juiz: incorreta"}.get(sc["juiz"], "juiz: sem veredito"))
-            if system in result.exposure:
-                notes.append(EXPOSURE_LABELS[result.exposure[system].flags[index[q.id]]])
-            if rec.get("latency_s") is not None:
-                notes.append(f"{rec['latency_s']:.1f} s, {rec.get('tokens', 0)} tokens")
-            out += ["_" + " · ".join(notes) + "_", ""]
-            if rec.get("sources"):
-                out += ["Fontes: " + "; ".join(rec["sources"]), ""]
-
-    out += ["# Métricas", "",
-            "**acerto**: a resposta contém o fato-chave (coluna `respostas_aceitas`), como palavras inteiras, após "
-            "normalização (minúsculas, sem acentos, pontuação e artigos; datas e números por extenso numa só "
-            "grafia). EM, F1 e ROUGE-L comparam com a resposta de referência. Intervalos de 95%: **Wilson** para "
-            "as proporções (acerto, EM, em português), **bootstrap** (1000 reamostragens) para as médias (F1, "
-            "ROUGE-L). \"listas\": respostas que enumeram vários candidatos — o acerto delas pode ser sorte."
-            + (" **juiz**: o veredito (correta/incorreta) do modelo juiz da seção `judge:` da configuração."
-               if "juiz" in shown_metrics(result.summary) else ""), ""]
-    if not result.has_acerto:
-        out += ["_acerto: não disponível (n/d) — o arquivo de perguntas não tem a coluna `respostas_aceitas`._", ""]
-    shown = shown_metrics(result.summary)
-    labels = [METRICS[name][0] for name in shown]
-    out += ["| sistema | modelo | respostas | " + " | ".join(labels) + " | palavras | listas | latência média (s) "
-            "| tokens/s |",
-            "|---|---|---:|" + "---|" * len(labels) + "---:|---:|---:|---:|"]
-    for row in result.summary:
-        cells = [row["system"], row["model"], str(row["n_answers"])]
-        cells += [_interval(row, name) for name in shown]
-        cells += [_fmt(row["palavras_mean"], 1), str(row["listas"]), _fmt(row["latency_s"]),
-                  _fmt(row["tokens_per_s"], 1)]
-        out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    if any(s.startswith("study-") for s in result.systems):
-        out += ["", "As linhas `study-*` são as respostas publicadas pelo estudo original (Llama-2-13B), "
-                "pontuadas aqui contra as mesmas referências (só as perguntas que o estudo fez)."]
-
-    if result.paired:
-        out += ["", "## Comparação pareada (acerto)", "",
-                "Para cada par de sistemas, nas mesmas perguntas: diferença de acerto (A − B) com intervalo de 95% "
-                "por bootstrap pareado (2000 reamostragens das perguntas), quantas só A acertou e só B acertou, e o "
-                "p-valor exato de McNemar (binomial nos pares discordantes). Um intervalo que contém 0, ou p ≥ 0,05, "
-                "não separa os dois sistemas.", "",
-                "| A | B | perguntas | acerto A | acerto B | A − B [IC 95%] | só A | só B | p (McNemar) |",
-                "|---|---|---:|---:|---:|---|---:|---:|---:|"]
-        for r in result.paired:
-            cells = [r["a"], r["b"], str(r["n"]), _fmt(r["a_rate"]), _fmt(r["b_rate"]),
-                     f"{r['diff']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]", str(r["only_a"]), str(r["only_b"]),
-                     _p_value(r["p_mcnemar"])]
-            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-
-    if result.exposure:
-        out += ["", "## Perguntas vistas no treino", "",
-                "Para cada sistema ajustado, o arquivo de treino do adaptador (do seu `run_config.json`, conferido "
-                "pelo sha256) comparado às perguntas: idêntica (normalizada), quase idêntica (Jaccard de palavras ≥ "
-                f"{split_mod.DEFAULT_THRESHOLD}, o limiar do particiona.py), outra pergunta do mesmo artigo, ou "
-                "inédita. Sem `run_config.json`: desconhecido. Acerto (Wilson) em cada grupo.", "",
-                "| sistema | treino | vista (idêntica/quase) | mesmo artigo | inédita | desconhecida |",
-                "|---|---|---|---|---|---|"]
-        for r in result.breakdown:
-            exp = result.exposure[r["system"]]
-            status = {"ok": f"`{exp.train_file}` (sha256 confere)",
-                      "changed": f"`{exp.train_file}` (**alterado desde o treino**)",
-                      "unknown": exp.note or "desconhecido"}[exp.status]
-            cells = [r["system"], status]
-            for group in ("vista", "artigo", "inedita", "desconhecida"):
-                g = r[group]
-                cells.append(f"{g['questions']}: acerto {_fmt(g['mean'])} [{_fmt(g['low'])}, {_fmt(g['high'])}]"
-                             if g["n"] else str(g["questions"]))
-            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-        adapters = {exp.adapter: exp for exp in result.exposure.values()}
-        for exp in adapters.values():
-            seen = [(q, exp.closest[i]) for i, (q, f) in enumerate(zip(result.questions, exp.flags))
-                    if f in SEEN_FLAGS]
-            if seen:
-                out += ["", f"Perguntas que o treino de `{exp.adapter}` continha (ou quase):", ""]
-                out += [f"- {q.id}. {q.pergunta} ← treino: \"{t}\"" for q, t in seen]
-    return "\n".join(out) + "\n"
-
-
-CSV_COLUMNS = ["system", "model", "n_answers"] + [
-    c for name in METRICS for c in (name, f"{name}_low", f"{name}_high", f"{name}_n")
-] + ["palavras_mean", "listas", "latency_s", "tokens_mean", "tokens_per_s"]
-PAIRED_COLUMNS = ["a", "b", "n", "a_rate", "b_rate", "diff", "low", "high", "only_a", "only_b", "p_mcnemar"]
-
-
-def write_metrics_csv(path: Path, summary: Sequence[dict], columns: Sequence[str] = CSV_COLUMNS) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
-        w.writeheader()
-        for row in summary:
-            w.writerow({k: (round(v, 4) if isinstance(v, float) and not math.isnan(v) else
-                            ("" if isinstance(v, float) else v)) for k, v in row.items()})
-
-
-def write_metrics_png(path: Path, summary: Sequence[dict]) -> None:
-    """Grouped bars: one group per metric, one bar per system, 95% CI as error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = shown_metrics(summary)
-    fig, ax = plt.subplots(figsize=(max(7.5, 1.8 * len(names) + 0.4 * len(summary) + 1.8), 4.2))
-    width = 0.8 / max(1, len(summary))
-    for i, row in enumerate(summary):
-        xs = [j + (i - (len(summary) - 1) / 2) * width for j in range(len(names))]
-        means = [0.0 if math.isnan(row[n]) else row[n] for n in names]
-        lo = [0.0 if math.isnan(row[n]) else row[n] - row[f"{n}_low"] for n in names]
-        hi = [0.0 if math.isnan(row[n]) else row[f"{n}_high"] - row[n] for n in names]
-        ax.bar(xs, means, width, yerr=[lo, hi], capsize=3, label=row["system"])
-    ax.set_xticks(range(len(names)), [METRICS[n][0] for n in names])
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("média (IC 95%)")
-    ax.set_title("Comparação dos sistemas")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.tight_layout()
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
-
-
-def git_commit(root: Path | None = None) -> dict | None:
-    root = root or Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, timeout=10)
-        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
+        data = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+        questions = data["questions"]
+        cov = data.get("coverage") or {}
+        systems = cov.get("systems") or [m["system"] for m in data.get("models") or []]
+        return {"systems": set(systems), "question_ids": set(cov["question_ids"]) if "question_ids" in cov else None,
+                "n": int(questions["n"]), "sha256": questions.get("sha256")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def tables_dir(run_dir: Path, systems: Sequence[str], questions: Sequence[Question], questions_path: Path) -> Path:
+    """Where this run writes its tables: ``run_dir``, unless ``run_dir`` holds the tables of a finished run
+    that covers more (a superset of this run's systems and questions, and more of one of them: ``--limit``,
+    fewer ``--systems``). Then ``run_dir/parcial/``, said in one note line: the outputs of a smaller run never
+    replace a finished one. The answers still go to (and come from) ``run_dir/respostas.jsonl``."""
+    old = _finished_coverage(run_dir)
+    if old is None:
+        return run_dir
+    new_systems, new_ids = set(systems), {q.id for q in questions}
+    if old["question_ids"] is not None:
+        same_questions, fewer_questions = new_ids == old["question_ids"], new_ids < old["question_ids"]
+    else:   # a manifest from before the coverage field: the same questions file, fewer rows
+        same_file = questions_path.is_file() and sha256_file(questions_path) == old["sha256"]
+        same_questions = same_file and len(new_ids) == old["n"]
+        fewer_questions = same_file and len(new_ids) < old["n"]
+    smaller = ((fewer_questions and new_systems <= old["systems"])
+               or (same_questions and new_systems < old["systems"]))
+    if not smaller:
+        return run_dir
+    out = run_dir / PARTIAL_DIR
+    n_old = len(old["question_ids"]) if old["question_ids"] is not None else old["n"]
+    print(f"note: {run_dir}: holds the tables of a larger run ({n_old} questions, systems "
+          f"{', '.join(sorted(old['systems']))}); this run ({len(new_ids)} question(s), systems "
+          f"{', '.join(systems)}) writes its tables to {out}/ and leaves those unchanged", file=sys.stderr)
+    return out
 
 
 def write_outputs(result: RunResult, *, cfg: dict, generation: dict, seed: int, questions_path: Path,
                   models_manifest: list[dict], study_folder: Path | None, config_path: str | None,
-                  run_args: dict) -> None:
+                  run_args: dict, out_dir: Path | None = None) -> None:
+    """tabela.md, metricas.csv, pareado.csv, metricas.png and manifest.json in ``out_dir`` (default: the run
+    dir; :func:`tables_dir` says which)."""
     run_dir = result.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: run_dir / name for name in ("tabela.md", "metricas.csv", "pareado.csv", "metricas.png",
+    out_dir = out_dir or run_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in ("tabela.md", "metricas.csv", "pareado.csv", "metricas.png",
                                                "manifest.json")}
     with atomic_open(paths["tabela.md"]) as f:
         f.write(render_table(result, generation))
@@ -1272,6 +960,10 @@ def write_outputs(result: RunResult, *, cfg: dict, generation: dict, seed: int, 
         "systems": result.systems,
         "questions": {"path": str(questions_path), "sha256": sha256_file(questions_path),
                       "n": len(result.questions)},
+        # what the tables cover (the smaller-run rule compares the next run with it: tables_dir)
+        "coverage": {"systems": [m["system"] for m in models_manifest],
+                     "question_ids": [q.id for q in result.questions]},
+        "partial_of": str(run_dir) if out_dir != run_dir else None,
         "models": models_manifest,
         "study_answers": ({name: {"path": str(study_folder / name), "sha256": sha256_file(study_folder / name)}
                            for name in STUDY_FILES.values()} if study_folder else None),

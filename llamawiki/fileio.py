@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import csv
+import errno
 import functools
 import hashlib
+import io
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 
 class UserError(Exception):
@@ -27,25 +29,87 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``, a scheduler's time limit) inside a ``@cli`` script: unwinds like Ctrl-C, so whatever
+    saves work on an interruption saves it, and ends with one line and exit 143 (128 + 15)."""
+
+
+class _LineTracker:
+    """sys.stderr, remembering whether the last text written to it ended a line (a progress bar ends with
+    ``\r``, not ``\n``): so an error line can start at column 0 instead of being glued onto the bar."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self.at_line_start = True
+
+    def write(self, s: str) -> int:
+        if s:
+            self.at_line_start = s.endswith("\n")
+        return self._stream.write(s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _end_progress_line() -> None:
+    """Before an error line: close every open tqdm bar (a bar still open would redraw over the message), then
+    end the line a bar left unfinished."""
+    tqdm_mod = sys.modules.get("tqdm")
+    if tqdm_mod is not None:
+        for bar in list(getattr(tqdm_mod.tqdm, "_instances", ())):
+            with contextlib.suppress(Exception):
+                bar.close()
+    err = sys.stderr
+    with contextlib.suppress(Exception):
+        if isinstance(err, _LineTracker) and not err.at_line_start:
+            err.write("\n")
+        err.flush()
+
+
+def _error(message: str) -> None:
+    _end_progress_line()
+    print(message, file=sys.stderr, flush=True)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def cli(main: Callable[..., int | None]) -> Callable[..., int]:
-    """Decorate a script's ``main``: UserError or OSError -> one line on stderr, Ctrl-C -> exit 130, no traceback."""
+    """Decorate a script's ``main``: UserError or OSError -> one line on stderr, Ctrl-C -> exit 130, SIGTERM ->
+    exit 143 (with what was saved, when the script says so), no traceback; the line starts at column 0 even after
+    a progress bar."""
 
     @functools.wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> int:
+        import signal
+        import threading
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        stderr = sys.stderr
+        if not isinstance(stderr, _LineTracker):
+            sys.stderr = _LineTracker(stderr)
         try:
             return main(*args, **kwargs) or 0
         except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
+            _error(f"error: {e}")
             return e.exit_code
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM; the message, if any, says what was saved
+            what, code = ("terminated (SIGTERM)", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+            _error(f"{what}: {e}" if str(e) else what)
+            return code
         except BrokenPipeError:
             return 0
         except OSError as e:  # disk full, permissions, a vanished file: the file and the system's reason
             where = e.filename if e.filename is not None else "output"
-            print(f"error: {where}: {e.strerror or e}", file=sys.stderr)
+            _error(f"error: {where}: {e.strerror or e}")
             return 1
+        finally:
+            sys.stderr = stderr
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 
@@ -137,16 +201,23 @@ def read_csv(path: str | os.PathLike[str], what: str = "file") -> tuple[list[str
     A missing file, non-UTF-8 bytes or a row with more fields than the header raise one-line UserErrors."""
     path = Path(path)
     text = read_text(path, what, encoding="utf-8-sig")
-    reader = csv.DictReader(text.splitlines(), strict=True)
+    # the real lines, terminators kept: the reader counts file lines and a quoted cell may span lines
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     rows = []
+    start = 1  # the file line the record being read starts on
     try:
         columns = [c.strip() for c in (reader.fieldnames or [])]
+        start = reader.line_num + 1
         for n, raw in enumerate(reader, 1):
             if None in raw:
-                raise UserError(f"{path}: row {n}: more fields than columns")
+                raise UserError(f"{path}: line {start}: row {n}: more fields than columns")
             rows.append({(k or "").strip(): (v or "") for k, v in raw.items()})
+            start = reader.line_num + 1
     except csv.Error as e:  # an unterminated quote would otherwise swallow the rest of the file into one field
-        raise UserError(f"{path}: line {reader.line_num}: {e} (an unterminated or stray quote?)") from None
+        if "end of data" in str(e):   # the quote opened on the record's first line runs to the end of the file
+            raise UserError(f"{path}: line {start}: unterminated quote (the quoted field runs to the end of the "
+                            "file)") from None
+        raise UserError(f"{path}: line {start}: {e} (an unterminated or stray quote?)") from None
     return columns, rows
 
 

@@ -84,6 +84,9 @@ def check_generation_arguments(args: argparse.Namespace) -> None:
         raise UserError(f"--max-new-tokens {args.max_new_tokens}: must be >= 1")
     if getattr(args, "n_ctx", None) is not None and args.n_ctx < 64:
         raise UserError(f"--n-ctx {args.n_ctx}: too small (at least 64)")
+    # rag.py ask/chat: 0 or less would leave no room for any retrieved text (an answer without context)
+    if getattr(args, "max_context_chars", None) is not None and args.max_context_chars < 1:
+        raise UserError(f"--max-context-chars {args.max_context_chars}: must be >= 1 (characters of context)")
 
 
 # A config's generation keys: type and the range a value must be in (one line per bad value, before loading).

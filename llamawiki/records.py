@@ -59,7 +59,7 @@ def _csv_rows(text: str, delimiter: str) -> list[tuple[int, list[str]]]:
                 rows.append((line, row))
             line = reader.line_num + 1
     except csv.Error as e:
-        raise UserError(f"csv: line {reader.line_num}: {e}") from None
+        raise UserError(f"csv: line {line}: {e}") from None   # the line the bad record starts on
     return rows
 
 
@@ -198,7 +198,7 @@ def _convert_records(path: Path, convert, adjective: str) -> list[dict]:
     collected with their line numbers into one UserError ("<path>: 2 <adjective> record(s): line 2 (...)")."""
     items = read_jsonl(path)
     records, bad = [], []
-    for loc, item in zip(_record_lines(path, len(items)), items):
+    for loc, item in zip(_record_lines(path, len(items)), items, strict=True):
         try:
             records.append(convert(item))
         except ValueError as e:

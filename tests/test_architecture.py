@@ -38,11 +38,12 @@ ALLOWED = {
     "llm_questions": {"prompt", "fileio", "config", "models", "options", "records", "text"},
     "dataset": {"prompt", "fileio", "records", "text", "wikitext", "dump", "pages", "categories", "llm_questions"},
     "models": {"prompt", "fileio", "lora_gguf", "options"},
-    "retrieval": {"prompt", "fileio", "options", "text", "dump", "pages", "wikitext", "categories"},
+    "indexing": {"fileio", "text", "dump", "pages", "wikitext", "categories"},
+    "retrieval": {"prompt", "fileio", "options", "indexing"},
     "training": {"prompt", "records", "fileio", "models", "options"},
     "chat": {"fileio", "models", "options", "retrieval", "prompt"},
-    "evaluation": {"prompt", "fileio", "lora_gguf", "metrics", "models", "options", "text", "retrieval", "records",
-                   "split"},
+    "report": {"fileio", "metrics", "records", "split"},
+    "evaluation": {"prompt", "fileio", "lora_gguf", "metrics", "models", "options", "text", "retrieval", "report"},
 }
 
 

@@ -299,6 +299,202 @@ def test_damaged_faiss_is_one_line(work, tmp_path):
     assert not (tmp_path / "junto").exists()
 
 
+# ---- issue 25: compare, rag and CSV ----
+# Each case runs the script as a user would (subprocess); a finished compare run is made in-process with the fake
+# generator of tests/test_compare.py, then re-rendered by compare.py (--render-only needs no model).
+
+def _finished_compare_run(tmp: Path) -> tuple[Path, Path, Path]:
+    """(config YAML, questions CSV, run dir) of a finished 3-question, 2-system run."""
+    import yaml
+    from test_compare import FakeGenerator, make_env
+
+    from llamawiki import evaluation as ev
+
+    cfg, questions = make_env(tmp)
+    run_dir = tmp / "run"
+    ev.run_comparison(cfg, questions_path=questions, run_dir=run_dir, progress=False,
+                      load_generator=lambda spec: FakeGenerator(spec, {"answers": []}))
+    return _write(tmp / "cfg.yaml", yaml.safe_dump(cfg, allow_unicode=True)), questions, run_dir
+
+
+def test_compare_smaller_render_only_keeps_the_finished_tables(tmp_path):
+    config, questions, run_dir = _finished_compare_run(tmp_path)
+    tables = ("tabela.md", "metricas.csv", "pareado.csv", "manifest.json")
+    before = {name: md5(run_dir / name) for name in tables}
+    proc = run(ROOT / "compare.py", "--config", config, "--questions", questions, "--run-dir", run_dir, "--limit", "1",
+               "--render-only", "--no-progress", cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {name: md5(run_dir / name) for name in tables} == before
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "larger run (3 questions" in notes[0] and f"{run_dir / 'parcial'}/" in notes[0]
+    assert json.loads((run_dir / "parcial" / "manifest.json").read_text())["coverage"]["question_ids"] == ["q1"]
+    assert f"table: {run_dir / 'parcial' / 'tabela.md'}" in proc.stdout
+
+
+def test_compare_failed_run_keeps_the_hash_cache_and_says_no_resume(tmp_path):
+    config, questions, run_dir = _finished_compare_run(tmp_path)
+    hashes = run_dir / ".sha256-cache.json"
+    before = md5(hashes)
+    (tmp_path / "base-model" / "model.safetensors").write_bytes(b"weights-v2")   # new weights: new answers
+    proc = run(ROOT / "compare.py", "--config", config, "--questions", questions, "--run-dir", run_dir,
+               "--no-progress", cwd=ROOT)                      # not a loadable model: one line, nothing saved
+    line = assert_refused(proc)
+    assert "resume" not in proc.stderr and "base-model" in line
+    assert md5(hashes) == before
+
+
+CASES_25 = {
+    # name: (argv builder(work, tmp) -> (argv, files whose md5 must not change), needles)
+    "compare: quote error on line 2 is line 2": (
+        lambda w, t: ([ROOT / "compare.py", "--run-dir", t / "run", "--questions",
+                       _write(t / "q.csv", 'id,pergunta,resposta_referencia\n1,"Qual a capital?,Brasília\n')],
+                      [t / "run" / "tabela.md"]), ["q.csv: line 2: unterminated quote"]),
+    "rag.py ask: --max-context-chars -5": (
+        lambda w, t: ([ROOT / "rag.py", "ask", "Quem foi Tiradentes?", "--index-dir", t / "nada",
+                       "--max-context-chars", "-5"], []), ["--max-context-chars -5", ">= 1"]),
+    "rag.py chat: --max-context-chars 0": (
+        lambda w, t: ([ROOT / "rag.py", "chat", "--index-dir", t / "nada", "--max-context-chars", "0"], []),
+        ["--max-context-chars 0"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES_25))
+def test_issue25_bad_input_is_one_line_and_changes_nothing(work, tmp_path, case):
+    build, needles = CASES_25[case]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "tabela.md").write_text("| a tabela de antes |\n", encoding="utf-8")
+    argv, kept = build(work, tmp_path)
+    before = {p: md5(p) for p in kept}
+    assert_refused(run(*argv, cwd=ROOT), *needles)
+    assert {p: md5(p) for p in kept} == before
+
+
+@pytest.fixture(scope="module")
+def mini_index(work, tmp_path_factory) -> Path:
+    from llamawiki import retrieval
+
+    index = tmp_path_factory.mktemp("idx25") / "idx"
+    retrieval.build_index(work / "mini-pages-articles.xml.bz2", index, chunk_size=200, chunk_overlap=20,
+                          progress=False)
+    return index
+
+
+def _index_md5(index: Path) -> dict:
+    return {str(p.relative_to(index)): md5(p) for p in index.rglob("*") if p.is_file()}
+
+
+def test_rag_merge_of_the_same_part_twice_is_refused(mini_index, tmp_path):
+    proc = run(ROOT / "rag.py", "merge", mini_index, mini_index, "--index-dir", tmp_path / "junto", cwd=tmp_path)
+    assert_refused(proc, str(mini_index), "given twice", "twice")
+    copy = tmp_path / "copia"
+    shutil.copytree(mini_index, copy)
+    proc = run(ROOT / "rag.py", "merge", mini_index, copy, "--index-dir", tmp_path / "junto", cwd=tmp_path)
+    assert_refused(proc, str(copy), "same dump")
+    assert not (tmp_path / "junto").exists()
+
+
+def test_rag_ask_on_a_manifest_edited_to_another_model_is_refused(mini_index, tmp_path):
+    index = tmp_path / "editado"
+    shutil.copytree(mini_index, index)
+    m = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    m["embeddings"].update(name="intfloat/multilingual-e5-small", spec=None)
+    (index / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    proc = run(ROOT / "rag.py", "ask", "Quem foi Tiradentes?", "--index-dir", index, "--retrieve-only", cwd=tmp_path)
+    assert_refused(proc, str(index), "intfloat/multilingual-e5-small", "all-MiniLM-L6-v2")
+
+
+def test_rag_ask_checks_the_index_before_loading_the_embedder(mini_index, tmp_path):
+    index = tmp_path / "estragado"
+    shutil.copytree(mini_index, index)
+    (index / "bm25s" / "chunk_offsets.npy").write_bytes(b"lixo")
+    proc = run(ROOT / "rag.py", "ask", "Quem foi Tiradentes?", "--index-dir", index, "--retrieve-only", cwd=tmp_path)
+    assert_refused(proc, "bm25s", "rebuild")
+    assert "Loading" not in proc.stderr and "\r" not in proc.stderr       # no progress bar before the error
+
+
+def _rag_index(work: Path, index: Path, cwd: Path, **kw) -> subprocess.Popen | subprocess.CompletedProcess:
+    argv = [ROOT / "rag.py", "index", work / "mini-pages-articles.xml.bz2", "--index-dir", index,
+            "--chunk-size", "200", "--chunk-overlap", "20", "--batch-size", "2"]
+    return run(*argv, cwd=cwd, **kw)
+
+
+def test_rag_index_disk_full_while_writing_faiss_is_one_line(work, mini_index, tmp_path):
+    index = tmp_path / "idx"
+    shutil.copytree(mini_index, index)
+    before = _index_md5(index)
+    sizes = {p.name: p.stat().st_size for p in index.rglob("*") if p.is_file()}
+    limit = sizes["chunks.jsonl"] + 512
+    assert limit < sizes["index.faiss"]          # chunks.jsonl fits under the limit, the FAISS file does not
+
+    def fsize():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = _rag_index(work, index, tmp_path, preexec=fsize)
+    lines = proc.stderr.replace("\r", "\n").splitlines()
+    errors = [line for line in lines if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("error: "), proc.stderr[-2000:]   # at column 0, not glued
+    proc.stderr = "\n".join(line for line in lines if not line.startswith(("indexing", "Loading weights")))
+    assert_refused(proc, str(index), "cannot write the index", "FAISS", "unchanged")
+    assert _index_md5(index) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def _popen(*args, cwd: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    return subprocess.Popen([sys.executable, *map(str, args)], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+
+def _wait_for_temp(folder: Path, proc: subprocess.Popen, timeout: float = 120) -> list[Path]:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        found = [p for p in folder.iterdir() if p.name.startswith(".idx.") and p.name.endswith(".tmp")]
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
+def test_rag_index_after_sigkill_removes_the_stale_temp_folder(work, tmp_path):
+    import signal
+
+    argv = [ROOT / "rag.py", "index", work / "mini-pages-articles.xml.bz2", "--index-dir", tmp_path / "idx",
+            "--chunk-size", "200", "--chunk-overlap", "20", "--batch-size", "2"]
+    proc = _popen(*argv, cwd=tmp_path)
+    stale = _wait_for_temp(tmp_path, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert stale and all(p.exists() for p in stale)      # what SIGKILL leaves behind
+    done = run(*argv, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "removed 1 temporary folder(s)" in done.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert (tmp_path / "idx" / "manifest.json").is_file()
+
+
+def test_sigterm_is_one_line_exit_143_and_changes_nothing(work, mini_index, tmp_path):
+    """SIGTERM (kill, a scheduler) mid-run: exit 143 and one line, like Ctrl-C; the old index is kept and no
+    temporary folder is left."""
+    import signal
+
+    index = tmp_path / "idx"
+    shutil.copytree(mini_index, index)
+    before = _index_md5(index)
+    proc = _popen(ROOT / "rag.py", "index", work / "mini-pages-articles.xml.bz2", "--index-dir", index,
+                  "--chunk-size", "200", "--chunk-overlap", "20", "--batch-size", "2", cwd=tmp_path)
+    assert _wait_for_temp(tmp_path, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "Traceback" not in err
+    last = err.replace("\r", "\n").splitlines()[-1]
+    assert last == "terminated (SIGTERM)", err[-2000:]
+    assert _index_md5(index) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 # ------------------------------------------------------------------------------------------------------------
 # 5. Accepted before, reported now
 # ------------------------------------------------------------------------------------------------------------

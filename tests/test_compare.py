@@ -52,7 +52,8 @@ class FakeGenerator:
         if self.fail_after is not None and len(self.log["answers"]) >= self.fail_after:
             raise KeyboardInterrupt  # what Ctrl-C does mid-run
         self.log["answers"].append(prompt)
-        text = "A capital do Brasil é Brasília.\n### Instruction:\nlixo" if "capital" in prompt else "The answer is 1822."
+        text = ("A capital do Brasil é Brasília.\n### Instruction:\nlixo" if "capital" in prompt
+                else "The answer is 1822.")
         if self.spec.get("adapter"):
             text = "Brasília." if "capital" in prompt else "Em 7 de setembro de 1822."
         return FakeGeneration(text, 7, 0.5, 40)
@@ -127,11 +128,14 @@ def test_interrupted_run_resumes_with_only_missing_answers(tmp_path, capsys):
     cfg, questions = make_env(tmp_path)
     run_dir = tmp_path / "results" / "r"
     first = {"answers": []}
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as e:
         run(cfg, questions, run_dir, first, fail_after=4)
     assert len(first["answers"]) == 4
     assert len(cache_lines(run_dir)) == 4           # every finished answer was on disk before the interruption
-    assert "4 new answer(s) saved, 2 left; run the same command again to resume" in capsys.readouterr().err
+    # the one line @cli prints after "interrupted: " (or "terminated (SIGTERM): ")
+    assert str(e.value) == f"{run_dir / 'respostas.jsonl'}: 4 new answer(s) saved, 2 left; run the same command " \
+                           "again to resume"
+    assert not (run_dir / ".sha256-cache.json").exists()   # only a finished run stores the file hashes
 
     second = {"answers": []}
     result = run(cfg, questions, run_dir, second)
@@ -424,3 +428,78 @@ def test_rag_system_through_the_real_retrieval_answer(tmp_path):
     assert rec["answer"] == "Brasília é a capital." and rec["sources"] == ["Brasília"]
     assert "Contexto:" in prompts[0] and "Brasília é a capital federal do Brasil." in prompts[0]
     assert rec["tokens"] == 5 and rec["tokens_per_s"] == pytest.approx(20.0)
+
+
+# ---- a smaller run never replaces a finished one; a failed run changes nothing ---------------------------------
+
+def _tables(folder: Path) -> dict[str, str]:
+    return {name: hashlib.md5((folder / name).read_bytes()).hexdigest()
+            for name in ("tabela.md", "metricas.csv", "pareado.csv", "manifest.json")}
+
+
+@pytest.mark.parametrize("smaller", [{"limit": 1}, {"limit": 1, "render_only": True}, {"systems": ["base"]}])
+def test_a_smaller_run_writes_its_tables_to_parcial(tmp_path, capsys, smaller):
+    cfg, questions = make_env(tmp_path)
+    run_dir = tmp_path / "run"
+    run(cfg, questions, run_dir, {"answers": []})
+    finished = _tables(run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["coverage"] == {"systems": ["base", "finetuned"], "question_ids": ["q1", "q2", "q3"]}
+    capsys.readouterr()
+    result = run(cfg, questions, run_dir, {"answers": []}, **smaller)
+    assert _tables(run_dir) == finished                              # the finished run's tables are untouched
+    assert result.outputs["tabela.md"] == run_dir / "parcial" / "tabela.md"
+    partial = json.loads((run_dir / "parcial" / "manifest.json").read_text())
+    assert partial["partial_of"] == str(run_dir) and partial["answers"]["cache"] == str(run_dir / "respostas.jsonl")
+    err = capsys.readouterr().err
+    assert err.startswith(f"note: {run_dir}: holds the tables of a larger run (3 questions") and "parcial" in err
+    # the same (or a larger) run replaces the tables as before
+    run(cfg, questions, run_dir, {"answers": []}, systems=["base", "rag", "finetuned"])
+    assert json.loads((run_dir / "manifest.json").read_text())["coverage"]["systems"] == ["base", "rag", "finetuned"]
+
+
+def test_a_smaller_run_against_a_manifest_without_coverage(tmp_path):
+    """results/ written before the coverage field: the same questions file with fewer rows is smaller."""
+    cfg, questions = make_env(tmp_path)
+    run_dir = tmp_path / "run"
+    run(cfg, questions, run_dir, {"answers": []})
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    del manifest["coverage"]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    finished = _tables(run_dir)
+    result = run(cfg, questions, run_dir, {"answers": []}, limit=2, render_only=True)
+    assert _tables(run_dir) == finished and result.outputs["tabela.md"].parent.name == "parcial"
+
+
+def test_a_failed_run_changes_no_file_hash_cache_and_says_no_resume(tmp_path):
+    cfg, questions = make_env(tmp_path)
+    run_dir = tmp_path / "run"
+    run(cfg, questions, run_dir, {"answers": []})
+    hashes = run_dir / ".sha256-cache.json"
+    before = hashes.read_bytes()
+    (tmp_path / "base-model" / "model.safetensors").write_bytes(b"weights-v2")    # new weights: new hashes
+
+    def broken(spec):
+        raise UserError(f"{spec['model']}: not a model folder")
+
+    with pytest.raises(UserError) as e:
+        ev.run_comparison(cfg, questions_path=questions, run_dir=run_dir, progress=False, load_generator=broken)
+    assert "resume" not in str(e.value)
+    assert hashes.read_bytes() == before
+
+
+def test_an_error_after_some_answers_says_they_are_kept(tmp_path):
+    cfg, questions = make_env(tmp_path)
+    log = {"answers": []}
+
+    class Failing(FakeGenerator):
+        def generate(self, prompt, **kw):
+            if len(self.log["answers"]) >= 2:
+                raise UserError("model.gguf: the model stopped answering")
+            return super().generate(prompt, **kw)
+
+    with pytest.raises(UserError) as e:
+        ev.run_comparison(cfg, questions_path=questions, run_dir=tmp_path / "run", progress=False,
+                          load_generator=lambda spec: Failing(spec, log))
+    assert str(e.value) == ("model.gguf: the model stopped answering (2 answer(s) generated before it are kept in "
+                            f"{tmp_path / 'run' / 'respostas.jsonl'})")

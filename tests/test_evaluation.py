@@ -102,3 +102,20 @@ def test_match_question_tolerates_small_rewording():
     assert ev.match_question("Qual é a capital do Brasil?", study) == 0
     assert ev.match_question("qual a capital do brasil", study) == 0
     assert ev.match_question("Qual foi o primeiro presidente eleito após a ditadura militar?", study) is None
+
+
+def test_paired_comparison_pairs_by_question_id_when_a_system_lacks_answers():
+    """System a has no answer to q1 (the first question): the pairs are q2..q4 for both systems. Pairing the
+    two systems' answer lists by position (a's q2 with b's q1, ...) gives b 0.67 here instead of 0.33."""
+    questions = [ev.Question(f"q{i}", f"pergunta {i}") for i in range(1, 5)]
+    a = {"q2": 1.0, "q3": 0.0, "q4": 0.0}
+    b = {"q1": 1.0, "q2": 0.0, "q3": 1.0, "q4": 0.0}
+    scores = {**{("a", k): {"acerto": v} for k, v in a.items()}, **{("b", k): {"acerto": v} for k, v in b.items()}}
+    (row,) = ev.paired_comparison(["a", "b"], questions, scores, n_resamples=200)
+    assert (row["n"], row["only_a"], row["only_b"]) == (3, 1, 1)        # q2: only a; q3: only b
+    assert row["a_rate"] == pytest.approx(1 / 3) and row["b_rate"] == pytest.approx(1 / 3)
+    assert row["diff"] == pytest.approx(0.0)
+    # a missing score (None: no accepted answers) in the middle drops that question from both sides too
+    scores[("b", "q3")] = {"acerto": None}
+    (row,) = ev.paired_comparison(["a", "b"], questions, scores, n_resamples=200)
+    assert (row["n"], row["a_rate"], row["b_rate"], row["only_a"], row["only_b"]) == (2, 0.5, 0.0, 1, 0)

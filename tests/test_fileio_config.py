@@ -1,5 +1,4 @@
 import json
-import subprocess
 import sys
 
 import pytest
@@ -39,7 +38,8 @@ def test_read_jsonl_accepts_study_json_list(tmp_path):
     assert read_jsonl(p) == [{"input": "q", "output": "r"}]
 
 
-@pytest.mark.parametrize("content,msg", [(None, "file not found"), ("", "file is empty"), (b"\xff\xfe\x00", "not UTF-8")])
+@pytest.mark.parametrize("content,msg", [(None, "file not found"), ("", "file is empty"),
+                                         (b"\xff\xfe\x00", "not UTF-8")])
 def test_read_jsonl_errors(tmp_path, content, msg):
     p = tmp_path / "x.jsonl"
     if isinstance(content, bytes):
@@ -89,3 +89,59 @@ def test_atomic_open_output_has_normal_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "x.txt").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("text, line, needle", [
+    ('id,pergunta,resposta_referencia\n1,"Qual a capital?,Brasília\n2,Quem?,Pedro\n', 2, "unterminated quote"),
+    ('id,pergunta,resposta_referencia\n1,a,b\n2,"Quem" x,Pedro\n3,c,d\n', 3, "expected after"),
+    ('id,pergunta,resposta_referencia\n1,"uma célula\nem duas linhas",b\n2,"x,y\n', 4, "unterminated quote"),
+])
+def test_read_csv_quote_error_names_the_line_the_record_starts_on(tmp_path, text, line, needle):
+    from llamawiki.fileio import read_csv
+
+    p = tmp_path / "q.csv"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(UserError) as e:
+        read_csv(p)
+    assert f"{p}: line {line}: " in str(e.value) and needle in str(e.value)
+
+
+def test_read_csv_keeps_a_quoted_cell_that_spans_lines(tmp_path):
+    from llamawiki.fileio import read_csv
+
+    p = tmp_path / "q.csv"
+    p.write_text('id,pergunta\n1,"uma célula\nem duas linhas"\n2,b\n', encoding="utf-8")
+    assert [r["pergunta"] for r in read_csv(p)[1]] == ["uma célula\nem duas linhas", "b"]
+
+
+def test_cli_sigterm_and_progress_bar(capsys):
+    """SIGTERM ends like Ctrl-C (143, one line with what the script saved); an error after an unfinished
+    progress bar starts on its own line."""
+    import os
+    import signal
+
+    @cli
+    def killed():
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("not reached")
+
+    @cli
+    def interrupted_with_note():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except KeyboardInterrupt as e:
+            raise type(e)("out.jsonl: 3 saved; run again to resume") from None
+
+    @cli
+    def bar_then_error():
+        sys.stderr.write("\rindexing: 40%|####      |")
+        raise UserError("idx: cannot write")
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert killed() == 143
+    assert capsys.readouterr().err == "terminated (SIGTERM)\n"
+    assert interrupted_with_note() == 143
+    assert capsys.readouterr().err == "terminated (SIGTERM): out.jsonl: 3 saved; run again to resume\n"
+    assert bar_then_error() == 2
+    assert capsys.readouterr().err.endswith("|\nerror: idx: cannot write\n")
+    assert signal.getsignal(signal.SIGTERM) == before   # the handler is the script's only while it runs

@@ -492,3 +492,69 @@ def test_sample_dump_retrieval(sample_dump, tmp_path, embeddings):
             assert a in got, (kind, q, got)
             if kind == "hybrid":
                 assert got[0] == a, (q, got)
+
+
+# ------------------------------------------------------------------------------------------------ issue 25
+
+def test_merge_refuses_the_same_part_twice(index_dir, tmp_path):
+    import shutil
+
+    with pytest.raises(UserError, match="given twice"):
+        retrieval.merge_indexes([index_dir, index_dir], tmp_path / "m", progress=False)
+    copy = tmp_path / "copia"
+    shutil.copytree(index_dir, copy)                 # the same dump indexed again, in another folder
+    with pytest.raises(UserError, match=f"{copy}: indexes the same dump as {index_dir}"):
+        retrieval.merge_indexes([index_dir, copy], tmp_path / "m", progress=False)
+    assert not (tmp_path / "m").exists()
+
+
+def test_non_positive_context_budget_is_refused(index_dir, embeddings):
+    retriever = retrieval.load_retriever(index_dir, kind="bm25", k=2)
+    for bad in (0, -5):
+        with pytest.raises(UserError, match=f"--max-context-chars {bad}: must be >= 1"):
+            retrieval.answer("Quem assinou a Lei Áurea?", retriever, FakeGenerator(), k=2, max_context_chars=bad)
+
+
+def test_manifest_naming_another_model_without_a_spec_is_refused_before_loading(index_dir, tmp_path, monkeypatch):
+    """embeddings.name edited to another model, spec null: null loads the embedded MiniLM, which is not the
+    model the manifest names (the CLI passes no --embeddings)."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(index_dir, other)
+    m = json.loads((other / "manifest.json").read_text(encoding="utf-8"))
+    m["embeddings"].update(name="intfloat/multilingual-e5-small", spec=None)
+    (other / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    monkeypatch.setattr(retrieval, "load_embeddings", lambda *a, **k: pytest.fail("embedder loaded"))
+    with pytest.raises(UserError) as e:
+        retrieval.load_retriever(other, kind="hybrid")
+    assert str(e.value).startswith(f"{other}: manifest.json names embeddings 'intfloat/multilingual-e5-small'")
+    assert "'sentence-transformers/all-MiniLM-L6-v2'" in str(e.value)
+
+
+def test_index_files_are_checked_before_the_embedder_loads(index_dir, tmp_path, monkeypatch):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(index_dir, other)
+    (other / retrieval.BM25_DIR / retrieval.CHUNK_OFFSETS).write_bytes(b"lixo")
+    monkeypatch.setattr(retrieval, "load_embeddings", lambda *a, **k: pytest.fail("embedder loaded first"))
+    with pytest.raises(UserError, match="bm25s"):
+        retrieval.load_retriever(other, kind="hybrid")
+
+
+def test_stale_temp_folders_of_dead_builds_are_removed(tmp_path):
+    from llamawiki import indexing
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, alive = int(done.stdout), os.getppid()
+    owner = indexing._owner_tag().rsplit("-", 1)[0]
+    index = tmp_path / "idx"
+    stale = [tmp_path / f".idx.{owner}-{dead}.a1b2.tmp", tmp_path / f".idx.old-{owner}-{dead}"]
+    kept = [tmp_path / f".idx.{owner}-{alive}.c3d4.tmp",       # a build still running (here or concurrent)
+            tmp_path / f".idx.outrohost-{dead}.e5f6.tmp",       # another machine's, on a shared filesystem
+            tmp_path / f".outro.{owner}-{dead}.g7h8.tmp"]       # another index's
+    for d in stale + kept:
+        d.mkdir()
+    assert sorted(indexing.remove_stale_temp_dirs(index)) == sorted(stale)
+    assert all(d.exists() for d in kept) and not any(d.exists() for d in stale)

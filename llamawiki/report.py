@@ -1,0 +1,417 @@
+"""The numbers and tables of a comparison: the question and run data types, which questions a fine-tuned
+system's training held, the statistics (Wilson and bootstrap intervals, the paired comparison) and the outputs
+``tabela.md``, ``metricas.csv``, ``pareado.csv`` and ``metricas.png``.
+
+:mod:`llamawiki.evaluation` runs the systems and caches their answers, then hands a :class:`RunResult` here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import split as split_mod
+from .fileio import atomic_open, atomic_path, sha256_file
+from .metrics import METRICS, AcceptedAnswers, bootstrap_ci, mcnemar_exact, paired_bootstrap_diff, wilson_interval
+from .records import read_dataset
+
+
+@dataclass
+class Question:
+    id: str
+    pergunta: str
+    resposta_referencia: str = ""
+    artigo: str = ""
+    accepted: AcceptedAnswers | None = None   # column respostas_aceitas (+ minimo_fatos): what acerto looks for
+
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    systems: list[str]
+    questions: list[Question]
+    answers: dict[tuple[str, str], dict]          # (system, question id) -> record
+    scores: dict[tuple[str, str], dict]           # (system, question id) -> metric -> value
+    summary: list[dict]                           # one row per system
+    generated: int = 0
+    cached: int = 0
+    missing: int = 0
+    outputs: dict[str, Path] = field(default_factory=dict)
+    paired: list[dict] = field(default_factory=list)             # paired_comparison on acerto
+    exposure: dict[str, Exposure] = field(default_factory=dict)  # fine-tuned system -> seen-in-training flags
+    breakdown: list[dict] = field(default_factory=list)          # exposure_breakdown
+
+    @property
+    def has_acerto(self) -> bool:
+        return any(q.accepted is not None for q in self.questions)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. Seen in training: which evaluation questions a fine-tuned system's training data held
+# ---------------------------------------------------------------------------------------------------------------
+
+EXPOSURE_LABELS = {  # flag -> how tabela.md says it
+    "identical": "idêntica no treino",
+    "near": "quase idêntica no treino",
+    "article": "mesmo artigo no treino",
+    "unseen": "inédita",
+    "unknown": "desconhecido",
+}
+SEEN_FLAGS = ("identical", "near")
+
+
+@dataclass
+class Exposure:
+    """What one adapter's training file held of the questions (``flags[i]`` for ``questions[i]``)."""
+
+    adapter: str
+    flags: list[str]
+    train_file: str | None = None
+    status: str = "ok"           # ok | changed (the file's sha256 differs from training) | unknown
+    note: str = ""
+    closest: list[str] = field(default_factory=list)   # the training question behind an identical/near flag
+
+    def counts(self) -> dict[str, int]:
+        return {flag: self.flags.count(flag) for flag in EXPOSURE_LABELS if flag in self.flags}
+
+    def as_dict(self) -> dict:
+        return {"adapter": self.adapter, "train_file": self.train_file, "status": self.status, "note": self.note,
+                "counts": self.counts()}
+
+
+def training_exposure(adapter: str, questions: Sequence[Question],
+                      threshold: float = split_mod.DEFAULT_THRESHOLD) -> Exposure:
+    """Find the adapter's training file from its ``run_config.json``, check its sha256, flag each question.
+
+    Without a ``run_config.json`` (a GGUF adapter, an adapter from elsewhere) or without the training file every
+    question is ``unknown`` — never ``unseen``. A training file changed since training is still read, and the
+    status says so.
+    """
+    unknown = Exposure(adapter, ["unknown"] * len(questions), status="unknown")
+    run_config = Path(adapter) / "run_config.json"
+    if not run_config.is_file():
+        unknown.note = f"{run_config}: not found (the training data is unknown)"
+        return unknown
+    try:
+        train = json.loads(run_config.read_text(encoding="utf-8"))["data"]["train"]
+        path, sha = Path(train["path"]), train.get("sha256")
+    except (ValueError, KeyError, TypeError):
+        unknown.note = f"{run_config}: no data.train.path (the training data is unknown)"
+        return unknown
+    if not path.is_file():
+        unknown.train_file, unknown.note = str(path), f"{path}: training file not found"
+        return unknown
+    status, note = "ok", ""
+    if sha and sha256_file(path) != sha:
+        status, note = "changed", f"{path}: changed since the adapter was trained (sha256 differs)"
+    leaks = split_mod.question_leakage([(q.pergunta, q.artigo) for q in questions], read_dataset(path), threshold)
+    return Exposure(adapter, [lk.flag for lk in leaks], str(path), status, note,
+                    [lk.train_question for lk in leaks])
+
+
+def exposures_of(systems: Sequence[Any], questions: Sequence[Question]) -> dict[str, Exposure]:
+    """system name -> Exposure, for the systems (``evaluation.System``) with an adapter (each adapter is read
+    once)."""
+    by_adapter: dict[str, Exposure] = {}
+    out = {}
+    for s in systems:
+        adapter = s.model.get("adapter")
+        if not adapter:
+            continue
+        if str(adapter) not in by_adapter:
+            by_adapter[str(adapter)] = training_exposure(str(adapter), questions)
+            if by_adapter[str(adapter)].note:
+                print(f"warning: {by_adapter[str(adapter)].note}", file=sys.stderr)
+        out[s.name] = by_adapter[str(adapter)]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. Scores and outputs
+# ---------------------------------------------------------------------------------------------------------------
+
+def metric_stats(values: Sequence[float], kind: str, seed: int = 42, n_resamples: int = 1000) -> dict:
+    """mean, low, high, n (and k for proportions): a Wilson interval for a proportion, a bootstrap one for a
+    mean. No values -> NaNs (the metric is not available)."""
+    n = len(values)
+    if kind == "proportion":
+        k = int(round(sum(values)))
+        low, high = wilson_interval(k, n)
+        return {"mean": k / n if n else math.nan, "low": low, "high": high, "n": n, "k": k}
+    mean, low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
+    return {"mean": mean, "low": low, "high": high, "n": n}
+
+
+def summarize(system_names: Sequence[str], questions: Sequence[Question], answers: dict, scores: dict,
+              seed: int = 42, n_resamples: int = 1000) -> list[dict]:
+    """One row per system: every metric with its 95% interval (Wilson for acerto, EM, em português; bootstrap
+    for F1, ROUGE-L), mean answer length, candidate lists, mean latency, tokens/s."""
+    rows = []
+    for system in system_names:
+        keys = [(system, q.id) for q in questions if (system, q.id) in answers]
+        row: dict[str, Any] = {"system": system, "model": answers[keys[0]].get("model", "") if keys else "",
+                               "n_answers": len(keys)}
+        for name, (_, kind) in METRICS.items():
+            values = [scores[k][name] for k in keys if scores[k].get(name) is not None]
+            st = metric_stats(values, kind, seed=seed, n_resamples=n_resamples)
+            row[name], row[f"{name}_low"], row[f"{name}_high"], row[f"{name}_n"] = (
+                st["mean"], st["low"], st["high"], st["n"])
+        words = [scores[k]["palavras"] for k in keys]
+        row["palavras_mean"] = sum(words) / len(words) if words else math.nan
+        row["listas"] = sum(bool(scores[k]["lista"]) for k in keys)
+        latencies = [answers[k]["latency_s"] for k in keys if answers[k].get("latency_s") is not None]
+        tokens = [answers[k].get("tokens") or 0 for k in keys if answers[k].get("latency_s") is not None]
+        rates = [answers[k]["tokens_per_s"] for k in keys if answers[k].get("tokens_per_s") is not None]
+        row["latency_s"] = sum(latencies) / len(latencies) if latencies else math.nan
+        row["tokens_mean"] = sum(tokens) / len(tokens) if tokens else math.nan
+        row["tokens_per_s"] = sum(rates) / len(rates) if rates else math.nan
+        rows.append(row)
+    return rows
+
+
+def paired_comparison(system_names: Sequence[str], questions: Sequence[Question], scores: dict,
+                      metric: str = "acerto", seed: int = 42, n_resamples: int = 2000) -> list[dict]:
+    """Every pair of systems on the questions both answered: the difference in ``metric`` (A - B) with a paired
+    bootstrap 95% interval, the discordant counts and the exact McNemar p-value."""
+    rows = []
+    ids = [q.id for q in questions]
+    for i, a in enumerate(system_names):
+        for b in system_names[i + 1:]:
+            # paired by question id: a system that lacks an answer (or a score) only drops that question
+            score_a = {qid: scores[(a, qid)][metric] for qid in ids
+                       if (a, qid) in scores and scores[(a, qid)].get(metric) is not None}
+            score_b = {qid: scores[(b, qid)][metric] for qid in ids
+                       if (b, qid) in scores and scores[(b, qid)].get(metric) is not None}
+            common = [qid for qid in ids if qid in score_a and qid in score_b]
+            if not common:
+                continue
+            x, y = [score_a[qid] for qid in common], [score_b[qid] for qid in common]
+            diff, low, high = paired_bootstrap_diff(x, y, n_resamples=n_resamples, seed=seed)
+            only_a = sum(1 for p, q in zip(x, y, strict=True) if p > q)
+            only_b = sum(1 for p, q in zip(x, y, strict=True) if q > p)
+            rows.append({"a": a, "b": b, "n": len(common), "a_rate": sum(x) / len(x), "b_rate": sum(y) / len(y),
+                         "diff": diff, "low": low, "high": high, "only_a": only_a, "only_b": only_b,
+                         "p_mcnemar": mcnemar_exact(only_a, only_b)})
+    return rows
+
+
+def exposure_breakdown(exposures: dict[str, Exposure], questions: Sequence[Question], scores: dict) -> list[dict]:
+    """acerto of each fine-tuned system on the questions its training held (identical/near), on those about an
+    article it trained on, and on the unseen ones (Wilson intervals)."""
+    rows = []
+    for system, exp in exposures.items():
+        row: dict[str, Any] = {"system": system, "status": exp.status}
+        for group, flags in (("vista", SEEN_FLAGS), ("artigo", ("article",)), ("inedita", ("unseen",)),
+                             ("desconhecida", ("unknown",))):
+            values = [scores[(system, q.id)]["acerto"] for q, f in zip(questions, exp.flags, strict=True)
+                      if f in flags and (system, q.id) in scores and scores[(system, q.id)].get("acerto") is not None]
+            n_questions = sum(f in flags for f in exp.flags)
+            st = metric_stats(values, "proportion")
+            row[group] = {"questions": n_questions, **st}
+        rows.append(row)
+    return rows
+
+
+def _fmt(x: Any, digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:.{digits}f}"
+
+
+def _quote(text: str) -> str:
+    text = (text or "").strip() or "(resposta vazia)"
+    # a leading "#" would turn a quoted line into a heading ("### Answer:" in the study's answers)
+    return "\n".join("> " + re.sub(r"^(\s*)#", r"\1\\#", line) if line.strip() else ">" for line in text.splitlines())
+
+
+def shown_metrics(summary: Sequence[dict]) -> list[str]:
+    """The metric columns of the table and the plot: all, but ``juiz`` only when a judge gave verdicts."""
+    return [n for n in METRICS if n != "juiz" or any(row.get("juiz_n") for row in summary)]
+
+
+def _interval(row: dict, name: str) -> str:
+    if not row.get(f"{name}_n"):
+        return "n/d"
+    return f"{_fmt(row[name])} [{_fmt(row[f'{name}_low'])}, {_fmt(row[f'{name}_high'])}]"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _p_value(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def render_table(result: RunResult, generation: dict | None = None) -> str:
+    """tabela.md: the study's "Perguntas e Respostas" layout (question, reference, each system's answer, its
+    scores, sources and whether training saw the question), then the metrics, the paired comparison and the
+    seen-in-training tables."""
+    out = ["# Perguntas e Respostas", ""]
+    if generation:
+        out += [f"Decodificação: max_new_tokens={generation['max_new_tokens']}, temperature={generation['temperature']}"
+                f" ({'gulosa' if generation['temperature'] == 0 else 'amostragem'}), top_p={generation['top_p']}.", ""]
+    index = {q.id: n for n, q in enumerate(result.questions)}
+    for n, q in enumerate(result.questions, 1):
+        out += [f"## {n}. {q.pergunta}", ""]
+        if q.resposta_referencia:
+            ref = f"**Referência:** {q.resposta_referencia}"
+            if q.artigo:
+                ref += f" _(artigo: {q.artigo})_"
+            out += [ref, ""]
+        if q.accepted is not None:
+            out += [f"**Aceitas:** {q.accepted}", ""]
+        for system in result.systems:
+            rec = result.answers.get((system, q.id))
+            if rec is None:
+                continue
+            sc = result.scores[(system, q.id)]
+            out += [f"**{system}** ({rec.get('model', '')}):", "", _quote(rec.get("answer", "")), ""]
+            notes = []
+            if sc.get("acerto") is not None:
+                notes.append("**acerto**" if sc["acerto"] else "erro")
+            if sc.get("lista"):
+                notes.append("lista de candidatos")
+            if sc.get("token_f1") is not None:
+                notes.append(f"F1 {sc['token_f1']:.2f} · ROUGE-L {sc['rouge_l']:.2f}")
+            notes.append("em português" if sc["portugues"] else "**não está em português**")
+            if "juiz" in sc:
+                notes.append({1.0: "juiz: correta", 0.0: "juiz: incorreta"}.get(sc["juiz"], "juiz: sem veredito"))
+            if system in result.exposure:
+                notes.append(EXPOSURE_LABELS[result.exposure[system].flags[index[q.id]]])
+            if rec.get("latency_s") is not None:
+                notes.append(f"{rec['latency_s']:.1f} s, {rec.get('tokens', 0)} tokens")
+            out += ["_" + " · ".join(notes) + "_", ""]
+            if rec.get("sources"):
+                out += ["Fontes: " + "; ".join(rec["sources"]), ""]
+
+    out += ["# Métricas", "",
+            "**acerto**: a resposta contém o fato-chave (coluna `respostas_aceitas`), como palavras inteiras, após "
+            "normalização (minúsculas, sem acentos, pontuação e artigos; datas e números por extenso numa só "
+            "grafia). EM, F1 e ROUGE-L comparam com a resposta de referência. Intervalos de 95%: **Wilson** para "
+            "as proporções (acerto, EM, em português), **bootstrap** (1000 reamostragens) para as médias (F1, "
+            "ROUGE-L). \"listas\": respostas que enumeram vários candidatos — o acerto delas pode ser sorte."
+            + (" **juiz**: o veredito (correta/incorreta) do modelo juiz da seção `judge:` da configuração."
+               if "juiz" in shown_metrics(result.summary) else ""), ""]
+    if not result.has_acerto:
+        out += ["_acerto: não disponível (n/d) — o arquivo de perguntas não tem a coluna `respostas_aceitas`._", ""]
+    shown = shown_metrics(result.summary)
+    labels = [METRICS[name][0] for name in shown]
+    out += ["| sistema | modelo | respostas | " + " | ".join(labels) + " | palavras | listas | latência média (s) "
+            "| tokens/s |",
+            "|---|---|---:|" + "---|" * len(labels) + "---:|---:|---:|---:|"]
+    for row in result.summary:
+        cells = [row["system"], row["model"], str(row["n_answers"])]
+        cells += [_interval(row, name) for name in shown]
+        cells += [_fmt(row["palavras_mean"], 1), str(row["listas"]), _fmt(row["latency_s"]),
+                  _fmt(row["tokens_per_s"], 1)]
+        out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if any(s.startswith("study-") for s in result.systems):
+        out += ["", "As linhas `study-*` são as respostas publicadas pelo estudo original (Llama-2-13B), "
+                "pontuadas aqui contra as mesmas referências (só as perguntas que o estudo fez)."]
+
+    if result.paired:
+        out += ["", "## Comparação pareada (acerto)", "",
+                "Para cada par de sistemas, nas mesmas perguntas: diferença de acerto (A − B) com intervalo de 95% "
+                "por bootstrap pareado (2000 reamostragens das perguntas), quantas só A acertou e só B acertou, e o "
+                "p-valor exato de McNemar (binomial nos pares discordantes). Um intervalo que contém 0, ou p ≥ 0,05, "
+                "não separa os dois sistemas.", "",
+                "| A | B | perguntas | acerto A | acerto B | A − B [IC 95%] | só A | só B | p (McNemar) |",
+                "|---|---|---:|---:|---:|---|---:|---:|---:|"]
+        for r in result.paired:
+            cells = [r["a"], r["b"], str(r["n"]), _fmt(r["a_rate"]), _fmt(r["b_rate"]),
+                     f"{r['diff']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]", str(r["only_a"]), str(r["only_b"]),
+                     _p_value(r["p_mcnemar"])]
+            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+
+    if result.exposure:
+        out += ["", "## Perguntas vistas no treino", "",
+                "Para cada sistema ajustado, o arquivo de treino do adaptador (do seu `run_config.json`, conferido "
+                "pelo sha256) comparado às perguntas: idêntica (normalizada), quase idêntica (Jaccard de palavras ≥ "
+                f"{split_mod.DEFAULT_THRESHOLD}, o limiar do particiona.py), outra pergunta do mesmo artigo, ou "
+                "inédita. Sem `run_config.json`: desconhecido. Acerto (Wilson) em cada grupo.", "",
+                "| sistema | treino | vista (idêntica/quase) | mesmo artigo | inédita | desconhecida |",
+                "|---|---|---|---|---|---|"]
+        for r in result.breakdown:
+            exp = result.exposure[r["system"]]
+            status = {"ok": f"`{exp.train_file}` (sha256 confere)",
+                      "changed": f"`{exp.train_file}` (**alterado desde o treino**)",
+                      "unknown": exp.note or "desconhecido"}[exp.status]
+            cells = [r["system"], status]
+            for group in ("vista", "artigo", "inedita", "desconhecida"):
+                g = r[group]
+                cells.append(f"{g['questions']}: acerto {_fmt(g['mean'])} [{_fmt(g['low'])}, {_fmt(g['high'])}]"
+                             if g["n"] else str(g["questions"]))
+            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        adapters = {exp.adapter: exp for exp in result.exposure.values()}
+        for exp in adapters.values():
+            seen = [(q, exp.closest[i]) for i, (q, f) in enumerate(zip(result.questions, exp.flags, strict=True))
+                    if f in SEEN_FLAGS]
+            if seen:
+                out += ["", f"Perguntas que o treino de `{exp.adapter}` continha (ou quase):", ""]
+                out += [f"- {q.id}. {q.pergunta} ← treino: \"{t}\"" for q, t in seen]
+    return "\n".join(out) + "\n"
+
+
+CSV_COLUMNS = ["system", "model", "n_answers"] + [
+    c for name in METRICS for c in (name, f"{name}_low", f"{name}_high", f"{name}_n")
+] + ["palavras_mean", "listas", "latency_s", "tokens_mean", "tokens_per_s"]
+PAIRED_COLUMNS = ["a", "b", "n", "a_rate", "b_rate", "diff", "low", "high", "only_a", "only_b", "p_mcnemar"]
+
+
+def write_metrics_csv(path: Path, summary: Sequence[dict], columns: Sequence[str] = CSV_COLUMNS) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
+        w.writeheader()
+        for row in summary:
+            w.writerow({k: (round(v, 4) if isinstance(v, float) and not math.isnan(v) else
+                            ("" if isinstance(v, float) else v)) for k, v in row.items()})
+
+
+def write_metrics_png(path: Path, summary: Sequence[dict]) -> None:
+    """Grouped bars: one group per metric, one bar per system, 95% CI as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = shown_metrics(summary)
+    fig, ax = plt.subplots(figsize=(max(7.5, 1.8 * len(names) + 0.4 * len(summary) + 1.8), 4.2))
+    width = 0.8 / max(1, len(summary))
+    for i, row in enumerate(summary):
+        xs = [j + (i - (len(summary) - 1) / 2) * width for j in range(len(names))]
+        means = [0.0 if math.isnan(row[n]) else row[n] for n in names]
+        lo = [0.0 if math.isnan(row[n]) else row[n] - row[f"{n}_low"] for n in names]
+        hi = [0.0 if math.isnan(row[n]) else row[f"{n}_high"] - row[n] for n in names]
+        ax.bar(xs, means, width, yerr=[lo, hi], capsize=3, label=row["system"])
+    ax.set_xticks(range(len(names)), [METRICS[n][0] for n in names])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("média (IC 95%)")
+    ax.set_title("Comparação dos sistemas")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+
+
+def git_commit(root: Path | None = None) -> dict | None:
+    root = root or Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
