@@ -1296,7 +1296,7 @@ def _llm_writer(
         raise UserError("--modes llm writes questions from dump articles: give a dump (.xml/.xml.bz2)")
     spec = llm_questions.generator_spec(generator)
     llm_options = llm_options or LLMOptions()
-    load_generator = load_generator or llm_questions.load_generator
+    load_generator = load_generator or llm_questions.load_llm
     return LLMQuestionWriter(
         load_generator(spec),
         spec,

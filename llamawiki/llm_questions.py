@@ -30,7 +30,7 @@ from typing import Any
 
 from . import prompt
 from .fileio import JsonlCache, UserError
-from .models import SPEC_META_KEYS, model_label, resolve_spec
+from .models import SPEC_META_KEYS, load_generator, model_label, resolve_spec
 from .options import LLM_QUESTIONS_MAX_NEW_TOKENS
 from .records import make_record
 from .text import STOPWORDS_PT, end_with_period, normalize, split_sentences
@@ -166,6 +166,11 @@ def check_pair(
 # --------------------------------------------------------------------------------------------------------------
 # The generator spec: a model spec, a path or hub id, or an entry of a YAML file
 # --------------------------------------------------------------------------------------------------------------
+
+
+def load_llm(spec: dict) -> Any:
+    """The generator that writes the questions: ``spec`` loaded by the one model loader (models.load_generator)."""
+    return load_generator(spec)
 
 
 def generator_spec(value: str | dict) -> dict:
