@@ -30,27 +30,44 @@ DEFAULT_INDEX = "indexes/amostra"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     ix = sub.add_parser("index", help="index a dump (FAISS + bm25s + manifest)")
     ix.add_argument("dump", help="MediaWiki XML dump (.xml or .xml.bz2)")
     ix.add_argument("--index-dir", default=DEFAULT_INDEX)
-    ix.add_argument("--embeddings", default=None,
-                    help="sentence-transformers name or folder (default: embedded all-MiniLM-L6-v2)")
-    ix.add_argument("--chunk-size", type=int, default=retrieval.DEFAULT_CHUNK_SIZE,
-                    help="characters (default %(default)s)")
-    ix.add_argument("--chunk-overlap", type=int, default=retrieval.DEFAULT_CHUNK_OVERLAP,
-                    help="characters (default %(default)s)")
-    ix.add_argument("--batch-size", type=int, default=retrieval.DEFAULT_BATCH_SIZE,
-                    help="chunks embedded per batch (default %(default)s)")
+    ix.add_argument(
+        "--embeddings", default=None, help="sentence-transformers name or folder (default: embedded all-MiniLM-L6-v2)"
+    )
+    ix.add_argument(
+        "--chunk-size", type=int, default=retrieval.DEFAULT_CHUNK_SIZE, help="characters (default %(default)s)"
+    )
+    ix.add_argument(
+        "--chunk-overlap", type=int, default=retrieval.DEFAULT_CHUNK_OVERLAP, help="characters (default %(default)s)"
+    )
+    ix.add_argument(
+        "--batch-size",
+        type=int,
+        default=retrieval.DEFAULT_BATCH_SIZE,
+        help="chunks embedded per batch (default %(default)s)",
+    )
     ix.add_argument("--limit", type=int, default=None, help="index only the first N articles")
     ix.add_argument("--allow-truncated", action="store_true", help="index the complete pages of a truncated dump")
-    ix.add_argument("--category", default=None, metavar="NAME",
-                    help='index only the articles in this category of the dump ("História do Brasil")')
-    ix.add_argument("--category-depth", type=int, default=0, metavar="N",
-                    help="... or in its subcategories down to N levels (default: %(default)s = directly in it)")
+    ix.add_argument(
+        "--category",
+        default=None,
+        metavar="NAME",
+        help='index only the articles in this category of the dump ("História do Brasil")',
+    )
+    ix.add_argument(
+        "--category-depth",
+        type=int,
+        default=0,
+        metavar="N",
+        help="... or in its subcategories down to N levels (default: %(default)s = directly in it)",
+    )
     add_faiss_arguments(ix, retrieval.DEFAULT_INDEX_TYPE, retrieval.DEFAULT_NLIST, retrieval.DEFAULT_NPROBE)
 
     mg = sub.add_parser("merge", help="merge indexes built from parts of a dump into one")
@@ -67,14 +84,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         q.add_argument("--index-dir", default=DEFAULT_INDEX)
         q.add_argument("--retriever", choices=retrieval.RETRIEVER_KINDS, default="hybrid")
         q.add_argument("--k", type=int, default=retrieval.DEFAULT_K, help="chunks in the context (default %(default)s)")
-        q.add_argument("--embeddings", default=None,
-                       help="must be the model the index was built with (default: the manifest's)")
-        q.add_argument("--weights", type=float, nargs=2, metavar=("BM25", "DENSE"), default=retrieval.DEFAULT_WEIGHTS,
-                       help="hybrid fusion weights (default %(default)s)")
-        q.add_argument("--max-context-chars", type=int, default=retrieval.DEFAULT_MAX_CONTEXT_CHARS,
-                       help="most characters of retrieved text in the prompt, >= 1 (default %(default)s)")
-        q.add_argument("--nprobe", type=int, default=None,
-                       help="IVF index: cells searched per query (default: the manifest's)")
+        q.add_argument(
+            "--embeddings", default=None, help="must be the model the index was built with (default: the manifest's)"
+        )
+        q.add_argument(
+            "--weights",
+            type=float,
+            nargs=2,
+            metavar=("BM25", "DENSE"),
+            default=retrieval.DEFAULT_WEIGHTS,
+            help="hybrid fusion weights (default %(default)s)",
+        )
+        q.add_argument(
+            "--max-context-chars",
+            type=int,
+            default=retrieval.DEFAULT_MAX_CONTEXT_CHARS,
+            help="most characters of retrieved text in the prompt, >= 1 (default %(default)s)",
+        )
+        q.add_argument(
+            "--nprobe", type=int, default=None, help="IVF index: cells searched per query (default: the manifest's)"
+        )
         options.add_model_arguments(q)
         options.add_generation_arguments(q)
         if name == "chat":
@@ -86,13 +115,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def add_faiss_arguments(p: argparse.ArgumentParser, index_type, nlist, nprobe) -> None:
     """--index-type/--nlist/--nprobe; None defaults (merge) mean: as the first input index."""
     same = "default: as the first input" if index_type is None else None
-    p.add_argument("--index-type", choices=retrieval.INDEX_TYPES, default=index_type,
-                   help=f"FAISS index: flat (exact) or ivf (inverted lists, for millions of chunks) "
-                        f"({same or 'default %(default)s'})")
-    p.add_argument("--nlist", type=int, default=nlist,
-                   help=f"IVF cells; fewer chunks than this -> flat ({same or 'default %(default)s'})")
-    p.add_argument("--nprobe", type=int, default=nprobe,
-                   help=f"IVF cells searched per query, stored in the manifest ({same or 'default %(default)s'})")
+    p.add_argument(
+        "--index-type",
+        choices=retrieval.INDEX_TYPES,
+        default=index_type,
+        help=f"FAISS index: flat (exact) or ivf (inverted lists, for millions of chunks) "
+        f"({same or 'default %(default)s'})",
+    )
+    p.add_argument(
+        "--nlist",
+        type=int,
+        default=nlist,
+        help=f"IVF cells; fewer chunks than this -> flat ({same or 'default %(default)s'})",
+    )
+    p.add_argument(
+        "--nprobe",
+        type=int,
+        default=nprobe,
+        help=f"IVF cells searched per query, stored in the manifest ({same or 'default %(default)s'})",
+    )
 
 
 def describe_faiss(m) -> str:
@@ -122,9 +163,17 @@ def print_chunks(question: str, docs, as_json: bool) -> None:
         out = {
             "question": question,
             "sources": retrieval.sources_of(docs),
-            "chunks": [{"rank": d.metadata.get("rank"), "title": d.metadata.get("title"),
-                        "section": d.metadata.get("section"), "source": d.metadata.get("source"),
-                        "score": d.metadata.get("score"), "text": d.page_content} for d in docs],
+            "chunks": [
+                {
+                    "rank": d.metadata.get("rank"),
+                    "title": d.metadata.get("title"),
+                    "section": d.metadata.get("section"),
+                    "source": d.metadata.get("source"),
+                    "score": d.metadata.get("score"),
+                    "text": d.page_content,
+                }
+                for d in docs
+            ],
         }
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return
@@ -138,8 +187,14 @@ def chat(args: argparse.Namespace, retriever, generator) -> int:
     """The shared terminal chat (llamawiki.chat: /reset, /exit, Ctrl-C), each answer from its own context."""
     from llamawiki.chat import RagChat, run_chat
 
-    conversation = RagChat(generator, retriever, k=args.k, max_context_chars=args.max_context_chars,
-                           verbose=args.verbose, **options.generation_params(args))
+    conversation = RagChat(
+        generator,
+        retriever,
+        k=args.k,
+        max_context_chars=args.max_context_chars,
+        verbose=args.verbose,
+        **options.generation_params(args),
+    )
     return run_chat(generator, args, chat=conversation)
 
 
@@ -148,23 +203,37 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "index":
         m = retrieval.build_index(
-            args.dump, args.index_dir, embeddings=args.embeddings, chunk_size=args.chunk_size,
-            chunk_overlap=args.chunk_overlap, batch_size=args.batch_size, allow_truncated=args.allow_truncated,
-            limit=args.limit, index_type=args.index_type, nlist=args.nlist, nprobe=args.nprobe,
-            category=args.category, category_depth=args.category_depth,
+            args.dump,
+            args.index_dir,
+            embeddings=args.embeddings,
+            chunk_size=args.chunk_size,
+            chunk_overlap=args.chunk_overlap,
+            batch_size=args.batch_size,
+            allow_truncated=args.allow_truncated,
+            limit=args.limit,
+            index_type=args.index_type,
+            nlist=args.nlist,
+            nprobe=args.nprobe,
+            category=args.category,
+            category_depth=args.category_depth,
         )
         c, t = m["counts"], m["timing"]
-        print(f"{args.index_dir}: {c['articles']} articles, {c['documents']} sections, {c['chunks']} chunks "
-              f"({m['embeddings']['name']}, dim {m['embeddings']['dimension']}; {t['chunks_per_s']} chunks/s; "
-              f"{describe_faiss(m)}; bm25s)")
+        print(
+            f"{args.index_dir}: {c['articles']} articles, {c['documents']} sections, {c['chunks']} chunks "
+            f"({m['embeddings']['name']}, dim {m['embeddings']['dimension']}; {t['chunks_per_s']} chunks/s; "
+            f"{describe_faiss(m)}; bm25s)"
+        )
         return 0
 
     if args.command == "merge":
-        m = retrieval.merge_indexes(args.inputs, args.index_dir, index_type=args.index_type, nlist=args.nlist,
-                                    nprobe=args.nprobe)
+        m = retrieval.merge_indexes(
+            args.inputs, args.index_dir, index_type=args.index_type, nlist=args.nlist, nprobe=args.nprobe
+        )
         c = m["counts"]
-        print(f"{args.index_dir}: {len(args.inputs)} indexes merged: {c['articles']} articles, {c['chunks']} chunks "
-              f"({describe_faiss(m)}; bm25s)")
+        print(
+            f"{args.index_dir}: {len(args.inputs)} indexes merged: {c['articles']} articles, {c['chunks']} chunks "
+            f"({describe_faiss(m)}; bm25s)"
+        )
         return 0
 
     options.check_generation_arguments(args)
@@ -174,16 +243,28 @@ def main(argv: list[str] | None = None) -> int:
         check_chat_arguments(args)
     if args.command == "ask":
         retrieval.check_question(args.question)  # before loading the embedder and the model
-    retriever = retrieval.load_retriever(args.index_dir, kind=args.retriever, k=args.k, embeddings=args.embeddings,
-                                         weights=args.weights, nprobe=args.nprobe)
+    retriever = retrieval.load_retriever(
+        args.index_dir,
+        kind=args.retriever,
+        k=args.k,
+        embeddings=args.embeddings,
+        weights=args.weights,
+        nprobe=args.nprobe,
+    )
     if args.command == "ask" and args.retrieve_only:
         print_chunks(args.question, retrieval.retrieve(args.question, retriever, k=args.k), args.json)
         return 0
     generator = load_model(args)
     if args.command == "chat":
         return chat(args, retriever, generator)
-    res = retrieval.answer(args.question, retriever, generator, k=args.k, max_context_chars=args.max_context_chars,
-                           **options.generation_params(args))
+    res = retrieval.answer(
+        args.question,
+        retriever,
+        generator,
+        k=args.k,
+        max_context_chars=args.max_context_chars,
+        **options.generation_params(args),
+    )
     print_answer(res, args.json)
     return 0
 

@@ -62,7 +62,7 @@ def repeat_dump(src: Path, k: int, out: Path) -> int:
     if not pages:
         raise SystemExit(f"error: {src}: no <page> elements found")
     head = xml[: xml.index(b"<page>")]
-    tail = xml[xml.rindex(b"</page>") + len(b"</page>"):].lstrip()
+    tail = xml[xml.rindex(b"</page>") + len(b"</page>") :].lstrip()
     n = 0
     with bz2.open(out, "wb", compresslevel=9) as f:
         f.write(head)
@@ -70,10 +70,16 @@ def repeat_dump(src: Path, k: int, out: Path) -> int:
             for page in pages:
                 n += 1
                 if rep:
-                    page = _TITLE_RE.sub(lambda m, rep=rep: b"<title>" + m.group(1) + b" " + str(rep).encode()
-                                         + b"</title>", page, count=1)
-                    page = _ID_RE.sub(lambda m, rep=rep: b"<id>" + str(int(m.group(1)) + rep * 10_000_000).encode()
-                                      + b"</id>", page, count=1)
+                    page = _TITLE_RE.sub(
+                        lambda m, rep=rep: b"<title>" + m.group(1) + b" " + str(rep).encode() + b"</title>",
+                        page,
+                        count=1,
+                    )
+                    page = _ID_RE.sub(
+                        lambda m, rep=rep: b"<id>" + str(int(m.group(1)) + rep * 10_000_000).encode() + b"</id>",
+                        page,
+                        count=1,
+                    )
                 f.write(page)
         f.write(b"  " + tail)
     return n
@@ -176,24 +182,29 @@ def compare_with_baseline(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-extract-"))
     try:
         dump, n_pages, k = prepare_dump(args, work)
-        print(f"dump: {dump.name} ({n_pages:,} pages; source {args.dump.name} x{k}); processes: {args.processes}; "
-              f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}")
+        print(
+            f"dump: {dump.name} ({n_pages:,} pages; source {args.dump.name} x{k}); processes: {args.processes}; "
+            f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}"
+        )
         runs: dict[str, list[tuple[float, float]]] = {"baseline": [], "ours": []}
         scripts = {"baseline": args.baseline.resolve() / "bench" / "bench_extract.py", "ours": Path(__file__).resolve()}
         for _ in range(args.rounds):
             for name in ("baseline", "ours"):
                 out = work / name
                 shutil.rmtree(out, ignore_errors=True)
-                runs[name].append(timed([sys.executable, str(scripts[name]), "--_ours", str(dump), str(out),
-                                         str(args.processes)]))
+                runs[name].append(
+                    timed([sys.executable, str(scripts[name]), "--_ours", str(dump), str(out), str(args.processes)])
+                )
         same = (work / "baseline" / "ours.jsonl").read_bytes() == (work / "ours" / "ours.jsonl").read_bytes()
         print(f"\n{'':10}{'wall s (median)':>16}{'CPU s (median)':>16}   rounds: {args.rounds}, alternating")
         med = {}
         for name, values in runs.items():
             med[name] = (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
             print(f"{name:10}{med[name][0]:16.2f}{med[name][1]:16.2f}")
-        print(f"\ncost ratio (ours / baseline): {med['ours'][0] / med['baseline'][0]:.3f} wall-clock, "
-              f"{med['ours'][1] / med['baseline'][1]:.3f} CPU time; outputs identical: {'yes' if same else 'NO'}")
+        print(
+            f"\ncost ratio (ours / baseline): {med['ours'][0] / med['baseline'][0]:.3f} wall-clock, "
+            f"{med['ours'][1] / med['baseline'][1]:.3f} CPU time; outputs identical: {'yes' if same else 'NO'}"
+        )
         return 0 if same else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -203,13 +214,21 @@ def compare_with_baseline(args: argparse.Namespace) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dump", type=Path, default=DEFAULT_DUMP, help="dump to read (.xml or .xml.bz2)")
-    ap.add_argument("--repeat", type=int, default=0,
-                    help="repeat the dump's pages K times into a temporary dump (default: enough for 3,000 pages)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=0,
+        help="repeat the dump's pages K times into a temporary dump (default: enough for 3,000 pages)",
+    )
     ap.add_argument("--processes", type=int, default=2, help="worker processes for both tools (default 2)")
     ap.add_argument("--rounds", type=int, default=3, help="timed runs of each tool, alternating (best kept)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the outputs in this folder")
-    ap.add_argument("--baseline", type=Path, default=None,
-                    help="another checkout of llamawiki to compare with, instead of wikiextractor")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout of llamawiki to compare with, instead of wikiextractor",
+    )
     ap.add_argument("--_ours", nargs=3, metavar=("DUMP", "OUT", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -236,14 +255,26 @@ def main() -> int:
     dump, n_pages, k = prepare_dump(args, work)
     size_mb = dump.stat().st_size / 1e6
     print(f"dump: {dump} ({n_pages:,} pages, {size_mb:.1f} MB; source {args.dump.name} x{k})")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}; "
-          f"processes: {args.processes}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}; "
+        f"processes: {args.processes}"
+    )
 
     we_dir, our_dir = work / "wikiextractor", work / "ours"
-    we_cmd = [sys.executable, "-m", "wikiextractor.WikiExtractor", "--no-templates", "--json", "-q",
-              "--processes", str(args.processes), "-o", str(we_dir), str(dump)]
-    our_cmd = [sys.executable, str(Path(__file__).resolve()), "--_ours", str(dump), str(our_dir),
-               str(args.processes)]
+    we_cmd = [
+        sys.executable,
+        "-m",
+        "wikiextractor.WikiExtractor",
+        "--no-templates",
+        "--json",
+        "-q",
+        "--processes",
+        str(args.processes),
+        "-o",
+        str(we_dir),
+        str(dump),
+    ]
+    our_cmd = [sys.executable, str(Path(__file__).resolve()), "--_ours", str(dump), str(our_dir), str(args.processes)]
     # alternate the two tools so that load from elsewhere on the machine hits both alike; keep the best
     t_we = cpu_we = t_ours = cpu_ours = float("inf")
     for _ in range(args.rounds):
@@ -263,14 +294,19 @@ def main() -> int:
     our_rate, our_words, our_counts = leftovers_per_1000_words([our_docs[t] for t in common])
 
     print()
-    print(f"{'':16}{'wall s':>8}{'pages/s':>9}{'CPU s':>8}{'articles out':>14}{'leftovers/1k words':>20}"
-          f"{'words':>10}")
-    print(f"{'wikiextractor':16}{t_we:8.2f}{n_pages / t_we:9.0f}{cpu_we:8.2f}{len(we_docs):14,}{we_rate:20.3f}"
-          f"{we_words:10,}")
-    print(f"{'llamawiki':16}{t_ours:8.2f}{n_pages / t_ours:9.0f}{cpu_ours:8.2f}{len(our_docs):14,}{our_rate:20.3f}"
-          f"{our_words:10,}")
-    print(f"\nthroughput ratio (llamawiki / wikiextractor): {t_we / t_ours:.2f}x wall-clock, "
-          f"{cpu_we / cpu_ours:.2f}x CPU time (best of {args.rounds} alternating rounds)")
+    print(f"{'':16}{'wall s':>8}{'pages/s':>9}{'CPU s':>8}{'articles out':>14}{'leftovers/1k words':>20}{'words':>10}")
+    print(
+        f"{'wikiextractor':16}{t_we:8.2f}{n_pages / t_we:9.0f}{cpu_we:8.2f}{len(we_docs):14,}{we_rate:20.3f}"
+        f"{we_words:10,}"
+    )
+    print(
+        f"{'llamawiki':16}{t_ours:8.2f}{n_pages / t_ours:9.0f}{cpu_ours:8.2f}{len(our_docs):14,}{our_rate:20.3f}"
+        f"{our_words:10,}"
+    )
+    print(
+        f"\nthroughput ratio (llamawiki / wikiextractor): {t_we / t_ours:.2f}x wall-clock, "
+        f"{cpu_we / cpu_ours:.2f}x CPU time (best of {args.rounds} alternating rounds)"
+    )
     print(f"leftovers over the {len(common):,} articles both emitted:")
     print("  wikiextractor: " + ", ".join(f"{k} {v}" for k, v in we_counts.items()))
     print("  llamawiki:     " + ", ".join(f"{k} {v}" for k, v in our_counts.items()))

@@ -49,11 +49,19 @@ def main(argv=None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--prompts", type=int, default=8, help="how many questions (default 8)")
     ap.add_argument("--repeats", type=int, default=5, help="rounds, path order rotating; medians count (default 5)")
-    ap.add_argument("--stops", choices=("none", "study"), default="none",
-                    help="none: no stop strings, eos suppressed (fixed length); study: prompt.STOP_STRINGS and eos")
+    ap.add_argument(
+        "--stops",
+        choices=("none", "study"),
+        default="none",
+        help="none: no stop strings, eos suppressed (fixed length); study: prompt.STOP_STRINGS and eos",
+    )
     ap.add_argument("--paths", default="bare,ours,batch", help="comma-separated subset of bare,ours,batch")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch CPU threads (torch.set_num_threads); 1 on a shared CPU, see below")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (torch.set_num_threads); 1 on a shared CPU, see below",
+    )
     args = ap.parse_args(argv)
     import torch
 
@@ -72,8 +80,10 @@ def main(argv=None) -> int:
     stops = list(P.STOP_STRINGS) if args.stops == "study" else []
     fixed = args.stops == "none"
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    print(f"model {gen.name} on {device}, {len(prompts)} prompts x {n} new tokens, batch size {args.batch_size}, "
-          f"stops {args.stops}, {args.repeats} rounds, {torch.get_num_threads()} torch threads")
+    print(
+        f"model {gen.name} on {device}, {len(prompts)} prompts x {n} new tokens, batch size {args.batch_size}, "
+        f"stops {args.stops}, {args.repeats} rounds, {torch.get_num_threads()} torch threads"
+    )
 
     def cut(text: str) -> str:
         i = min((j for j in (text.find(s) for s in stops) if j != -1), default=-1)
@@ -93,9 +103,17 @@ def main(argv=None) -> int:
         for p in prompts:
             ids = tok(p, return_tensors="pt").to(model.device)
             with torch.no_grad():
-                out = model.generate(**ids, max_new_tokens=n, do_sample=False, temperature=None, top_p=None,
-                                     top_k=None, pad_token_id=pad, **extra)
-            new = out[0, ids["input_ids"].shape[1]:]
+                out = model.generate(
+                    **ids,
+                    max_new_tokens=n,
+                    do_sample=False,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
+                    pad_token_id=pad,
+                    **extra,
+                )
+            new = out[0, ids["input_ids"].shape[1] :]
             tokens += len(new)
             texts.append(cut(tok.decode(new, skip_special_tokens=True)))
         return texts, tokens
@@ -107,7 +125,7 @@ def main(argv=None) -> int:
     def batch():
         gs = []
         for i in range(0, len(prompts), args.batch_size):
-            gs += gen.generate_batch(prompts[i:i + args.batch_size], max_new_tokens=n, stop=stops, ignore_eos=fixed)
+            gs += gen.generate_batch(prompts[i : i + args.batch_size], max_new_tokens=n, stop=stops, ignore_eos=fixed)
         return [g.text for g in gs], sum(g.n_tokens for g in gs)
 
     def timed(fn):
@@ -119,9 +137,10 @@ def main(argv=None) -> int:
             torch.cuda.synchronize()
         return time.perf_counter() - t0, result
 
-    paths = {name: fn for name, fn in (("bare", bare), ("ours", ours), ("batch", batch))
-             if name in args.paths.split(",")}
-    results = {name: fn() for name, fn in paths.items()}     # warm-up, and the answers to compare
+    paths = {
+        name: fn for name, fn in (("bare", bare), ("ours", ours), ("batch", batch)) if name in args.paths.split(",")
+    }
+    results = {name: fn() for name, fn in paths.items()}  # warm-up, and the answers to compare
     if "bare" in results:
         for name in ("ours", "batch"):
             if name in results:
@@ -130,19 +149,23 @@ def main(argv=None) -> int:
     names = list(paths)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(args.repeats):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             times[name].append(timed(paths[name])[0])
     for name in names:
         med = statistics.median(times[name])
         tokens = results[name][1]
-        print(f"  {name:<6} median {med:7.2f} s  {tokens / med:8.1f} tok/s  ({tokens} tokens; rounds: "
-              f"{', '.join(f'{t:.2f}' for t in times[name])})")
+        print(
+            f"  {name:<6} median {med:7.2f} s  {tokens / med:8.1f} tok/s  ({tokens} tokens; rounds: "
+            f"{', '.join(f'{t:.2f}' for t in times[name])})"
+        )
     for a, b in (("ours", "bare"), ("batch", "ours")):
         if a in times and b in times:
             ratios = [x / y for x, y in zip(times[a], times[b])]
-            print(f"time ratio {a}/{b}: median {statistics.median(ratios):.3f} "
-                  f"(rounds: {', '.join(f'{x:.3f}' for x in ratios)}; ratio of medians "
-                  f"{statistics.median(times[a]) / statistics.median(times[b]):.3f})")
+            print(
+                f"time ratio {a}/{b}: median {statistics.median(ratios):.3f} "
+                f"(rounds: {', '.join(f'{x:.3f}' for x in ratios)}; ratio of medians "
+                f"{statistics.median(times[a]) / statistics.median(times[b]):.3f})"
+            )
     if device == "cuda":
         print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
     return 0

@@ -38,8 +38,18 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20  # bytes of decompressed XML fed to the parser at a time
 
 __all__ = [
-    "Page", "SiteInfo", "DumpStats", "DumpError", "DumpTruncated", "read_siteinfo", "iter_pages",
-    "iter_articles", "map_pages", "is_redirect_text", "is_disambiguation", "find_index",
+    "Page",
+    "SiteInfo",
+    "DumpStats",
+    "DumpError",
+    "DumpTruncated",
+    "read_siteinfo",
+    "iter_pages",
+    "iter_articles",
+    "map_pages",
+    "is_redirect_text",
+    "is_disambiguation",
+    "find_index",
 ]
 
 
@@ -59,12 +69,12 @@ class DumpStats:
     total_bytes: int = 0
     bytes_read: int = 0
     xml_bytes: int = 0
-    pages: int = 0          # complete <page> elements read (all namespaces)
-    yielded: int = 0        # pages that passed the filters
+    pages: int = 0  # complete <page> elements read (all namespaces)
+    yielded: int = 0  # pages that passed the filters
     redirects: int = 0
     disambiguations: int = 0
     other_namespaces: int = 0
-    filtered: int = 0       # pages the ``keep`` predicate left out (e.g. outside a category tree)
+    filtered: int = 0  # pages the ``keep`` predicate left out (e.g. outside a category tree)
     last_title: str = ""
     truncated: bool = False
     error: DumpError | None = None
@@ -73,10 +83,33 @@ class DumpStats:
 # ------------------------------------------------------------------------------ redirects, disambiguation
 # Redirect magic words of the larger wikis (MediaWiki's MessagesXx.php); matched case-insensitively.
 REDIRECT_WORDS = (
-    "REDIRECT", "REDIRECIONAMENTO", "REDIRECCIONAMENTO", "REDIRECCIÓN", "REDIRECCION", "REDIRECTION",
-    "REDIRECTION", "WEITERLEITUNG", "RINVIA", "RINVIO", "DOORVERWIJZING", "PRZEKIERUJ", "PATRZ",
-    "ПЕРЕНАПРАВЛЕНИЕ", "ПЕРЕНАПР", "YÖNLENDİR", "YÖNLENDİRME", "OMDIRIGERING", "UUDELLEENOHJAUS",
-    "ÁTIRÁNYÍTÁS", "PŘESMĚRUJ", "REDIRECIONA", "DIRECCIÓN", "تحويل", "הפניה", "転送", "重定向",
+    "REDIRECT",
+    "REDIRECIONAMENTO",
+    "REDIRECCIONAMENTO",
+    "REDIRECCIÓN",
+    "REDIRECCION",
+    "REDIRECTION",
+    "REDIRECTION",
+    "WEITERLEITUNG",
+    "RINVIA",
+    "RINVIO",
+    "DOORVERWIJZING",
+    "PRZEKIERUJ",
+    "PATRZ",
+    "ПЕРЕНАПРАВЛЕНИЕ",
+    "ПЕРЕНАПР",
+    "YÖNLENDİR",
+    "YÖNLENDİRME",
+    "OMDIRIGERING",
+    "UUDELLEENOHJAUS",
+    "ÁTIRÁNYÍTÁS",
+    "PŘESMĚRUJ",
+    "REDIRECIONA",
+    "DIRECCIÓN",
+    "تحويل",
+    "הפניה",
+    "転送",
+    "重定向",
 )
 _REDIRECT_RE = re.compile(
     r"^\s*#\s*(?:" + "|".join(re.escape(w) for w in dict.fromkeys(REDIRECT_WORDS)) + r")\s*:?\s*\[\[([^\]|#]*)",
@@ -84,8 +117,19 @@ _REDIRECT_RE = re.compile(
 )
 
 DISAMBIGUATION_TEMPLATES = (
-    "desambiguação", "desambiguacao", "desambig", "dab", "disambig", "disambiguation", "dis",
-    "hndis", "geodis", "desambiguação de nomes", "homonimia", "desambiguación", "begriffsklärung",
+    "desambiguação",
+    "desambiguacao",
+    "desambig",
+    "dab",
+    "disambig",
+    "disambiguation",
+    "dis",
+    "hndis",
+    "geodis",
+    "desambiguação de nomes",
+    "homonimia",
+    "desambiguación",
+    "begriffsklärung",
 )
 _DISAMBIG_RE = re.compile(
     r"\{\{\s*(?:predefinição:|template:)?\s*(?:"
@@ -203,11 +247,11 @@ class _Batch:
     __slots__ = ("data", "count", "line", "offset", "index")
 
     def __init__(self, data: bytes, count: int, line: int, offset: int, index: int):
-        self.data = data      # b"<page>...</page> ... <page>...</page>"
-        self.count = count    # number of </page> in data
-        self.line = line      # 1-based XML line where data starts
+        self.data = data  # b"<page>...</page> ... <page>...</page>"
+        self.count = count  # number of </page> in data
+        self.line = line  # 1-based XML line where data starts
         self.offset = offset  # XML byte offset where data starts
-        self.index = index    # number of pages before this batch
+        self.index = index  # number of pages before this batch
 
 
 class _Problem:
@@ -225,9 +269,14 @@ class _Reader:
     worker process, so the reading process only decompresses and cuts. Memory: one chunk plus one batch.
     """
 
-    def __init__(self, path: str | os.PathLike[str], stats: DumpStats | None = None,
-                 progress: Callable[[DumpStats], Any] | None = None, chunk: int = CHUNK,
-                 batch_bytes: int = 1 << 19):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        stats: DumpStats | None = None,
+        progress: Callable[[DumpStats], Any] | None = None,
+        chunk: int = CHUNK,
+        batch_bytes: int = 1 << 19,
+    ):
         self.path = Path(path)
         self.stats = stats if stats is not None else DumpStats()
         self.stats.path = str(self.path)
@@ -255,8 +304,9 @@ class _Reader:
             parts.append(f"{st.bytes_read:,} of {st.total_bytes:,} compressed bytes")
         return ", ".join(parts)
 
-    def error(self, problem: str, line: int | None = None, byte: int | None = None,
-              cls: type[DumpError] = DumpError) -> DumpError:
+    def error(
+        self, problem: str, line: int | None = None, byte: int | None = None, cls: type[DumpError] = DumpError
+    ) -> DumpError:
         where = self.where(line, byte)
         err = cls(f"{self.path}: {problem}; stopped {where}", self.stats.pages, where)
         err.parts = (problem, line, byte, cls)  # to re-word it once the consumer has counted every page
@@ -329,7 +379,7 @@ class _Reader:
         st = self.stats
         buf = b""
         line = 1
-        offset = 0          # XML offset of buf[0]
+        offset = 0  # XML offset of buf[0]
         started = False
         index = 0
         try:
@@ -337,8 +387,10 @@ class _Reader:
                 data = self._read_chunk()
                 if not started:
                     if not data:
-                        raise DumpError(f"{self.path}: file is empty" +
-                                        (" (no XML after decompression)" if self._src.kind != "xml" else ""))
+                        raise DumpError(
+                            f"{self.path}: file is empty"
+                            + (" (no XML after decompression)" if self._src.kind != "xml" else "")
+                        )
                     if not buf:
                         self._sniff(data)
                     buf += data
@@ -408,7 +460,7 @@ def _int_or(text: str | None, default: int | None) -> int | None:
 
 def _local_name(tag: str) -> str:
     """``{http://www.mediawiki.org/xml/export-0.11/}title`` -> ``title``."""
-    return tag[tag.rfind("}") + 1:]
+    return tag[tag.rfind("}") + 1 :]
 
 
 def _child_texts(elem: ET.Element) -> dict[str, str | None]:
@@ -420,9 +472,9 @@ def _make_page(elem: ET.Element, siteinfo: SiteInfo | None) -> Page:
     fields: dict[str, str | None] = {}
     rev: dict[str, str | None] = {}
     redirect = None
-    for child in elem:                       # one pass over the page's children (the hot path of every stage)
+    for child in elem:  # one pass over the page's children (the hot path of every stage)
         tag = _local_name(child.tag)
-        if tag == "revision":                # the last revision wins (full-history dumps)
+        if tag == "revision":  # the last revision wins (full-history dumps)
             rev = _child_texts(child)
         elif tag == "redirect":
             redirect = child.get("title", "") or ""
@@ -480,11 +532,16 @@ def _parse_fast(prefix: bytes, data: bytes, siteinfo: SiteInfo | None) -> list[P
             title = cur.get("title", "")
             ns = cur.get("ns")
             rev = cur.get("rev")
-            pages.append(Page(
-                id=int(cur.get("id") or 0), title=title,
-                ns=int(ns) if ns is not None else (siteinfo or SiteInfo()).namespace_of(title),
-                text=cur.get("text", ""), redirect=cur.get("redirect"), revision_id=int(rev) if rev else None,
-            ))
+            pages.append(
+                Page(
+                    id=int(cur.get("id") or 0),
+                    title=title,
+                    ns=int(ns) if ns is not None else (siteinfo or SiteInfo()).namespace_of(title),
+                    text=cur.get("text", ""),
+                    redirect=cur.get("redirect"),
+                    revision_id=int(rev) if rev else None,
+                )
+            )
         buf.clear()
 
     p = expat.ParserCreate()
@@ -531,8 +588,13 @@ def _parse_batch(batch: _Batch, prefix: bytes, siteinfo: SiteInfo | None) -> tup
             if nested is not None:
                 title, at = nested
                 line = data[: start + at].count(b"\n") + 1
-                return pages, _Problem(f"a <page> opens inside the page {title!r}: the data between is missing "
-                                       "(a lost multistream stream or a damaged file)", len(pages), line, start + at)
+                return pages, _Problem(
+                    f"a <page> opens inside the page {title!r}: the data between is missing "
+                    "(a lost multistream stream or a damaged file)",
+                    len(pages),
+                    line,
+                    start + at,
+                )
             msg = str(e)
             bad = _find_bad_utf8(piece) if ("not well-formed" in msg or "invalid token" in msg) else None
             if bad is not None:
@@ -544,8 +606,9 @@ def _parse_batch(batch: _Batch, prefix: bytes, siteinfo: SiteInfo | None) -> tup
         if bad is not None:
             at = piece.find(b"<text")
             line = data[: start + max(at, 0)].count(b"\n") + 1
-            return pages, _Problem(f"the page {page.title!r} (id {page.id}) is damaged: {bad}", len(pages), line,
-                                   start + max(at, 0))
+            return pages, _Problem(
+                f"the page {page.title!r} (id {page.id}) is damaged: {bad}", len(pages), line, start + max(at, 0)
+            )
         pages.append(page)
         start = end
     return pages, None
@@ -583,8 +646,10 @@ def _page_bytes_problem(page: ET.Element) -> str | None:
             if _local_name(el.tag) == "text":
                 bad = _text_bytes_mismatch(el.attrib, el.text or "")
                 if bad is not None:
-                    return (f'<text bytes="{bad[0]}"> but its text is {bad[1]} bytes long (data spliced from '
-                            "another page: a lost multistream stream or a damaged file)")
+                    return (
+                        f'<text bytes="{bad[0]}"> but its text is {bad[1]} bytes long (data spliced from '
+                        "another page: a lost multistream stream or a damaged file)"
+                    )
     return None
 
 
@@ -605,8 +670,9 @@ def _nested_page(piece: bytes) -> tuple[str, int] | None:
     return html.unescape(title), second.start()
 
 
-_ROOT_RE = re.compile(r"(?:<\?.*?\?>\s*)?(?:(?:<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)\s*)*<([A-Za-z_][\w:.-]*)",
-                      re.DOTALL)
+_ROOT_RE = re.compile(
+    r"(?:<\?.*?\?>\s*)?(?:(?:<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)\s*)*<([A-Za-z_][\w:.-]*)", re.DOTALL
+)
 
 
 def _find_bad_utf8(data: bytes) -> tuple[int, int] | None:
@@ -640,8 +706,13 @@ class _Filter:
     """The page filters of iter_pages; returns why a page is skipped ("ns", "redirect", "disambiguation",
     "keep")."""
 
-    def __init__(self, wanted: frozenset[int] | None, skip_redirects: bool, skip_disambiguation: bool,
-                 keep: Callable[[Page], bool] | None = None):
+    def __init__(
+        self,
+        wanted: frozenset[int] | None,
+        skip_redirects: bool,
+        skip_disambiguation: bool,
+        keep: Callable[[Page], bool] | None = None,
+    ):
         self.wanted, self.skip_redirects, self.skip_disambiguation = wanted, skip_redirects, skip_disambiguation
         self.keep = keep
 
@@ -744,8 +815,10 @@ class _IndexCheck:
             raise self.reader.error(f"cannot read the multistream index {self.path} ({e})") from None
         head = raw.rstrip(b"\r\n").split(b":", 2)
         if len(head) < 3 or not head[0].isdigit() or not head[1].isdigit():
-            raise self.reader.error(f"{self.path}: line {self.line}: expected offset:page_id:title in the "
-                                    f"multistream index, got {raw[:60]!r}")
+            raise self.reader.error(
+                f"{self.path}: line {self.line}: expected offset:page_id:title in the "
+                f"multistream index, got {raw[:60]!r}"
+            )
         return int(head[0]), int(head[1]), head[2].decode("utf-8", "replace")
 
     def expect(self, pid: int, title: str) -> None:
@@ -753,16 +826,21 @@ class _IndexCheck:
         if want is not None and want[1] == pid:
             return
         if want is None:
-            raise self.reader.error(f"page {title!r} (id {pid}) is not in the multistream index {self.path}, "
-                                    "which ends before it: is the index this dump's?")
+            raise self.reader.error(
+                f"page {title!r} (id {pid}) is not in the multistream index {self.path}, "
+                "which ends before it: is the index this dump's?"
+            )
         offset, want_id, want_title = want
         if want_id < pid:
             raise self.reader.error(
                 f"page {want_title!r} (id {want_id}, bzip2 stream at byte {offset:,}) listed in the multistream "
                 f"index is missing: the dump goes on with {title!r} (id {pid}); a stream is lost or the file is "
-                "damaged")
-        raise self.reader.error(f"page {title!r} (id {pid}) is not in the multistream index {self.path} "
-                                f"(line {self.line} lists id {want_id} {want_title!r}): is the index this dump's?")
+                "damaged"
+            )
+        raise self.reader.error(
+            f"page {title!r} (id {pid}) is not in the multistream index {self.path} "
+            f"(line {self.line} lists id {want_id} {want_title!r}): is the index this dump's?"
+        )
 
     def finish(self) -> None:
         """At the end of the dump: the index must list nothing more."""
@@ -771,7 +849,8 @@ class _IndexCheck:
             offset, want_id, want_title = want
             raise self.reader.error(
                 f"page {want_title!r} (id {want_id}, bzip2 stream at byte {offset:,}) listed in the multistream "
-                f"index {self.path.name} is missing: the dump ends before it (its last streams are lost)")
+                f"index {self.path.name} is missing: the dump ends before it (its last streams are lost)"
+            )
 
     def close(self) -> None:
         try:
@@ -812,12 +891,22 @@ def _work_in_pool(task: tuple[bytes, tuple]) -> tuple[list, Any]:
     return _work(task[0], task[1], _W["fn"], _W["prefix"], _W["info"], _W["flt"])
 
 
-def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = (0,), skip_redirects: bool = True,
-         skip_disambiguation: bool = True, allow_truncated: bool = False, stats: DumpStats | None = None,
-         progress: Callable[[DumpStats], Any] | None = None, limit: int | None = None,
-         on_siteinfo: Callable[[SiteInfo], Any] | None = None, workers: int = 1, fn: Any = None,
-         batch_bytes: int | None = None, keep: Callable[[Page], bool] | None = None,
-         index: str | os.PathLike[str] | bool | None = None) -> Iterator[Any]:
+def _run(
+    path: str | os.PathLike[str],
+    namespaces: Iterable[int | str] | None = (0,),
+    skip_redirects: bool = True,
+    skip_disambiguation: bool = True,
+    allow_truncated: bool = False,
+    stats: DumpStats | None = None,
+    progress: Callable[[DumpStats], Any] | None = None,
+    limit: int | None = None,
+    on_siteinfo: Callable[[SiteInfo], Any] | None = None,
+    workers: int = 1,
+    fn: Any = None,
+    batch_bytes: int | None = None,
+    keep: Callable[[Page], bool] | None = None,
+    index: str | os.PathLike[str] | bool | None = None,
+) -> Iterator[Any]:
     """The one loop behind iter_pages / iter_articles / map_pages: values in dump order."""
     import collections
 
@@ -882,8 +971,10 @@ def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = 
                 meta = metas.popleft()
                 for why, title, pid, value in items:
                     if pid <= last_id and pid:
-                        raise reader.error(f"page ids go backwards: page {title!r} has id {pid} after id "
-                                           f"{last_id} (pages repeated or out of order: a damaged file?)")
+                        raise reader.error(
+                            f"page ids go backwards: page {title!r} has id {pid} after id "
+                            f"{last_id} (pages repeated or out of order: a damaged file?)"
+                        )
                     if listed is not None:
                         listed.expect(pid, title)
                     last_id = pid or last_id
@@ -925,12 +1016,19 @@ def _run(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = 
             listed.close()
 
 
-def iter_pages(path: str | os.PathLike[str], namespaces: Iterable[int | str] | None = (0,),
-               skip_redirects: bool = True, skip_disambiguation: bool = True, allow_truncated: bool = False,
-               stats: DumpStats | None = None, progress: Callable[[DumpStats], Any] | None = None,
-               limit: int | None = None, on_siteinfo: Callable[[SiteInfo], Any] | None = None,
-               keep: Callable[[Page], bool] | None = None,
-               index: str | os.PathLike[str] | bool | None = None) -> Iterator[Page]:
+def iter_pages(
+    path: str | os.PathLike[str],
+    namespaces: Iterable[int | str] | None = (0,),
+    skip_redirects: bool = True,
+    skip_disambiguation: bool = True,
+    allow_truncated: bool = False,
+    stats: DumpStats | None = None,
+    progress: Callable[[DumpStats], Any] | None = None,
+    limit: int | None = None,
+    on_siteinfo: Callable[[SiteInfo], Any] | None = None,
+    keep: Callable[[Page], bool] | None = None,
+    index: str | os.PathLike[str] | bool | None = None,
+) -> Iterator[Page]:
     """Stream the pages of a dump that pass the filters.
 
     namespaces: numbers or names of the namespaces to keep (None = all). ``stats`` (a :class:`DumpStats`) is
@@ -948,8 +1046,19 @@ def iter_pages(path: str | os.PathLike[str], namespaces: Iterable[int | str] | N
     default the one beside the dump (:func:`find_index`), ``False`` for none. With it, every page it lists must
     come, in its order, and none it does not list (a stream lost on a page boundary is found only this way).
     """
-    return _run(path, namespaces, skip_redirects, skip_disambiguation, allow_truncated, stats, progress, limit,
-                on_siteinfo, keep=keep, index=index)
+    return _run(
+        path,
+        namespaces,
+        skip_redirects,
+        skip_disambiguation,
+        allow_truncated,
+        stats,
+        progress,
+        limit,
+        on_siteinfo,
+        keep=keep,
+        index=index,
+    )
 
 
 def iter_articles(path: str | os.PathLike[str], **kwargs: Any) -> Iterator[Article]:  # noqa: F821
@@ -961,8 +1070,9 @@ def iter_articles(path: str | os.PathLike[str], **kwargs: Any) -> Iterator[Artic
     return _run(path, fn=_ARTICLES, **kwargs)
 
 
-def map_pages(path: str | os.PathLike[str], fn: Callable[[Page], Any], workers: int = 1,
-              **kwargs: Any) -> Iterator[Any]:
+def map_pages(
+    path: str | os.PathLike[str], fn: Callable[[Page], Any], workers: int = 1, **kwargs: Any
+) -> Iterator[Any]:
     """``fn(page)`` for every page of ``iter_pages(path, **kwargs)``, in dump order.
 
     This process only decompresses the dump and cuts it into batches of pages; with ``workers > 1`` the XML

@@ -91,15 +91,18 @@ def load_questions(path: str | os.PathLike[str]) -> list[Question]:
         missing_somewhere = {c for c in REQUIRED_COLUMNS if any(c not in r for r in rows)}
         if missing_somewhere and set(REQUIRED_COLUMNS) - missing_somewhere:
             line = next(i for i, r in enumerate(rows, 1) if any(c not in r for c in REQUIRED_COLUMNS))
-            raise UserError(f"{path}: record {line} lacks key(s): "
-                            + ", ".join(c for c in REQUIRED_COLUMNS if c not in rows[line - 1]))
+            raise UserError(
+                f"{path}: record {line} lacks key(s): "
+                + ", ".join(c for c in REQUIRED_COLUMNS if c not in rows[line - 1])
+            )
         columns = [c for c in columns if c not in missing_somewhere]
     else:
         raise UserError(f"{path}: unknown questions format (use .csv, .jsonl, .json or a study resposta_*.txt)")
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        raise UserError(f"{path}: missing column(s): {', '.join(missing)} "
-                        f"(expected {', '.join(REQUIRED_COLUMNS)}[, artigo])")
+        raise UserError(
+            f"{path}: missing column(s): {', '.join(missing)} (expected {', '.join(REQUIRED_COLUMNS)}[, artigo])"
+        )
     questions, seen = [], set()
     for i, row in enumerate(rows, 1):
         qid = str(row["id"]).strip()
@@ -118,15 +121,20 @@ def load_questions(path: str | os.PathLike[str]) -> list[Question]:
                 raise UserError(f"{path}: row {i}: {e}") from None
             unsupported = reference_supports(accepted, reference) if reference else []
             if unsupported:
-                raise UserError(f"{path}: row {i}: respostas_aceitas: {unsupported[0]!r} appears in no form in "
-                                "resposta_referencia")
+                raise UserError(
+                    f"{path}: row {i}: respostas_aceitas: {unsupported[0]!r} appears in no form in resposta_referencia"
+                )
         questions.append(Question(qid, pergunta, reference, str(row.get("artigo") or "").strip(), accepted))
     if not questions:
         raise UserError(f"{path}: no questions")
     unscored = [q.id for q in questions if not q.resposta_referencia]
     if unscored:
-        print(f"warning: {path}: {len(unscored)} question(s) without resposta_referencia, answered but not scored: "
-              + ", ".join(unscored[:10]) + (" …" if len(unscored) > 10 else ""), file=sys.stderr)
+        print(
+            f"warning: {path}: {len(unscored)} question(s) without resposta_referencia, answered but not scored: "
+            + ", ".join(unscored[:10])
+            + (" …" if len(unscored) > 10 else ""),
+            file=sys.stderr,
+        )
     return questions
 
 
@@ -148,10 +156,10 @@ def parse_study_answers(path: str | os.PathLike[str]) -> list[StudyAnswer]:
             blocks[-1].append(line)
     answers = []
     for block in blocks:
-        pergunta = block[0][len("Pergunta:"):].strip()
+        pergunta = block[0][len("Pergunta:") :].strip()
         body = "\n".join(block[1:])
         m = re.search(r"^Resposta:", body, flags=re.M)
-        resposta = body[m.end():] if m else body
+        resposta = body[m.end() :] if m else body
         answers.append(StudyAnswer(pergunta, resposta.strip()))
     if not answers:
         raise UserError(f"{path}: no 'Pergunta:' blocks found (not a study answer file?)")
@@ -185,8 +193,21 @@ def match_question(pergunta: str, candidates: Sequence[str], threshold: float = 
 # ---------------------------------------------------------------------------------------------------------------
 
 # The top-level keys a compare config may have (a typo'd one is refused, as finetune.py does).
-COMPARE_KEYS = {"run_name", "seed", "questions", "models", "systems", "default_systems", "retrieval", "generation",
-                "study_answers_dir", "stages", "run_dir", "study_answers", "judge"}
+COMPARE_KEYS = {
+    "run_name",
+    "seed",
+    "questions",
+    "models",
+    "systems",
+    "default_systems",
+    "retrieval",
+    "generation",
+    "study_answers_dir",
+    "stages",
+    "run_dir",
+    "study_answers",
+    "judge",
+}
 
 
 def check_compare_config(cfg: dict, where: str = "config") -> None:
@@ -195,8 +216,10 @@ def check_compare_config(cfg: dict, where: str = "config") -> None:
 
     unknown = sorted(set(cfg) - COMPARE_KEYS)
     if unknown:
-        hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, COMPARE_KEYS, 1)) else repr(k)
-                 for k in unknown]
+        hints = [
+            f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, COMPARE_KEYS, 1)) else repr(k)
+            for k in unknown
+        ]
         raise UserError(f"{where}: unknown key(s) {', '.join(hints)}; known: {', '.join(sorted(COMPARE_KEYS))}")
 
 
@@ -209,10 +232,10 @@ _META_KEYS = {"name"}
 @dataclass
 class System:
     name: str
-    model: dict                      # the spec for models.load_generator
-    retrieval: dict | None = None    # {index_dir, retriever, k} for RAG systems
-    generation: dict = field(default_factory=dict)   # this system's overrides of the config's `generation:`
-    prompt: str = "alpaca"           # the prompt template (prompt.TEMPLATES): estudo for the study's own
+    model: dict  # the spec for models.load_generator
+    retrieval: dict | None = None  # {index_dir, retriever, k} for RAG systems
+    generation: dict = field(default_factory=dict)  # this system's overrides of the config's `generation:`
+    prompt: str = "alpaca"  # the prompt template (prompt.TEMPLATES): estudo for the study's own
 
     @property
     def model_key(self) -> str:
@@ -261,10 +284,19 @@ def resolve_systems(cfg: dict, names: Sequence[str] | None = None) -> list[Syste
             retrieval["k"] = int(retrieval["k"])
         unknown_keys = set(sc) - {"model", "adapter", "rag", "generation", "prompt"}
         if unknown_keys:
-            raise UserError(f"config: system {name!r}: unknown key(s) {sorted(unknown_keys)} "
-                            "(known: model, adapter, rag, generation, prompt)")
-        out.append(System(name, spec, retrieval, dict(sc.get("generation") or {}),
-                          prompt_mod.check_template(str(sc.get("prompt") or "alpaca"))))
+            raise UserError(
+                f"config: system {name!r}: unknown key(s) {sorted(unknown_keys)} "
+                "(known: model, adapter, rag, generation, prompt)"
+            )
+        out.append(
+            System(
+                name,
+                spec,
+                retrieval,
+                dict(sc.get("generation") or {}),
+                prompt_mod.check_template(str(sc.get("prompt") or "alpaca")),
+            )
+        )
     return out
 
 
@@ -312,8 +344,10 @@ def check_prerequisites(cfg: dict, systems: Sequence[System]) -> None:
                 stage = _stage_hint(cfg, str(target), _stage_hint(cfg, model, "the step in models/README.md"))
                 add(f"{target}: model not found — run {stage} first")
         elif os.environ.get("HF_HUB_OFFLINE") == "1" and _hf_cache_snapshot(model) is None:
-            add(f"{model}: model not in the local Hugging Face cache (HF_HUB_OFFLINE=1) — "
-                f"download it first (`hf download {model}`)")
+            add(
+                f"{model}: model not in the local Hugging Face cache (HF_HUB_OFFLINE=1) — "
+                f"download it first (`hf download {model}`)"
+            )
         if spec.get("adapter"):
             adapter = Path(str(spec["adapter"])).expanduser()
             if not is_gguf_adapter(adapter) and not (adapter / "adapter_config.json").exists():
@@ -322,8 +356,10 @@ def check_prerequisites(cfg: dict, systems: Sequence[System]) -> None:
         if s.retrieval:
             index_dir = Path(str(s.retrieval["index_dir"])).expanduser()
             if not (index_dir / "manifest.json").exists():
-                add(f"{index_dir}: RAG index not found — run "
-                    f"{_stage_hint(cfg, str(s.retrieval['index_dir']), '`rag.py index`')} first")
+                add(
+                    f"{index_dir}: RAG index not found — run "
+                    f"{_stage_hint(cfg, str(s.retrieval['index_dir']), '`rag.py index`')} first"
+                )
     if problems:
         raise UserError("; ".join(problems))
 
@@ -390,8 +426,11 @@ def model_files(spec: dict) -> list[Path]:
         adapter = Path(str(spec["adapter"])).expanduser()
         if adapter.is_dir():
             # adapter_model.gguf is derived from adapter_model.safetensors (lora_gguf.py): not part of the identity
-            files.extend(p for p in _folder_files(adapter)
-                         if p.name.startswith(("adapter_", "tokenizer")) and p.suffix != ".gguf")
+            files.extend(
+                p
+                for p in _folder_files(adapter)
+                if p.name.startswith(("adapter_", "tokenizer")) and p.suffix != ".gguf"
+            )
         elif adapter.is_file():
             files.append(adapter)
     return files
@@ -414,17 +453,24 @@ def index_identity(index_dir: str | os.PathLike[str]) -> str | None:
 # 3. The answer cache
 # ---------------------------------------------------------------------------------------------------------------
 
-PROMPT_FINGERPRINT = hashlib.sha256(json.dumps([
-    prompt_mod.build_prompt("{pergunta}"), prompt_mod.INSTRUCTION_RAG, prompt_mod.STOP_STRINGS,
-]).encode()).hexdigest()[:16]
+PROMPT_FINGERPRINT = hashlib.sha256(
+    json.dumps(
+        [
+            prompt_mod.build_prompt("{pergunta}"),
+            prompt_mod.INSTRUCTION_RAG,
+            prompt_mod.STOP_STRINGS,
+        ]
+    ).encode()
+).hexdigest()[:16]
 
 
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def answer_keys(system: System, question: str, generation: dict, model_identity: list[dict],
-                index_sha: str | None) -> tuple[str, str]:
+def answer_keys(
+    system: System, question: str, generation: dict, model_identity: list[dict], index_sha: str | None
+) -> tuple[str, str]:
     """(key, loose key). The key covers the system, the model (file hashes), the adapter, the question, the
     generation and retrieval settings and the prompt template; the loose key leaves out the file hashes (used
     only by ``--render-only`` when the model files are gone)."""
@@ -439,14 +485,16 @@ def answer_keys(system: System, question: str, generation: dict, model_identity:
     if system.prompt != "alpaca":
         base["template"] = system.prompt
     loose = _digest(base)
-    full = _digest({**base, "model_files": [(f["path"], f["sha256"]) for f in model_identity],
-                    "index_manifest": index_sha})
+    full = _digest(
+        {**base, "model_files": [(f["path"], f["sha256"]) for f in model_identity], "index_manifest": index_sha}
+    )
     return full, loose
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Generation
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def _default_load_generator(spec: dict):
     from .models import load_generator
@@ -476,24 +524,37 @@ def _seed_everything(seed: int) -> None:
         pass
 
 
-def generate_answer(system: System, question: Question, generator: Any, generation: dict,
-                    retriever: Any = None, rag_answer: Callable | None = None) -> dict:
+def generate_answer(
+    system: System,
+    question: Question,
+    generator: Any,
+    generation: dict,
+    retriever: Any = None,
+    rag_answer: Callable | None = None,
+) -> dict:
     """Ask one system one question; the answer text (cut with prompt.split_response) and its measurements."""
     t0 = time.perf_counter()
     sources: list[str] = []
     if system.retrieval:
-        extra = {"max_context_chars": system.retrieval["max_context_chars"]} \
-            if system.retrieval.get("max_context_chars") else {}
+        extra = (
+            {"max_context_chars": system.retrieval["max_context_chars"]}
+            if system.retrieval.get("max_context_chars")
+            else {}
+        )
         if system.prompt != "alpaca":
             extra["template"] = system.prompt
-        ra = (rag_answer or _default_rag_answer)(question.pergunta, retriever, generator,
-                                                 k=system.retrieval["k"], **extra, **generation)
+        ra = (rag_answer or _default_rag_answer)(
+            question.pergunta, retriever, generator, k=system.retrieval["k"], **extra, **generation
+        )
         gen = ra.generation
         text = ra.text
         sources = [str(s) for s in (ra.sources or [])]
     else:
-        gen = generator.generate(prompt_mod.build_prompt(question.pergunta, template=system.prompt),
-                                 stop=prompt_mod.stop_strings(system.prompt), **generation)
+        gen = generator.generate(
+            prompt_mod.build_prompt(question.pergunta, template=system.prompt),
+            stop=prompt_mod.stop_strings(system.prompt),
+            **generation,
+        )
         text = gen.text
     return answer_record(gen, text, time.perf_counter() - t0, sources, system.prompt)
 
@@ -528,17 +589,24 @@ def batch_size_of(generation: dict, spec: dict) -> int:
 # The run
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def _study_dir(cfg: dict, study_answers: str | bool | None) -> Path | None:
     if not study_answers:
         return None
-    folder = Path(study_answers if isinstance(study_answers, str) else
-                  str(cfg.get("study_answers_dir") or "data/estudo"))
+    folder = Path(
+        study_answers if isinstance(study_answers, str) else str(cfg.get("study_answers_dir") or "data/estudo")
+    )
     missing = [name for name in STUDY_FILES.values() if not (folder / name).exists()]
     if missing:
-        command = ("`python data/estudo/baixar.py` (make estudo-dados)" if folder.resolve() ==
-                   Path("data/estudo").resolve() else f"`python data/estudo/baixar.py --dest {folder}`")
-        raise UserError(f"{folder}: study answer file(s) not found: {', '.join(missing)}; download them (the "
-                        f"study's repository at a pinned commit, checked by sha256) with {command}")
+        command = (
+            "`python data/estudo/baixar.py` (make estudo-dados)"
+            if folder.resolve() == Path("data/estudo").resolve()
+            else f"`python data/estudo/baixar.py --dest {folder}`"
+        )
+        raise UserError(
+            f"{folder}: study answer file(s) not found: {', '.join(missing)}; download them (the "
+            f"study's repository at a pinned commit, checked by sha256) with {command}"
+        )
     return folder
 
 
@@ -552,10 +620,19 @@ def _study_records(folder: Path, questions: Sequence[Question]) -> dict[str, dic
         for q in questions:
             i = match_question(q.pergunta, perguntas)
             if i is not None:
-                recs[q.id] = {"system": system, "model": "Llama-2-13b-chat (estudo original)", "question_id": q.id,
-                              "question": q.pergunta, "answer": parsed[i].resposta, "reference": q.resposta_referencia,
-                              "latency_s": None, "tokens": None, "tokens_per_s": None, "sources": [],
-                              "source_file": name}
+                recs[q.id] = {
+                    "system": system,
+                    "model": "Llama-2-13b-chat (estudo original)",
+                    "question_id": q.id,
+                    "question": q.pergunta,
+                    "answer": parsed[i].resposta,
+                    "reference": q.resposta_referencia,
+                    "latency_s": None,
+                    "tokens": None,
+                    "tokens_per_s": None,
+                    "sources": [],
+                    "source_file": name,
+                }
         out[system] = recs
     return out
 
@@ -589,14 +666,22 @@ class CompareOptions:
 
     def run_args(self) -> dict:
         """The options a run was made with, as manifest.json records them."""
-        return {"systems": list(self.systems) if self.systems else None, "limit": self.limit,
-                "render_only": self.render_only, "model": self.model or None, "generation": self.generation or None}
+        return {
+            "systems": list(self.systems) if self.systems else None,
+            "limit": self.limit,
+            "render_only": self.render_only,
+            "model": self.model or None,
+            "generation": self.generation or None,
+        }
 
 
 def generation_settings(cfg: dict, overrides: dict | None = None, where: str = "config: generation") -> dict:
     """max_new_tokens/temperature/top_p: defaults <- the config's ``generation:`` <- command-line overrides."""
-    generation = {**DEFAULT_GENERATION, **(cfg.get("generation") or {}),
-                  **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    generation = {
+        **DEFAULT_GENERATION,
+        **(cfg.get("generation") or {}),
+        **{k: v for k, v in (overrides or {}).items() if v is not None},
+    }
     out = {k: generation_value(k, generation[k], where) for k in ("max_new_tokens", "temperature", "top_p")}
     # the study's extra sampling settings, only when a config sets them (so other runs keep their cache keys)
     for k in ("top_k", "repeat_penalty"):
@@ -607,8 +692,7 @@ def generation_settings(cfg: dict, overrides: dict | None = None, where: str = "
 
 def system_generation(system: System, generation: dict) -> dict:
     """The run's generation settings with the system's own overrides (``systems: {x: {generation: …}}``)."""
-    return generation_settings({"generation": {**generation, **system.generation}}) if system.generation \
-        else generation
+    return generation_settings({"generation": {**generation, **system.generation}}) if system.generation else generation
 
 
 def apply_model_overrides(systems: Sequence[System], overrides: dict) -> list[System]:
@@ -682,8 +766,9 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
                 index_shas[idx] = index_identity(idx)
             index_sha = index_shas[idx]
         for q in questions:
-            key, loose = answer_keys(s, q.pergunta, system_generation(s, generation), identities[s.model_key],
-                                     index_sha)
+            key, loose = answer_keys(
+                s, q.pergunta, system_generation(s, generation), identities[s.model_key], index_sha
+            )
             rec = cache.get(key, loose if opts.render_only else None)
             if rec is not None:
                 answers[(s.name, q.id)] = {**rec, "reference": q.resposta_referencia, "question_id": q.id}
@@ -698,15 +783,18 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
         try:
             batch = {k: v for k, v in (cfg.get("generation") or {}).items() if k == "batch_size"}
             generated = _generate_missing(todo, _Generation(generation, seed, cache, answers, batch), opts, tqdm)
-        except KeyboardInterrupt as e:   # Ctrl-C or SIGTERM: every finished answer is already on disk
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: every finished answer is already on disk
             saved = len(cache.by_key) - before
-            raise type(e)(f"{cache.path}: {saved} new answer(s) saved, {len(todo) - saved} left; "
-                          "run the same command again to resume") from None
-        except UserError as e:           # a rerun of the same command would fail the same way: no "resume"
+            raise type(e)(
+                f"{cache.path}: {saved} new answer(s) saved, {len(todo) - saved} left; "
+                "run the same command again to resume"
+            ) from None
+        except UserError as e:  # a rerun of the same command would fail the same way: no "resume"
             saved = len(cache.by_key) - before
             if saved:
-                raise UserError(f"{e} ({saved} answer(s) generated before it are kept in {cache.path})",
-                                e.exit_code) from None
+                raise UserError(
+                    f"{e} ({saved} answer(s) generated before it are kept in {cache.path})", e.exit_code
+                ) from None
             raise
     missing = len(todo) - generated
 
@@ -718,26 +806,54 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
                 answers[(system, qid)] = rec
 
     accepted = {q.id: q.accepted for q in questions}
-    scores = {k: score_answer(rec.get("answer", ""), rec.get("reference", ""), accepted.get(k[1]))
-              for k, rec in answers.items()}
+    scores = {
+        k: score_answer(rec.get("answer", ""), rec.get("reference", ""), accepted.get(k[1]))
+        for k, rec in answers.items()
+    }
     for k, verdict in judge_answers(cfg, answers, questions, run_dir, opts, tqdm).items():
         scores[k]["juiz"] = verdict["verdict"]
     summary = summarize(system_names, questions, answers, scores, seed=seed)
     exposure = exposures_of(selected, questions)
-    result = RunResult(run_dir, system_names, questions, answers, scores, summary, generated, cached, missing,
-                       paired=paired_comparison(system_names, questions, scores, seed=seed),
-                       exposure=exposure, breakdown=exposure_breakdown(exposure, questions, scores))
+    result = RunResult(
+        run_dir,
+        system_names,
+        questions,
+        answers,
+        scores,
+        summary,
+        generated,
+        cached,
+        missing,
+        paired=paired_comparison(system_names, questions, scores, seed=seed),
+        exposure=exposure,
+        breakdown=exposure_breakdown(exposure, questions, scores),
+    )
 
     models_manifest = []
     for s in selected:
-        models_manifest.append({"system": s.name, "model": s.model, "label": s.model_label,
-                                "files": identities[s.model_key], "retrieval": s.retrieval,
-                                "index_manifest_sha256": (index_shas.get(str(s.retrieval["index_dir"]))
-                                                          if s.retrieval else None)})
-    write_outputs(result, cfg=cfg, generation=generation, seed=seed, questions_path=questions_path,
-                  models_manifest=models_manifest, study_folder=study_folder, config_path=opts.config_path,
-                  run_args=opts.run_args(), out_dir=out_dir)
-    hashes.save()   # only a run that finished: a failed one leaves .sha256-cache.json as it was
+        models_manifest.append(
+            {
+                "system": s.name,
+                "model": s.model,
+                "label": s.model_label,
+                "files": identities[s.model_key],
+                "retrieval": s.retrieval,
+                "index_manifest_sha256": (index_shas.get(str(s.retrieval["index_dir"])) if s.retrieval else None),
+            }
+        )
+    write_outputs(
+        result,
+        cfg=cfg,
+        generation=generation,
+        seed=seed,
+        questions_path=questions_path,
+        models_manifest=models_manifest,
+        study_folder=study_folder,
+        config_path=opts.config_path,
+        run_args=opts.run_args(),
+        out_dir=out_dir,
+    )
+    hashes.save()  # only a run that finished: a failed one leaves .sha256-cache.json as it was
     return result
 
 
@@ -749,17 +865,24 @@ class _Generation:
     seed: int
     cache: JsonlCache
     answers: dict
-    batch: dict = field(default_factory=dict)    # {"batch_size": n} from the config (not part of the cache key)
+    batch: dict = field(default_factory=dict)  # {"batch_size": n} from the config (not part of the cache key)
 
 
 def _store(run: _Generation, item: tuple, out: dict) -> None:
     """Append one answer to the cache (flushed at once: an interruption loses at most the answer in progress)."""
     s, q, key, loose = item
     rec = {
-        "key": key, "loose_key": loose, "system": s.name, "model": s.model_label,
+        "key": key,
+        "loose_key": loose,
+        "system": s.name,
+        "model": s.model_label,
         "model_spec": {k: v for k, v in s.model.items() if k not in _META_KEYS},
-        "question_id": q.id, "question": q.pergunta, **out, "reference": q.resposta_referencia,
-        "generation": system_generation(s, run.settings), "retrieval": s.retrieval,
+        "question_id": q.id,
+        "question": q.pergunta,
+        **out,
+        "reference": q.resposta_referencia,
+        "generation": system_generation(s, run.settings),
+        "retrieval": s.retrieval,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     run.cache.append(rec)
@@ -786,18 +909,20 @@ def _generate_missing(todo, run: _Generation, opts: CompareOptions, tqdm) -> int
                 plain = [it for it in items if not it[0].retrieval]
                 items = [it for it in items if it[0].retrieval]
                 by_system: dict[str, list] = {}
-                for it in plain:                      # a batch holds one system (one prompt, one setting)
+                for it in plain:  # a batch holds one system (one prompt, one setting)
                     by_system.setdefault(it[0].name, []).append(it)
                 for group in by_system.values():
                     system = group[0][0]
                     settings = system_generation(system, run.settings)
                     for start in range(0, len(group), size):
-                        chunk = group[start:start + size]
+                        chunk = group[start : start + size]
                         bar.set_postfix_str(f"{system.name} · lote de {len(chunk)}")
                         t0 = time.perf_counter()
                         gens = generator.generate_batch(
                             [prompt_mod.build_prompt(it[1].pergunta, template=system.prompt) for it in chunk],
-                            stop=prompt_mod.stop_strings(system.prompt), **settings)
+                            stop=prompt_mod.stop_strings(system.prompt),
+                            **settings,
+                        )
                         latency = time.perf_counter() - t0
                         for item, g in zip(chunk, gens, strict=True):
                             _store(run, item, answer_record(g, g.text, latency, (), system.prompt))
@@ -812,8 +937,11 @@ def _generate_missing(todo, run: _Generation, opts: CompareOptions, tqdm) -> int
                     if rkey not in retrievers:
                         retrievers[rkey] = opts.load_retriever(*rkey)
                     retriever = retrievers[rkey]
-                _store(run, item, generate_answer(s, q, generator, system_generation(s, run.settings), retriever,
-                                                  opts.rag_answer))
+                _store(
+                    run,
+                    item,
+                    generate_answer(s, q, generator, system_generation(s, run.settings), retriever, opts.rag_answer),
+                )
                 generated += 1
                 bar.update(1)
             del generator
@@ -846,8 +974,9 @@ def judge_spec(cfg: dict) -> dict | None:
     return resolve_spec(dict(model))
 
 
-def judge_answers(cfg: dict, answers: dict, questions: Sequence[Question], run_dir: Path, opts: CompareOptions,
-                  tqdm) -> dict[tuple[str, str], dict]:
+def judge_answers(
+    cfg: dict, answers: dict, questions: Sequence[Question], run_dir: Path, opts: CompareOptions, tqdm
+) -> dict[tuple[str, str], dict]:
     """(system, question id) -> cached verdict record ``{"verdict": 1.0 | 0.0 | None, "text": ...}``, for every
     answer with a reference. Verdicts are cached in ``juiz.jsonl`` by (judge model, prompt, question, reference,
     answer): changing any of them asks again, nothing else does."""
@@ -865,8 +994,9 @@ def judge_answers(cfg: dict, answers: dict, questions: Sequence[Question], run_d
         q = by_id.get(qid)
         if q is None or not q.resposta_referencia:
             continue
-        judge_prompt = prompt_mod.build_judge_prompt(q.pergunta, q.resposta_referencia, rec.get("answer", ""),
-                                                     instruction)
+        judge_prompt = prompt_mod.build_judge_prompt(
+            q.pergunta, q.resposta_referencia, rec.get("answer", ""), instruction
+        )
         key = _digest({"judge": model, "prompt": judge_prompt, "generation": generation})
         hit = cache.get(key)
         if hit is not None:
@@ -875,10 +1005,16 @@ def judge_answers(cfg: dict, answers: dict, questions: Sequence[Question], run_d
             todo.append(((system, qid), key, judge_prompt))
     if todo and not opts.render_only:
         generator = opts.load_generator(model)
-        for (k, key, judge_prompt) in tqdm(todo, desc="juiz", unit="resp", disable=not opts.progress):
+        for k, key, judge_prompt in tqdm(todo, desc="juiz", unit="resp", disable=not opts.progress):
             g = generator.generate(judge_prompt, **generation)
-            rec = {"key": key, "system": k[0], "question_id": k[1], "judge": model_label(spec),
-                   "text": g.text, "verdict": prompt_mod.parse_verdict(g.text)}
+            rec = {
+                "key": key,
+                "system": k[0],
+                "question_id": k[1],
+                "judge": model_label(spec),
+                "text": g.text,
+                "verdict": prompt_mod.parse_verdict(g.text),
+            }
             cache.append(rec)
             out[k] = rec
         del generator
@@ -890,7 +1026,7 @@ def judge_answers(cfg: dict, answers: dict, questions: Sequence[Question], run_d
 # 4. Outputs (the tables themselves: llamawiki.report)
 # ---------------------------------------------------------------------------------------------------------------
 
-PARTIAL_DIR = "parcial"   # where a smaller run's tables go when the run dir holds a finished run's
+PARTIAL_DIR = "parcial"  # where a smaller run's tables go when the run dir holds a finished run's
 
 
 def _finished_coverage(run_dir: Path) -> dict | None:
@@ -901,8 +1037,12 @@ def _finished_coverage(run_dir: Path) -> dict | None:
         questions = data["questions"]
         cov = data.get("coverage") or {}
         systems = cov.get("systems") or [m["system"] for m in data.get("models") or []]
-        return {"systems": set(systems), "question_ids": set(cov["question_ids"]) if "question_ids" in cov else None,
-                "n": int(questions["n"]), "sha256": questions.get("sha256")}
+        return {
+            "systems": set(systems),
+            "question_ids": set(cov["question_ids"]) if "question_ids" in cov else None,
+            "n": int(questions["n"]),
+            "sha256": questions.get("sha256"),
+        }
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -918,32 +1058,45 @@ def tables_dir(run_dir: Path, systems: Sequence[str], questions: Sequence[Questi
     new_systems, new_ids = set(systems), {q.id for q in questions}
     if old["question_ids"] is not None:
         same_questions, fewer_questions = new_ids == old["question_ids"], new_ids < old["question_ids"]
-    else:   # a manifest from before the coverage field: the same questions file, fewer rows
+    else:  # a manifest from before the coverage field: the same questions file, fewer rows
         same_file = questions_path.is_file() and sha256_file(questions_path) == old["sha256"]
         same_questions = same_file and len(new_ids) == old["n"]
         fewer_questions = same_file and len(new_ids) < old["n"]
-    smaller = ((fewer_questions and new_systems <= old["systems"])
-               or (same_questions and new_systems < old["systems"]))
+    smaller = (fewer_questions and new_systems <= old["systems"]) or (same_questions and new_systems < old["systems"])
     if not smaller:
         return run_dir
     out = run_dir / PARTIAL_DIR
     n_old = len(old["question_ids"]) if old["question_ids"] is not None else old["n"]
-    print(f"note: {run_dir}: holds the tables of a larger run ({n_old} questions, systems "
-          f"{', '.join(sorted(old['systems']))}); this run ({len(new_ids)} question(s), systems "
-          f"{', '.join(systems)}) writes its tables to {out}/ and leaves those unchanged", file=sys.stderr)
+    print(
+        f"note: {run_dir}: holds the tables of a larger run ({n_old} questions, systems "
+        f"{', '.join(sorted(old['systems']))}); this run ({len(new_ids)} question(s), systems "
+        f"{', '.join(systems)}) writes its tables to {out}/ and leaves those unchanged",
+        file=sys.stderr,
+    )
     return out
 
 
-def write_outputs(result: RunResult, *, cfg: dict, generation: dict, seed: int, questions_path: Path,
-                  models_manifest: list[dict], study_folder: Path | None, config_path: str | None,
-                  run_args: dict, out_dir: Path | None = None) -> None:
+def write_outputs(
+    result: RunResult,
+    *,
+    cfg: dict,
+    generation: dict,
+    seed: int,
+    questions_path: Path,
+    models_manifest: list[dict],
+    study_folder: Path | None,
+    config_path: str | None,
+    run_args: dict,
+    out_dir: Path | None = None,
+) -> None:
     """tabela.md, metricas.csv, pareado.csv, metricas.png and manifest.json in ``out_dir`` (default: the run
     dir; :func:`tables_dir` says which)."""
     run_dir = result.run_dir
     out_dir = out_dir or run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: out_dir / name for name in ("tabela.md", "metricas.csv", "pareado.csv", "metricas.png",
-                                               "manifest.json")}
+    paths = {
+        name: out_dir / name for name in ("tabela.md", "metricas.csv", "pareado.csv", "metricas.png", "manifest.json")
+    }
     with atomic_open(paths["tabela.md"]) as f:
         f.write(render_table(result, generation))
     write_metrics_csv(paths["metricas.csv"], result.summary)
@@ -958,20 +1111,31 @@ def write_outputs(result: RunResult, *, cfg: dict, generation: dict, seed: int, 
         "generation": generation,
         "prompt_fingerprint": PROMPT_FINGERPRINT,
         "systems": result.systems,
-        "questions": {"path": str(questions_path), "sha256": sha256_file(questions_path),
-                      "n": len(result.questions)},
+        "questions": {"path": str(questions_path), "sha256": sha256_file(questions_path), "n": len(result.questions)},
         # what the tables cover (the smaller-run rule compares the next run with it: tables_dir)
-        "coverage": {"systems": [m["system"] for m in models_manifest],
-                     "question_ids": [q.id for q in result.questions]},
+        "coverage": {
+            "systems": [m["system"] for m in models_manifest],
+            "question_ids": [q.id for q in result.questions],
+        },
         "partial_of": str(run_dir) if out_dir != run_dir else None,
         "models": models_manifest,
-        "study_answers": ({name: {"path": str(study_folder / name), "sha256": sha256_file(study_folder / name)}
-                           for name in STUDY_FILES.values()} if study_folder else None),
+        "study_answers": (
+            {
+                name: {"path": str(study_folder / name), "sha256": sha256_file(study_folder / name)}
+                for name in STUDY_FILES.values()
+            }
+            if study_folder
+            else None
+        ),
         "acerto_available": result.has_acerto,
         "paired": result.paired,
         "seen_in_training": {system: exp.as_dict() for system, exp in result.exposure.items()},
-        "answers": {"generated": result.generated, "cached": result.cached, "missing": result.missing,
-                    "cache": str(run_dir / "respostas.jsonl")},
+        "answers": {
+            "generated": result.generated,
+            "cached": result.cached,
+            "missing": result.missing,
+            "cache": str(run_dir / "respostas.jsonl"),
+        },
         "libraries": library_versions(),
         "git": git_commit(),
     }

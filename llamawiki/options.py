@@ -42,35 +42,60 @@ def add_model_arguments(
     n_ctx: int | None = DEFAULT_N_CTX,
     defaults: bool = True,
     adapter_help: str = "LoRA adapter: finetune.py's output folder (llama.cpp converts it once to "
-                        "adapter_model.gguf) or a GGUF adapter file",
+    "adapter_model.gguf) or a GGUF adapter file",
 ) -> None:
     """``--model --backend --adapter --gguf-file --n-ctx``. With ``defaults=False`` every flag defaults to None
     (an override of a config, as in compare.py)."""
     g = parser.add_argument_group("model")
     g.add_argument("--model", default=None, help=model_help)
-    g.add_argument("--backend", choices=backends, default=backend if defaults else None,
-                   help="loader (default: %(default)s)" if defaults else "loader (default: the config's, or "
-                                                                          "inferred from --model)")
+    g.add_argument(
+        "--backend",
+        choices=backends,
+        default=backend if defaults else None,
+        help="loader (default: %(default)s)"
+        if defaults
+        else "loader (default: the config's, or inferred from --model)",
+    )
     g.add_argument("--adapter", default=None, help=adapter_help)
-    g.add_argument("--gguf-file", default=None,
-                   help="a GGUF inside --model's folder (llamacpp loads it; transformers de-quantizes it)")
-    g.add_argument("--n-ctx", type=int, default=n_ctx if defaults else None,
-                   help="context window in tokens: prompt + history + answer"
-                        + (" (default: %(default)s)" if defaults else " (default: the config's)"))
+    g.add_argument(
+        "--gguf-file",
+        default=None,
+        help="a GGUF inside --model's folder (llamacpp loads it; transformers de-quantizes it)",
+    )
+    g.add_argument(
+        "--n-ctx",
+        type=int,
+        default=n_ctx if defaults else None,
+        help="context window in tokens: prompt + history + answer"
+        + (" (default: %(default)s)" if defaults else " (default: the config's)"),
+    )
     _alias(g, "--ctx", "n_ctx", int)
 
 
-def add_generation_arguments(parser: argparse.ArgumentParser, *, defaults: bool = True,
-                             max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> None:
+def add_generation_arguments(
+    parser: argparse.ArgumentParser, *, defaults: bool = True, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+) -> None:
     """``--max-new-tokens --temperature --top-p``; greedy by default. ``defaults=False``: None (config wins)."""
     g = parser.add_argument_group("generation")
     config = " (default: the config's generation:)"
-    g.add_argument("--max-new-tokens", type=int, default=max_new_tokens if defaults else None,
-                   help="most tokens per answer" + (" (default: %(default)s)" if defaults else config))
-    g.add_argument("--temperature", type=float, default=GREEDY if defaults else None,
-                   help="0 = greedy, the study's comparison setting" + (" (default)" if defaults else config))
-    g.add_argument("--top-p", type=float, default=DEFAULT_TOP_P if defaults else None,
-                   help="nucleus sampling when --temperature > 0" + (" (default: %(default)s)" if defaults else config))
+    g.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=max_new_tokens if defaults else None,
+        help="most tokens per answer" + (" (default: %(default)s)" if defaults else config),
+    )
+    g.add_argument(
+        "--temperature",
+        type=float,
+        default=GREEDY if defaults else None,
+        help="0 = greedy, the study's comparison setting" + (" (default)" if defaults else config),
+    )
+    g.add_argument(
+        "--top-p",
+        type=float,
+        default=DEFAULT_TOP_P if defaults else None,
+        help="nucleus sampling when --temperature > 0" + (" (default: %(default)s)" if defaults else config),
+    )
     _alias(g, "--max-tokens", "max_new_tokens", int)
 
 

@@ -12,6 +12,7 @@ from typing import Iterable
 
 from .fileio import UserError
 
+
 @dataclass
 class Page:
     """One ``<page>`` of a MediaWiki export (its latest revision)."""
@@ -28,9 +29,23 @@ DEFAULT_BASE_URL = "https://pt.wikipedia.org/wiki/"
 
 # Canonical (English) names, valid on every wiki; used only when a dump has no <siteinfo>.
 CANONICAL_NAMESPACES = {
-    -2: "Media", -1: "Special", 1: "Talk", 2: "User", 3: "User talk", 4: "Project", 5: "Project talk",
-    6: "File", 7: "File talk", 8: "MediaWiki", 9: "MediaWiki talk", 10: "Template", 11: "Template talk",
-    12: "Help", 13: "Help talk", 14: "Category", 15: "Category talk",
+    -2: "Media",
+    -1: "Special",
+    1: "Talk",
+    2: "User",
+    3: "User talk",
+    4: "Project",
+    5: "Project talk",
+    6: "File",
+    7: "File talk",
+    8: "MediaWiki",
+    9: "MediaWiki talk",
+    10: "Template",
+    11: "Template talk",
+    12: "Help",
+    13: "Help talk",
+    14: "Category",
+    15: "Category talk",
 }
 
 

@@ -25,11 +25,18 @@ SOURCES = QA_SOURCES + ("raw",)
 QA_FIELDS = ("text", "instruction", "input", "output", "article", "source")
 
 
-def make_record(question: str, answer: str, article: str, source: str,
-                instruction: str = prompt.INSTRUCTION_QA) -> dict:
+def make_record(
+    question: str, answer: str, article: str, source: str, instruction: str = prompt.INSTRUCTION_QA
+) -> dict:
     question, answer = question.strip(), answer.strip()
-    return {"text": prompt.build_example(question, answer, instruction), "instruction": instruction,
-            "input": question, "output": answer, "article": article, "source": source}
+    return {
+        "text": prompt.build_example(question, answer, instruction),
+        "instruction": instruction,
+        "input": question,
+        "output": answer,
+        "article": article,
+        "source": source,
+    }
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -59,7 +66,7 @@ def _csv_rows(text: str, delimiter: str) -> list[tuple[int, list[str]]]:
                 rows.append((line, row))
             line = reader.line_num + 1
     except csv.Error as e:
-        raise UserError(f"csv: line {line}: {e}") from None   # the line the bad record starts on
+        raise UserError(f"csv: line {line}: {e}") from None  # the line the bad record starts on
     return rows
 
 
@@ -81,8 +88,13 @@ def read_qa_csv(path: str | Path, instruction: str = prompt.INSTRUCTION_QA) -> l
         q, a = _find_column(header, QUESTION_COLUMNS), _find_column(header, ANSWER_COLUMNS)
         if q is not None and a is not None:
             delimiter = delim
-            header_cols = {"q": q, "a": a, "article": _find_column(header, ARTICLE_COLUMNS),
-                           "instruction": _find_column(header, INSTRUCTION_COLUMNS), "n": len(header)}
+            header_cols = {
+                "q": q,
+                "a": a,
+                "article": _find_column(header, ARTICLE_COLUMNS),
+                "instruction": _find_column(header, INSTRUCTION_COLUMNS),
+                "n": len(header),
+            }
             break
     try:
         if delimiter is None:  # no header: two columns, pergunta;resposta; pick the separator that fits best
@@ -127,8 +139,7 @@ def read_qa_json(path: str | Path, instruction: str = prompt.INSTRUCTION_QA) -> 
     are dataset records (with "text" and "source") are kept as they are.
     """
     path = Path(path)
-    records = _convert_records(path, lambda item: normalize_record(item, instruction, default_source="json"),
-                               "bad")
+    records = _convert_records(path, lambda item: normalize_record(item, instruction, default_source="json"), "bad")
     if not records:
         raise UserError(f"{path}: no records")
     return records
@@ -152,8 +163,14 @@ def normalize_record(item: dict, instruction: str = prompt.INSTRUCTION_QA, defau
     if not question and "instruction" not in item:
         raise ValueError("missing 'input'")
     source = source if source in QA_SOURCES else default_source
-    return {"text": prompt.build_example(question, answer, instr), "instruction": instr, "input": question,
-            "output": answer, "article": (item.get("article") or "").strip(), "source": source}
+    return {
+        "text": prompt.build_example(question, answer, instr),
+        "instruction": instr,
+        "input": question,
+        "output": answer,
+        "article": (item.get("article") or "").strip(),
+        "source": source,
+    }
 
 
 def read_bytes(path: Path) -> bytes:
@@ -184,6 +201,7 @@ def read_dataset(path: str | Path) -> list[dict]:
     ``article`` and ``source``; raw records need ``text``. Bare study records ({"input", "output"}) are
     completed with the template. Malformed records are reported with their line numbers in one UserError.
     """
+
     def checked(item: dict) -> dict:
         if "text" in item and "source" in item:
             _validate(item)

@@ -30,8 +30,7 @@ class Question:
     pergunta: str
     resposta_referencia: str = ""
     artigo: str = ""
-    accepted: AcceptedAnswers | None = None   # column respostas_aceitas (+ minimo_fatos): what acerto looks for
-
+    accepted: AcceptedAnswers | None = None  # column respostas_aceitas (+ minimo_fatos): what acerto looks for
 
 
 @dataclass
@@ -39,16 +38,16 @@ class RunResult:
     run_dir: Path
     systems: list[str]
     questions: list[Question]
-    answers: dict[tuple[str, str], dict]          # (system, question id) -> record
-    scores: dict[tuple[str, str], dict]           # (system, question id) -> metric -> value
-    summary: list[dict]                           # one row per system
+    answers: dict[tuple[str, str], dict]  # (system, question id) -> record
+    scores: dict[tuple[str, str], dict]  # (system, question id) -> metric -> value
+    summary: list[dict]  # one row per system
     generated: int = 0
     cached: int = 0
     missing: int = 0
     outputs: dict[str, Path] = field(default_factory=dict)
-    paired: list[dict] = field(default_factory=list)             # paired_comparison on acerto
+    paired: list[dict] = field(default_factory=list)  # paired_comparison on acerto
     exposure: dict[str, Exposure] = field(default_factory=dict)  # fine-tuned system -> seen-in-training flags
-    breakdown: list[dict] = field(default_factory=list)          # exposure_breakdown
+    breakdown: list[dict] = field(default_factory=list)  # exposure_breakdown
 
     @property
     def has_acerto(self) -> bool:
@@ -76,20 +75,26 @@ class Exposure:
     adapter: str
     flags: list[str]
     train_file: str | None = None
-    status: str = "ok"           # ok | changed (the file's sha256 differs from training) | unknown
+    status: str = "ok"  # ok | changed (the file's sha256 differs from training) | unknown
     note: str = ""
-    closest: list[str] = field(default_factory=list)   # the training question behind an identical/near flag
+    closest: list[str] = field(default_factory=list)  # the training question behind an identical/near flag
 
     def counts(self) -> dict[str, int]:
         return {flag: self.flags.count(flag) for flag in EXPOSURE_LABELS if flag in self.flags}
 
     def as_dict(self) -> dict:
-        return {"adapter": self.adapter, "train_file": self.train_file, "status": self.status, "note": self.note,
-                "counts": self.counts()}
+        return {
+            "adapter": self.adapter,
+            "train_file": self.train_file,
+            "status": self.status,
+            "note": self.note,
+            "counts": self.counts(),
+        }
 
 
-def training_exposure(adapter: str, questions: Sequence[Question],
-                      threshold: float = split_mod.DEFAULT_THRESHOLD) -> Exposure:
+def training_exposure(
+    adapter: str, questions: Sequence[Question], threshold: float = split_mod.DEFAULT_THRESHOLD
+) -> Exposure:
     """Find the adapter's training file from its ``run_config.json``, check its sha256, flag each question.
 
     Without a ``run_config.json`` (a GGUF adapter, an adapter from elsewhere) or without the training file every
@@ -114,8 +119,7 @@ def training_exposure(adapter: str, questions: Sequence[Question],
     if sha and sha256_file(path) != sha:
         status, note = "changed", f"{path}: changed since the adapter was trained (sha256 differs)"
     leaks = split_mod.question_leakage([(q.pergunta, q.artigo) for q in questions], read_dataset(path), threshold)
-    return Exposure(adapter, [lk.flag for lk in leaks], str(path), status, note,
-                    [lk.train_question for lk in leaks])
+    return Exposure(adapter, [lk.flag for lk in leaks], str(path), status, note, [lk.train_question for lk in leaks])
 
 
 def exposures_of(systems: Sequence[Any], questions: Sequence[Question]) -> dict[str, Exposure]:
@@ -139,6 +143,7 @@ def exposures_of(systems: Sequence[Any], questions: Sequence[Question]) -> dict[
 # 5. Scores and outputs
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def metric_stats(values: Sequence[float], kind: str, seed: int = 42, n_resamples: int = 1000) -> dict:
     """mean, low, high, n (and k for proportions): a Wilson interval for a proportion, a bootstrap one for a
     mean. No values -> NaNs (the metric is not available)."""
@@ -151,20 +156,33 @@ def metric_stats(values: Sequence[float], kind: str, seed: int = 42, n_resamples
     return {"mean": mean, "low": low, "high": high, "n": n}
 
 
-def summarize(system_names: Sequence[str], questions: Sequence[Question], answers: dict, scores: dict,
-              seed: int = 42, n_resamples: int = 1000) -> list[dict]:
+def summarize(
+    system_names: Sequence[str],
+    questions: Sequence[Question],
+    answers: dict,
+    scores: dict,
+    seed: int = 42,
+    n_resamples: int = 1000,
+) -> list[dict]:
     """One row per system: every metric with its 95% interval (Wilson for acerto, EM, em português; bootstrap
     for F1, ROUGE-L), mean answer length, candidate lists, mean latency, tokens/s."""
     rows = []
     for system in system_names:
         keys = [(system, q.id) for q in questions if (system, q.id) in answers]
-        row: dict[str, Any] = {"system": system, "model": answers[keys[0]].get("model", "") if keys else "",
-                               "n_answers": len(keys)}
+        row: dict[str, Any] = {
+            "system": system,
+            "model": answers[keys[0]].get("model", "") if keys else "",
+            "n_answers": len(keys),
+        }
         for name, (_, kind) in METRICS.items():
             values = [scores[k][name] for k in keys if scores[k].get(name) is not None]
             st = metric_stats(values, kind, seed=seed, n_resamples=n_resamples)
             row[name], row[f"{name}_low"], row[f"{name}_high"], row[f"{name}_n"] = (
-                st["mean"], st["low"], st["high"], st["n"])
+                st["mean"],
+                st["low"],
+                st["high"],
+                st["n"],
+            )
         words = [scores[k]["palavras"] for k in keys]
         row["palavras_mean"] = sum(words) / len(words) if words else math.nan
         row["listas"] = sum(bool(scores[k]["lista"]) for k in keys)
@@ -178,19 +196,31 @@ def summarize(system_names: Sequence[str], questions: Sequence[Question], answer
     return rows
 
 
-def paired_comparison(system_names: Sequence[str], questions: Sequence[Question], scores: dict,
-                      metric: str = "acerto", seed: int = 42, n_resamples: int = 2000) -> list[dict]:
+def paired_comparison(
+    system_names: Sequence[str],
+    questions: Sequence[Question],
+    scores: dict,
+    metric: str = "acerto",
+    seed: int = 42,
+    n_resamples: int = 2000,
+) -> list[dict]:
     """Every pair of systems on the questions both answered: the difference in ``metric`` (A - B) with a paired
     bootstrap 95% interval, the discordant counts and the exact McNemar p-value."""
     rows = []
     ids = [q.id for q in questions]
     for i, a in enumerate(system_names):
-        for b in system_names[i + 1:]:
+        for b in system_names[i + 1 :]:
             # paired by question id: a system that lacks an answer (or a score) only drops that question
-            score_a = {qid: scores[(a, qid)][metric] for qid in ids
-                       if (a, qid) in scores and scores[(a, qid)].get(metric) is not None}
-            score_b = {qid: scores[(b, qid)][metric] for qid in ids
-                       if (b, qid) in scores and scores[(b, qid)].get(metric) is not None}
+            score_a = {
+                qid: scores[(a, qid)][metric]
+                for qid in ids
+                if (a, qid) in scores and scores[(a, qid)].get(metric) is not None
+            }
+            score_b = {
+                qid: scores[(b, qid)][metric]
+                for qid in ids
+                if (b, qid) in scores and scores[(b, qid)].get(metric) is not None
+            }
             common = [qid for qid in ids if qid in score_a and qid in score_b]
             if not common:
                 continue
@@ -198,9 +228,21 @@ def paired_comparison(system_names: Sequence[str], questions: Sequence[Question]
             diff, low, high = paired_bootstrap_diff(x, y, n_resamples=n_resamples, seed=seed)
             only_a = sum(1 for p, q in zip(x, y, strict=True) if p > q)
             only_b = sum(1 for p, q in zip(x, y, strict=True) if q > p)
-            rows.append({"a": a, "b": b, "n": len(common), "a_rate": sum(x) / len(x), "b_rate": sum(y) / len(y),
-                         "diff": diff, "low": low, "high": high, "only_a": only_a, "only_b": only_b,
-                         "p_mcnemar": mcnemar_exact(only_a, only_b)})
+            rows.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "n": len(common),
+                    "a_rate": sum(x) / len(x),
+                    "b_rate": sum(y) / len(y),
+                    "diff": diff,
+                    "low": low,
+                    "high": high,
+                    "only_a": only_a,
+                    "only_b": only_b,
+                    "p_mcnemar": mcnemar_exact(only_a, only_b),
+                }
+            )
     return rows
 
 
@@ -210,10 +252,17 @@ def exposure_breakdown(exposures: dict[str, Exposure], questions: Sequence[Quest
     rows = []
     for system, exp in exposures.items():
         row: dict[str, Any] = {"system": system, "status": exp.status}
-        for group, flags in (("vista", SEEN_FLAGS), ("artigo", ("article",)), ("inedita", ("unseen",)),
-                             ("desconhecida", ("unknown",))):
-            values = [scores[(system, q.id)]["acerto"] for q, f in zip(questions, exp.flags, strict=True)
-                      if f in flags and (system, q.id) in scores and scores[(system, q.id)].get("acerto") is not None]
+        for group, flags in (
+            ("vista", SEEN_FLAGS),
+            ("artigo", ("article",)),
+            ("inedita", ("unseen",)),
+            ("desconhecida", ("unknown",)),
+        ):
+            values = [
+                scores[(system, q.id)]["acerto"]
+                for q, f in zip(questions, exp.flags, strict=True)
+                if f in flags and (system, q.id) in scores and scores[(system, q.id)].get("acerto") is not None
+            ]
             n_questions = sum(f in flags for f in exp.flags)
             st = metric_stats(values, "proportion")
             row[group] = {"questions": n_questions, **st}
@@ -258,8 +307,11 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
     seen-in-training tables."""
     out = ["# Perguntas e Respostas", ""]
     if generation:
-        out += [f"Decodificação: max_new_tokens={generation['max_new_tokens']}, temperature={generation['temperature']}"
-                f" ({'gulosa' if generation['temperature'] == 0 else 'amostragem'}), top_p={generation['top_p']}.", ""]
+        out += [
+            f"Decodificação: max_new_tokens={generation['max_new_tokens']}, temperature={generation['temperature']}"
+            f" ({'gulosa' if generation['temperature'] == 0 else 'amostragem'}), top_p={generation['top_p']}.",
+            "",
+        ]
     index = {q.id: n for n, q in enumerate(result.questions)}
     for n, q in enumerate(result.questions, 1):
         out += [f"## {n}. {q.pergunta}", ""]
@@ -294,77 +346,121 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
             if rec.get("sources"):
                 out += ["Fontes: " + "; ".join(rec["sources"]), ""]
 
-    out += ["# Métricas", "",
-            "**acerto**: a resposta contém o fato-chave (coluna `respostas_aceitas`), como palavras inteiras, após "
-            "normalização (minúsculas, sem acentos, pontuação e artigos; datas e números por extenso numa só "
-            "grafia). EM, F1 e ROUGE-L comparam com a resposta de referência. Intervalos de 95%: **Wilson** para "
-            "as proporções (acerto, EM, em português), **bootstrap** (1000 reamostragens) para as médias (F1, "
-            "ROUGE-L). \"listas\": respostas que enumeram vários candidatos — o acerto delas pode ser sorte."
-            + (" **juiz**: o veredito (correta/incorreta) do modelo juiz da seção `judge:` da configuração."
-               if "juiz" in shown_metrics(result.summary) else ""), ""]
+    out += [
+        "# Métricas",
+        "",
+        "**acerto**: a resposta contém o fato-chave (coluna `respostas_aceitas`), como palavras inteiras, após "
+        "normalização (minúsculas, sem acentos, pontuação e artigos; datas e números por extenso numa só "
+        "grafia). EM, F1 e ROUGE-L comparam com a resposta de referência. Intervalos de 95%: **Wilson** para "
+        "as proporções (acerto, EM, em português), **bootstrap** (1000 reamostragens) para as médias (F1, "
+        'ROUGE-L). "listas": respostas que enumeram vários candidatos — o acerto delas pode ser sorte.'
+        + (
+            " **juiz**: o veredito (correta/incorreta) do modelo juiz da seção `judge:` da configuração."
+            if "juiz" in shown_metrics(result.summary)
+            else ""
+        ),
+        "",
+    ]
     if not result.has_acerto:
         out += ["_acerto: não disponível (n/d) — o arquivo de perguntas não tem a coluna `respostas_aceitas`._", ""]
     shown = shown_metrics(result.summary)
     labels = [METRICS[name][0] for name in shown]
-    out += ["| sistema | modelo | respostas | " + " | ".join(labels) + " | palavras | listas | latência média (s) "
-            "| tokens/s |",
-            "|---|---|---:|" + "---|" * len(labels) + "---:|---:|---:|---:|"]
+    out += [
+        "| sistema | modelo | respostas | " + " | ".join(labels) + " | palavras | listas | latência média (s) "
+        "| tokens/s |",
+        "|---|---|---:|" + "---|" * len(labels) + "---:|---:|---:|---:|",
+    ]
     for row in result.summary:
         cells = [row["system"], row["model"], str(row["n_answers"])]
         cells += [_interval(row, name) for name in shown]
-        cells += [_fmt(row["palavras_mean"], 1), str(row["listas"]), _fmt(row["latency_s"]),
-                  _fmt(row["tokens_per_s"], 1)]
+        cells += [
+            _fmt(row["palavras_mean"], 1),
+            str(row["listas"]),
+            _fmt(row["latency_s"]),
+            _fmt(row["tokens_per_s"], 1),
+        ]
         out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if any(s.startswith("study-") for s in result.systems):
-        out += ["", "As linhas `study-*` são as respostas publicadas pelo estudo original (Llama-2-13B), "
-                "pontuadas aqui contra as mesmas referências (só as perguntas que o estudo fez)."]
+        out += [
+            "",
+            "As linhas `study-*` são as respostas publicadas pelo estudo original (Llama-2-13B), "
+            "pontuadas aqui contra as mesmas referências (só as perguntas que o estudo fez).",
+        ]
 
     if result.paired:
-        out += ["", "## Comparação pareada (acerto)", "",
-                "Para cada par de sistemas, nas mesmas perguntas: diferença de acerto (A − B) com intervalo de 95% "
-                "por bootstrap pareado (2000 reamostragens das perguntas), quantas só A acertou e só B acertou, e o "
-                "p-valor exato de McNemar (binomial nos pares discordantes). Um intervalo que contém 0, ou p ≥ 0,05, "
-                "não separa os dois sistemas.", "",
-                "| A | B | perguntas | acerto A | acerto B | A − B [IC 95%] | só A | só B | p (McNemar) |",
-                "|---|---|---:|---:|---:|---|---:|---:|---:|"]
+        out += [
+            "",
+            "## Comparação pareada (acerto)",
+            "",
+            "Para cada par de sistemas, nas mesmas perguntas: diferença de acerto (A − B) com intervalo de 95% "
+            "por bootstrap pareado (2000 reamostragens das perguntas), quantas só A acertou e só B acertou, e o "
+            "p-valor exato de McNemar (binomial nos pares discordantes). Um intervalo que contém 0, ou p ≥ 0,05, "
+            "não separa os dois sistemas.",
+            "",
+            "| A | B | perguntas | acerto A | acerto B | A − B [IC 95%] | só A | só B | p (McNemar) |",
+            "|---|---|---:|---:|---:|---|---:|---:|---:|",
+        ]
         for r in result.paired:
-            cells = [r["a"], r["b"], str(r["n"]), _fmt(r["a_rate"]), _fmt(r["b_rate"]),
-                     f"{r['diff']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]", str(r["only_a"]), str(r["only_b"]),
-                     _p_value(r["p_mcnemar"])]
+            cells = [
+                r["a"],
+                r["b"],
+                str(r["n"]),
+                _fmt(r["a_rate"]),
+                _fmt(r["b_rate"]),
+                f"{r['diff']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]",
+                str(r["only_a"]),
+                str(r["only_b"]),
+                _p_value(r["p_mcnemar"]),
+            ]
             out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
 
     if result.exposure:
-        out += ["", "## Perguntas vistas no treino", "",
-                "Para cada sistema ajustado, o arquivo de treino do adaptador (do seu `run_config.json`, conferido "
-                "pelo sha256) comparado às perguntas: idêntica (normalizada), quase idêntica (Jaccard de palavras ≥ "
-                f"{split_mod.DEFAULT_THRESHOLD}, o limiar do particiona.py), outra pergunta do mesmo artigo, ou "
-                "inédita. Sem `run_config.json`: desconhecido. Acerto (Wilson) em cada grupo.", "",
-                "| sistema | treino | vista (idêntica/quase) | mesmo artigo | inédita | desconhecida |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            "",
+            "## Perguntas vistas no treino",
+            "",
+            "Para cada sistema ajustado, o arquivo de treino do adaptador (do seu `run_config.json`, conferido "
+            "pelo sha256) comparado às perguntas: idêntica (normalizada), quase idêntica (Jaccard de palavras ≥ "
+            f"{split_mod.DEFAULT_THRESHOLD}, o limiar do particiona.py), outra pergunta do mesmo artigo, ou "
+            "inédita. Sem `run_config.json`: desconhecido. Acerto (Wilson) em cada grupo.",
+            "",
+            "| sistema | treino | vista (idêntica/quase) | mesmo artigo | inédita | desconhecida |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in result.breakdown:
             exp = result.exposure[r["system"]]
-            status = {"ok": f"`{exp.train_file}` (sha256 confere)",
-                      "changed": f"`{exp.train_file}` (**alterado desde o treino**)",
-                      "unknown": exp.note or "desconhecido"}[exp.status]
+            status = {
+                "ok": f"`{exp.train_file}` (sha256 confere)",
+                "changed": f"`{exp.train_file}` (**alterado desde o treino**)",
+                "unknown": exp.note or "desconhecido",
+            }[exp.status]
             cells = [r["system"], status]
             for group in ("vista", "artigo", "inedita", "desconhecida"):
                 g = r[group]
-                cells.append(f"{g['questions']}: acerto {_fmt(g['mean'])} [{_fmt(g['low'])}, {_fmt(g['high'])}]"
-                             if g["n"] else str(g["questions"]))
+                cells.append(
+                    f"{g['questions']}: acerto {_fmt(g['mean'])} [{_fmt(g['low'])}, {_fmt(g['high'])}]"
+                    if g["n"]
+                    else str(g["questions"])
+                )
             out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         adapters = {exp.adapter: exp for exp in result.exposure.values()}
         for exp in adapters.values():
-            seen = [(q, exp.closest[i]) for i, (q, f) in enumerate(zip(result.questions, exp.flags, strict=True))
-                    if f in SEEN_FLAGS]
+            seen = [
+                (q, exp.closest[i])
+                for i, (q, f) in enumerate(zip(result.questions, exp.flags, strict=True))
+                if f in SEEN_FLAGS
+            ]
             if seen:
                 out += ["", f"Perguntas que o treino de `{exp.adapter}` continha (ou quase):", ""]
-                out += [f"- {q.id}. {q.pergunta} ← treino: \"{t}\"" for q, t in seen]
+                out += [f'- {q.id}. {q.pergunta} ← treino: "{t}"' for q, t in seen]
     return "\n".join(out) + "\n"
 
 
-CSV_COLUMNS = ["system", "model", "n_answers"] + [
-    c for name in METRICS for c in (name, f"{name}_low", f"{name}_high", f"{name}_n")
-] + ["palavras_mean", "listas", "latency_s", "tokens_mean", "tokens_per_s"]
+CSV_COLUMNS = (
+    ["system", "model", "n_answers"]
+    + [c for name in METRICS for c in (name, f"{name}_low", f"{name}_high", f"{name}_n")]
+    + ["palavras_mean", "listas", "latency_s", "tokens_mean", "tokens_per_s"]
+)
 PAIRED_COLUMNS = ["a", "b", "n", "a_rate", "b_rate", "diff", "low", "high", "only_a", "only_b", "p_mcnemar"]
 
 
@@ -373,8 +469,16 @@ def write_metrics_csv(path: Path, summary: Sequence[dict], columns: Sequence[str
         w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         for row in summary:
-            w.writerow({k: (round(v, 4) if isinstance(v, float) and not math.isnan(v) else
-                            ("" if isinstance(v, float) else v)) for k, v in row.items()})
+            w.writerow(
+                {
+                    k: (
+                        round(v, 4)
+                        if isinstance(v, float) and not math.isnan(v)
+                        else ("" if isinstance(v, float) else v)
+                    )
+                    for k, v in row.items()
+                }
+            )
 
 
 def write_metrics_png(path: Path, summary: Sequence[dict]) -> None:
@@ -410,8 +514,13 @@ def git_commit(root: Path | None = None) -> dict | None:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, timeout=10)
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return None

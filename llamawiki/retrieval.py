@@ -82,6 +82,7 @@ from .options import DEFAULT_MAX_NEW_TOKENS
 # 4. Reading the BM25 side of an index
 # ---------------------------------------------------------------------------------------------------------
 
+
 class ChunkStore:
     """Random access to ``chunks.jsonl``: byte offsets (memory-mapped .npy) -> one line read per hit."""
 
@@ -100,8 +101,9 @@ class ChunkStore:
             rec = json.loads(line)
             return Document(page_content=rec["text"], metadata=rec["metadata"], id=rec["id"])
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-            raise UserError(f"{self.path}: chunk {i} does not match {BM25_DIR}/{CHUNK_OFFSETS}; "
-                            "rebuild the index") from None
+            raise UserError(
+                f"{self.path}: chunk {i} does not match {BM25_DIR}/{CHUNK_OFFSETS}; rebuild the index"
+            ) from None
 
 
 class BM25Index:
@@ -150,8 +152,10 @@ def load_bm25(index_dir: Path, manifest: Manifest) -> BM25Index:
     folder = index_dir / BM25_DIR
     chunks_path = index_dir / CHUNKS
     if not (folder / "params.index.json").is_file():
-        _notice(f"{index_dir}: no {BM25_DIR}/ folder (index made before bm25s); building BM25 in memory from "
-                f"{CHUNKS} (rebuild or re-merge the index to save it)")
+        _notice(
+            f"{index_dir}: no {BM25_DIR}/ folder (index made before bm25s); building BM25 in memory from "
+            f"{CHUNKS} (rebuild or re-merge the index to save it)"
+        )
         builder, offsets = bm25_from_chunks(chunks_path)
         if not len(builder):
             raise UserError(f"{index_dir}: the index has no chunks; rebuild it")
@@ -162,12 +166,15 @@ def load_bm25(index_dir: Path, manifest: Manifest) -> BM25Index:
         model = bm25s.BM25.load(str(folder), mmap=True, load_corpus=False, show_progress=False)
         offsets = np.load(folder / CHUNK_OFFSETS, mmap_mode="r")
     except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"{folder}: unreadable bm25s index ({str(e).splitlines()[0][:150]}); "
-                        "rebuild the index") from None
+        raise UserError(
+            f"{folder}: unreadable bm25s index ({str(e).splitlines()[0][:150]}); rebuild the index"
+        ) from None
     n = manifest.n_chunks
     if model.scores["num_docs"] != n or len(offsets) != n:
-        raise UserError(f"{folder}: {model.scores['num_docs']} BM25 documents and {len(offsets)} offsets, but "
-                        f"{n} chunks in the manifest; rebuild the index")
+        raise UserError(
+            f"{folder}: {model.scores['num_docs']} BM25 documents and {len(offsets)} offsets, but "
+            f"{n} chunks in the manifest; rebuild the index"
+        )
     if not n:
         raise UserError(f"{index_dir}: the index has no chunks; rebuild it")
     return BM25Index(model, ChunkStore(chunks_path, offsets))
@@ -176,6 +183,7 @@ def load_bm25(index_dir: Path, manifest: Manifest) -> BM25Index:
 # ---------------------------------------------------------------------------------------------------------
 # 6. Loading: manifest checks, retrievers
 # ---------------------------------------------------------------------------------------------------------
+
 
 class IndexRetriever(BaseRetriever):
     """Retriever over a llamawiki index: ``dense`` (FAISS), ``bm25`` or ``hybrid`` (weighted RRF of both).
@@ -222,8 +230,9 @@ class IndexRetriever(BaseRetriever):
             order = sorted(fused, key=lambda key: -fused[key])[: self.k]
             ranked = [(docs[key], fused[key]) for key in order]
         return [
-            Document(page_content=doc.page_content, metadata={**doc.metadata, "rank": r, "score": round(s, 6)},
-                     id=doc.id)
+            Document(
+                page_content=doc.page_content, metadata={**doc.metadata, "rank": r, "score": round(s, 6)}, id=doc.id
+            )
             for r, (doc, s) in enumerate(ranked, 1)
         ]
 
@@ -264,8 +273,9 @@ def load_retriever(
         vectorstore = load_faiss(index_dir, FakeEmbeddings(size=manifest["embeddings"]["dimension"]))
         dim = manifest["embeddings"]["dimension"]
         if vectorstore.index.d != dim:
-            raise UserError(f"{index_dir}: FAISS index has dimension {vectorstore.index.d}, manifest says {dim}; "
-                            "rebuild it")
+            raise UserError(
+                f"{index_dir}: FAISS index has dimension {vectorstore.index.d}, manifest says {dim}; rebuild it"
+            )
     if kind in ("bm25", "hybrid"):
         bm25 = load_bm25(index_dir, manifest)
     if vectorstore is not None:
@@ -278,7 +288,7 @@ def load_retriever(
                 )
             spec = embeddings if embeddings is not None else manifest["embeddings"].get("spec")
             missing_folder = spec is not None and looks_local(spec) and not Path(spec).expanduser().exists()
-            if not missing_folder and embedding_name(spec) != built_with:   # name and spec disagree: edited?
+            if not missing_folder and embedding_name(spec) != built_with:  # name and spec disagree: edited?
                 raise UserError(
                     f"{index_dir}: {MANIFEST} names embeddings {built_with!r} but its spec "
                     f"({spec!r}) loads {embedding_name(spec)!r}; rebuild the index, or give the model that "
@@ -298,8 +308,13 @@ def load_retriever(
                 raise UserError(f"--nprobe {probe}: must be at least 1")
             ivf.nprobe = int(probe)
     return IndexRetriever(
-        kind=kind, k=k, fetch_k=fetch_k, weights=tuple(float(w) for w in weights),
-        vectorstore=vectorstore, bm25=bm25, manifest=manifest.data,
+        kind=kind,
+        k=k,
+        fetch_k=fetch_k,
+        weights=tuple(float(w) for w in weights),
+        vectorstore=vectorstore,
+        bm25=bm25,
+        manifest=manifest.data,
     )
 
 
@@ -307,12 +322,13 @@ def load_retriever(
 # 7. Answering (LCEL)
 # ---------------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class RagAnswer:
-    text: str                      # the model's answer (cut at the first stop string)
-    sources: list[str]             # article titles of the context, deduplicated, in rank order
-    contexts: list[str]            # the chunk texts given to the model (after fitting to the window)
-    generation: Any = None         # models.Generation (tokens, seconds, ...)
+    text: str  # the model's answer (cut at the first stop string)
+    sources: list[str]  # article titles of the context, deduplicated, in rank order
+    contexts: list[str]  # the chunk texts given to the model (after fitting to the window)
+    generation: Any = None  # models.Generation (tokens, seconds, ...)
     question: str = ""
     prompt: str = ""
     documents: list[Document] = field(default_factory=list)  # the retrieved chunks used, with metadata
@@ -325,11 +341,17 @@ class RagAnswer:
             "sources": self.sources,
             "contexts": self.contexts,
             "chunks": [
-                {"title": d.metadata.get("title"), "section": d.metadata.get("section"),
-                 "source": d.metadata.get("source"), "score": d.metadata.get("score")}
+                {
+                    "title": d.metadata.get("title"),
+                    "section": d.metadata.get("section"),
+                    "source": d.metadata.get("source"),
+                    "score": d.metadata.get("score"),
+                }
                 for d in self.documents
             ],
-            "generation": None if gen is None else {
+            "generation": None
+            if gen is None
+            else {
                 "n_tokens": getattr(gen, "n_tokens", None),
                 "seconds": getattr(gen, "seconds", None),
                 "prompt_tokens": getattr(gen, "prompt_tokens", None),
@@ -410,8 +432,14 @@ def check_question(question: str) -> str:
     return str(question).strip()
 
 
-def fit_to_window(question: str, docs: Sequence[Document], generator: Any, max_new_tokens: int,
-                  instruction: str = prompt_mod.INSTRUCTION_RAG, template: str = "alpaca") -> list[Document]:
+def fit_to_window(
+    question: str,
+    docs: Sequence[Document],
+    generator: Any,
+    max_new_tokens: int,
+    instruction: str = prompt_mod.INSTRUCTION_RAG,
+    template: str = "alpaca",
+) -> list[Document]:
     """Drop (then cut) passages from the end until prompt + answer fit the generator's window in tokens.
 
     Uses the generator's own tokenizer (``count_tokens``) when it has one; otherwise returns ``docs`` as is
@@ -444,8 +472,15 @@ def fit_to_window(question: str, docs: Sequence[Document], generator: Any, max_n
     return docs
 
 
-def _prompt_chain(retriever: Any, generator: Any, k: int, max_context_chars: int | None, instruction: str,
-                  max_new_tokens: int, template: str = "alpaca"):
+def _prompt_chain(
+    retriever: Any,
+    generator: Any,
+    k: int,
+    max_context_chars: int | None,
+    instruction: str,
+    max_new_tokens: int,
+    template: str = "alpaca",
+):
     """{"question"} -> {question, docs, context, prompt}: the retrieval half of the RAG chain."""
     from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
@@ -460,14 +495,22 @@ def _prompt_chain(retriever: Any, generator: Any, k: int, max_context_chars: int
         RunnablePassthrough.assign(docs=RunnableLambda(select))
         | RunnablePassthrough.assign(context=RunnableLambda(lambda x: format_context(x["docs"])))
         | RunnablePassthrough.assign(
-            prompt=RunnableLambda(lambda x: prompt_mod.build_prompt(x["question"], instruction, x["context"],
-                                                                    template=template))
+            prompt=RunnableLambda(
+                lambda x: prompt_mod.build_prompt(x["question"], instruction, x["context"], template=template)
+            )
         )
     )
 
 
-def rag_chain(retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_chars: int | None = None,
-              instruction: str = prompt_mod.INSTRUCTION_RAG, template: str = "alpaca", **gen: Any):
+def rag_chain(
+    retriever: Any,
+    generator: Any,
+    k: int = DEFAULT_K,
+    max_context_chars: int | None = None,
+    instruction: str = prompt_mod.INSTRUCTION_RAG,
+    template: str = "alpaca",
+    **gen: Any,
+):
     """The LCEL chain {"question"} -> {question, docs, context, prompt, generation}.
 
     retrieve (top k) -> fit to ``max_context_chars`` and to the model window -> format the context (one block
@@ -481,31 +524,47 @@ def rag_chain(retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_ch
     if template != "alpaca" and gen.get("stop") is None:
         gen = {**gen, "stop": prompt_mod.stop_strings(template)}
     max_new = int(gen.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
-    return (_prompt_chain(retriever, generator, k, max_context_chars, instruction, max_new, template)
-            | RunnablePassthrough.assign(generation=RunnableLambda(lambda x: generator.generate(x["prompt"], **gen))))
+    return _prompt_chain(
+        retriever, generator, k, max_context_chars, instruction, max_new, template
+    ) | RunnablePassthrough.assign(generation=RunnableLambda(lambda x: generator.generate(x["prompt"], **gen)))
 
 
-def rag_prompt(question: str, retriever: Any, generator: Any, k: int = DEFAULT_K,
-               max_context_chars: int | None = None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-               instruction: str = prompt_mod.INSTRUCTION_RAG, template: str = "alpaca") -> tuple[str, list[Document]]:
+def rag_prompt(
+    question: str,
+    retriever: Any,
+    generator: Any,
+    k: int = DEFAULT_K,
+    max_context_chars: int | None = None,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    instruction: str = prompt_mod.INSTRUCTION_RAG,
+    template: str = "alpaca",
+) -> tuple[str, list[Document]]:
     """The prompt ``answer`` would generate from, and its chunks (for streaming, as ``rag.py chat`` does)."""
     question = check_question(question)
-    out = _prompt_chain(retriever, generator, k, max_context_chars, instruction, max_new_tokens,
-                        prompt_mod.check_template(template)).invoke(
-        {"question": question})
+    out = _prompt_chain(
+        retriever, generator, k, max_context_chars, instruction, max_new_tokens, prompt_mod.check_template(template)
+    ).invoke({"question": question})
     return out["prompt"], out["docs"]
 
 
-def answer(question: str, retriever: Any, generator: Any, k: int = DEFAULT_K, max_context_chars: int | None = None,
-           template: str = "alpaca", **gen: Any) -> RagAnswer:
+def answer(
+    question: str,
+    retriever: Any,
+    generator: Any,
+    k: int = DEFAULT_K,
+    max_context_chars: int | None = None,
+    template: str = "alpaca",
+    **gen: Any,
+) -> RagAnswer:
     """Retrieve ``k`` chunks, put them in the one prompt template, generate; return text + sources.
 
     ``gen`` goes to ``generator.generate`` (max_new_tokens, temperature, top_p, stop). The context is cut to
     ``max_context_chars`` (default 4000) and to what the generator's window (``n_ctx``, if it has one) leaves.
     """
     question = check_question(question)
-    out = rag_chain(retriever, generator, k=k, max_context_chars=max_context_chars, template=template,
-                    **gen).invoke({"question": question})
+    out = rag_chain(retriever, generator, k=k, max_context_chars=max_context_chars, template=template, **gen).invoke(
+        {"question": question}
+    )
     generation = out["generation"]
     text = prompt_mod.split_response(getattr(generation, "text", str(generation)), template)
     docs = out["docs"]

@@ -20,8 +20,18 @@ from dataclasses import dataclass, field
 
 from .pages import DEFAULT_BASE_URL, Page, SiteInfo
 
-__all__ = ["Section", "Article", "parse_article", "category_links", "clean_wikitext", "parse_template",
-           "split_params", "BOILERPLATE_SECTIONS", "INFOBOX_DROP_RE", "DEFAULT_BASE_URL"]
+__all__ = [
+    "Section",
+    "Article",
+    "parse_article",
+    "category_links",
+    "clean_wikitext",
+    "parse_template",
+    "split_params",
+    "BOILERPLATE_SECTIONS",
+    "INFOBOX_DROP_RE",
+    "DEFAULT_BASE_URL",
+]
 
 
 # --------------------------------------------------------------------------------------------- data types
@@ -53,19 +63,46 @@ class Article:
 
 
 # ---------------------------------------------------------------------------------------------- constants
-BOILERPLATE_SECTIONS = frozenset(s.casefold() for s in (
-    "Referências", "Referências bibliográficas", "Referências e notas", "Notas e referências", "Notas",
-    "Nota", "Ligações externas", "Ligação externa", "Links externos", "Ver também", "Veja também",
-    "Bibliografia", "Leitura adicional", "Leituras adicionais", "Leitura complementar", "Fontes",
-    "Outras leituras", "Galeria", "Galeria de imagens", "Notas de rodapé", "Citações",
-    "References", "Notes", "External links", "See also", "Further reading", "Bibliography", "Sources",
-))
+BOILERPLATE_SECTIONS = frozenset(
+    s.casefold()
+    for s in (
+        "Referências",
+        "Referências bibliográficas",
+        "Referências e notas",
+        "Notas e referências",
+        "Notas",
+        "Nota",
+        "Ligações externas",
+        "Ligação externa",
+        "Links externos",
+        "Ver também",
+        "Veja também",
+        "Bibliografia",
+        "Leitura adicional",
+        "Leituras adicionais",
+        "Leitura complementar",
+        "Fontes",
+        "Outras leituras",
+        "Galeria",
+        "Galeria de imagens",
+        "Notas de rodapé",
+        "Citações",
+        "References",
+        "Notes",
+        "External links",
+        "See also",
+        "Further reading",
+        "Bibliography",
+        "Sources",
+    )
+)
 
 FILE_PREFIXES = frozenset(("ficheiro", "arquivo", "imagem", "file", "image", "media", "mídia", "midia"))
 CATEGORY_PREFIXES = frozenset(("categoria", "category"))
 # Interlanguage link prefixes (removed from the text, like MediaWiki does); other-project interwikis
 # (wikt:, commons:, s:...) are inline links and keep their label.
-LANGUAGE_CODES = frozenset("""
+LANGUAGE_CODES = frozenset(
+    """
 aa ab ace af ak als am an ang ar arc arz as ast av ay az azb ba bar bat-smg bcl be be-tarask be-x-old bg bh bi
 bjn bm bn bo bpy br bs bug bxr ca cbk-zam cdo ce ceb ch cho chr chy ckb co cr crh cs csb cu cv cy da de diq dsb
 dv dz ee el eml en eo es et eu ext fa ff fi fiu-vro fj fo fr frp frr fur fy ga gag gan gd gl glk gn gom got gu gv
@@ -76,7 +113,8 @@ olo om or os pa pag pam pap pcd pdc pfl pi pih pl pms pnb pnt ps pt qu rm rmy rn
 sah sc scn sco sd se sg sh si simple sk sl sm sn so sq sr srn ss st stq su sv sw szl ta tcy te tet tg th ti tk tl
 tn to tpi tr ts tt tum tw ty tyv udm ug uk ur uz ve vec vep vi vls vo wa war wo wuu xal xh xmf yi yo za zea zh
 zh-classical zh-min-nan zh-yue zu
-""".split())
+""".split()
+)
 
 # Infobox fields that hold pictures, maps or layout, not facts.
 INFOBOX_DROP_RE = re.compile(
@@ -88,24 +126,94 @@ INFOBOX_DROP_RE = re.compile(
 # Inline templates whose content is text: name -> which positional argument holds it (1-based);
 # "last" = the last positional argument. Names are compared lower-cased with "_" -> " ".
 _INLINE_TEMPLATES: dict[str, int | str] = {
-    "lang": "last", "língua": "last", "nowrap": 1, "nobr": 1, "small": 1, "smaller": 1, "big": 1,
-    "larger": 1, "texto pequeno": 1, "nowrap begin": 0, "citação": 1, "quote": 1, "citacao": 1,
-    "abbr": 1, "tooltip": 1, "sem quebra": 1, "nihongo": 1, "transl": "last", "transliteração": "last",
-    "em": 1, "versalete": 1, "sc": 1, "smallcaps": 1, "sic": 1, "formatnum": 1, "fmtn": 1, "nts": 1,
-    "unidade": "unit", "converter": "unit", "convert": "unit", "dni": "date", "dnibr": "date",
-    "dtlink": "date", "data": "date", "date": "date", "ill": 1, "link": "link", "--": "dash", "—": "dash",
-    "ndash": "ndash", "mdash": "mdash", "!": 0, "=": 0,
+    "lang": "last",
+    "língua": "last",
+    "nowrap": 1,
+    "nobr": 1,
+    "small": 1,
+    "smaller": 1,
+    "big": 1,
+    "larger": 1,
+    "texto pequeno": 1,
+    "nowrap begin": 0,
+    "citação": 1,
+    "quote": 1,
+    "citacao": 1,
+    "abbr": 1,
+    "tooltip": 1,
+    "sem quebra": 1,
+    "nihongo": 1,
+    "transl": "last",
+    "transliteração": "last",
+    "em": 1,
+    "versalete": 1,
+    "sc": 1,
+    "smallcaps": 1,
+    "sic": 1,
+    "formatnum": 1,
+    "fmtn": 1,
+    "nts": 1,
+    "unidade": "unit",
+    "converter": "unit",
+    "convert": "unit",
+    "dni": "date",
+    "dnibr": "date",
+    "dtlink": "date",
+    "data": "date",
+    "date": "date",
+    "ill": 1,
+    "link": "link",
+    "--": "dash",
+    "—": "dash",
+    "ndash": "ndash",
+    "mdash": "mdash",
+    "!": 0,
+    "=": 0,
 }
-_MONTHS = ("janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro",
-           "outubro", "novembro", "dezembro")
+_MONTHS = (
+    "janeiro",
+    "fevereiro",
+    "março",
+    "abril",
+    "maio",
+    "junho",
+    "julho",
+    "agosto",
+    "setembro",
+    "outubro",
+    "novembro",
+    "dezembro",
+)
 
 # ----------------------------------------------------------------------------------------------- regexes
 _COMMENT_RE = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
-_NOWIKI_RE = re.compile(r"<nowiki\s*/>|<nowiki\s*>(.*?)(?:</nowiki\s*>|\Z)|<pre\b[^>]*>(.*?)</pre\s*>",
-                        re.DOTALL | re.IGNORECASE)
-_DROP_TAGS = ("ref", "references", "gallery", "math", "chem", "ce", "timeline", "imagemap", "score", "graph",
-              "mapframe", "maplink", "templatedata", "includeonly", "noinclude", "hiero", "inputbox",
-              "categorytree", "syntaxhighlight", "source", "templatestyles", "indicator")
+_NOWIKI_RE = re.compile(
+    r"<nowiki\s*/>|<nowiki\s*>(.*?)(?:</nowiki\s*>|\Z)|<pre\b[^>]*>(.*?)</pre\s*>", re.DOTALL | re.IGNORECASE
+)
+_DROP_TAGS = (
+    "ref",
+    "references",
+    "gallery",
+    "math",
+    "chem",
+    "ce",
+    "timeline",
+    "imagemap",
+    "score",
+    "graph",
+    "mapframe",
+    "maplink",
+    "templatedata",
+    "includeonly",
+    "noinclude",
+    "hiero",
+    "inputbox",
+    "categorytree",
+    "syntaxhighlight",
+    "source",
+    "templatestyles",
+    "indicator",
+)
 _DROP_TAG_RE = re.compile(
     r"<(" + "|".join(_DROP_TAGS) + r")\b(?:[^>]*?/\s*>|[^>]*>.*?(?:</\1\s*>|\Z))",
     re.DOTALL | re.IGNORECASE,
@@ -197,7 +305,7 @@ def split_params(inner: str) -> list[str]:
         c = m.group()
         if c == "|":
             if not depth:
-                parts.append(inner[start:m.start()])
+                parts.append(inner[start : m.start()])
                 start = m.end()
         elif c[0] == "{" or c[0] == "[":
             depth += 1
@@ -223,7 +331,7 @@ def parse_template(markup: str) -> tuple[str, list[str], dict[str, str]]:
         if eq < 0:
             positional.append(p)
         else:
-            named[p[:eq].strip()] = p[eq + 1:]
+            named[p[:eq].strip()] = p[eq + 1 :]
     return name, positional, named
 
 
@@ -243,8 +351,8 @@ def _norm_name(raw: str) -> str:
     low = name.lower()
     for prefix in ("predefinição:", "template:", "predefinicao:", "msg:", "subst:", "safesubst:"):
         if low.startswith(prefix):
-            name = name[len(prefix):].strip()
-            low = low[len(prefix):].strip()
+            name = name[len(prefix) :].strip()
+            low = low[len(prefix) :].strip()
     return re.sub(r"\s+", " ", name)
 
 
@@ -285,7 +393,7 @@ def _inline_template_text(body: str, depth: int) -> str:
     elif rule == "date":
         val = _date_text([p.strip() for p in pos[:3]])
     elif rule == "link":  # {{link|en|Título original|Título local}} -> local title
-        val = (pos[2] if len(pos) > 2 else pos[1] if len(pos) > 1 else "")
+        val = pos[2] if len(pos) > 2 else pos[1] if len(pos) > 1 else ""
     else:
         idx = int(rule) - 1
         val = pos[idx] if idx < len(pos) else named.get(str(rule), "")
@@ -308,8 +416,7 @@ def _clean_inline(val: str, depth: int) -> str:
     return val
 
 
-def _replace_templates(text: str, depth: int = 0, want_infobox: bool = False
-                       ) -> tuple[str, str | None]:
+def _replace_templates(text: str, depth: int = 0, want_infobox: bool = False) -> tuple[str, str | None]:
     """Remove templates (keeping allow-listed inline text); return the text and the first infobox markup."""
     if "{{" not in text:
         return text, None
@@ -322,19 +429,24 @@ def _replace_templates(text: str, depth: int = 0, want_infobox: bool = False
     for start, end, nopen in spans:
         out.append(text[pos:start])
         pos = end
-        if nopen >= 3 and text.startswith("{{{", start) and text.endswith("}}}", start, end) \
-                and not text.startswith("{{{{", start):
+        if (
+            nopen >= 3
+            and text.startswith("{{{", start)
+            and text.endswith("}}}", start, end)
+            and not text.startswith("{{{{", start)
+        ):
             # {{{param|default}}}: MediaWiki shows the default
-            body = text[start + 3:end - 3]
+            body = text[start + 3 : end - 3]
             if "|" in body:
                 default = split_params(body)[1:]
                 out.append(_replace_templates("|".join(default), depth + 1)[0])
             continue
-        body = text[start + 2:end - 2]
+        body = text[start + 2 : end - 2]
         if want_infobox and infobox is None:
             head = body[:40].lstrip()
-            if head[:4].lower() == "info" and _is_infobox_name(_norm_name(split_params(body)[0] if "|" in body
-                                                                         else body)):
+            if head[:4].lower() == "info" and _is_infobox_name(
+                _norm_name(split_params(body)[0] if "|" in body else body)
+            ):
                 infobox = text[start:end]
                 out.append("\n")
                 continue
@@ -418,13 +530,14 @@ def _replace_links(text: str, ctx: _LinkContext, categories: list[str] | None, d
         if start < pos:
             continue
         out.append(text[pos:start])
-        out.append(_link_text(text[start + 2:m.start()], ctx, categories, depth))
+        out.append(_link_text(text[start + 2 : m.start()], ctx, categories, depth))
         pos = m.end()
     if stack and stack[0] >= pos:
         # an unclosed [[: a file or category link is dropped to the end of its line, a plain one kept as text
         start = stack[0]
-        prefix = text[start + 2:start + 40].split(":", 1)[0].strip().lower() if ":" in text[start + 2:start + 40] \
-            else ""
+        prefix = (
+            text[start + 2 : start + 40].split(":", 1)[0].strip().lower() if ":" in text[start + 2 : start + 40] else ""
+        )
         if prefix in ctx.file or prefix in ctx.category:
             out.append(text[pos:start])
             eol = text.find("\n", start)
@@ -534,8 +647,9 @@ def category_links(markup: str, siteinfo: SiteInfo | None = None) -> list[str]:
     return categories
 
 
-def _clean(text: str, ctx: _LinkContext = _DEFAULT_CTX, categories: list[str] | None = None,
-           want_infobox: bool = False) -> tuple[str, str | None]:
+def _clean(
+    text: str, ctx: _LinkContext = _DEFAULT_CTX, categories: list[str] | None = None, want_infobox: bool = False
+) -> tuple[str, str | None]:
     """Markup -> plain text, keeping ``== heading ==`` lines. Returns (text, infobox markup or None)."""
     saved: list[str] = []
     text, infobox = _before_links(text, saved, want_infobox)
@@ -649,7 +763,7 @@ def _split_sections(text: str) -> tuple[str, list[Section]]:
         level = len(m.group(1))
         title = m.group(2).strip().strip("=").strip()
         body_end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        body = text[m.end():body_end].strip()
+        body = text[m.end() : body_end].strip()
         if drop_level and level > drop_level:
             continue
         drop_level = 0
@@ -682,6 +796,12 @@ def parse_article(page: Page, base_url: str = DEFAULT_BASE_URL, siteinfo: SiteIn
     if infobox_markup:
         infobox_type, infobox = parse_infobox(infobox_markup, ctx)
     return Article(
-        title=page.title, page_id=page.id, lead=lead, sections=sections, infobox_type=infobox_type,
-        infobox=infobox, categories=categories, url=article_url(page.title, base_url),
+        title=page.title,
+        page_id=page.id,
+        lead=lead,
+        sections=sections,
+        infobox_type=infobox_type,
+        infobox=infobox,
+        categories=categories,
+        url=article_url(page.title, base_url),
     )

@@ -89,7 +89,7 @@ def test_no_import_cycles():
         stack.append(m)
         for n in sorted(GRAPH[m]):
             if state.get(n) == 1:
-                cycle = stack[stack.index(n):] + [n]
+                cycle = stack[stack.index(n) :] + [n]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if n not in state:
                 visit(n)
@@ -133,8 +133,11 @@ def test_defaults_of_generation_live_in_options():
                     if a.arg in ("n_ctx", "max_new_tokens") and isinstance(d, ast.Constant) and d.value is not None:
                         offenders.append(f"{m}.{node.name}({a.arg}={d.value})")
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                if node.target.id in ("n_ctx", "max_new_tokens") and isinstance(node.value, ast.Constant) \
-                        and node.value.value is not None:
+                if (
+                    node.target.id in ("n_ctx", "max_new_tokens")
+                    and isinstance(node.value, ast.Constant)
+                    and node.value.value is not None
+                ):
                     offenders.append(f"{m}: {node.target.id} = {node.value.value}")
     assert not offenders, offenders
 
@@ -145,8 +148,13 @@ def test_scripts_are_thin_and_use_public_names(script):
     model/generation flags come from llamawiki.options wherever a model is loaded."""
     src = (ROOT / script).read_text(encoding="utf-8")
     tree = ast.parse(src)
-    private = [f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-               and (n.module or "").startswith("llamawiki") for a in n.names if a.name.startswith("_")]
+    private = [
+        f"{n.module}.{a.name}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("llamawiki")
+        for a in n.names
+        if a.name.startswith("_")
+    ]
     assert not private, f"{script} imports private names {private}"
     if re.search(r"load_generator|run_comparison|RagChat", src):
         assert "options" in src and not re.search(r"add_argument\(\s*[\"']--(n-ctx|max-new-tokens|temperature)\b", src)

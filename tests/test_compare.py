@@ -52,8 +52,9 @@ class FakeGenerator:
         if self.fail_after is not None and len(self.log["answers"]) >= self.fail_after:
             raise KeyboardInterrupt  # what Ctrl-C does mid-run
         self.log["answers"].append(prompt)
-        text = ("A capital do Brasil é Brasília.\n### Instruction:\nlixo" if "capital" in prompt
-                else "The answer is 1822.")
+        text = (
+            "A capital do Brasil é Brasília.\n### Instruction:\nlixo" if "capital" in prompt else "The answer is 1822."
+        )
         if self.spec.get("adapter"):
             text = "Brasília." if "capital" in prompt else "Em 7 de setembro de 1822."
         return FakeGeneration(text, 7, 0.5, 40)
@@ -89,8 +90,10 @@ def make_env(tmp_path: Path, systems=("base", "finetuned")) -> tuple[dict, Path]
         },
         "retrieval": {"index_dir": str(index), "retriever": "bm25", "k": 2},
         "systems": {
-            "base": {"model": "tiny"}, "rag": {"model": "tiny", "rag": True},
-            "finetuned": {"model": "tiny+lora"}, "rag+finetuned": {"model": "tiny+lora", "rag": True},
+            "base": {"model": "tiny"},
+            "rag": {"model": "tiny", "rag": True},
+            "finetuned": {"model": "tiny+lora"},
+            "rag+finetuned": {"model": "tiny+lora", "rag": True},
         },
         "default_systems": list(systems),
         "stages": {str(adapter): "`make finetune` (finetune.py)"},
@@ -113,9 +116,16 @@ def run(cfg, questions, run_dir, log, fail_after=None, **kw):
         g = generator.generate(f"Contexto: ... Pergunta: {question}", **gen)
         return FakeRag(g.text, ["Brasil", "Brasília"], ["..."], g)
 
-    return ev.run_comparison(cfg, questions_path=questions, run_dir=run_dir, progress=False,
-                             load_generator=load_generator, load_retriever=load_retriever,
-                             rag_answer=rag_answer, **kw)
+    return ev.run_comparison(
+        cfg,
+        questions_path=questions,
+        run_dir=run_dir,
+        progress=False,
+        load_generator=load_generator,
+        load_retriever=load_retriever,
+        rag_answer=rag_answer,
+        **kw,
+    )
 
 
 def cache_lines(run_dir: Path) -> list[dict]:
@@ -124,6 +134,7 @@ def cache_lines(run_dir: Path) -> list[dict]:
 
 # ---- cache and resume -----------------------------------------------------------------------------------------
 
+
 def test_interrupted_run_resumes_with_only_missing_answers(tmp_path, capsys):
     cfg, questions = make_env(tmp_path)
     run_dir = tmp_path / "results" / "r"
@@ -131,21 +142,23 @@ def test_interrupted_run_resumes_with_only_missing_answers(tmp_path, capsys):
     with pytest.raises(KeyboardInterrupt) as e:
         run(cfg, questions, run_dir, first, fail_after=4)
     assert len(first["answers"]) == 4
-    assert len(cache_lines(run_dir)) == 4           # every finished answer was on disk before the interruption
+    assert len(cache_lines(run_dir)) == 4  # every finished answer was on disk before the interruption
     # the one line @cli prints after "interrupted: " (or "terminated (SIGTERM): ")
-    assert str(e.value) == f"{run_dir / 'respostas.jsonl'}: 4 new answer(s) saved, 2 left; run the same command " \
-                           "again to resume"
-    assert not (run_dir / ".sha256-cache.json").exists()   # only a finished run stores the file hashes
+    assert (
+        str(e.value) == f"{run_dir / 'respostas.jsonl'}: 4 new answer(s) saved, 2 left; run the same command "
+        "again to resume"
+    )
+    assert not (run_dir / ".sha256-cache.json").exists()  # only a finished run stores the file hashes
 
     second = {"answers": []}
     result = run(cfg, questions, run_dir, second)
-    assert len(second["answers"]) == 2             # only the 2 missing answers were generated
+    assert len(second["answers"]) == 2  # only the 2 missing answers were generated
     assert result.generated == 2 and result.cached == 4
     assert len(cache_lines(run_dir)) == 6
 
     third = {"answers": []}
     result = run(cfg, questions, run_dir, third)
-    assert third["answers"] == [] and third["loads"] == []   # nothing missing: no model is even loaded
+    assert third["answers"] == [] and third["loads"] == []  # nothing missing: no model is even loaded
     assert result.cached == 6 and (run_dir / "tabela.md").exists()
 
 
@@ -154,10 +167,10 @@ def test_each_distinct_model_is_loaded_once(tmp_path):
     log = {"answers": []}
     result = run(cfg, questions, tmp_path / "run", log, systems=["base", "rag", "finetuned", "rag+finetuned"])
     assert len(log["answers"]) == 12
-    assert len(log["loads"]) == 2                   # base+rag share one model, finetuned+rag+finetuned the other
+    assert len(log["loads"]) == 2  # base+rag share one model, finetuned+rag+finetuned the other
     assert sum(1 for s in log["loads"] if s.get("adapter")) == 1
-    assert len(log["retrievers"]) == 1              # one index, loaded once
-    assert "name" not in log["loads"][0]            # compare.py's labels are not passed to the loader
+    assert len(log["retrievers"]) == 1  # one index, loaded once
+    assert "name" not in log["loads"][0]  # compare.py's labels are not passed to the loader
     rec = result.answers[("rag", "q1")]
     assert rec["sources"] == ["Brasil", "Brasília"]
     assert rec["retrieval"]["k"] == 2
@@ -171,7 +184,7 @@ def test_cut_last_line_is_regenerated(tmp_path):
     run(cfg, questions, run_dir, {"answers": []})
     cache = run_dir / "respostas.jsonl"
     data = cache.read_bytes()
-    cache.write_bytes(data[: len(data) - 40])       # the process died while writing the last answer
+    cache.write_bytes(data[: len(data) - 40])  # the process died while writing the last answer
     log = {"answers": []}
     result = run(cfg, questions, run_dir, log)
     assert len(log["answers"]) == 1 and result.cached == 5
@@ -193,12 +206,12 @@ def test_cache_key_follows_settings_and_model_files(tmp_path):
     run_dir = tmp_path / "run"
     run(cfg, questions, run_dir, {"answers": []})
     log = {"answers": []}
-    run(cfg, questions, run_dir, log, generation={"max_new_tokens": 8})            # other generation settings: all new
+    run(cfg, questions, run_dir, log, generation={"max_new_tokens": 8})  # other generation settings: all new
     assert len(log["answers"]) == 6
-    (tmp_path / "lora" / "adapter_model.safetensors").write_bytes(b"lora-v2, retrained")   # a retrained adapter
+    (tmp_path / "lora" / "adapter_model.safetensors").write_bytes(b"lora-v2, retrained")  # a retrained adapter
     log = {"answers": []}
     run(cfg, questions, run_dir, log, generation={"max_new_tokens": 8})
-    assert len(log["answers"]) == 3                                 # only the finetuned system's answers
+    assert len(log["answers"]) == 3  # only the finetuned system's answers
     assert all(s.get("adapter") for s in log["loads"])
 
 
@@ -235,6 +248,7 @@ def test_render_only_generates_nothing_even_without_models(tmp_path):
 
 # ---- prerequisites --------------------------------------------------------------------------------------------
 
+
 def test_missing_adapter_and_index_are_reported_before_generating(tmp_path):
     cfg, questions = make_env(tmp_path)
     for f in (tmp_path / "lora").iterdir():
@@ -258,6 +272,7 @@ def test_unknown_system(tmp_path):
 
 # ---- outputs --------------------------------------------------------------------------------------------------
 
+
 def test_outputs_table_csv_png_manifest(tmp_path):
     cfg, questions = make_env(tmp_path)
     run_dir = tmp_path / "run"
@@ -266,9 +281,9 @@ def test_outputs_table_csv_png_manifest(tmp_path):
     assert table.startswith("# Perguntas e Respostas")
     assert table.index("## 1. Qual a capital do Brasil?") < table.index("## 2. Quando foi proclamada")
     assert "**Referência:** Brasília." in table
-    assert "> A capital do Brasil é Brasília." in table and "### Instruction" not in table   # cut at stop
+    assert "> A capital do Brasil é Brasília." in table and "### Instruction" not in table  # cut at stop
     assert "Fontes: Brasil; Brasília" in table
-    assert "**não está em português**" in table                     # "The answer is 1822."
+    assert "**não está em português**" in table  # "The answer is 1822."
     assert "| sistema |" in table and "| finetuned |" in table
 
     with open(run_dir / "metricas.csv", encoding="utf-8") as f:
@@ -292,8 +307,7 @@ def test_outputs_table_csv_png_manifest(tmp_path):
     assert files["adapter_model.safetensors"] == hashlib.sha256(b"lora-v1").hexdigest()
     assert any(m["index_manifest_sha256"] for m in manifest["models"])
     assert "transformers" in manifest["libraries"] and manifest["study_answers"] is None
-    assert manifest["answers"] == {"generated": 9, "cached": 0, "missing": 0,
-                                   "cache": str(run_dir / "respostas.jsonl")}
+    assert manifest["answers"] == {"generated": 9, "cached": 0, "missing": 0, "cache": str(run_dir / "respostas.jsonl")}
     assert result.summary[0]["system"] == "base"
 
 
@@ -310,7 +324,7 @@ def test_study_answers_as_reference_rows(tmp_path, which, request):
     assert list(rows) == ["base", "study-base", "study-rag", "study-finetuned"]
     # q1 and q2 are study questions ("Quem foi Tiradentes?" is not one of them): 2 answers each
     assert rows["study-rag"]["n_answers"] == "2"
-    assert float(rows["study-rag"]["portugues"]) == pytest.approx(0.5)   # q1 in English, q2 in Portuguese
+    assert float(rows["study-rag"]["portugues"]) == pytest.approx(0.5)  # q1 in English, q2 in Portuguese
     assert rows["study-rag"]["latency_s"] == ""
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert set(manifest["study_answers"]) == set(ev.STUDY_FILES.values())
@@ -324,10 +338,12 @@ def test_missing_study_folder(tmp_path):
 
 # ---- the CLI --------------------------------------------------------------------------------------------------
 
+
 def _cli(args, cwd):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, str(ROOT / "compare.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "compare.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_missing_adapter_one_line_no_traceback(tmp_path):
@@ -354,6 +370,7 @@ def test_cli_bad_questions_file(tmp_path):
 
 # ---- a short real run on the tiny model ------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def tiny_adapter(tiny_llama, tmp_path_factory) -> Path:
     """A LoRA adapter for the tiny Llama, made here with peft (random LoRA B so it changes the outputs)."""
@@ -362,8 +379,12 @@ def tiny_adapter(tiny_llama, tmp_path_factory) -> Path:
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama)
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                                  task_type="CAUSAL_LM", init_lora_weights=False))
+    peft_model = get_peft_model(
+        model,
+        LoraConfig(
+            r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False
+        ),
+    )
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny-lora")
     peft_model.save_pretrained(out)
@@ -377,14 +398,23 @@ def test_end_to_end_on_tiny_model(tiny_llama, tiny_adapter, tmp_path, capsys):
     cfg = {
         "seed": 3,
         "generation": {"max_new_tokens": 6},
-        "models": {"tiny": {"backend": "transformers", "model": str(tiny_llama)},
-                   "tiny+lora": {"backend": "transformers", "model": str(tiny_llama), "adapter": str(tiny_adapter)}},
+        "models": {
+            "tiny": {"backend": "transformers", "model": str(tiny_llama)},
+            "tiny+lora": {"backend": "transformers", "model": str(tiny_llama), "adapter": str(tiny_adapter)},
+        },
         "systems": {"base": {"model": "tiny"}, "finetuned": {"model": "tiny+lora"}},
     }
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     questions = write_questions(tmp_path / "perguntas.csv")
-    args = ["--config", str(tmp_path / "cfg.yaml"), "--questions", str(questions), "--run-dir", str(tmp_path / "res"),
-            "--no-progress"]
+    args = [
+        "--config",
+        str(tmp_path / "cfg.yaml"),
+        "--questions",
+        str(questions),
+        "--run-dir",
+        str(tmp_path / "res"),
+        "--no-progress",
+    ]
     assert compare.main(args) == 0
     assert "6 answers generated, 0 from the cache" in capsys.readouterr().out
     recs = cache_lines(tmp_path / "res")
@@ -394,7 +424,7 @@ def test_end_to_end_on_tiny_model(tiny_llama, tiny_adapter, tmp_path, capsys):
         assert r["generation"] == {"max_new_tokens": 6, "temperature": 0.0, "top_p": 1.0}
     base = {r["question_id"]: r["answer"] for r in recs if r["system"] == "base"}
     fine = {r["question_id"]: r["answer"] for r in recs if r["system"] == "finetuned"}
-    assert base != fine                                  # the adapter was applied
+    assert base != fine  # the adapter was applied
     for name in ("tabela.md", "metricas.csv", "metricas.png", "manifest.json"):
         assert (tmp_path / "res" / name).stat().st_size > 0
     manifest = json.loads((tmp_path / "res" / "manifest.json").read_text())
@@ -421,9 +451,15 @@ def test_rag_system_through_the_real_retrieval_answer(tmp_path):
             return FakeGeneration("Brasília é a capital.\n### Input:\nx", 5, 0.25, 80)
 
     docs = [Document(page_content="Brasília é a capital federal do Brasil.", metadata={"title": "Brasília"})]
-    result = ev.run_comparison(cfg, questions_path=questions, run_dir=tmp_path / "run", progress=False, limit=1,
-                               load_generator=lambda spec: Gen(),
-                               load_retriever=lambda index_dir, kind, k: RunnableLambda(lambda q: docs))
+    result = ev.run_comparison(
+        cfg,
+        questions_path=questions,
+        run_dir=tmp_path / "run",
+        progress=False,
+        limit=1,
+        load_generator=lambda spec: Gen(),
+        load_retriever=lambda index_dir, kind, k: RunnableLambda(lambda q: docs),
+    )
     rec = result.answers[("rag", "q1")]
     assert rec["answer"] == "Brasília é a capital." and rec["sources"] == ["Brasília"]
     assert "Contexto:" in prompts[0] and "Brasília é a capital federal do Brasil." in prompts[0]
@@ -432,9 +468,12 @@ def test_rag_system_through_the_real_retrieval_answer(tmp_path):
 
 # ---- a smaller run never replaces a finished one; a failed run changes nothing ---------------------------------
 
+
 def _tables(folder: Path) -> dict[str, str]:
-    return {name: hashlib.md5((folder / name).read_bytes()).hexdigest()
-            for name in ("tabela.md", "metricas.csv", "pareado.csv", "manifest.json")}
+    return {
+        name: hashlib.md5((folder / name).read_bytes()).hexdigest()
+        for name in ("tabela.md", "metricas.csv", "pareado.csv", "manifest.json")
+    }
 
 
 @pytest.mark.parametrize("smaller", [{"limit": 1}, {"limit": 1, "render_only": True}, {"systems": ["base"]}])
@@ -447,7 +486,7 @@ def test_a_smaller_run_writes_its_tables_to_parcial(tmp_path, capsys, smaller):
     assert manifest["coverage"] == {"systems": ["base", "finetuned"], "question_ids": ["q1", "q2", "q3"]}
     capsys.readouterr()
     result = run(cfg, questions, run_dir, {"answers": []}, **smaller)
-    assert _tables(run_dir) == finished                              # the finished run's tables are untouched
+    assert _tables(run_dir) == finished  # the finished run's tables are untouched
     assert result.outputs["tabela.md"] == run_dir / "parcial" / "tabela.md"
     partial = json.loads((run_dir / "parcial" / "manifest.json").read_text())
     assert partial["partial_of"] == str(run_dir) and partial["answers"]["cache"] == str(run_dir / "respostas.jsonl")
@@ -477,7 +516,7 @@ def test_a_failed_run_changes_no_file_hash_cache_and_says_no_resume(tmp_path):
     run(cfg, questions, run_dir, {"answers": []})
     hashes = run_dir / ".sha256-cache.json"
     before = hashes.read_bytes()
-    (tmp_path / "base-model" / "model.safetensors").write_bytes(b"weights-v2")    # new weights: new hashes
+    (tmp_path / "base-model" / "model.safetensors").write_bytes(b"weights-v2")  # new weights: new hashes
 
     def broken(spec):
         raise UserError(f"{spec['model']}: not a model folder")
@@ -499,7 +538,14 @@ def test_an_error_after_some_answers_says_they_are_kept(tmp_path):
             return super().generate(prompt, **kw)
 
     with pytest.raises(UserError) as e:
-        ev.run_comparison(cfg, questions_path=questions, run_dir=tmp_path / "run", progress=False,
-                          load_generator=lambda spec: Failing(spec, log))
-    assert str(e.value) == ("model.gguf: the model stopped answering (2 answer(s) generated before it are kept in "
-                            f"{tmp_path / 'run' / 'respostas.jsonl'})")
+        ev.run_comparison(
+            cfg,
+            questions_path=questions,
+            run_dir=tmp_path / "run",
+            progress=False,
+            load_generator=lambda spec: Failing(spec, log),
+        )
+    assert str(e.value) == (
+        "model.gguf: the model stopped answering (2 answer(s) generated before it are kept in "
+        f"{tmp_path / 'run' / 'respostas.jsonl'})"
+    )

@@ -15,8 +15,19 @@ from llamawiki.dump import DumpError, DumpStats, DumpTruncated, iter_articles, i
 from llamawiki.fileio import UserError
 
 PT_NAMESPACES = {
-    -2: "Multimédia", -1: "Especial", 0: "", 1: "Discussão", 2: "Usuário(a)", 4: "Wikipédia", 6: "Ficheiro",
-    8: "MediaWiki", 10: "Predefinição", 12: "Ajuda", 14: "Categoria", 100: "Portal", 104: "Livro",
+    -2: "Multimédia",
+    -1: "Especial",
+    0: "",
+    1: "Discussão",
+    2: "Usuário(a)",
+    4: "Wikipédia",
+    6: "Ficheiro",
+    8: "MediaWiki",
+    10: "Predefinição",
+    12: "Ajuda",
+    14: "Categoria",
+    100: "Portal",
+    104: "Livro",
 }
 
 
@@ -33,9 +44,16 @@ def make_dump(pages, namespaces=PT_NAMESPACES, dbname="ptwiki", base=PT_BASE, wi
         f'<mediawiki xmlns="http://www.mediawiki.org/xml/export-{schema}/" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
         f'version="{schema}" xml:lang="pt">',
-        "  <siteinfo>", "    <sitename>Wikipédia</sitename>", f"    <dbname>{dbname}</dbname>",
-        f"    <base>{escape(base)}</base>", "    <generator>MediaWiki 1.42.0-wmf.20</generator>",
-        "    <case>first-letter</case>", "    <namespaces>", ns_xml, "    </namespaces>", "  </siteinfo>",
+        "  <siteinfo>",
+        "    <sitename>Wikipédia</sitename>",
+        f"    <dbname>{dbname}</dbname>",
+        f"    <base>{escape(base)}</base>",
+        "    <generator>MediaWiki 1.42.0-wmf.20</generator>",
+        "    <case>first-letter</case>",
+        "    <namespaces>",
+        ns_xml,
+        "    </namespaces>",
+        "  </siteinfo>",
     ]
     for i, (title, ns, text, redirect) in enumerate(pages, 1):
         out += ["  <page>", f"    <title>{escape(title)}</title>"]
@@ -45,12 +63,17 @@ def make_dump(pages, namespaces=PT_NAMESPACES, dbname="ptwiki", base=PT_BASE, wi
         if redirect:
             out.append(f"    <redirect title={quoteattr(redirect)} />")
         out += [
-            "    <revision>", f"      <id>{1000 + i}</id>", f"      <parentid>{900 + i}</parentid>",
+            "    <revision>",
+            f"      <id>{1000 + i}</id>",
+            f"      <parentid>{900 + i}</parentid>",
             "      <timestamp>2024-03-01T12:00:00Z</timestamp>",
             "      <contributor><username>Editor</username><id>5</id></contributor>",
-            "      <model>wikitext</model>", "      <format>text/x-wiki</format>",
+            "      <model>wikitext</model>",
+            "      <format>text/x-wiki</format>",
             f'      <text bytes="{len(text.encode())}" xml:space="preserve">{escape(text)}</text>',
-            "      <sha1>abc</sha1>", "    </revision>", "  </page>",
+            "      <sha1>abc</sha1>",
+            "    </revision>",
+            "  </page>",
         ]
     out.append("</mediawiki>\n")
     return "\n".join(out)
@@ -168,8 +191,13 @@ def test_namespaces_come_from_siteinfo_not_hard_coded(tmp_path):
     # an old export without <ns>: the namespace must come from the title prefix and <siteinfo>'s table,
     # here a made-up wiki whose namespace 100 is "Anexo" and 14 is "Kategorie"
     custom = {0: "", 14: "Kategorie", 100: "Anexo", 104: "Receita"}
-    pages = [("Anexo:Lista", 0, "lista", None), ("Kategorie:X", 0, "cat", None), ("Receita:Bolo", 0, "bolo", None),
-             ("Categoria:Y", 0, "não é namespace aqui", None), ("Artigo", 0, "texto", None)]
+    pages = [
+        ("Anexo:Lista", 0, "lista", None),
+        ("Kategorie:X", 0, "cat", None),
+        ("Receita:Bolo", 0, "bolo", None),
+        ("Categoria:Y", 0, "não é namespace aqui", None),
+        ("Artigo", 0, "texto", None),
+    ]
     p = write(tmp_path, "custom.xml", make_dump(pages, namespaces=custom, dbname="xxwiki", with_ns=False))
     info = read_siteinfo(p)
     assert info.namespaces == custom
@@ -211,8 +239,13 @@ def test_iter_articles_cleans(xml_dump):
 
 
 def test_iter_articles_url_base_from_siteinfo(tmp_path):
-    p = write(tmp_path, "es.xml", make_dump([("España", 0, "Texto.", None)], dbname="eswiki",
-                                            base="https://es.wikipedia.org/wiki/Wikipedia:Portada"))
+    p = write(
+        tmp_path,
+        "es.xml",
+        make_dump(
+            [("España", 0, "Texto.", None)], dbname="eswiki", base="https://es.wikipedia.org/wiki/Wikipedia:Portada"
+        ),
+    )
     assert next(iter_articles(p)).url == "https://es.wikipedia.org/wiki/España"
 
 
@@ -230,7 +263,10 @@ def test_parallel_matches_sequential_and_keeps_order(tmp_path, workers):
     assert list(dump.map_pages(p, _upper, workers=workers))[:2] == ["ARTIGO 0", "ARTIGO 1"]
     # stopping early (limit) shuts the pool down without hanging on the bounded feeding thread
     assert list(dump.map_pages(p, _upper, workers=workers, limit=3, batch_bytes=300)) == [
-        "ARTIGO 0", "ARTIGO 1", "ARTIGO 2"]
+        "ARTIGO 0",
+        "ARTIGO 1",
+        "ARTIGO 2",
+    ]
 
 
 def test_parallel_feeding_is_bounded(tmp_path, monkeypatch):
@@ -354,7 +390,7 @@ def test_allow_truncated_does_not_hide_other_errors(tmp_path):
 def test_bad_bytes(tmp_path):
     xml = make_dump(PAGES).encode()
     pos = xml.index("<title>Lei Áurea".encode()) + len("<title>")
-    bad = xml[:pos] + b"Lei \xc1urea" + xml[pos + len("Lei Áurea".encode()):]  # Latin-1 byte in UTF-8
+    bad = xml[:pos] + b"Lei \xc1urea" + xml[pos + len("Lei Áurea".encode()) :]  # Latin-1 byte in UTF-8
     got, err = consume(write(tmp_path, "mistura.xml", bad))
     assert "mistura.xml: invalid UTF-8 byte 0xc1" in str(err)
     line = bad[:pos].count(b"\n") + 1
@@ -401,9 +437,11 @@ def test_fast_and_careful_page_parsers_agree(tmp_path):
     """The expat fast path and the ElementTree path (used on damage) build identical pages."""
     xml = make_dump(PAGES + [("A & B <c>", 0, "x &amp; y", None)], with_ns=False)
     # a full-history page: the last revision wins
-    xml = xml.replace("<sha1>abc</sha1>\n    </revision>\n  </page>\n</mediawiki>",
-                      "<sha1>abc</sha1>\n    </revision>\n    <revision><id>7</id><text>nova</text></revision>\n"
-                      "  </page>\n</mediawiki>")
+    xml = xml.replace(
+        "<sha1>abc</sha1>\n    </revision>\n  </page>\n</mediawiki>",
+        "<sha1>abc</sha1>\n    </revision>\n    <revision><id>7</id><text>nova</text></revision>\n"
+        "  </page>\n</mediawiki>",
+    )
     p = write(tmp_path, "d.xml", xml)
     reader = dump._Reader(p)
     batch = next(reader.batches())
@@ -425,8 +463,9 @@ def test_unknown_declared_encoding(tmp_path):
 # A multistream dump is bzip2 streams back to back; when one is lost (a bad copy, a resumed download that skipped
 # bytes), the XML around the hole can still be well-formed. These build such files from the shipped sample.
 def sample_xml() -> bytes:
-    return bz2.decompress(Path(__file__).resolve().parent.parent.joinpath(
-        "data", "ptwiki-amostra-pages-articles.xml.bz2").read_bytes())
+    return bz2.decompress(
+        Path(__file__).resolve().parent.parent.joinpath("data", "ptwiki-amostra-pages-articles.xml.bz2").read_bytes()
+    )
 
 
 def page_starts(xml: bytes) -> list[tuple[int, int, str]]:
@@ -495,8 +534,9 @@ def test_lost_stream_cut_mid_page_splices_two_pages_and_is_reported(tmp_path):
         assert got == SAMPLE_TITLES[: SAMPLE_TITLES.index("Revolução Constitucionalista de 1932")]
         assert not isinstance(err, DumpTruncated)  # --allow-truncated does not hide it
         msg = str(err)
-        assert msg.startswith(f"{p}: the page 'Revolução Constitucionalista de 1932' (id 1014) is damaged: "
-                              '<text bytes="')
+        assert msg.startswith(
+            f"{p}: the page 'Revolução Constitucionalista de 1932' (id 1014) is damaged: <text bytes=\""
+        )
         assert "spliced" in msg and "after 13 complete page(s)" in msg and "XML line" in msg and "\n" not in msg
     # the same with workers, and through iter_articles
     got = []
@@ -514,7 +554,7 @@ def test_lost_stream_cut_mid_page_before_a_page_boundary_nests_pages(tmp_path):
     p = write(tmp_path, "ptwiki-multistream.xml.bz2", data)
     got, err = consume(p, namespaces=None, skip_redirects=False, skip_disambiguation=False)
     assert got == SAMPLE_TITLES[:13]
-    line = bz2.decompress(data)[:bz2.decompress(data).index(b"<title>Minas Gerais")].count(b"\n")  # its <page>
+    line = bz2.decompress(data)[: bz2.decompress(data).index(b"<title>Minas Gerais")].count(b"\n")  # its <page>
     assert str(err).startswith(f"{p}: a <page> opens inside the page 'Revolução Constitucionalista de 1932'")
     assert f"XML line {line}," in str(err)
 
@@ -530,13 +570,16 @@ def test_lost_stream_on_a_page_boundary_needs_the_index(tmp_path):
     got, err = consume(p, namespaces=None, skip_redirects=False, skip_disambiguation=False)
     assert got == SAMPLE_TITLES[:20]
     offset = index.splitlines()[20].split(":")[0]
-    assert str(err).startswith(f"{p}: page {SAMPLE_TITLES[20]!r} (id 1021, bzip2 stream at byte {int(offset):,}) "
-                               "listed in the multistream index is missing: the dump goes on with "
-                               f"{SAMPLE_TITLES[30]!r} (id 1031)")
+    assert str(err).startswith(
+        f"{p}: page {SAMPLE_TITLES[20]!r} (id 1021, bzip2 stream at byte {int(offset):,}) "
+        "listed in the multistream index is missing: the dump goes on with "
+        f"{SAMPLE_TITLES[30]!r} (id 1031)"
+    )
     assert all_titles(p, index=False) == SAMPLE_TITLES[:20] + SAMPLE_TITLES[30:]  # index=False: not read
     idx.rename(tmp_path / "elsewhere.txt")
-    got, err = consume(p, namespaces=None, skip_redirects=False, skip_disambiguation=False,
-                       index=tmp_path / "elsewhere.txt")  # an index given explicitly
+    got, err = consume(
+        p, namespaces=None, skip_redirects=False, skip_disambiguation=False, index=tmp_path / "elsewhere.txt"
+    )  # an index given explicitly
     assert got == SAMPLE_TITLES[:20] and "(id 1021" in str(err)
 
 

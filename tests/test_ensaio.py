@@ -31,47 +31,94 @@ SHIMS = Path(__file__).resolve().parent / "ensaio" / "shims.py"
 # Reading order: the README first (it is the path a new user follows), then the models and data pages it points
 # to, then each stage's page in pipeline order. A doc added to docs/ without a place here fails
 # test_every_doc_is_rehearsed.
-DOCS = ["README.md", "models/README.md", "data/README.md", "docs/dataset.md", "docs/finetune.md", "docs/rag.md",
-        "docs/chat.md", "docs/compare.md", "docs/estudo.md", "docs/benchmarks.md", "docs/architecture.md",
-        "docs/garantias.md"]
+DOCS = [
+    "README.md",
+    "models/README.md",
+    "data/README.md",
+    "docs/dataset.md",
+    "docs/finetune.md",
+    "docs/rag.md",
+    "docs/chat.md",
+    "docs/compare.md",
+    "docs/estudo.md",
+    "docs/benchmarks.md",
+    "docs/architecture.md",
+    "docs/garantias.md",
+]
 
 # ---- the stand-ins: what the docs say, what runs here instead, and why (tests/ensaio/shims.py carries it out) ----
 STAND_INS = [
-    ("Llama-2-13B (models/llama-2-13b-chat-hf, its Q4_K_M and Q4_K_S GGUF)",
-     "a tiny random Llama (hidden 64, 2 layers) as an HF folder and as a GGUF, at the same paths",
-     "26 GB of weights and a GPU"),
-    ("python models/baixar.py ... (the model download)",
-     "the same command with --dry-run (flags checked, the plan printed), then the tiny Llama at each planned path",
-     "no hub: the machine reaches only PyPI"),
-    ("python data/estudo/baixar.py (the study's files from GitHub)",
-     "the same command with --base-url file://<a mirror of the repository's paths, from the developers' copy>; "
-     "where no copy exists, the tests' small files in the study's formats",
-     "no GitHub"),
-    ("chat_gpu.py --load-in-4bit",
-     "+ --allow-cpu-quantization", "no CUDA: bitsandbytes runs 4-bit on the CPU only when asked"),
-    ("hf download REPO [FILE] --local-dir DIR", "`hf download --help` names every flag; the tiny Llama at DIR",
-     "no hub"),
-    ("wget https://dumps.wikimedia.org/ptwiki/latest/<dump>",
-     "the embedded sample, written as a multistream dump with its index (or as the plain dump)",
-     "no internet; the sample has the dump's format"),
-    ("sbatch [--array=...] [--parsable] JOB",
-     "bash JOB here, once per array task, with SLURM_JOB_ID/SLURM_ARRAY_TASK_ID/SLURM_GPUS_ON_NODE=1 set",
-     "no SLURM cluster"),
-    ("accelerate launch --config_file configs/accelerate/{ddp,fsdp,deepspeed_zero2}.yaml",
-     "the same launch with configs/accelerate/cpu.yaml (those three are checked by tests/test_accelerate_configs.py)",
-     "no GPU"),
-    ("finetune.py ... (also under accelerate, make and sbatch)", "+ --set training.max_steps=1 --set quantization=none",
-     "the step count and 4-bit (no CUDA): the only overrides a config test may make"),
-    ("compare.py ... (also under make and sbatch)", "+ --limit 1",
-     "one question per system: 19-212 questions x 4 systems take 4-38 min on 2 cores"),
-    ("chat_cpu.py / chat_gpu.py / rag.py chat (interactive)", "one typed question on stdin, then end of input",
-     "no person at the terminal"),
-    ("python bench/*.py ... / bash bench/*.sh", "the script's --help names every documented flag / bash -n",
-     "a benchmark measures; it is not a test"),
-    ("pip install ...", "pip install ... --dry-run (resolved against PyPI, nothing installed)",
-     "the venv is shared with the test run"),
-    ("make test / make setup-gpu", "make -n (printed, not run)",
-     "make test is what runs this rehearsal; setup-gpu needs CUDA"),
+    (
+        "Llama-2-13B (models/llama-2-13b-chat-hf, its Q4_K_M and Q4_K_S GGUF)",
+        "a tiny random Llama (hidden 64, 2 layers) as an HF folder and as a GGUF, at the same paths",
+        "26 GB of weights and a GPU",
+    ),
+    (
+        "python models/baixar.py ... (the model download)",
+        "the same command with --dry-run (flags checked, the plan printed), then the tiny Llama at each planned path",
+        "no hub: the machine reaches only PyPI",
+    ),
+    (
+        "python data/estudo/baixar.py (the study's files from GitHub)",
+        "the same command with --base-url file://<a mirror of the repository's paths, from the developers' copy>; "
+        "where no copy exists, the tests' small files in the study's formats",
+        "no GitHub",
+    ),
+    (
+        "chat_gpu.py --load-in-4bit",
+        "+ --allow-cpu-quantization",
+        "no CUDA: bitsandbytes runs 4-bit on the CPU only when asked",
+    ),
+    (
+        "hf download REPO [FILE] --local-dir DIR",
+        "`hf download --help` names every flag; the tiny Llama at DIR",
+        "no hub",
+    ),
+    (
+        "wget https://dumps.wikimedia.org/ptwiki/latest/<dump>",
+        "the embedded sample, written as a multistream dump with its index (or as the plain dump)",
+        "no internet; the sample has the dump's format",
+    ),
+    (
+        "sbatch [--array=...] [--parsable] JOB",
+        "bash JOB here, once per array task, with SLURM_JOB_ID/SLURM_ARRAY_TASK_ID/SLURM_GPUS_ON_NODE=1 set",
+        "no SLURM cluster",
+    ),
+    (
+        "accelerate launch --config_file configs/accelerate/{ddp,fsdp,deepspeed_zero2}.yaml",
+        "the same launch with configs/accelerate/cpu.yaml (those three are checked by tests/test_accelerate_configs.py)",
+        "no GPU",
+    ),
+    (
+        "finetune.py ... (also under accelerate, make and sbatch)",
+        "+ --set training.max_steps=1 --set quantization=none",
+        "the step count and 4-bit (no CUDA): the only overrides a config test may make",
+    ),
+    (
+        "compare.py ... (also under make and sbatch)",
+        "+ --limit 1",
+        "one question per system: 19-212 questions x 4 systems take 4-38 min on 2 cores",
+    ),
+    (
+        "chat_cpu.py / chat_gpu.py / rag.py chat (interactive)",
+        "one typed question on stdin, then end of input",
+        "no person at the terminal",
+    ),
+    (
+        "python bench/*.py ... / bash bench/*.sh",
+        "the script's --help names every documented flag / bash -n",
+        "a benchmark measures; it is not a test",
+    ),
+    (
+        "pip install ...",
+        "pip install ... --dry-run (resolved against PyPI, nothing installed)",
+        "the venv is shared with the test run",
+    ),
+    (
+        "make test / make setup-gpu",
+        "make -n (printed, not run)",
+        "make test is what runs this rehearsal; setup-gpu needs CUDA",
+    ),
 ]
 
 
@@ -94,8 +141,15 @@ BLOCKS = _blocks()
 
 
 def test_every_doc_is_rehearsed():
-    docs = {str(p.relative_to(ROOT)) for p in [ROOT / "README.md", ROOT / "models" / "README.md",
-                                               ROOT / "data" / "README.md", *(ROOT / "docs").glob("*.md")]}
+    docs = {
+        str(p.relative_to(ROOT))
+        for p in [
+            ROOT / "README.md",
+            ROOT / "models" / "README.md",
+            ROOT / "data" / "README.md",
+            *(ROOT / "docs").glob("*.md"),
+        ]
+    }
     assert docs <= set(DOCS), f"add to DOCS in reading order: {sorted(docs - set(DOCS))}"
 
 
@@ -152,8 +206,13 @@ def clone(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("ensaio")
     repo = base / "llamawiki"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
-                           capture_output=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True, capture_output=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for f in filter(None, files):
         src = ROOT / f
         if src.is_file():
@@ -200,11 +259,21 @@ def clone(tmp_path_factory):
             shutil.copyfile(shared / name, mirror / path)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "VIRTUAL_ENV"))}
-    env.update(PATH=f"{venv_bin}:{shim_bin}:{os.environ['PATH']}", ENSAIO_REAL_PATH=os.environ["PATH"],
-               ENSAIO_REAL_PYTHON=real_python, ENSAIO_REAL_BIN=str(real_venv / "bin"),
-               ENSAIO_STANDINS=str(standins), ENSAIO_LOG=str(base / "ensaio.log"),
-               HF_HOME=str(base / "hf_home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false", PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
+    env.update(
+        PATH=f"{venv_bin}:{shim_bin}:{os.environ['PATH']}",
+        ENSAIO_REAL_PATH=os.environ["PATH"],
+        ENSAIO_REAL_PYTHON=real_python,
+        ENSAIO_REAL_BIN=str(real_venv / "bin"),
+        ENSAIO_STANDINS=str(standins),
+        ENSAIO_LOG=str(base / "ensaio.log"),
+        HF_HOME=str(base / "hf_home"),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONDONTWRITEBYTECODE="1",
+        MPLBACKEND="Agg",
+    )
     if mirror:
         env["ENSAIO_STUDY_MIRROR"] = str(mirror)
     return repo, env, base / "ensaio.log"
@@ -214,8 +283,15 @@ def _run(clone, code: str) -> tuple[subprocess.CompletedProcess, str]:
     """Run one block in the clone as a user's shell would (bash -e -o pipefail); returns it and the stand-ins used."""
     repo, env, log = clone
     start = log.stat().st_size if log.exists() else 0
-    r = subprocess.run(["/bin/bash", "-e", "-o", "pipefail", "-c", code], cwd=repo, env=env, capture_output=True,
-                       text=True, stdin=subprocess.DEVNULL, timeout=900)
+    r = subprocess.run(
+        ["/bin/bash", "-e", "-o", "pipefail", "-c", code],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=900,
+    )
     did = log.read_text(encoding="utf-8")[start:] if log.exists() else ""
     return r, did
 
@@ -223,11 +299,13 @@ def _run(clone, code: str) -> tuple[subprocess.CompletedProcess, str]:
 def test_the_stand_ins_let_failures_through(clone):
     # the shims change what cannot run here, never the outcome: an unknown flag fails, whether the command runs
     # (particiona.py), is only flag-checked (a bench script) or goes through a stand-in (sbatch, accelerate)
-    for code in ("python particiona.py --no-such-flag",
-                 ".venv/bin/python bench/bench_chat.py --no-such-flag",
-                 "DRY_RUN=1 sbatch --parsable slurm/no-such-job.sbatch",
-                 "accelerate launch --config_file configs/accelerate/ddp.yaml finetune.py --no-such-flag",
-                 "make no-such-target"):
+    for code in (
+        "python particiona.py --no-such-flag",
+        ".venv/bin/python bench/bench_chat.py --no-such-flag",
+        "DRY_RUN=1 sbatch --parsable slurm/no-such-job.sbatch",
+        "accelerate launch --config_file configs/accelerate/ddp.yaml finetune.py --no-such-flag",
+        "make no-such-target",
+    ):
         r, _ = _run(clone, code)
         assert r.returncode != 0, code
 
@@ -238,7 +316,10 @@ def test_documented_block_runs_as_written(clone, doc, line, code):
     r, did = _run(clone, code)
     (log.parent / "logs").mkdir(exist_ok=True)
     (log.parent / "logs" / f"{doc.replace('/', '_')}-{line}.log").write_text(
-        f"exit {r.returncode}\n--- stand-ins\n{did}--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}", encoding="utf-8")
-    assert r.returncode == 0, (f"{doc}:{line}: exit {r.returncode}\n--- block\n{code}--- stand-ins used\n{did}"
-                               f"--- stdout (tail)\n{r.stdout[-3000:]}\n--- stderr (tail)\n{r.stderr[-5000:]}")
+        f"exit {r.returncode}\n--- stand-ins\n{did}--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}", encoding="utf-8"
+    )
+    assert r.returncode == 0, (
+        f"{doc}:{line}: exit {r.returncode}\n--- block\n{code}--- stand-ins used\n{did}"
+        f"--- stdout (tail)\n{r.stdout[-3000:]}\n--- stderr (tail)\n{r.stderr[-5000:]}"
+    )
     assert "Traceback (most recent call last)" not in r.stderr, f"{doc}:{line}: a traceback\n{r.stderr[-5000:]}"

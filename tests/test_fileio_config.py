@@ -38,8 +38,9 @@ def test_read_jsonl_accepts_study_json_list(tmp_path):
     assert read_jsonl(p) == [{"input": "q", "output": "r"}]
 
 
-@pytest.mark.parametrize("content,msg", [(None, "file not found"), ("", "file is empty"),
-                                         (b"\xff\xfe\x00", "not UTF-8")])
+@pytest.mark.parametrize(
+    "content,msg", [(None, "file not found"), ("", "file is empty"), (b"\xff\xfe\x00", "not UTF-8")]
+)
 def test_read_jsonl_errors(tmp_path, content, msg):
     p = tmp_path / "x.jsonl"
     if isinstance(content, bytes):
@@ -91,11 +92,14 @@ def test_atomic_open_output_has_normal_permissions(tmp_path):
     assert stat.S_IMODE((tmp_path / "x.txt").stat().st_mode) == 0o644
 
 
-@pytest.mark.parametrize("text, line, needle", [
-    ('id,pergunta,resposta_referencia\n1,"Qual a capital?,Brasília\n2,Quem?,Pedro\n', 2, "unterminated quote"),
-    ('id,pergunta,resposta_referencia\n1,a,b\n2,"Quem" x,Pedro\n3,c,d\n', 3, "expected after"),
-    ('id,pergunta,resposta_referencia\n1,"uma célula\nem duas linhas",b\n2,"x,y\n', 4, "unterminated quote"),
-])
+@pytest.mark.parametrize(
+    "text, line, needle",
+    [
+        ('id,pergunta,resposta_referencia\n1,"Qual a capital?,Brasília\n2,Quem?,Pedro\n', 2, "unterminated quote"),
+        ('id,pergunta,resposta_referencia\n1,a,b\n2,"Quem" x,Pedro\n3,c,d\n', 3, "expected after"),
+        ('id,pergunta,resposta_referencia\n1,"uma célula\nem duas linhas",b\n2,"x,y\n', 4, "unterminated quote"),
+    ],
+)
 def test_read_csv_quote_error_names_the_line_the_record_starts_on(tmp_path, text, line, needle):
     from llamawiki.fileio import read_csv
 
@@ -144,4 +148,4 @@ def test_cli_sigterm_and_progress_bar(capsys):
     assert capsys.readouterr().err == "terminated (SIGTERM): out.jsonl: 3 saved; run again to resume\n"
     assert bar_then_error() == 2
     assert capsys.readouterr().err.endswith("|\nerror: idx: cannot write\n")
-    assert signal.getsignal(signal.SIGTERM) == before   # the handler is the script's only while it runs
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is the script's only while it runs

@@ -114,7 +114,7 @@ def write_dump(path: Path, pages: dict[str, str], cut_at: int | None = None) -> 
         body.append(
             f"  <page>\n    <title>{escape(title)}</title>\n    <ns>0</ns>\n    <id>{100 + i}</id>\n"
             f"    <revision>\n      <id>{5000 + i}</id>\n      <timestamp>2024-01-01T00:00:00Z</timestamp>\n"
-            f'      <model>wikitext</model>\n      <format>text/x-wiki</format>\n'
+            f"      <model>wikitext</model>\n      <format>text/x-wiki</format>\n"
             f'      <text bytes="{len(text.encode())}" xml:space="preserve">{escape(text)}</text>\n'
             f"    </revision>\n  </page>\n"
         )
@@ -138,8 +138,9 @@ def embeddings():
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory, small_dump, embeddings) -> Path:
     out = tmp_path_factory.mktemp("idx") / "teste"
-    retrieval.build_index(small_dump, out, embeddings=embeddings, chunk_size=400, chunk_overlap=60, batch_size=7,
-                          progress=False)
+    retrieval.build_index(
+        small_dump, out, embeddings=embeddings, chunk_size=400, chunk_overlap=60, batch_size=7, progress=False
+    )
     return out
 
 
@@ -170,11 +171,14 @@ class FakeGenerator:
 
 # ------------------------------------------------------------------------------------------------ loader
 
+
 def test_loader_yields_sections_with_metadata_and_infobox_facts(small_dump):
     docs = list(retrieval.WikiDumpLoader(small_dump).lazy_load())
     titles = {d.metadata["title"] for d in docs}
     assert titles == set(PAGES)
-    lead = next(d for d in docs if d.metadata["title"] == "Lei Áurea" and d.metadata["section"] == retrieval.LEAD_SECTION)
+    lead = next(
+        d for d in docs if d.metadata["title"] == "Lei Áurea" and d.metadata["section"] == retrieval.LEAD_SECTION
+    )
     assert lead.page_content.startswith("Fatos: ")
     assert "13 de maio de 1888" in lead.page_content.split("\n\n")[0]  # the infobox date, in the facts line
     assert lead.metadata["source"].startswith("https://pt.wikipedia.org/wiki/")
@@ -188,8 +192,10 @@ def test_loader_yields_sections_with_metadata_and_infobox_facts(small_dump):
 
 def test_chunks_carry_their_title_and_respect_the_size():
     splitter = retrieval.make_splitter(200, 30)
-    doc = retrieval.Document(page_content=("Frase número um sobre o tema. " * 30).strip(),
-                             metadata={"title": "Tema", "section": "História", "page_id": 1, "source": "u"})
+    doc = retrieval.Document(
+        page_content=("Frase número um sobre o tema. " * 30).strip(),
+        metadata={"title": "Tema", "section": "História", "page_id": 1, "source": "u"},
+    )
     chunks = list(retrieval.split_documents([doc], splitter))
     assert len(chunks) > 3
     for c in chunks:
@@ -202,11 +208,16 @@ def test_chunks_carry_their_title_and_respect_the_size():
 
 
 def test_bm25_preprocess_is_portuguese_aware():
-    assert retrieval.bm25_preprocess("Quando foi abolida a ESCRAVIDÃO no Brasil?") == ["abolida", "escravidao", "brasil"]
+    assert retrieval.bm25_preprocess("Quando foi abolida a ESCRAVIDÃO no Brasil?") == [
+        "abolida",
+        "escravidao",
+        "brasil",
+    ]
     assert retrieval.bm25_preprocess("a de o que") == []
 
 
 # ------------------------------------------------------------------------------------------------ index
+
 
 def test_manifest_describes_the_index(index_dir, small_dump):
     m = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -280,7 +291,9 @@ def test_index_built_with_another_embedding_model_is_refused(index_dir, tmp_path
 
 def test_rebuild_replaces_the_old_index_atomically(tmp_path, small_dump, embeddings):
     out = tmp_path / "idx"
-    retrieval.build_index(small_dump, out, embeddings=embeddings, chunk_size=2000, chunk_overlap=0, progress=False, limit=2)
+    retrieval.build_index(
+        small_dump, out, embeddings=embeddings, chunk_size=2000, chunk_overlap=0, progress=False, limit=2
+    )
     first = json.loads((out / "manifest.json").read_text())["counts"]
     assert first["articles"] == 2
     bad = write_dump(tmp_path / "cut.xml.bz2", PAGES, cut_at=2500)
@@ -295,8 +308,9 @@ def test_merge_indexes_built_from_dump_parts(tmp_path, embeddings, index_dir):
     part1 = write_dump(tmp_path / "p1.xml", {t: PAGES[t] for t in titles[:2]})
     part2 = write_dump(tmp_path / "p2.xml", {t: PAGES[t] for t in titles[2:]})
     for i, part in enumerate((part1, part2), 1):
-        retrieval.build_index(part, tmp_path / f"i{i}", embeddings=embeddings, chunk_size=400, chunk_overlap=60,
-                              progress=False)
+        retrieval.build_index(
+            part, tmp_path / f"i{i}", embeddings=embeddings, chunk_size=400, chunk_overlap=60, progress=False
+        )
     m = retrieval.merge_indexes([tmp_path / "i1", tmp_path / "i2"], tmp_path / "merged", progress=False)
     whole = json.loads((index_dir / "manifest.json").read_text())
     assert m["counts"] == whole["counts"]
@@ -307,13 +321,15 @@ def test_merge_indexes_built_from_dump_parts(tmp_path, embeddings, index_dir):
         single = retrieval.load_retriever(index_dir, kind=kind, k=3, embeddings=embeddings)
         for q, _ in QUESTIONS:
             assert [d.page_content for d in merged.invoke(q)] == [d.page_content for d in single.invoke(q)]
-    retrieval.build_index(part1, tmp_path / "big", embeddings=embeddings, chunk_size=900, chunk_overlap=60,
-                          progress=False)
+    retrieval.build_index(
+        part1, tmp_path / "big", embeddings=embeddings, chunk_size=900, chunk_overlap=60, progress=False
+    )
     with pytest.raises(UserError, match="chunk_size 900 differs"):
         retrieval.merge_indexes([tmp_path / "i1", tmp_path / "big"], tmp_path / "m2", progress=False)
 
 
 # ------------------------------------------------------------------------------------------------ answer
+
 
 def test_answer_wires_context_question_and_sources(index_dir, embeddings):
     retriever = retrieval.load_retriever(index_dir, kind="hybrid", k=4, embeddings=embeddings)
@@ -354,13 +370,15 @@ class CountingGenerator(FakeGenerator):
 def test_prompt_fits_the_window_in_tokens(index_dir):
     retriever = retrieval.load_retriever(index_dir, kind="bm25", k=8)
     gen = CountingGenerator(n_ctx=600)
-    res = retrieval.answer("Brasil escravidão café Vargas", retriever, gen, k=8, max_context_chars=10_000,
-                           max_new_tokens=200)
+    res = retrieval.answer(
+        "Brasil escravidão café Vargas", retriever, gen, k=8, max_context_chars=10_000, max_new_tokens=200
+    )
     assert res.contexts
     assert gen.count_tokens(gen.prompts[0]) <= 600 - 200
     roomy = CountingGenerator(n_ctx=100_000)
-    res2 = retrieval.answer("Brasil escravidão café Vargas", retriever, roomy, k=8, max_context_chars=10_000,
-                            max_new_tokens=200)
+    res2 = retrieval.answer(
+        "Brasil escravidão café Vargas", retriever, roomy, k=8, max_context_chars=10_000, max_new_tokens=200
+    )
     assert len(res2.contexts) > len(res.contexts) or sum(map(len, res2.contexts)) > sum(map(len, res.contexts))
 
 
@@ -404,15 +422,32 @@ def test_answer_with_the_real_embedded_gguf(index_dir, embeddings, tmp_path_fact
 
 # ------------------------------------------------------------------------------------------------ CLI
 
+
 def _run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, str(ROOT / "rag.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "rag.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def test_cli_ask_retrieve_only_json(index_dir):
-    r = _run("ask", "O que é a pororoca?", "--index-dir", str(index_dir), "--retriever", "bm25", "--k", "2",
-             "--retrieve-only", "--json")
+    r = _run(
+        "ask",
+        "O que é a pororoca?",
+        "--index-dir",
+        str(index_dir),
+        "--retriever",
+        "bm25",
+        "--k",
+        "2",
+        "--retrieve-only",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["sources"][0] == "Rio Amazonas"
@@ -442,16 +477,32 @@ def test_cli_chat_is_the_shared_chat_and_answers_like_ask(index_dir, tmp_path_fa
     gguf = _embedded_gguf(tmp_path_factory)
     if gguf is None:
         pytest.skip("embedded GGUF not available")
-    flags = ["--index-dir", str(index_dir), "--retriever", "bm25", "--k", "2", "--model", str(gguf),
-             "--max-new-tokens", "12"]
+    flags = [
+        "--index-dir",
+        str(index_dir),
+        "--retriever",
+        "bm25",
+        "--k",
+        "2",
+        "--model",
+        str(gguf),
+        "--max-new-tokens",
+        "12",
+    ]
     asked = _run("ask", "O que é a pororoca?", *flags, "--json")
     assert asked.returncode == 0, asked.stderr
     expected = json.loads(asked.stdout)["answer"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     # llamawiki.chat's loop: /reset works, /sair still quits; Ctrl-D (end of input) would too
-    r = subprocess.run([sys.executable, str(ROOT / "rag.py"), "chat", *flags[:-2], "--max-tokens", "12"],
-                       input="O que é a pororoca?\n/reset\nO que é a pororoca?\n/sair\n", capture_output=True,
-                       text=True, timeout=120, env=env, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "rag.py"), "chat", *flags[:-2], "--max-tokens", "12"],
+        input="O que é a pororoca?\n/reset\nO que é a pororoca?\n/sair\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     assert "[conversation cleared]" in r.stderr and "RAG, 2 chunks per question" in r.stderr
@@ -464,8 +515,15 @@ def test_truncated_dump_indexes_its_complete_pages_when_allowed(tmp_path, embedd
     cut = write_dump(tmp_path / "cut.xml", PAGES, cut_at=3000)
     with pytest.raises(UserError):
         retrieval.build_index(cut, tmp_path / "idx", embeddings=embeddings, progress=False)
-    m = retrieval.build_index(cut, tmp_path / "idx", embeddings=embeddings, allow_truncated=True, chunk_size=300,
-                              chunk_overlap=30, progress=False)
+    m = retrieval.build_index(
+        cut,
+        tmp_path / "idx",
+        embeddings=embeddings,
+        allow_truncated=True,
+        chunk_size=300,
+        chunk_overlap=30,
+        progress=False,
+    )
     assert 1 <= m["counts"]["articles"] < len(PAGES)
     assert m["chunking"]["chunk_size"] == 300 and m["dump"]["allow_truncated"] is True
 
@@ -496,13 +554,14 @@ def test_sample_dump_retrieval(sample_dump, tmp_path, embeddings):
 
 # ------------------------------------------------------------------------------------------------ issue 25
 
+
 def test_merge_refuses_the_same_part_twice(index_dir, tmp_path):
     import shutil
 
     with pytest.raises(UserError, match="given twice"):
         retrieval.merge_indexes([index_dir, index_dir], tmp_path / "m", progress=False)
     copy = tmp_path / "copia"
-    shutil.copytree(index_dir, copy)                 # the same dump indexed again, in another folder
+    shutil.copytree(index_dir, copy)  # the same dump indexed again, in another folder
     with pytest.raises(UserError, match=f"{copy}: indexes the same dump as {index_dir}"):
         retrieval.merge_indexes([index_dir, copy], tmp_path / "m", progress=False)
     assert not (tmp_path / "m").exists()
@@ -551,9 +610,11 @@ def test_stale_temp_folders_of_dead_builds_are_removed(tmp_path):
     owner = indexing._owner_tag().rsplit("-", 1)[0]
     index = tmp_path / "idx"
     stale = [tmp_path / f".idx.{owner}-{dead}.a1b2.tmp", tmp_path / f".idx.old-{owner}-{dead}"]
-    kept = [tmp_path / f".idx.{owner}-{alive}.c3d4.tmp",       # a build still running (here or concurrent)
-            tmp_path / f".idx.outrohost-{dead}.e5f6.tmp",       # another machine's, on a shared filesystem
-            tmp_path / f".outro.{owner}-{dead}.g7h8.tmp"]       # another index's
+    kept = [
+        tmp_path / f".idx.{owner}-{alive}.c3d4.tmp",  # a build still running (here or concurrent)
+        tmp_path / f".idx.outrohost-{dead}.e5f6.tmp",  # another machine's, on a shared filesystem
+        tmp_path / f".outro.{owner}-{dead}.g7h8.tmp",
+    ]  # another index's
     for d in stale + kept:
         d.mkdir()
     assert sorted(indexing.remove_stale_temp_dirs(index)) == sorted(stale)

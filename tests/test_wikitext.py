@@ -50,12 +50,16 @@ def test_unbalanced_template_leaves_no_braces():
 
 
 def test_inline_allow_list_keeps_text():
-    src = ("Chamado {{lang|en|Brazil}} em inglês, {{lang-en|Federative Republic}}, com "
-           "{{nowrap|8,5 milhões de km²}} e {{formatnum:1234567}} habitantes; {{small|nota}}; "
-           "nasceu em {{dni|19|4|1882}}; mede {{converter|100|km|mi}}.")
+    src = (
+        "Chamado {{lang|en|Brazil}} em inglês, {{lang-en|Federative Republic}}, com "
+        "{{nowrap|8,5 milhões de km²}} e {{formatnum:1234567}} habitantes; {{small|nota}}; "
+        "nasceu em {{dni|19|4|1882}}; mede {{converter|100|km|mi}}."
+    )
     out = clean_wikitext(src)
-    assert out == ("Chamado Brazil em inglês, Federative Republic, com 8,5 milhões de km² e 1234567 habitantes; "
-                   "nota; nasceu em 19 de abril de 1882; mede 100 km.")
+    assert out == (
+        "Chamado Brazil em inglês, Federative Republic, com 8,5 milhões de km² e 1234567 habitantes; "
+        "nota; nasceu em 19 de abril de 1882; mede 100 km."
+    )
 
 
 def test_parser_functions_dropped():
@@ -64,10 +68,12 @@ def test_parser_functions_dropped():
 
 # --------------------------------------------------------------------------------------------- refs
 def test_refs_removed_all_forms():
-    src = ('O Brasil tem 26 estados.<ref name="ibge">{{citar web|url=https://ibge.gov.br|título=IBGE}}</ref> '
-           'A capital é Brasília.<ref name="ibge" /> Fundada em 1960<ref group="nota">Inaugurada por '
-           '[[Juscelino Kubitschek|JK]].</ref>.<ref name=x/>\n\n== Referências ==\n{{Referências}}\n<references/>\n'
-           '<references>\n<ref name="a">A</ref>\n</references>')
+    src = (
+        'O Brasil tem 26 estados.<ref name="ibge">{{citar web|url=https://ibge.gov.br|título=IBGE}}</ref> '
+        'A capital é Brasília.<ref name="ibge" /> Fundada em 1960<ref group="nota">Inaugurada por '
+        "[[Juscelino Kubitschek|JK]].</ref>.<ref name=x/>\n\n== Referências ==\n{{Referências}}\n<references/>\n"
+        '<references>\n<ref name="a">A</ref>\n</references>'
+    )
     out = clean_wikitext(src)
     assert out.startswith("O Brasil tem 26 estados. A capital é Brasília. Fundada em 1960.")
     assert "IBGE" not in out and "JK" not in out and "Inaugurada" not in out
@@ -82,8 +88,10 @@ def test_unclosed_ref_does_not_swallow_the_article():
 
 # ------------------------------------------------------------------------------------------- tables
 def test_tables_removed_nested():
-    src = ("Antes da tabela.\n{| class=\"wikitable\"\n|+ Presidentes\n! Nome !! Mandato\n|-\n| [[Castelo Branco]] "
-           "|| 1964–1967\n|-\n|\n{| \n| aninhada\n|}\n|}\nDepois da tabela.")
+    src = (
+        'Antes da tabela.\n{| class="wikitable"\n|+ Presidentes\n! Nome !! Mandato\n|-\n| [[Castelo Branco]] '
+        "|| 1964–1967\n|-\n|\n{| \n| aninhada\n|}\n|}\nDepois da tabela."
+    )
     assert clean_wikitext(src) == "Antes da tabela.\nDepois da tabela."
 
 
@@ -101,9 +109,11 @@ def test_unclosed_table_stops_at_next_heading():
 
 # -------------------------------------------------------------------------------------- files, links
 def test_files_with_nested_links_in_caption_removed():
-    src = ("[[Ficheiro:Brasilia-Congresso.jpg|thumb|direita|250px|O [[Congresso Nacional do Brasil|Congresso]], "
-           "projeto de [[Oscar Niemeyer]]]]Brasília é a capital. [[Imagem:Mapa.png|miniaturadaimagem|Mapa]] "
-           "[[File:X.svg|thumb|x]][[Image:Y.png]][[Arquivo:Z.jpg|thumb|[[a|b]] e [[c]]]]Fim.")
+    src = (
+        "[[Ficheiro:Brasilia-Congresso.jpg|thumb|direita|250px|O [[Congresso Nacional do Brasil|Congresso]], "
+        "projeto de [[Oscar Niemeyer]]]]Brasília é a capital. [[Imagem:Mapa.png|miniaturadaimagem|Mapa]] "
+        "[[File:X.svg|thumb|x]][[Image:Y.png]][[Arquivo:Z.jpg|thumb|[[a|b]] e [[c]]]]Fim."
+    )
     out = clean_wikitext(src)
     assert out == "Brasília é a capital. Fim."
 
@@ -114,8 +124,10 @@ def test_links_become_labels():
 
 
 def test_links_to_sections_and_other_namespaces():
-    src = ("Ver [[Brasil#História|a história]], [[#Geografia]], [[:Categoria:Capitais do Brasil]], "
-           "[[wikt:capital|capital]].")
+    src = (
+        "Ver [[Brasil#História|a história]], [[#Geografia]], [[:Categoria:Capitais do Brasil]], "
+        "[[wikt:capital|capital]]."
+    )
     assert clean_wikitext(src) == "Ver a história, Geografia, Capitais do Brasil, capital."
 
 
@@ -139,8 +151,9 @@ def test_external_links():
 def test_file_namespace_names_from_siteinfo():
     # a wiki whose file namespace is called "Fichier": only siteinfo can tell us
     info = SiteInfo(dbname="frwiki", namespaces={0: "", 6: "Fichier", 14: "Catégorie"})
-    art = parse_article(page("[[Fichier:Paris.jpg|vignette|Paris]]Paris est la capitale.[[Catégorie:Ville]]"),
-                        siteinfo=info)
+    art = parse_article(
+        page("[[Fichier:Paris.jpg|vignette|Paris]]Paris est la capitale.[[Catégorie:Ville]]"), siteinfo=info
+    )
     assert art.lead == "Paris est la capitale."
     assert art.categories == ["Ville"]
 
@@ -151,8 +164,10 @@ def test_html_comments_removed_incl_multiline_and_unclosed():
 
 
 def test_html_tags_stripped_keeping_text():
-    src = ('<div style="float:right">Caixa</div> <span class="x">texto</span> <small>pequeno</small> '
-           '<sup>2</sup> <center>c</center> <blockquote>citação</blockquote> <poem>verso</poem>')
+    src = (
+        '<div style="float:right">Caixa</div> <span class="x">texto</span> <small>pequeno</small> '
+        "<sup>2</sup> <center>c</center> <blockquote>citação</blockquote> <poem>verso</poem>"
+    )
     assert clean_wikitext(src) == "Caixa texto pequeno 2 c citação verso"
 
 
@@ -161,8 +176,10 @@ def test_br_becomes_line_break():
 
 
 def test_gallery_math_and_other_dropped_tags():
-    src = ("Antes <math>E = mc^2</math> depois.\n<gallery>\nFicheiro:A.jpg|Legenda [[x]]\n</gallery>\n"
-           "<timeline>ImageSize = width:100</timeline>Fim.")
+    src = (
+        "Antes <math>E = mc^2</math> depois.\n<gallery>\nFicheiro:A.jpg|Legenda [[x]]\n</gallery>\n"
+        "<timeline>ImageSize = width:100</timeline>Fim."
+    )
     assert clean_wikitext(src) == "Antes depois.\n\nFim."
 
 
@@ -173,7 +190,7 @@ def test_nowiki_content_kept_literally():
 
 def test_entities_unescaped():
     out = clean_wikitext("8&nbsp;510&nbsp;418 km² &ndash; R&amp;D &quot;x&quot; &#233; &lt;3")
-    assert out == "8 510 418 km² – R&D \"x\" é <3"
+    assert out == '8 510 418 km² – R&D "x" é <3'
 
 
 def test_bold_and_italic_markers_removed():
@@ -182,8 +199,9 @@ def test_bold_and_italic_markers_removed():
 
 
 def test_lists_indents_rules_and_magic_words():
-    src = ("__NOTOC__\nPresidentes:\n* [[Castelo Branco]]\n** Costa e Silva\n# Médici\n: recuo\n; termo : def\n"
-           "----\nFim.")
+    src = (
+        "__NOTOC__\nPresidentes:\n* [[Castelo Branco]]\n** Costa e Silva\n# Médici\n: recuo\n; termo : def\n----\nFim."
+    )
     assert clean_wikitext(src) == "Presidentes:\nCastelo Branco\nCosta e Silva\nMédici\nrecuo\ntermo: def\n\nFim."
 
 
@@ -199,12 +217,14 @@ def test_empty_parentheses_left_by_templates_removed():
 
 # ---------------------------------------------------------------------------------------- sections
 def test_sections_lead_and_boilerplate():
-    src = ("{{Info/Político|nome=Getúlio Vargas}}\n'''Getúlio Vargas''' foi presidente.\n\n"
-           "== Biografia ==\nNasceu em [[São Borja]].\n\n=== Juventude ===\nEstudou direito.\n\n"
-           "== Governo ==\n\n== [[Estado Novo (Brasil)|Estado Novo]] ==\nGolpe de 1937.\n\n"
-           "== Ver também ==\n* [[Era Vargas]]\n=== Subseção de ver também ===\nmais\n"
-           "== Referências ==\n{{Referências}}\n== Ligações externas ==\n* [http://x.org Site]\n"
-           "== Bibliografia ==\n* Livro.\n== Notas ==\nnota\n== Leitura adicional ==\nlivro")
+    src = (
+        "{{Info/Político|nome=Getúlio Vargas}}\n'''Getúlio Vargas''' foi presidente.\n\n"
+        "== Biografia ==\nNasceu em [[São Borja]].\n\n=== Juventude ===\nEstudou direito.\n\n"
+        "== Governo ==\n\n== [[Estado Novo (Brasil)|Estado Novo]] ==\nGolpe de 1937.\n\n"
+        "== Ver também ==\n* [[Era Vargas]]\n=== Subseção de ver também ===\nmais\n"
+        "== Referências ==\n{{Referências}}\n== Ligações externas ==\n* [http://x.org Site]\n"
+        "== Bibliografia ==\n* Livro.\n== Notas ==\nnota\n== Leitura adicional ==\nlivro"
+    )
     art = parse_article(page(src, title="Getúlio Vargas"))
     assert art.lead == "Getúlio Vargas foi presidente."
     assert [(s.title, s.level, s.text) for s in art.sections] == [
@@ -212,17 +232,21 @@ def test_sections_lead_and_boilerplate():
         ("Juventude", 3, "Estudou direito."),
         ("Estado Novo", 2, "Golpe de 1937."),  # "Governo" was empty: dropped
     ]
-    assert art.plain_text() == ("Getúlio Vargas foi presidente.\n\n== Biografia ==\nNasceu em São Borja.\n\n"
-                                "=== Juventude ===\nEstudou direito.\n\n== Estado Novo ==\nGolpe de 1937.")
+    assert art.plain_text() == (
+        "Getúlio Vargas foi presidente.\n\n== Biografia ==\nNasceu em São Borja.\n\n"
+        "=== Juventude ===\nEstudou direito.\n\n== Estado Novo ==\nGolpe de 1937."
+    )
 
 
 def test_real_section_after_boilerplate_at_same_level_is_kept():
     """Only the boilerplate section and its subsections are dropped: the next section at the same (or a
     higher) level is real text again."""
-    src = ("Lead.\n== Ver também ==\n* [[Era Vargas]]\n=== Listas ===\n* [[X]]\n"
-           "== História ==\nColônia e Império.\n=== Império ===\nDe 1822 a 1889.\n"
-           "=== Notas ===\nnota\n=== República ===\nDesde 1889.\n"
-           "== Referências ==\n{{Referências}}\n= Geografia =\nClima tropical.")
+    src = (
+        "Lead.\n== Ver também ==\n* [[Era Vargas]]\n=== Listas ===\n* [[X]]\n"
+        "== História ==\nColônia e Império.\n=== Império ===\nDe 1822 a 1889.\n"
+        "=== Notas ===\nnota\n=== República ===\nDesde 1889.\n"
+        "== Referências ==\n{{Referências}}\n= Geografia =\nClima tropical."
+    )
     art = parse_article(page(src, title="Brasil"))
     assert [(s.title, s.level, s.text) for s in art.sections] == [
         ("História", 2, "Colônia e Império."),
@@ -313,10 +337,26 @@ def test_article_is_dataclass_with_contract_fields():
     assert (art.title, art.page_id, art.lead, art.categories) == ("X", 42, "X é y.", ["Z"])
 
 
-@pytest.mark.parametrize("markup", [
-    "{{", "}}", "[[", "]]", "{|", "|}", "{{a|{{b}}", "[[a|[[b]]", "<ref>", "{{{", "}}}}}", "[[Ficheiro:x|thumb|",
-    "{| \n|}}\n|}", "<!--", "''''''''",
-])
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "{{",
+        "}}",
+        "[[",
+        "]]",
+        "{|",
+        "|}",
+        "{{a|{{b}}",
+        "[[a|[[b]]",
+        "<ref>",
+        "{{{",
+        "}}}}}",
+        "[[Ficheiro:x|thumb|",
+        "{| \n|}}\n|}",
+        "<!--",
+        "''''''''",
+    ],
+)
 def test_broken_markup_never_leaks_tokens(markup):
     out = clean_wikitext(f"antes {markup} depois")
     assert_clean(out)

@@ -30,8 +30,11 @@ STANDINS = Path(os.environ.get("ENSAIO_STANDINS", "."))
 FINETUNE_EXTRA = ["--set", "training.max_steps=1", "--set", "quantization=none"]
 COMPARE_EXTRA = ["--limit", "1"]
 TYPED_QUESTION = "Qual é a capital do Brasil?\n"
-GPU_ACCELERATE_CONFIGS = ("configs/accelerate/ddp.yaml", "configs/accelerate/fsdp.yaml",
-                          "configs/accelerate/deepspeed_zero2.yaml")
+GPU_ACCELERATE_CONFIGS = (
+    "configs/accelerate/ddp.yaml",
+    "configs/accelerate/fsdp.yaml",
+    "configs/accelerate/deepspeed_zero2.yaml",
+)
 CPU_ACCELERATE_CONFIG = "configs/accelerate/cpu.yaml"
 # The files the documented wget commands fetch, and the stand-in each one gets (built by the test).
 WGET_FILES = {
@@ -105,7 +108,7 @@ def python(args: list[str]) -> None:
     stdin = None
     extra: list[str] = []
     if script is not None:
-        rest = args[i + 1:]
+        rest = args[i + 1 :]
         if script.startswith("bench/") or script.startswith("bench" + os.sep):
             check_flags([REAL_PYTHON, script], rest)
             return
@@ -114,13 +117,17 @@ def python(args: list[str]) -> None:
         elif script == "compare.py":
             extra = COMPARE_EXTRA
         elif script == os.path.normpath("models/baixar.py"):
-            return baixar(args[:i + 1], rest)
+            return baixar(args[: i + 1], rest)
         elif script == os.path.normpath("data/estudo/baixar.py"):
-            return baixar_estudo(args[:i + 1], rest)
+            return baixar_estudo(args[: i + 1], rest)
         if "--load-in-4bit" in rest:
             extra = [*extra, "--allow-cpu-quantization"]
-        if script in ("chat_cpu.py", "chat_gpu.py") and "--prompt" not in rest or \
-                script == "rag.py" and rest[:1] == ["chat"]:
+        if (
+            script in ("chat_cpu.py", "chat_gpu.py")
+            and "--prompt" not in rest
+            or script == "rag.py"
+            and rest[:1] == ["chat"]
+        ):
             stdin = TYPED_QUESTION
         note(f"python {' '.join(args)} {' '.join(extra)}".rstrip())
     cmd = [REAL_PYTHON, *args, *extra]
@@ -139,8 +146,9 @@ def baixar(cmd: list[str], rest: list[str]) -> None:
     sys.path.insert(0, os.getcwd())
     from llamawiki import downloads
 
-    only = [rest[k + 1] for k, a in enumerate(rest) if a == "--only"] + \
-        [a.split("=", 1)[1] for a in rest if a.startswith("--only=")]
+    only = [rest[k + 1] for k, a in enumerate(rest) if a == "--only"] + [
+        a.split("=", 1)[1] for a in rest if a.startswith("--only=")
+    ]
     for model in downloads.select_models(only or None):
         materialize_model(Path(model.dest))
 
@@ -165,8 +173,11 @@ def accelerate(args: list[str]) -> None:
     args = list(args)
     if args[:1] == ["launch"]:
         for j, a in enumerate(args):
-            if a == "--config_file" and j + 1 < len(args) and os.path.normpath(args[j + 1]) in \
-                    tuple(os.path.normpath(c) for c in GPU_ACCELERATE_CONFIGS):
+            if (
+                a == "--config_file"
+                and j + 1 < len(args)
+                and os.path.normpath(args[j + 1]) in tuple(os.path.normpath(c) for c in GPU_ACCELERATE_CONFIGS)
+            ):
                 note(f"accelerate: {args[j + 1]} -> {CPU_ACCELERATE_CONFIG}")
                 args[j + 1] = CPU_ACCELERATE_CONFIG
         if "finetune.py" in args:
@@ -257,7 +268,7 @@ def sbatch(args: list[str]) -> None:
         j += 1
     if j >= len(args):
         fail("sbatch: no job script")
-    script, script_args = args[j], args[j + 1:]
+    script, script_args = args[j], args[j + 1 :]
     counter = Path(os.environ.get("ENSAIO_STANDINS", ".")) / "sbatch-jobid"
     job = int(counter.read_text()) + 1 if counter.exists() else 1000
     counter.write_text(str(job))
@@ -271,9 +282,18 @@ def sbatch(args: list[str]) -> None:
             else:
                 tasks.append(int(part))
     for t in tasks:
-        env = dict(os.environ, SLURM_JOB_ID=str(job if t is None else job + 1 + t), SLURM_SUBMIT_DIR=os.getcwd(),
-                   SLURM_NNODES="1", SLURM_JOB_NUM_NODES="1", SLURM_JOB_NODELIST="localhost", SLURM_NODEID="0",
-                   SLURM_GPUS_ON_NODE="1", SLURM_CPUS_PER_TASK="2", SLURM_NTASKS="1")
+        env = dict(
+            os.environ,
+            SLURM_JOB_ID=str(job if t is None else job + 1 + t),
+            SLURM_SUBMIT_DIR=os.getcwd(),
+            SLURM_NNODES="1",
+            SLURM_JOB_NUM_NODES="1",
+            SLURM_JOB_NODELIST="localhost",
+            SLURM_NODEID="0",
+            SLURM_GPUS_ON_NODE="1",
+            SLURM_CPUS_PER_TASK="2",
+            SLURM_NTASKS="1",
+        )
         if t is not None:
             env.update(SLURM_ARRAY_JOB_ID=str(job), SLURM_ARRAY_TASK_ID=str(t))
         note(f"sbatch {script} task {t}" + (f" {shlex.join(script_args)}" if script_args else ""))
@@ -292,8 +312,16 @@ def bash(args: list[str]) -> None:
     os.execv("/bin/bash", ["/bin/bash", *args])
 
 
-SHIMS = {"bash": bash, "python": python, "accelerate": accelerate, "pip": pip, "make": make, "wget": wget, "hf": hf,
-         "sbatch": sbatch}
+SHIMS = {
+    "bash": bash,
+    "python": python,
+    "accelerate": accelerate,
+    "pip": pip,
+    "make": make,
+    "wget": wget,
+    "hf": hf,
+    "sbatch": sbatch,
+}
 
 if __name__ == "__main__":
     SHIMS[sys.argv[1]](sys.argv[2:])
