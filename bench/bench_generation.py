@@ -17,9 +17,9 @@ within one round, the two paths a few seconds apart). Paths:
 
 --stops none (default): eos suppressed and no stop strings, every path generates exactly --max-new-tokens per
 prompt. --stops study: the study's stop strings (prompt.STOP_STRINGS) and eos, as compare.py generates; bare gets
-transformers' StopStringCriteria (what ``stop_strings=`` + ``tokenizer=`` make), built once before timing. The bench checks that ours gives
-bare's answers and prints tokens/s (tokens each path generated), time ratios (goal: ours/bare <= 1.05) and the
-batch speed-up.
+transformers' StopStringCriteria (what ``stop_strings=`` + ``tokenizer=`` make), built once before timing. The bench
+checks that ours gives bare's answers and prints tokens/s (tokens each path generated), time ratios (goal:
+ours/bare <= 1.05) and the batch speed-up.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
         )
     for a, b in (("ours", "bare"), ("batch", "ours")):
         if a in times and b in times:
-            ratios = [x / y for x, y in zip(times[a], times[b])]
+            ratios = [x / y for x, y in zip(times[a], times[b], strict=True)]
             print(
                 f"time ratio {a}/{b}: median {statistics.median(ratios):.3f} "
                 f"(rounds: {', '.join(f'{x:.3f}' for x in ratios)}; ratio of medians "

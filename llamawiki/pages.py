@@ -7,8 +7,8 @@ A contract module: the dump reader (``llamawiki.dump``) makes these and the wiki
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .fileio import UserError
 

@@ -129,7 +129,7 @@ def test_defaults_of_generation_live_in_options():
                 args = node.args.args + node.args.kwonlyargs
                 defaults = [None] * (len(node.args.args) - len(node.args.defaults)) + list(node.args.defaults)
                 defaults += list(node.args.kw_defaults)
-                for a, d in zip(args, defaults):
+                for a, d in zip(args, defaults, strict=True):
                     if a.arg in ("n_ctx", "max_new_tokens") and isinstance(d, ast.Constant) and d.value is not None:
                         offenders.append(f"{m}.{node.name}({a.arg}={d.value})")
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):

@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_scripts_dataset import dump_xml
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,7 @@ STAND_INS = [
     ),
     (
         "accelerate launch --config_file configs/accelerate/{ddp,fsdp,deepspeed_zero2}.yaml",
-        "the same launch with configs/accelerate/cpu.yaml (those three are checked by tests/test_accelerate_configs.py)",
+        "the same launch with configs/accelerate/cpu.yaml (tests/test_accelerate_configs.py checks those three)",
         "no GPU",
     ),
     (
@@ -182,7 +183,7 @@ def _multistream(sample: Path, out: Path, index: Path, pages_per_stream: int = 5
     cuts = [0, *starts[::pages_per_stream], end, len(xml)]
     data = b""
     lines = []
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in pairwise(cuts):
         chunk = xml[a:b]
         for m in re.finditer(rb"<page>\s*<title>(.*?)</title>.*?<id>(\d+)</id>", chunk, re.S):
             lines.append(f"{len(data)}:{int(m.group(2))}:{m.group(1).decode()}")

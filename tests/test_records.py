@@ -97,7 +97,7 @@ def test_empty_and_binary_inputs(tmp_path):
     with pytest.raises(UserError, match="NUL"):
         decode_text(b"\x00\x01binary", "x.bin")
     assert decode_text("Amé".encode("cp1252"), "x")[0] == "Amé"
-    assert decode_text("Amé".encode("utf-8"), "x") == ("Amé", "utf-8-sig")
+    assert decode_text("Amé".encode(), "x") == ("Amé", "utf-8-sig")
 
 
 def test_jsonl_import_with_instruction_and_bad_lines(tmp_path):
