@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from . import prompt as _prompt
+from .checks import check_hf_adapter, check_model_folder
 from .fileio import GGUF_MAGIC, UserError, looks_local
 from .lora_gguf import check_gguf_file, ensure_lora_gguf
 from .options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_N_CTX
@@ -131,6 +132,7 @@ def load_hf_model(
     from transformers import AutoModelForCausalLM
 
     model = _check_model_path(model, gguf_file)
+    check_model_files(model, gguf_file, adapter)
     tokenizer = load_tokenizer(model, gguf_file)
     if device_map is None:
         device_map = "auto" if cuda_available() else None
@@ -153,6 +155,17 @@ def load_hf_model(
     if adapter is not None:
         lm = apply_adapter(lm, adapter, trainable=trainable)
     return lm, tokenizer
+
+
+def check_model_files(model: str | os.PathLike[str], gguf_file: str | None = None,
+                      adapter: str | os.PathLike[str] | None = None) -> None:
+    """Before transformers or peft read anything (headers only, see llamawiki.checks): the adapter first (a LoRA
+    for another model is refused without loading the base), then the model folder's safetensors whole."""
+    local = looks_local(str(model)) and Path(str(model)).expanduser().is_dir() and gguf_file is None
+    if adapter is not None:
+        check_hf_adapter(adapter, Path(str(model)).expanduser() if local else None)
+    if local:
+        check_model_folder(Path(str(model)).expanduser())
 
 
 def apply_adapter(lm, adapter: str | os.PathLike[str], trainable: bool = False):
