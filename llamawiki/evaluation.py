@@ -38,7 +38,7 @@ from .lora_gguf import is_gguf_adapter
 from .metrics import (METRICS, AcceptedAnswers, bootstrap_ci, mcnemar_exact, paired_bootstrap_diff,
                       reference_supports, score_answer, token_f1, wilson_interval)
 from .records import read_dataset
-from .models import model_label, resolve_spec
+from .models import LOOP_GUARD, model_label, resolve_spec
 from .options import generation_value
 from .text import normalize, read_legacy_text
 
@@ -611,6 +611,8 @@ def generation_settings(cfg: dict, overrides: dict | None = None, where: str = "
     generation = {**DEFAULT_GENERATION, **(cfg.get("generation") or {}),
                   **{k: v for k, v in (overrides or {}).items() if v is not None}}
     out = {k: generation_value(k, generation[k], where) for k in ("max_new_tokens", "temperature", "top_p")}
+    # models.Generator's loop guard is on unless a config turns it off: recorded (and in the cache keys) either way
+    out["loop_guard"] = generation_value("loop_guard", generation.get("loop_guard", LOOP_GUARD), where)
     # the study's extra sampling settings, only when a config sets them (so other runs keep their cache keys)
     for k in ("top_k", "repeat_penalty"):
         if generation.get(k) is not None:
