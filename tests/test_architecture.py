@@ -40,7 +40,7 @@ ALLOWED = {
     "dataset": {"prompt", "fileio", "records", "text", "wikitext", "dump", "pages", "categories", "llm_questions"},
     "models": {"prompt", "fileio", "checks", "lora_gguf", "options"},
     "retrieval": {"prompt", "fileio", "options", "text", "dump", "pages", "wikitext", "categories"},
-    "training": {"prompt", "records", "fileio", "models", "options"},
+    "training": {"prompt", "records", "fileio", "checks", "models", "options"},
     "chat": {"fileio", "models", "options", "retrieval", "prompt"},
     "evaluation": {"prompt", "fileio", "lora_gguf", "metrics", "models", "options", "text", "retrieval", "records",
                    "split"},
