@@ -32,6 +32,7 @@ def cli(main: Callable[..., int | None]) -> Callable[..., int]:
 
     @functools.wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> int:
+        utf8_output()
         try:
             return main(*args, **kwargs) or 0
         except UserError as e:
@@ -48,6 +49,18 @@ def cli(main: Callable[..., int | None]) -> Callable[..., int]:
             return 1
 
     return wrapper
+
+
+def utf8_output() -> None:
+    """stdout/stderr in UTF-8 whatever the locale (``LC_ALL=C`` gives ASCII, and the first "é" of an answer or a
+    message would end the run with UnicodeEncodeError); a character that cannot be written becomes "?"."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(encoding="utf-8", errors="replace")
+            except (ValueError, OSError):   # a stream already written to in another encoding, a closed one
+                pass
 
 
 def check_distinct_paths(outputs: dict[str, str | os.PathLike[str] | None],
