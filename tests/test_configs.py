@@ -203,7 +203,7 @@ def test_unknown_key_without_close_match(tiny_llama, data_files, tmp_path):
 
 COMPARE_KEYS = evaluation.COMPARE_KEYS
 GENERATION_KEYS = {"max_new_tokens", "temperature", "top_p", "top_k", "repeat_penalty", "repetition_penalty",
-                   "batch_size", "stop"}
+                   "batch_size", "stop", "loop_guard"}
 
 
 @pytest.mark.parametrize("path", COMPARE, ids=lambda p: p.name)

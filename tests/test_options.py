@@ -98,4 +98,4 @@ def test_compare_model_flags_override_every_system():
     assert evaluation.apply_model_overrides(systems, {}) == systems
     # only the generation keys given on the command line replace the config's
     assert evaluation.generation_settings({"generation": {"max_new_tokens": 16}}, {"temperature": 0.3}) == \
-        {"max_new_tokens": 16, "temperature": 0.3, "top_p": 1.0}
+        {"max_new_tokens": 16, "temperature": 0.3, "top_p": 1.0, "loop_guard": 3}
