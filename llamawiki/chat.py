@@ -7,14 +7,18 @@ Streams the answer as it is generated, keeps the conversation within the model's
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from typing import Iterator, TextIO
 
 from .fileio import UserError
 from .models import Generator
-from .options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TOP_P, GREEDY, check_generation_arguments
+from .options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TOP_P, GREEDY, check_generation_arguments, user_text
 
 HELP = "/reset clears the conversation, /exit quits (or Ctrl-D); Ctrl-C stops an answer"
+NO_INPUT = ("stdin: no input (stdin is empty): nothing to answer; pipe the questions in, one per line, or give "
+            "--prompt")
 
 
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +37,25 @@ def check_chat_arguments(args: argparse.Namespace) -> None:
     check_generation_arguments(args)
     if getattr(args, "prompt", None) is None and (sys.stdin is None or sys.stdin.closed):
         raise UserError("stdin: closed; the interactive chat reads questions from it (give --prompt for one answer)")
+    if getattr(args, "prompt", None) is None and stdin_is_empty(sys.stdin):
+        raise UserError(NO_INPUT)   # before the model loads: nothing could ever be asked
+
+
+def stdin_is_empty(stdin) -> bool:
+    """True when ``stdin`` is known to hold nothing without reading it: /dev/null or an empty (or fully read)
+    file. A terminal or a pipe may still bring questions: False."""
+    try:
+        fd = stdin.fileno()
+        st = os.fstat(fd)
+        if os.isatty(fd):
+            return False
+        if stat.S_ISREG(st.st_mode):
+            return st.st_size <= os.lseek(fd, 0, os.SEEK_CUR)
+        if stat.S_ISCHR(st.st_mode):
+            return st.st_rdev == os.stat(os.devnull).st_rdev
+    except (OSError, ValueError, AttributeError):
+        pass
+    return False
 
 
 def resolve_mode(generator: Generator, mode: str | None) -> bool:
@@ -159,9 +182,16 @@ def run_chat(generator: Generator, args: argparse.Namespace, stdin: TextIO | Non
     if getattr(args, "prompt", None) is not None:
         if not args.prompt.strip():
             raise UserError("--prompt: empty question")
-        chat.ask(args.prompt)
+        chat.ask(user_text(args.prompt, "--prompt"))
         return 0
     stdin = stdin or sys.stdin
+    if stdin is sys.stdin and hasattr(stdin, "reconfigure"):
+        try:   # bytes that are not UTF-8 (or a C locale): kept as surrogates, then read by user_text
+            stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
+        except (ValueError, OSError):
+            pass
+    interactive = _isatty(stdin)
+    asked = False
     print(f"Chatting with {generator.name} [{generator.backend}, {chat.mode_label}, context {generator.n_ctx} tokens]. "
           f"{HELP}.",
           file=sys.stderr)
@@ -175,14 +205,17 @@ def run_chat(generator: Generator, args: argparse.Namespace, stdin: TextIO | Non
                 line = stdin.readline()
                 if not line:
                     raise EOFError
-        except (EOFError, KeyboardInterrupt):
+        except (EOFError, KeyboardInterrupt) as e:
             sys.stdout.write("\n")
+            if isinstance(e, EOFError) and not asked and not interactive:
+                raise UserError(NO_INPUT) from None   # a pipe that brought nothing: the run answered nothing
             return 0
         except RuntimeError as e:  # input(): lost sys.stdin (closed while chatting)
             raise UserError(f"stdin: {e}") from None
-        line = line.strip()
+        line = user_text(line, "stdin").strip()
         if not line:
             continue
+        asked = True
         if line in ("/exit", "/quit", "/bye", "/sair"):
             return 0
         if line == "/reset":
@@ -193,3 +226,10 @@ def run_chat(generator: Generator, args: argparse.Namespace, stdin: TextIO | Non
             print(f"[unknown command {line}: {HELP}]", file=sys.stderr)
             continue
         chat.ask(line)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (ValueError, AttributeError):
+        return False

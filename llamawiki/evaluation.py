@@ -32,7 +32,7 @@ from . import prompt as prompt_mod
 from .fileio import JsonlCache, UserError, atomic_open, library_versions, looks_local, read_csv, read_jsonl, sha256_file
 from .lora_gguf import is_gguf_adapter
 from .metrics import AcceptedAnswers, reference_supports, score_answer, token_f1
-from .models import model_label, resolve_spec
+from .models import LOOP_GUARD, model_label, resolve_spec
 from .options import generation_value
 from .report import (  # noqa: F401  (re-exported: the tables' names are still evaluation.X for callers and tests)
     CSV_COLUMNS,
@@ -687,6 +687,8 @@ def generation_settings(cfg: dict, overrides: dict | None = None, where: str = "
     for k in ("top_k", "repeat_penalty"):
         if generation.get(k) is not None:
             out[k] = generation_value(k, generation[k], where)
+    # models.Generator's loop guard is on unless a config turns it off: recorded (and in the cache keys) either way
+    out["loop_guard"] = generation_value("loop_guard", generation.get("loop_guard", LOOP_GUARD), where)
     return out
 
 

@@ -75,6 +75,18 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+def utf8_output() -> None:
+    """stdout/stderr in UTF-8 whatever the locale (``LC_ALL=C`` gives ASCII, and the first "é" of an answer or a
+    message would end the run with UnicodeEncodeError); a character that cannot be written becomes "?"."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(encoding="utf-8", errors="replace")
+            except (ValueError, OSError):  # a stream already written to in another encoding, a closed one
+                pass
+
+
 def cli(main: Callable[..., int | None]) -> Callable[..., int]:
     """Decorate a script's ``main``: UserError or OSError -> one line on stderr, Ctrl-C -> exit 130, SIGTERM ->
     exit 143 (with what was saved, when the script says so), no traceback; the line starts at column 0 even after
@@ -84,6 +96,8 @@ def cli(main: Callable[..., int | None]) -> Callable[..., int]:
     def wrapper(*args: Any, **kwargs: Any) -> int:
         import signal
         import threading
+
+        utf8_output()
 
         previous = None
         if threading.current_thread() is threading.main_thread():

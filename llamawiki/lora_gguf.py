@@ -23,6 +23,7 @@ import math
 import os
 from pathlib import Path
 
+from .checks import lora_mismatch, read_safetensors_header
 from .fileio import GGUF_MAGIC, UserError, atomic_path, sha256_file
 
 GGUF_ADAPTER_NAME = "adapter_model.gguf"
@@ -147,9 +148,42 @@ def check_gguf_file(path: str | os.PathLike[str], kind: str = "model", architect
         if meta.get("adapter.type") != "lora":
             raise UserError(f"{path}: adapter.type is {meta.get('adapter.type')!r}, expected 'lora'")
         if architecture and meta.get("general.architecture") != architecture:
-            raise UserError(f"{path}: adapter for architecture {meta.get('general.architecture')!r}, but the "
-                            f"base model is {architecture!r}")
+            raise UserError(f"{path}: adapter does not match the base model (the adapter is for architecture "
+                            f"{meta.get('general.architecture')!r}, the base model is {architecture!r})")
     return meta
+
+
+def gguf_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
+    """``{tensor name: shape}`` of a GGUF in numpy/HF order (GGUF stores the innermost dimension first), read
+    from the header only."""
+    tensors: list = []
+    read_gguf_header(path, tensors)
+    return {name: tuple(reversed(shape)) for name, shape, _, _ in tensors[:-1]}
+
+
+def adapter_mismatch(adapter_gguf: str | os.PathLike[str], base_gguf: str | os.PathLike[str]) -> str | None:
+    """Why a GGUF LoRA adapter cannot be applied to ``base_gguf`` (a tensor the base lacks, a shape that does
+    not fit), or None. llama.cpp does not check the shapes: a mismatched adapter crashes it."""
+    lora: dict[str, dict[str, tuple[int, ...]]] = {}
+    for name, shape in gguf_shapes(adapter_gguf).items():
+        target, dot, part = name.rpartition(".lora_")
+        if not dot or part not in ("a", "b"):
+            return f"{name} is not a LoRA tensor"
+        lora.setdefault(target, {})[part.upper()] = shape
+    if not lora:
+        return "the adapter has no LoRA tensors"
+    base = {k: v for k, v in gguf_shapes(base_gguf).items() if len(v) == 2}
+    return lora_mismatch(lora, base)
+
+
+def check_adapter_fits(adapter_gguf: str | os.PathLike[str], base_gguf: str | os.PathLike[str],
+                       name: str | os.PathLike[str] | None = None) -> None:
+    """UserError ``<name>: adapter does not match the base model (...)`` unless every LoRA tensor of
+    ``adapter_gguf`` fits ``base_gguf`` (``name``: what the user gave, default the adapter file)."""
+    why = adapter_mismatch(adapter_gguf, base_gguf)
+    if why:
+        raise UserError(f"{name or adapter_gguf}: adapter does not match the base model "
+                        f"({Path(base_gguf).name}: {why})")
 
 
 def gguf_architecture(base_gguf: str | os.PathLike[str]) -> tuple[str, dict]:
@@ -216,6 +250,7 @@ def _convert(config: dict, weights: Path, digest: str, base_gguf: str | os.PathL
     from safetensors.numpy import load_file
 
     arch, info = gguf_architecture(base_gguf)
+    base_shapes = {k: v for k, v in gguf_shapes(base_gguf).items() if len(v) == 2}
     if arch not in _PLAIN_ARCHS | _PERMUTE_QK_ARCHS:
         raise UserError(f"{base_gguf}: LoRA conversion for architecture {arch!r} is not supported "
                         f"(supported: {', '.join(sorted(_PLAIN_ARCHS | _PERMUTE_QK_ARCHS))}); "
@@ -225,6 +260,7 @@ def _convert(config: dict, weights: Path, digest: str, base_gguf: str | os.PathL
         raise UserError(f"{base_gguf}: architecture {arch!r} unknown to the gguf package")
     name_map = gguf.get_tensor_name_map(arch_id, int(info["block_count"]))
 
+    read_safetensors_header(weights)   # a truncated file: one line, not safetensors' own error
     try:
         tensors = load_file(str(weights))
     except Exception as e:  # safetensors raises its own error types
@@ -238,12 +274,13 @@ def _convert(config: dict, weights: Path, digest: str, base_gguf: str | os.PathL
             raise UserError(f"{weights}: unsupported LoRA tensor {key!r} (embedding or bias LoRA)")
         target = name_map.get_name(module + ".weight", try_suffixes=(".weight",))
         if target is None or target not in info["tensors"]:
-            raise UserError(f"{weights}: {module} has no matching tensor in {base_gguf} "
-                            f"(was the adapter trained on another model?)")
+            raise UserError(f"{weights.parent}: adapter does not match the base model ({Path(base_gguf).name} "
+                            f"has no tensor matching {module}; was the adapter trained on another model?)")
         pairs.setdefault(target, {})[part[0]] = value.astype(np.float32)
-    for target, ab in pairs.items():
-        if set(ab) != {"A", "B"}:
-            raise UserError(f"{weights}: {target} has lora_{''.join(ab)} without its pair")
+    # llama.cpp does not check the shapes: an adapter of another model would crash it (segmentation fault)
+    why = lora_mismatch({t: {k: v.shape for k, v in ab.items()} for t, ab in pairs.items()}, base_shapes)
+    if why:
+        raise UserError(f"{weights.parent}: adapter does not match the base model ({Path(base_gguf).name}: {why})")
 
     alpha = float(config.get("lora_alpha", config.get("r", 8)))
     if config.get("use_rslora"):
@@ -277,6 +314,7 @@ def ensure_lora_gguf(adapter: str | os.PathLike[str], base_gguf: str | os.PathLi
     arch = read_gguf_header(base_gguf)[0].get("general.architecture")
     if is_gguf_adapter(adapter):
         check_gguf_file(adapter, "adapter", arch)
+        check_adapter_fits(adapter, base_gguf)
         return adapter
     if adapter.is_file():
         raise UserError(f"{adapter}: not an adapter (expected a finetune.py output folder or a .gguf LoRA adapter)")
@@ -288,13 +326,16 @@ def ensure_lora_gguf(adapter: str | os.PathLike[str], base_gguf: str | os.PathLi
     if cached.exists():
         try:
             stamp = check_gguf_file(cached, "adapter", arch).get(SOURCE_KEY)
+            if adapter_mismatch(cached, base_gguf):
+                stamp = None  # converted for another base model (or by a version without the shape check)
         except UserError:
             stamp = None  # a damaged cache (truncated, overwritten) is rebuilt
         if stamp == digest:
             return cached
     try:
-        out = _convert(config, weights, digest, base_gguf, cached)
+        out = _convert(config, weights, digest, base_gguf, cached)   # refuses a mismatch before writing
         check_gguf_file(out, "adapter", arch)
+        check_adapter_fits(out, base_gguf, adapter)
         return out
     except PermissionError:
         raise UserError(f"{adapter}: cannot write {GGUF_ADAPTER_NAME} here (read-only folder); convert it "

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from . import prompt as _prompt
+from .checks import check_hf_adapter, check_model_folder
 from .fileio import GGUF_MAGIC, UserError, looks_local
 from .lora_gguf import check_gguf_file, ensure_lora_gguf
 from .options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_N_CTX
@@ -131,6 +132,7 @@ def load_hf_model(
     from transformers import AutoModelForCausalLM
 
     model = _check_model_path(model, gguf_file)
+    check_model_files(model, gguf_file, adapter)
     tokenizer = load_tokenizer(model, gguf_file)
     if device_map is None:
         device_map = "auto" if cuda_available() else None
@@ -155,6 +157,17 @@ def load_hf_model(
     return lm, tokenizer
 
 
+def check_model_files(model: str | os.PathLike[str], gguf_file: str | None = None,
+                      adapter: str | os.PathLike[str] | None = None) -> None:
+    """Before transformers or peft read anything (headers only, see llamawiki.checks): the adapter first (a LoRA
+    for another model is refused without loading the base), then the model folder's safetensors whole."""
+    local = looks_local(str(model)) and Path(str(model)).expanduser().is_dir() and gguf_file is None
+    if adapter is not None:
+        check_hf_adapter(adapter, Path(str(model)).expanduser() if local else None)
+    if local:
+        check_model_folder(Path(str(model)).expanduser())
+
+
 def apply_adapter(lm, adapter: str | os.PathLike[str], trainable: bool = False):
     """Put a saved LoRA adapter on ``lm``; a mismatched adapter is a UserError, not a traceback."""
     from peft import PeftModel
@@ -176,7 +189,8 @@ def apply_adapter(lm, adapter: str | os.PathLike[str], trainable: bool = False):
 class Generation:
     """One answer and how it was produced.
 
-    finish_reason: "stop" (eos or a stop string: the answer ended by itself), "length" (hit max_new_tokens) or
+    finish_reason: "stop" (eos or a stop string: the answer ended by itself), "length" (hit max_new_tokens),
+    "loop" (the answer started repeating itself: see LOOP_GUARD; the text ends before the repetition) or
     "interrupted" (the consumer stopped reading a stream). prompt_truncated: the prompt (or the chat history) was
     cut to fit the context window. first_token_s: time to the first generated token (prompt processing).
     """
@@ -258,6 +272,72 @@ def _resolve_stop(stop: Sequence[str] | str | None, default: Sequence[str]) -> l
     return list(stop)
 
 
+# The loop guard: a generation that repeats the same block of tokens LOOP_GUARD times in a row (the block at most
+# LOOP_MAX_PERIOD tokens, the repeated part at least LOOP_MIN_TOKENS) ends there, finish_reason "loop", its text
+# cut where the repetition starts (the first copy kept). A base model that falls back to "Question: …\nAnswer:"
+# pairs otherwise fills max_new_tokens with them. ``loop_guard=0`` turns it off.
+LOOP_GUARD = 3
+LOOP_MAX_PERIOD = 128
+LOOP_MIN_TOKENS = 16
+
+
+def loop_copies(loop_guard: int | None) -> int:
+    """The number of copies that ends a generation (0: never); None -> LOOP_GUARD."""
+    if loop_guard is None:
+        return LOOP_GUARD
+    if isinstance(loop_guard, bool) or int(loop_guard) != loop_guard or loop_guard < 0 or loop_guard == 1:
+        raise UserError(f"loop_guard: {loop_guard!r}: must be 0 (off) or a whole number >= 2")
+    return int(loop_guard)
+
+
+class LoopGuard:
+    """Watches generated token ids for a block repeated ``copies`` times in a row (see LOOP_GUARD).
+
+    ``runs[p]``: how many trailing tokens equal the token ``p`` places before them; a block of ``p`` tokens seen
+    ``copies`` times gives ``runs[p] >= (copies - 1) * p``. ``push(token)`` returns the cut (the index where the
+    repetition starts) once the loop is there, else None; ``hold`` is how many trailing tokens a future cut may
+    still remove (what a stream keeps back). The same ids give the same cut in both backends."""
+
+    def __init__(self, copies: int = LOOP_GUARD, max_period: int = LOOP_MAX_PERIOD,
+                 min_tokens: int = LOOP_MIN_TOKENS):
+        self.copies = copies
+        self.max_period = max_period
+        self.need = [0] + [max((copies - 1) * p, min_tokens) for p in range(1, max_period + 1)]
+        self.runs = [0] * (max_period + 1)
+        self.ids: list[int] = []
+        self.hold = 0
+        self.cut: int | None = None
+
+    def push(self, token: int) -> int | None:
+        ids = self.ids
+        ids.append(token)
+        t = len(ids)
+        if self.copies < 2 or self.cut is not None:
+            return self.cut
+        runs, need, best = self.runs, self.need, 0
+        for p in range(1, min(self.max_period, t - 1) + 1):
+            if ids[t - 1 - p] == token:
+                runs[p] += 1
+                if runs[p] >= need[p] and (self.cut is None or t - runs[p] < self.cut):
+                    self.cut = t - runs[p]
+                best = max(best, runs[p])
+            else:
+                runs[p] = 0
+        self.hold = best
+        return self.cut
+
+
+def find_loop(ids: Sequence[int], copies: int) -> tuple[int, int] | None:
+    """(tokens generated when the loop was seen, the cut) for the first loop in ``ids``, or None."""
+    if copies < 2:
+        return None
+    guard = LoopGuard(copies)
+    for t, tok in enumerate(ids, 1):
+        if guard.push(tok) is not None:
+            return t, guard.cut
+    return None
+
+
 def format_history(turns: list[dict]) -> str:
     """Earlier turns of a conversation as plain text (the Input of the Alpaca prompt in chat mode)."""
     names = {"user": "Usuário", "assistant": "Assistente"}
@@ -316,36 +396,40 @@ class Generator:
 
     def _stream_text(self, text: str, *, max_new_tokens: int, temperature: float, top_p: float, stop: list[str],
                      special: bool, ignore_eos: bool, top_k: int | None = None,
-                     repeat_penalty: float | None = None) -> Iterator[str]:
+                     repeat_penalty: float | None = None, loop_guard: int = LOOP_GUARD) -> Iterator[str]:
         raise NotImplementedError
 
     # -- the interface -------------------------------------------------------------------------------------
-    def stream(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = 1.0,
-               stop: Sequence[str] | str | None = None, ignore_eos: bool = False, *, top_k: int | None = None,
-               repeat_penalty: float | None = None) -> Iterator[str]:
+    def stream(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0,
+               top_p: float = 1.0, stop: Sequence[str] | str | None = None, ignore_eos: bool = False, *,
+               top_k: int | None = None, repeat_penalty: float | None = None,
+               loop_guard: int | None = None) -> Iterator[str]:
         """Yield the completion of ``prompt`` piece by piece (whole UTF-8 characters); stop strings left out.
-        ``top_k`` (None/0 = off) and ``repeat_penalty`` (None/1 = off) are the study's extra sampling settings."""
+        ``top_k`` (None/0 = off) and ``repeat_penalty`` (None/1 = off) are the study's extra sampling settings;
+        ``loop_guard``: copies of a repeated block that end the answer (None: LOOP_GUARD, 0: off)."""
         return self._stream_text(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                  stop=_resolve_stop(stop, _prompt.STOP_STRINGS), special=False, ignore_eos=ignore_eos,
-                                 **_extra(top_k, repeat_penalty))
+                                 loop_guard=loop_copies(loop_guard), **_extra(top_k, repeat_penalty))
 
-    def generate(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = 1.0,
-                 stop: Sequence[str] | str | None = None, ignore_eos: bool = False, *, top_k: int | None = None,
-                 repeat_penalty: float | None = None) -> Generation:
+    def generate(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0,
+                 top_p: float = 1.0, stop: Sequence[str] | str | None = None, ignore_eos: bool = False, *,
+                 top_k: int | None = None, repeat_penalty: float | None = None,
+                 loop_guard: int | None = None) -> Generation:
         """The completion of ``prompt`` (cut before the first stop string) with token counts and timings."""
         return self._collect(self.stream(prompt, max_new_tokens, temperature, top_p, stop, ignore_eos,
-                                         **_extra(top_k, repeat_penalty)))
+                                         loop_guard=loop_guard, **_extra(top_k, repeat_penalty)))
 
     def generate_batch(self, prompts: Sequence[str], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                        temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | str | None = None,
                        ignore_eos: bool = False, *, top_k: int | None = None,
-                       repeat_penalty: float | None = None) -> list[Generation]:
+                       repeat_penalty: float | None = None, loop_guard: int | None = None) -> list[Generation]:
         """``generate`` for several prompts. This default runs them one at a time; the transformers backend runs
         them as one left-padded batch (greedy outputs equal to one at a time)."""
-        return [self.generate(p, max_new_tokens, temperature, top_p, stop, ignore_eos,
+        return [self.generate(p, max_new_tokens, temperature, top_p, stop, ignore_eos, loop_guard=loop_guard,
                               **_extra(top_k, repeat_penalty)) for p in prompts]
 
-    def chat_prompt(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, template: bool | None = None) -> ChatPrompt:
+    def chat_prompt(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                    template: bool | None = None) -> ChatPrompt:
         """Render a conversation: the chat template (template=None: when the model has one) or the Alpaca prompt.
 
         The oldest turns are dropped so that the prompt plus ``max_new_tokens`` fits the context window.
@@ -358,7 +442,8 @@ class Generator:
             text, dropped = alpaca_chat_prompt(messages, lambda p: self.count_tokens(p) <= budget)
             return ChatPrompt(text, list(_prompt.STOP_STRINGS), False, dropped)
         if not self.has_chat_template:
-            raise UserError(f"{self.name}: the model has no chat template (use the completion mode, or give a chat format)")
+            raise UserError(f"{self.name}: the model has no chat template (use the completion mode, or give a chat "
+                            "format)")
         system = [m for m in messages if m["role"] == "system"][:1]
         turns = [m for m in messages if m["role"] != "system"]
         dropped = 0
@@ -370,13 +455,15 @@ class Generator:
             turns = turns[n:]
             dropped += n
 
-    def chat_stream(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = 1.0,
-                    stop: Sequence[str] | str | None = None, ignore_eos: bool = False,
-                    template: bool | None = None) -> Iterator[str]:
+    def chat_stream(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                    temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | str | None = None,
+                    ignore_eos: bool = False, template: bool | None = None, *,
+                    loop_guard: int | None = None) -> Iterator[str]:
         """Stream the assistant's answer to ``messages`` ([{"role": "system"|"user"|"assistant", "content"}])."""
         cp = self.chat_prompt(messages, max_new_tokens, template)
         inner = self._stream_text(cp.text, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                  stop=_resolve_stop(stop, cp.stop), special=cp.templated, ignore_eos=ignore_eos)
+                                  stop=_resolve_stop(stop, cp.stop), special=cp.templated, ignore_eos=ignore_eos,
+                                  loop_guard=loop_copies(loop_guard))
         try:
             yield from inner
         finally:
@@ -384,9 +471,11 @@ class Generator:
             if self.last is not None and cp.dropped_turns:
                 self.last.prompt_truncated = True
 
-    def chat(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0, top_p: float = 1.0,
-             stop: Sequence[str] | str | None = None, ignore_eos: bool = False, template: bool | None = None) -> Generation:
-        return self._collect(self.chat_stream(messages, max_new_tokens, temperature, top_p, stop, ignore_eos, template))
+    def chat(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0,
+             top_p: float = 1.0, stop: Sequence[str] | str | None = None, ignore_eos: bool = False,
+             template: bool | None = None, *, loop_guard: int | None = None) -> Generation:
+        return self._collect(self.chat_stream(messages, max_new_tokens, temperature, top_p, stop, ignore_eos, template,
+                                              loop_guard=loop_guard))
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _collect(self, pieces: Iterator[str]) -> Generation:
@@ -541,7 +630,7 @@ class LlamaCppGenerator(Generator):
         return res.prompt, [s for s in stops if s]
 
     def _stream_text(self, text, *, max_new_tokens, temperature, top_p, stop, special, ignore_eos, top_k=None,
-                     repeat_penalty=None):
+                     repeat_penalty=None, loop_guard=LOOP_GUARD):
         from llama_cpp import LogitsProcessorList
 
         llm = self.llm
@@ -559,6 +648,10 @@ class LlamaCppGenerator(Generator):
             processor = LogitsProcessorList([no_eog])
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         filt = StopFilter(stop)
+        guard = LoopGuard(loop_guard)
+        held: list[tuple[int, str]] = []   # (token index, text) the loop guard may still cut
+        piece_bytes: list[bytes] = []
+        emitted: list[str] = []
         gen = Generation(text="", prompt_tokens=len(ids), prompt_truncated=truncated, finish_reason="interrupted")
         self.last = gen
         if not self.reuse_prompt_cache:
@@ -576,16 +669,29 @@ class LlamaCppGenerator(Generator):
                     gen.finish_reason = "stop"
                     break
                 n += 1
-                out = filt.push(decoder.decode(llm.detokenize([tok])))
+                piece_bytes.append(llm.detokenize([tok]))
+                out = filt.push(decoder.decode(piece_bytes[-1]))
+                cut = guard.push(tok)
+                if cut is not None:   # the answer repeats itself: it ends where the repetition starts
+                    gen.finish_reason = "loop"
+                    final = _loop_text(b"".join(piece_bytes[:cut]).decode("utf-8", "replace"), stop)
+                    so_far = "".join(emitted)
+                    if final.startswith(so_far) and len(final) > len(so_far):
+                        yield final[len(so_far):]
+                    return
                 if out:
-                    yield out
+                    held.append((n - 1, out))
+                while held and held[0][0] < n - guard.hold:
+                    piece = held.pop(0)[1]
+                    emitted.append(piece)
+                    yield piece
                 if filt.hit:
                     gen.finish_reason = "stop"
                     break
                 if n >= max_new:
                     gen.finish_reason = "length"
                     break
-            out = filt.push(decoder.decode(b"", final=True)) + filt.flush()
+            out = "".join(piece for _, piece in held) + filt.push(decoder.decode(b"", final=True)) + filt.flush()
             if out:
                 yield out
         finally:
@@ -707,9 +813,14 @@ class _Watch:
     consumer of a stream went away). Nothing here waits for the device except the first-token clock on CUDA."""
 
     def __init__(self, stops, prompt_len: int, batch: int, device, t0: float,
-                 cancel: threading.Event | None = None):
+                 cancel: threading.Event | None = None, loop_guard: int = 0):
         import torch
 
+        self.loop = None
+        if loop_guard >= 2:   # LoopGuard's runs, for every row at once (the cut itself: find_loop, afterwards)
+            periods = torch.arange(1, LOOP_MAX_PERIOD + 1, device=device)
+            need = torch.clamp((loop_guard - 1) * periods, min=LOOP_MIN_TOKENS)
+            self.loop = (periods, need, torch.zeros((batch, LOOP_MAX_PERIOD), dtype=torch.long, device=device))
         self.stops = stops
         self.prompt_len = prompt_len
         self.t0 = t0
@@ -731,6 +842,15 @@ class _Watch:
             n_new = input_ids.shape[1] - self.prompt_len
             done = self.stops(input_ids, n_new)
             self.hit_at = torch.where((self.hit_at < 0) & done, n_new, self.hit_at)
+        if self.loop is not None:
+            periods, need, runs = self.loop
+            n_new = input_ids.shape[1] - self.prompt_len
+            width = input_ids.shape[1]
+            prev = input_ids[:, torch.clamp(width - 1 - periods, min=0)]
+            same = (prev == input_ids[:, -1:]) & (periods <= n_new - 1)
+            runs = (runs + 1) * same
+            self.loop = (periods, need, runs)
+            done = done | (runs >= need).any(dim=1)
         if self.cancel is not None and self.cancel.is_set():
             done = ~self.none
         return done
@@ -758,6 +878,14 @@ class _TokenQueue:
 def _first_stop(text: str, stops: Sequence[str]) -> int:
     """Where the first stop string starts in ``text`` (-1: none)."""
     return min((i for i in (text.find(s) for s in stops if s) if i != -1), default=-1)
+
+
+def _loop_text(text: str, stop: Sequence[str]) -> str:
+    """The answer of a generation ended by the loop guard: the text of the tokens before the repetition, without an
+    incomplete last character, cut at the first stop string."""
+    text = text.rstrip("\ufffd")
+    cut = _first_stop(text, stop)
+    return text if cut == -1 else text[:cut]
 
 
 def _stable(text: str) -> str:
@@ -796,20 +924,22 @@ class TransformersGenerator(Generator):
 
     def generate(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0,
                  top_p: float = 1.0, stop: Sequence[str] | str | None = None, ignore_eos: bool = False, *,
-                 top_k: int | None = None, repeat_penalty: float | None = None) -> Generation:
+                 top_k: int | None = None, repeat_penalty: float | None = None,
+                 loop_guard: int | None = None) -> Generation:
         """One ``model.generate`` in this thread (no streamer); the answer read from its output ids."""
         import torch
 
         stop = _resolve_stop(stop, _prompt.STOP_STRINGS)
+        copies = loop_copies(loop_guard)
         ids, max_new, truncated = self._encode(prompt, max_new_tokens, special=False)
         input_ids = torch.tensor([ids], device=self.device)
         t0 = time.perf_counter()
-        watch = _Watch(self._stop_matcher(stop), len(ids), 1, input_ids.device, t0)
+        watch = _Watch(self._stop_matcher(stop), len(ids), 1, input_ids.device, t0, loop_guard=copies)
         out = self._run(input_ids, torch.ones_like(input_ids), max_new, ignore_eos, watch,
                         _hf_sampling(temperature, top_p, top_k, repeat_penalty))
         seconds = time.perf_counter() - t0
         text, n, finish = self._finish(out[0, len(ids):].tolist(), stop, ignore_eos, max_new,
-                                       int(watch.hit_at[0]), "stop")
+                                       int(watch.hit_at[0]), "stop", copies)
         self.last = Generation(text=text, n_tokens=n, seconds=seconds, prompt_tokens=len(ids), finish_reason=finish,
                                prompt_truncated=truncated, first_token_s=watch.first_token_s)
         return self.last
@@ -817,15 +947,16 @@ class TransformersGenerator(Generator):
     def generate_batch(self, prompts: Sequence[str], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                        temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | str | None = None,
                        ignore_eos: bool = False, *, top_k: int | None = None,
-                       repeat_penalty: float | None = None) -> list[Generation]:
-        """One left-padded ``model.generate`` for all ``prompts``; each row stops at eos or a stop string. A
-        Generation's ``seconds`` is the batch's wall time (the latency each answer had)."""
+                       repeat_penalty: float | None = None, loop_guard: int | None = None) -> list[Generation]:
+        """One left-padded ``model.generate`` for all ``prompts``; each row stops at eos, a stop string or a loop.
+        A Generation's ``seconds`` is the batch's wall time (the latency each answer had)."""
         if len(prompts) <= 1:
             return super().generate_batch(prompts, max_new_tokens, temperature, top_p, stop, ignore_eos,
-                                          top_k=top_k, repeat_penalty=repeat_penalty)
+                                          top_k=top_k, repeat_penalty=repeat_penalty, loop_guard=loop_guard)
         import torch
 
         stop = _resolve_stop(stop, _prompt.STOP_STRINGS)
+        copies = loop_copies(loop_guard)
         fitted = [self._encode(p, max_new_tokens, special=False) for p in prompts]
         max_new = min(f[1] for f in fitted)
         width = max(len(f[0]) for f in fitted)
@@ -834,14 +965,15 @@ class TransformersGenerator(Generator):
         input_ids = torch.tensor([[pad] * (width - len(f[0])) + f[0] for f in fitted], device=self.device)
         attention = torch.tensor([[0] * (width - len(f[0])) + [1] * len(f[0]) for f in fitted], device=self.device)
         t0 = time.perf_counter()
-        watch = _Watch(self._stop_matcher(stop), width, len(prompts), input_ids.device, t0)
+        watch = _Watch(self._stop_matcher(stop), width, len(prompts), input_ids.device, t0, loop_guard=copies)
         out = self._run(input_ids, attention, max_new, ignore_eos, watch,
                         _hf_sampling(temperature, top_p, top_k, repeat_penalty))
         seconds = time.perf_counter() - t0
         hits = watch.hit_at.tolist()
         results = []
         for i, (ids, _, truncated) in enumerate(fitted):
-            text, n, finish = self._finish(out[i, width:].tolist(), stop, ignore_eos, max_new, hits[i], "stop")
+            text, n, finish = self._finish(out[i, width:].tolist(), stop, ignore_eos, max_new, hits[i], "stop",
+                                           copies)
             results.append(Generation(text=text, n_tokens=n, seconds=seconds, prompt_tokens=len(ids),
                                       finish_reason=finish, prompt_truncated=truncated))
         return results
@@ -856,7 +988,7 @@ class TransformersGenerator(Generator):
         return text, []
 
     def _stream_text(self, text, *, max_new_tokens, temperature, top_p, stop, special, ignore_eos, top_k=None,
-                     repeat_penalty=None):
+                     repeat_penalty=None, loop_guard=LOOP_GUARD):
         import torch
 
         tok = self.tokenizer
@@ -867,7 +999,7 @@ class TransformersGenerator(Generator):
         cancel = threading.Event()
         streamer = _TokenQueue()
         t0 = time.perf_counter()
-        watch = _Watch(self._stop_matcher(stop), len(ids), 1, input_ids.device, t0, cancel)
+        watch = _Watch(self._stop_matcher(stop), len(ids), 1, input_ids.device, t0, cancel, loop_guard)
         sampling = _hf_sampling(temperature, top_p, top_k, repeat_penalty)
         result: dict[str, Any] = {}
 
@@ -889,12 +1021,14 @@ class TransformersGenerator(Generator):
             if "out" not in result:
                 return None
             gen.text, gen.n_tokens, gen.finish_reason = self._finish(
-                result["out"][0, len(ids):].tolist(), stop, ignore_eos, max_new, int(watch.hit_at[0]), "interrupted")
+                result["out"][0, len(ids):].tolist(), stop, ignore_eos, max_new, int(watch.hit_at[0]), "interrupted",
+                loop_guard)
             return gen.text
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         filt = StopFilter(stop)
+        guard = LoopGuard(loop_guard)
         new: list[int] = []
         shown = ""      # the stable decoded text handed to ``filt`` so far
         emitted = []    # what was yielded
@@ -908,7 +1042,12 @@ class TransformersGenerator(Generator):
                 if item is None:
                     break
                 new.extend(item)
-                stable = _stable(tok.decode(new, skip_special_tokens=True))
+                for t in new[len(guard.ids):]:
+                    guard.push(t)
+                if guard.cut is not None:   # a loop: generate() stops at this step; finish() cuts the text
+                    continue
+                # the last ``hold`` tokens may still turn out to be a repetition: shown once the loop guard lets go
+                stable = _stable(tok.decode(new[: len(new) - guard.hold], skip_special_tokens=True))
                 if len(stable) > len(shown) and stable.startswith(shown):
                     out = filt.push(stable[len(shown):])
                     shown = stable
@@ -983,13 +1122,14 @@ class TransformersGenerator(Generator):
                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
 
     def _finish(self, new: list[int], stop: Sequence[str], ignore_eos: bool, max_new: int, hit_at: int,
-                otherwise: str) -> tuple[str, int, str]:
+                otherwise: str, loop_guard: int = 0) -> tuple[str, int, str]:
         """One row of generate()'s output (answer ids, prompt excluded) as (text, n_tokens, finish_reason).
 
         The answer ends at its first eos (counted, as llama.cpp's stop does not) unless ``ignore_eos``, or at the
         token that completed a stop string (``hit_at``), whichever comes first: in a batch, a row that ended early
         is followed by padding. The text is decoded once and cut before the first stop string. ``otherwise``: the
-        finish reason of an answer that ended early for none of these reasons (an interrupted stream)."""
+        finish reason of an answer that ended early for none of these reasons (an interrupted stream). A loop
+        (``loop_guard`` copies of a block, see LoopGuard) before that end ends the answer where it repeats."""
         end, stopped = len(new), False
         if not ignore_eos:
             eos = self._eos_ids()
@@ -998,6 +1138,9 @@ class TransformersGenerator(Generator):
                 end, stopped = j + 1, True
         if 0 < hit_at <= end:
             end, stopped = hit_at, True
+        loop = find_loop(new[:end], loop_guard)
+        if loop is not None:
+            return _loop_text(self.tokenizer.decode(new[: loop[1]], skip_special_tokens=True), stop), loop[0], "loop"
         text = self.tokenizer.decode(new[:end], skip_special_tokens=True)
         cut = _first_stop(text, stop)
         if cut != -1:

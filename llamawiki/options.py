@@ -99,8 +99,38 @@ def add_generation_arguments(
     _alias(g, "--max-tokens", "max_new_tokens", int)
 
 
+# argparse attributes that hold text a user typed for a model (a question, a system prompt)
+TEXT_ARGUMENTS = {"prompt": "--prompt", "system": "--system", "question": "question"}
+
+
+def user_text(value: str, where: str) -> str:
+    """Text a user typed (argv, stdin) as real characters. Bytes that are not UTF-8 reach Python as lone
+    surrogates (surrogateescape), which no tokenizer takes: read as UTF-8 when they are (a C locale), else as
+    Latin-1 (the encoding of the study's own files) with a warning."""
+    if not any("\udc80" <= c <= "\udcff" for c in value):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+        import sys
+
+        print(f"warning: {where}: not UTF-8; read as Latin-1: {text!r}", file=sys.stderr)
+        return text
+
+
+def check_text_arguments(args: argparse.Namespace) -> None:
+    """The text arguments (``TEXT_ARGUMENTS``) through ``user_text``, in place."""
+    for attr, flag in TEXT_ARGUMENTS.items():
+        value = getattr(args, attr, None)
+        if isinstance(value, str):
+            setattr(args, attr, user_text(value, flag))
+
+
 def check_generation_arguments(args: argparse.Namespace) -> None:
-    """One line per impossible value, before any model is loaded."""
+    """One line per impossible value, before any model is loaded (and the text arguments made real text)."""
+    check_text_arguments(args)
     if getattr(args, "temperature", None) is not None and args.temperature < 0:
         raise UserError(f"--temperature {args.temperature}: must be >= 0")
     if getattr(args, "top_p", None) is not None and not 0 < args.top_p <= 1:
@@ -122,6 +152,7 @@ _GENERATION_RULES = {
     "top_k": (int, lambda v: v >= 0, "a whole number >= 0"),
     "repeat_penalty": (float, lambda v: v > 0, "a number > 0"),
     "batch_size": (int, lambda v: v >= 1, "a whole number >= 1"),
+    "loop_guard": (int, lambda v: v == 0 or v >= 2, "0 (off) or a whole number >= 2"),
 }
 
 

@@ -28,7 +28,11 @@ RESPONSE_HEADER = "### Response:"
 
 # Generation stops here: the start of a new section means the response is over. The study's fine-tuned model
 # rambled on ("### Answer: ...") because it never learned to stop; these strings and eos end it.
-STOP_STRINGS = ["### Instruction:", "### Input:", "### Response:", "\n### ", "\nPergunta:", "Abaixo está uma instrução"]
+# A base model that loses the Portuguese prompt falls back to English "Question: …\nAnswer: …" pairs (measured on
+# the demo: rag.py ask "Em que ano foi inaugurada Brasília?"): a new pair is a new section too. Not for the
+# `estudo` template, whose reproduction keeps the study's behaviour (docs/estudo.md).
+STOP_STRINGS = ["### Instruction:", "### Input:", "### Response:", "\n### ", "\nPergunta:", "Abaixo está uma instrução",
+                "\nQuestion:", "\nAnswer:"]
 
 
 # The study's own template (llama2-finetune.py of the original repository), kept verbatim for `prompt: estudo`:

@@ -373,15 +373,62 @@ def _check_base_model(model: str) -> None:
                         "(python models/get_embedded.py --gguf <file> --hf <folder>)")
 
 
-def last_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
-    """The ``checkpoint-N`` folder with the highest N in ``output_dir``, or None."""
-    best = None
+def checkpoint_problem(ckpt: Path) -> str | None:
+    """Why a ``checkpoint-N`` folder cannot be resumed from (a file missing or cut short: the disk filled up or the
+    run was stopped while saving), or None."""
+    from .checks import read_safetensors_header
+
+    state = ckpt / "trainer_state.json"
+    if not state.exists():
+        return "trainer_state.json is missing"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return "trainer_state.json is truncated or unreadable"
+    weights = ckpt / "adapter_model.safetensors"
+    if weights.exists():
+        try:
+            read_safetensors_header(weights)
+        except UserError as e:
+            return f"adapter_model.safetensors is damaged ({str(e).split(': ', 1)[-1]})"
+    elif not any((ckpt / f).exists() for f in ("adapter_model.bin", "model.safetensors", "pytorch_model.bin")):
+        return "adapter_model.safetensors is missing"
+    for name in ("optimizer.pt", "scheduler.pt"):
+        f = ckpt / name
+        if not f.exists():
+            return f"{name} is missing"
+        if f.stat().st_size == 0:
+            return f"{name} is empty"
+    return None
+
+
+def _checkpoints(output_dir: str | os.PathLike[str]) -> list[tuple[int, Path]]:
+    found = []
     for p in Path(output_dir).glob("checkpoint-*"):
         m = re.fullmatch(r"checkpoint-(\d+)", p.name)
-        if m and p.is_dir() and (p / "trainer_state.json").exists():
-            if best is None or int(m.group(1)) > best[0]:
-                best = (int(m.group(1)), p)
-    return best[1] if best else None
+        if m and p.is_dir():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def last_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
+    """The complete ``checkpoint-N`` folder with the highest N in ``output_dir``, or None (an incomplete one, cut
+    by a full disk or an interruption while saving, is skipped: see ``checkpoint_problem``)."""
+    for _, p in reversed(_checkpoints(output_dir)):
+        if checkpoint_problem(p) is None:
+            return p
+    return None
+
+
+def no_checkpoint_error(output_dir: str | os.PathLike[str]) -> UserError:
+    """What ``--resume`` says when no checkpoint can be resumed: none at all, or which one is incomplete and why."""
+    found = _checkpoints(output_dir)
+    if not found:
+        return UserError(f"{output_dir}: no checkpoint to resume from (no checkpoint-N folder)")
+    _, newest = found[-1]
+    return UserError(f"{output_dir}: no checkpoint to resume from: {newest.name} is incomplete "
+                     f"({checkpoint_problem(newest)}; the disk filled up or the run stopped while saving?); free "
+                     f"some space, then remove {newest} and train again (or start over with --overwrite)")
 
 
 def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite: bool) -> Path | None:
@@ -403,7 +450,7 @@ def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite
     if resume:
         ckpt = last_checkpoint(output_dir)
         if ckpt is None:
-            raise UserError(f"{output_dir}: no checkpoint to resume from (no checkpoint-N folder)")
+            raise no_checkpoint_error(output_dir)
         return ckpt
     ckpt = last_checkpoint(output_dir)
     has_run = previous.exists() or ckpt is not None
@@ -700,7 +747,7 @@ def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, q
     data = load_data(cfg)                                 # bad data: fail before anything heavy
     _check_base_model(str(cfg["model"]))
     if resume and last_checkpoint(cfg["output_dir"]) is None:
-        raise UserError(f"{cfg['output_dir']}: no checkpoint to resume from (no checkpoint-N folder)")
+        raise no_checkpoint_error(cfg["output_dir"])
     cfg = resolve_device(cfg)
     output_dir = Path(cfg["output_dir"])
     identity = _identity(cfg, data)

@@ -48,7 +48,7 @@ class FakeGenerator:
     def __init__(self, spec, log, fail_after=None):
         self.spec, self.log, self.fail_after = spec, log, fail_after
 
-    def generate(self, prompt, max_new_tokens=256, temperature=0.0, top_p=1.0, stop=None):
+    def generate(self, prompt, max_new_tokens=256, temperature=0.0, top_p=1.0, stop=None, loop_guard=None):
         if self.fail_after is not None and len(self.log["answers"]) >= self.fail_after:
             raise KeyboardInterrupt  # what Ctrl-C does mid-run
         self.log["answers"].append(prompt)
@@ -421,7 +421,7 @@ def test_end_to_end_on_tiny_model(tiny_llama, tiny_adapter, tmp_path, capsys):
     assert len(recs) == 6 and {r["system"] for r in recs} == {"base", "finetuned"}
     for r in recs:
         assert 0 < r["tokens"] <= 6 and r["latency_s"] > 0 and r["tokens_per_s"] > 0
-        assert r["generation"] == {"max_new_tokens": 6, "temperature": 0.0, "top_p": 1.0}
+        assert r["generation"] == {"max_new_tokens": 6, "temperature": 0.0, "top_p": 1.0, "loop_guard": 3}
     base = {r["question_id"]: r["answer"] for r in recs if r["system"] == "base"}
     fine = {r["question_id"]: r["answer"] for r in recs if r["system"] == "finetuned"}
     assert base != fine  # the adapter was applied

@@ -247,6 +247,7 @@ GENERATION_KEYS = {
     "repetition_penalty",
     "batch_size",
     "stop",
+    "loop_guard",
 }
 
 

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gguf_tiny import sharpen_tiny_llama, write_llama_gguf
 
 from llamawiki import lora_gguf
 from llamawiki.fileio import UserError, sha256_file
-
-from gguf_tiny import sharpen_tiny_llama, write_llama_gguf
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("llama_cpp")
@@ -194,6 +193,7 @@ def test_rslora_gguf_matches_peft(tiny):
 def test_load_llamacpp_applies_the_adapter_folder(tiny, lora, tmp_path):
     """models.load_llamacpp(adapter=<finetune.py folder>) converts, caches and applies it."""
     import llama_cpp
+
     from llamawiki.models import load_llamacpp
 
     adapter = tmp_path / "adapter"
@@ -218,7 +218,8 @@ def test_load_llamacpp_applies_the_adapter_folder(tiny, lora, tmp_path):
 
 def test_adapter_for_another_model_is_a_user_error(tiny, lora):
     one_layer = write_llama_gguf(tiny["hf"], tiny["root"] / "tiny-1layer.gguf", block_count=1)
-    with pytest.raises(UserError, match=r"model\.layers\.1\..*no matching tensor"):
+    with pytest.raises(UserError, match=r"adapter does not match the base model \(tiny-1layer\.gguf has no tensor "
+                                        r"matching model\.layers\.1\."):
         lora_gguf.lora_to_gguf(lora["dir"], one_layer, tiny["root"] / "never.gguf")
     assert not (tiny["root"] / "never.gguf").exists()
 
@@ -233,9 +234,47 @@ def test_adapter_with_extra_module_is_a_user_error(tiny, lora, tmp_path):
     a = tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"]
     tensors["base_model.model.model.layers.7.self_attn.q_proj.lora_A.weight"] = a
     save_file(tensors, str(weights))
-    with pytest.raises(UserError, match=r"layers\.7\.self_attn\.q_proj has no matching tensor"):
+    with pytest.raises(UserError, match=r"adapter does not match the base model .*matching "
+                                        r"model\.layers\.7\.self_attn\.q_proj"):
         lora_gguf.lora_to_gguf(adapter, tiny["gguf"])
     assert not (adapter / lora_gguf.GGUF_ADAPTER_NAME).exists()
+
+
+def _wrong_shape_adapter(lora, folder: Path) -> Path:
+    """The tiny LoRA with q_proj's lora_B of layer 0 cut to half its rows: names right, one shape wrong (what a
+    LoRA of another model of the same architecture looks like to the converter)."""
+    from safetensors.numpy import load_file, save_file
+
+    shutil.copytree(lora["dir"], folder)
+    weights = folder / "adapter_model.safetensors"
+    tensors = load_file(str(weights))
+    key = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"
+    tensors[key] = np.ascontiguousarray(tensors[key][: tensors[key].shape[0] // 2])
+    save_file(tensors, str(weights))
+    return folder
+
+
+def test_adapter_with_wrong_shapes_is_refused_before_writing(tiny, lora, tmp_path):
+    adapter = _wrong_shape_adapter(lora, tmp_path / "adapter")
+    with pytest.raises(UserError, match=r"adapter: adapter does not match the base model \(tiny-f32\.gguf: "
+                                        r"blk\.0\.attn_q\.weight: the adapter's is 32x64, the base model's 64x64\)"):
+        lora_gguf.ensure_lora_gguf(adapter, tiny["gguf"])
+    assert not (adapter / lora_gguf.GGUF_ADAPTER_NAME).exists()   # nothing cached
+
+
+def test_cached_adapter_for_another_base_is_refused(tiny, lora, tmp_path, monkeypatch):
+    """A conversion cached without the shape check (an older version) is not trusted: checked on every use,
+    the folder and the .gguf file given directly are both refused (llama.cpp would crash on them)."""
+    adapter = _wrong_shape_adapter(lora, tmp_path / "adapter")
+    with monkeypatch.context() as m:
+        m.setattr(lora_gguf, "lora_mismatch", lambda *a: None)
+        cached = lora_gguf.lora_to_gguf(adapter, tiny["gguf"])
+    assert lora_gguf.adapter_mismatch(cached, tiny["gguf"]) is not None
+    for given in (adapter, cached):
+        with pytest.raises(UserError, match=f"{given}: adapter does not match the base model"):
+            lora_gguf.ensure_lora_gguf(given, tiny["gguf"])
+    # the good adapter's own conversion passes the same check
+    assert lora_gguf.adapter_mismatch(lora["gguf"], tiny["gguf"]) is None
 
 
 def test_missing_safetensors_is_a_user_error(tiny, lora, tmp_path):

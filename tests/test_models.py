@@ -318,3 +318,84 @@ def test_quantization_config():
     assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_use_double_quant
     with pytest.raises(UserError, match="unknown quantization"):
         models.quantization_config("3bit")
+
+
+# -- the loop guard ------------------------------------------------------------------------------------------------
+
+def test_loop_guard_cuts_where_the_repetition_starts():
+    unit = [7, 8, 9, 10, 11, 12, 13, 14]
+    ids = [1, 2, 3] + unit * 4
+    # three copies of an 8-token block: seen at the 3rd copy's end, cut after the first copy
+    assert models.find_loop(ids, 3) == (3 + 3 * 8, 3 + 8)
+    assert models.find_loop(ids, 0) is None                      # off
+    assert models.find_loop(list(range(300)), 3) is None         # no repetition
+    assert models.find_loop([5] * 16, 3) is None                 # a short run of one token is not a loop
+    assert models.find_loop([4] + [5] * 17, 3) == (18, 2)        # 17 of them are
+    guard = models.LoopGuard(3)
+    for t in [1, 2, 3] + unit + unit[:3]:
+        guard.push(t)
+    assert guard.hold == 3 and guard.cut is None                 # what a stream keeps back for now
+
+
+def test_loop_guard_values():
+    assert models.loop_copies(None) == models.LOOP_GUARD
+    assert models.loop_copies(0) == 0
+    for bad in (1, -1, 2.5, True):
+        with pytest.raises(UserError, match="loop_guard"):
+            models.loop_copies(bad)
+
+
+def test_loop_guard_in_both_backends(tiny_llama, tmp_path):
+    """A generation forced into a loop (the logits of a fixed cycle of tokens) ends with finish_reason "loop" in
+    both backends, cut at the same place; the stream joins to the same text; off, it runs to max_new_tokens."""
+    from gguf_tiny import write_llama_gguf
+
+    hf = models.load_transformers(tiny_llama)
+    tok = hf.tokenizer
+    cycle = tok("Brasília foi inaugurada.\n", add_special_tokens=False)["input_ids"]
+    assert 4 <= len(cycle) <= 20
+
+    def forced(prefix_len):
+        def process(input_ids, scores):
+            n = input_ids.shape[1] - prefix_len
+            scores[:] = -1e9
+            scores[:, cycle[n % len(cycle)]] = 0
+            return scores
+        return process
+
+    text = P.build_prompt("Em que ano?")
+    n_prompt = len(tok(text)["input_ids"])
+    from transformers import LogitsProcessorList
+
+    orig = hf.model.generate
+    hf.model.generate = lambda **kw: orig(logits_processor=LogitsProcessorList([forced(n_prompt)]), **kw)
+    on = hf.generate(text, max_new_tokens=80, stop=[])
+    off = hf.generate(text, max_new_tokens=80, stop=[], loop_guard=0)
+    streamed = "".join(hf.stream(text, max_new_tokens=80, stop=[]))
+    assert on.finish_reason == "loop" and off.finish_reason == "length"
+    assert on.text == tok.decode(cycle) and streamed == on.text
+    assert off.text.startswith(on.text * 3) and on.n_tokens < 80
+    batch = hf.generate_batch([text, text], max_new_tokens=80, stop=[])
+    assert [g.text for g in batch] == [on.text, on.text] and {g.finish_reason for g in batch} == {"loop"}
+
+    gguf = write_llama_gguf(Path(tiny_llama), tmp_path / "tiny.gguf")
+    cpp = models.load_llamacpp(gguf, n_ctx=256)
+    from llama_cpp import LogitsProcessorList as CppList
+
+    orig_cpp = cpp.llm.generate
+
+    def generate(ids, **kw):
+        start = len(ids)
+
+        def process(input_ids, scores):
+            scores[:] = -1e9
+            scores[cycle[(len(input_ids) - start) % len(cycle)]] = 0
+            return scores
+        kw["logits_processor"] = CppList([process])
+        return orig_cpp(ids, **kw)
+
+    cpp.llm.generate = generate
+    g = cpp.generate(text, max_new_tokens=80, stop=[])
+    assert g.finish_reason == "loop" and g.text.strip() == on.text.strip()
+    assert "".join(cpp.stream(text, max_new_tokens=80, stop=[])) == g.text
+    assert cpp.generate(text, max_new_tokens=80, stop=[], loop_guard=0).finish_reason == "length"

@@ -119,4 +119,5 @@ def test_compare_model_flags_override_every_system():
         "max_new_tokens": 16,
         "temperature": 0.3,
         "top_p": 1.0,
+        "loop_guard": 3,
     }

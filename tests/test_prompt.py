@@ -30,3 +30,14 @@ def test_split_response_cuts_at_next_section():
 def test_split_response_cuts_when_base_model_restarts_the_prompt():
     text = "1888.\n\nAbaixo está uma instrução que descreve uma tarefa"
     assert prompt.split_response(text) == "1888."
+
+
+def test_english_question_answer_pair_ends_an_alpaca_answer_but_not_the_study_reproduction():
+    from llamawiki import prompt as _p
+
+    rambling = "Brasília.\nQuestion: In which year was Brasília inaugurated?\nAnswer: 1960"
+    assert _p.split_response(rambling) == "Brasília."
+    assert _p.split_response("Question: In which year?\nAnswer: 1960") == "Question: In which year?"
+    # docs/estudo.md: the study did not stop there, and its reproduction keeps that
+    assert "\nQuestion:" not in _p.stop_strings("estudo") and "\nAnswer:" not in _p.stop_strings("estudo")
+    assert _p.split_response(rambling, "estudo") == rambling
