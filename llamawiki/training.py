@@ -431,6 +431,15 @@ def no_checkpoint_error(output_dir: str | os.PathLike[str]) -> UserError:
                      f"some space, then remove {newest} and train again (or start over with --overwrite)")
 
 
+class AlreadyTrained(Exception):
+    """The output folder already holds a finished run of exactly this config: there is nothing to do (like make,
+    running the same command twice is not an error; --overwrite trains it again)."""
+
+    def __init__(self, output_dir: Path):
+        super().__init__(f"{output_dir}: already holds a finished run of this config")
+        self.output_dir = output_dir
+
+
 def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite: bool) -> Path | None:
     """Check the output folder against this run; return the checkpoint to resume from (or None).
 
@@ -465,8 +474,7 @@ def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite
             raise UserError(f"{output_dir}: holds a run with a different config ({diff}); "
                             "use --resume to continue it, --overwrite to replace it, or another --output-dir")
         if old.get("status") == "done":
-            raise UserError(f"{output_dir}: already holds a finished run of this config; "
-                            "use --overwrite to train it again, or another --output-dir")
+            raise AlreadyTrained(output_dir)
         if ckpt is not None:
             raise UserError(f"{output_dir}: holds an unfinished run of this config (last: {ckpt.name}); "
                             "use --resume to continue it or --overwrite to start over")
@@ -833,7 +841,15 @@ def train(cfg: dict, *, resume: bool = False, overwrite: bool = False, merge: bo
     resume: continue from the last ``checkpoint-N`` in the output folder; overwrite: replace a previous run of a
     different config there; merge: also write ``<output_dir>/merged`` (base + adapter as one full model).
     """
-    run = build_trainer(cfg, resume=resume, overwrite=overwrite)   # bad input fails here, before torch loads
+    try:
+        run = build_trainer(cfg, resume=resume, overwrite=overwrite)   # bad input fails here, before torch loads
+    except AlreadyTrained as done:
+        print(f"{done.output_dir}: already holds a finished run of this config (run_config.json): nothing to do; "
+              "--overwrite trains it again")
+        if merge and not (done.output_dir / MERGED_DIR).exists():
+            merge_adapter(cfg["model"], done.output_dir, done.output_dir / MERGED_DIR)
+            print(f"merged model: {done.output_dir / MERGED_DIR} (base {cfg['model']} + adapter)")
+        return done.output_dir
     import torch
 
     trainer, out = run.trainer, run.output_dir

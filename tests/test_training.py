@@ -302,13 +302,19 @@ def test_cli_refuses_output_dir_of_a_different_run(trained, tmp_path):
     _assert_user_error(p, "no checkpoint to resume")
 
 
-def test_same_config_twice_is_refused_without_a_flag(trained):
-    from llamawiki.training import build_trainer
+def test_same_config_twice_is_nothing_to_do(trained, capsys):
+    # like make: the same command after a finished run trains nothing and says so (exit 0); the adapter stays
+    from llamawiki.training import AlreadyTrained, build_trainer, train
 
     cfg, out = trained
-    with pytest.raises(UserError, match="already holds a finished run of this config"):
+    with pytest.raises(AlreadyTrained):
         build_trainer(cfg, quiet=True)
-    assert (out / "adapter_model.safetensors").exists()
+    before = (out / "adapter_model.safetensors").read_bytes()
+    stamp = (out / "run_config.json").stat().st_mtime_ns
+    assert train(cfg) == out
+    assert "nothing to do" in capsys.readouterr().out
+    assert (out / "adapter_model.safetensors").read_bytes() == before
+    assert (out / "run_config.json").stat().st_mtime_ns == stamp
 
 
 def test_packing_keeps_the_completion_only_loss_exact(tiny_llama, data_files, tmp_path):
