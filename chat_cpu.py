@@ -27,8 +27,11 @@ def parse_args(argv=None):
     options.add_model_arguments(p, backends=("llamacpp",), model_help="GGUF file (default: the embedded Gemma 3 270M)")
     options.add_generation_arguments(p)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available cores)")
-    p.add_argument("--chat-format", default=None,
-                   help="llama-cpp-python chat format for --mode chat when the GGUF has no template (e.g. gemma, llama-2)")
+    p.add_argument(
+        "--chat-format",
+        default=None,
+        help="llama-cpp-python chat format for --mode chat when the GGUF has no template (e.g. gemma, llama-2)",
+    )
     add_chat_arguments(p)
     return p.parse_args(argv)
 
@@ -38,8 +41,11 @@ def main(argv=None):
     args = parse_args(argv)
     check_chat_arguments(args)
     # interactive: keep the history's KV cache between turns
-    spec = resolve_spec(options.model_spec(args, n_threads=args.threads, chat_format=args.chat_format,
-                                           reuse_prompt_cache=args.prompt is None))
+    spec = resolve_spec(
+        options.model_spec(
+            args, n_threads=args.threads, chat_format=args.chat_format, reuse_prompt_cache=args.prompt is None
+        )
+    )
     if args.mode == "chat" and args.chat_format is None and is_embedded(spec["model"]):
         spec["chat_format"] = "gemma"  # the embedded base model has no template of its own
     return run_chat(load_generator(spec), args)

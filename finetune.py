@@ -26,12 +26,23 @@ from llamawiki.training import train  # noqa: E402  (imports torch/trl only when
 
 @cli
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--config", default="configs/demo.yaml",
-                    help="YAML experiment file (default: %(default)s; the study: configs/llama2-13b-qlora.yaml)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a config value, dotted for sections: --set training.learning_rate=1e-4")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    ap.add_argument(
+        "--config",
+        default="configs/demo.yaml",
+        help="YAML experiment file (default: %(default)s; the study: configs/llama2-13b-qlora.yaml)",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, dotted for sections: --set training.learning_rate=1e-4",
+    )
     ap.add_argument("--output-dir", help="where the adapter goes (overrides output_dir)")
     ap.add_argument("--resume", action="store_true", help="continue from the last checkpoint-N in the output folder")
     ap.add_argument("--overwrite", action="store_true", help="replace a previous run in the output folder")
@@ -50,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         train(cfg, resume=args.resume, overwrite=args.overwrite, merge=args.merge)
     except UserError as e:
         if str(e).startswith("config: "):  # name the file the user wrote
-            raise UserError(f"{args.config}: {str(e)[len('config: '):]}") from None
+            raise UserError(f"{args.config}: {str(e)[len('config: ') :]}") from None
         raise
     return 0
 

@@ -17,8 +17,7 @@ from .models import Generator
 from .options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TOP_P, GREEDY, check_generation_arguments, user_text
 
 HELP = "/reset clears the conversation, /exit quits (or Ctrl-D); Ctrl-C stops an answer"
-NO_INPUT = ("stdin: no input (stdin is empty): nothing to answer; pipe the questions in, one per line, or give "
-            "--prompt")
+NO_INPUT = "stdin: no input (stdin is empty): nothing to answer; pipe the questions in, one per line, or give --prompt"
 
 
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +25,13 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("conversation")
     g.add_argument("--prompt", help="answer this one question, print the answer and exit (no interactive loop)")
     g.add_argument("--system", help="system prompt (in completion mode it replaces the Alpaca instruction)")
-    g.add_argument("--mode", choices=["completion", "chat"], default=None,
-                   help="completion: the study's Alpaca prompt (default for base models such as the embedded Gemma); "
-                        "chat: the model's chat template (default when the model has one)")
+    g.add_argument(
+        "--mode",
+        choices=["completion", "chat"],
+        default=None,
+        help="completion: the study's Alpaca prompt (default for base models such as the embedded Gemma); "
+        "chat: the model's chat template (default when the model has one)",
+    )
     g.add_argument("--verbose", action="store_true", help="print tokens/s and time to first token after each answer")
 
 
@@ -38,7 +41,7 @@ def check_chat_arguments(args: argparse.Namespace) -> None:
     if getattr(args, "prompt", None) is None and (sys.stdin is None or sys.stdin.closed):
         raise UserError("stdin: closed; the interactive chat reads questions from it (give --prompt for one answer)")
     if getattr(args, "prompt", None) is None and stdin_is_empty(sys.stdin):
-        raise UserError(NO_INPUT)   # before the model loads: nothing could ever be asked
+        raise UserError(NO_INPUT)  # before the model loads: nothing could ever be asked
 
 
 def stdin_is_empty(stdin) -> bool:
@@ -63,17 +66,29 @@ def resolve_mode(generator: Generator, mode: str | None) -> bool:
     if mode is None:
         return generator.has_chat_template
     if mode == "chat" and not generator.has_chat_template:
-        raise UserError(f"{generator.name}: this model has no chat template; use --mode completion"
-                        + (" or --chat-format" if generator.backend == "llamacpp" else ""))
+        raise UserError(
+            f"{generator.name}: this model has no chat template; use --mode completion"
+            + (" or --chat-format" if generator.backend == "llamacpp" else "")
+        )
     return mode == "chat"
 
 
 class Chat:
     """A conversation with one model: the message history and how to print an answer."""
 
-    def __init__(self, generator: Generator, *, template: bool, system: str | None = None,
-                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = GREEDY,
-                 top_p: float = DEFAULT_TOP_P, verbose: bool = False, out: TextIO | None = None, err: TextIO | None = None):
+    def __init__(
+        self,
+        generator: Generator,
+        *,
+        template: bool,
+        system: str | None = None,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = GREEDY,
+        top_p: float = DEFAULT_TOP_P,
+        verbose: bool = False,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ):
         self.gen = generator
         self.template = template
         self.system = system
@@ -112,7 +127,7 @@ class Chat:
                     started = True
                 text = pending + piece
                 shown = text.rstrip()
-                pending = text[len(shown):]
+                pending = text[len(shown) :]
                 if shown:
                     self.out.write(shown)
                     self.out.flush()
@@ -133,8 +148,11 @@ class Chat:
             print(f"[older messages left out to fit the context window of {self.gen.n_ctx} tokens]", file=self.err)
         if self.verbose and g is not None:
             ttft = f"{g.first_token_s * 1000:.0f} ms" if g.first_token_s is not None else "n/a"
-            print(f"[{g.n_tokens} tokens in {g.seconds:.2f} s, {g.decode_tokens_per_s:.1f} tokens/s, "
-                  f"first token {ttft}, prompt {g.prompt_tokens} tokens, finish: {g.finish_reason}]", file=self.err)
+            print(
+                f"[{g.n_tokens} tokens in {g.seconds:.2f} s, {g.decode_tokens_per_s:.1f} tokens/s, "
+                f"first token {ttft}, prompt {g.prompt_tokens} tokens, finish: {g.finish_reason}]",
+                file=self.err,
+            )
         return answer
 
 
@@ -159,9 +177,14 @@ class RagChat(Chat):
     def _stream(self) -> Iterator[str]:
         from .retrieval import rag_prompt, sources_of
 
-        prompt, docs = rag_prompt(self.messages[-1]["content"], self.retriever, self.gen, k=self.k,
-                                  max_context_chars=self.max_context_chars,
-                                  max_new_tokens=self.params["max_new_tokens"])
+        prompt, docs = rag_prompt(
+            self.messages[-1]["content"],
+            self.retriever,
+            self.gen,
+            k=self.k,
+            max_context_chars=self.max_context_chars,
+            max_new_tokens=self.params["max_new_tokens"],
+        )
         self.sources = sources_of(docs)
         return self.gen.stream(prompt, **self.params)
 
@@ -172,13 +195,21 @@ class RagChat(Chat):
         return answer
 
 
-def run_chat(generator: Generator, args: argparse.Namespace, stdin: TextIO | None = None,
-             chat: Chat | None = None) -> int:
+def run_chat(
+    generator: Generator, args: argparse.Namespace, stdin: TextIO | None = None, chat: Chat | None = None
+) -> int:
     """``--prompt``: one answer; otherwise the interactive loop on stdin. ``chat``: a ready conversation (RagChat)."""
     if chat is None:
         template = resolve_mode(generator, args.mode)
-        chat = Chat(generator, template=template, system=args.system, max_new_tokens=args.max_new_tokens,
-                    temperature=args.temperature, top_p=args.top_p, verbose=args.verbose)
+        chat = Chat(
+            generator,
+            template=template,
+            system=args.system,
+            max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            verbose=args.verbose,
+        )
     if getattr(args, "prompt", None) is not None:
         if not args.prompt.strip():
             raise UserError("--prompt: empty question")
@@ -186,15 +217,17 @@ def run_chat(generator: Generator, args: argparse.Namespace, stdin: TextIO | Non
         return 0
     stdin = stdin or sys.stdin
     if stdin is sys.stdin and hasattr(stdin, "reconfigure"):
-        try:   # bytes that are not UTF-8 (or a C locale): kept as surrogates, then read by user_text
+        try:  # bytes that are not UTF-8 (or a C locale): kept as surrogates, then read by user_text
             stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
         except (ValueError, OSError):
             pass
     interactive = _isatty(stdin)
     asked = False
-    print(f"Chatting with {generator.name} [{generator.backend}, {chat.mode_label}, context {generator.n_ctx} tokens]. "
-          f"{HELP}.",
-          file=sys.stderr)
+    print(
+        f"Chatting with {generator.name} [{generator.backend}, {chat.mode_label}, context {generator.n_ctx} tokens]. "
+        f"{HELP}.",
+        file=sys.stderr,
+    )
     while True:
         try:
             if stdin is sys.stdin:
@@ -208,7 +241,7 @@ def run_chat(generator: Generator, args: argparse.Namespace, stdin: TextIO | Non
         except (EOFError, KeyboardInterrupt) as e:
             sys.stdout.write("\n")
             if isinstance(e, EOFError) and not asked and not interactive:
-                raise UserError(NO_INPUT) from None   # a pipe that brought nothing: the run answered nothing
+                raise UserError(NO_INPUT) from None  # a pipe that brought nothing: the run answered nothing
             return 0
         except RuntimeError as e:  # input(): lost sys.stdin (closed while chatting)
             raise UserError(f"stdin: {e}") from None

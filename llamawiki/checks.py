@@ -24,9 +24,25 @@ from pathlib import Path
 from .fileio import UserError
 
 # bytes per element of each safetensors dtype
-_DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "U16": 2, "I16": 2, "F16": 2,
-                "BF16": 2, "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8}
-_MAX_HEADER = 100 * 1024 * 1024   # safetensors' own limit
+_DTYPE_SIZES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "F8_E8M0": 1,
+    "U16": 2,
+    "I16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "U32": 4,
+    "I32": 4,
+    "F32": 4,
+    "U64": 8,
+    "I64": 8,
+    "F64": 8,
+}
+_MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
 PEFT_PREFIX = "base_model.model."
 
 
@@ -41,8 +57,9 @@ def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, tuple[int
                 raise UserError(f"{path}: truncated safetensors file ({size} bytes, no header)")
             n = struct.unpack("<Q", head)[0]
             if n > _MAX_HEADER or 8 + n > size:
-                raise UserError(f"{path}: truncated or not a safetensors file (header of {n} bytes, file of "
-                                f"{size} bytes)")
+                raise UserError(
+                    f"{path}: truncated or not a safetensors file (header of {n} bytes, file of {size} bytes)"
+                )
             raw = f.read(n)
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
@@ -72,15 +89,15 @@ def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, tuple[int
         for d in shape:
             count *= d
         if item is not None and stop - begin != count * item:
-            raise UserError(f"{path}: corrupt safetensors header (tensor {name!r}: {stop - begin} bytes for "
-                            f"shape {list(shape)})")
+            raise UserError(
+                f"{path}: corrupt safetensors header (tensor {name!r}: {stop - begin} bytes for shape {list(shape)})"
+            )
         if stop > data:
             raise UserError(f"{path}: truncated: tensor {name!r} lies past the end of the file ({size} bytes)")
         end = max(end, stop)
         shapes[name] = shape
     if end != data:
-        raise UserError(f"{path}: truncated or corrupt: the header describes {end} bytes of data, the file has "
-                        f"{data}")
+        raise UserError(f"{path}: truncated or corrupt: the header describes {end} bytes of data, the file has {data}")
     return shapes
 
 
@@ -120,7 +137,7 @@ def peft_lora_shapes(shapes: dict[str, tuple[int, ...]]) -> dict[str, dict[str, 
     for key, shape in shapes.items():
         if not key.startswith(PEFT_PREFIX) or ".lora_" not in key:
             continue
-        module, part = key[len(PEFT_PREFIX):].rsplit(".lora_", 1)
+        module, part = key[len(PEFT_PREFIX) :].rsplit(".lora_", 1)
         if part in ("A.weight", "B.weight"):
             out.setdefault(module + ".weight", {})[part[0]] = shape
     return out
@@ -131,8 +148,9 @@ def check_hf_adapter(adapter: str | os.PathLike[str], base: str | os.PathLike[st
     and, when ``base`` is a local folder with safetensors weights, every LoRA pair shaped like its base weight."""
     adapter = Path(adapter)
     if adapter.is_file():
-        raise UserError(f"{adapter}: not a LoRA adapter folder (a file; the transformers backend takes "
-                        "finetune.py's output folder)")
+        raise UserError(
+            f"{adapter}: not a LoRA adapter folder (a file; the transformers backend takes finetune.py's output folder)"
+        )
     if not adapter.is_dir():
         raise UserError(f"{adapter}: adapter not found (a finetune.py output folder)")
     config = adapter / "adapter_config.json"

@@ -26,11 +26,10 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None, def
             raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
         except yaml.YAMLError as e:
             raise UserError(f"{path}: invalid YAML: {str(e).splitlines()[0]}") from None
-        if data is None:   # an empty file would silently mean "every default": a full default run
+        if data is None:  # an empty file would silently mean "every default": a full default run
             raise UserError(f"{path}: empty config (no settings); see configs/demo.yaml for every key")
         if not isinstance(data, dict):
-            raise UserError(f"{path}: expected a mapping of settings at the top level, found a "
-                            f"{type(data).__name__}")
+            raise UserError(f"{path}: expected a mapping of settings at the top level, found a {type(data).__name__}")
         _merge(cfg, data)
     for item in overrides or []:
         if "=" not in item:

@@ -128,8 +128,9 @@ def cli(main: Callable[..., int | None]) -> Callable[..., int]:
     return wrapper
 
 
-def check_distinct_paths(outputs: dict[str, str | os.PathLike[str] | None],
-                         inputs: Iterable[str | os.PathLike[str]] = ()) -> None:
+def check_distinct_paths(
+    outputs: dict[str, str | os.PathLike[str] | None], inputs: Iterable[str | os.PathLike[str]] = ()
+) -> None:
     """Refuse an output that is a directory, that is one of the inputs, or that is another output (same file
     after resolving links and ``..``): a run must never overwrite what it reads or what it just wrote."""
     seen: dict[Path, str] = {}
@@ -173,8 +174,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as e:
         # a write to the temporary file (disk full, quota, I/O error) fails as the output, which is left as it was
         if e.filename in (None, str(tmp_path), tmp_path) or e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
-            raise UserError(f"{path}: cannot write: {e.strerror or e}; the previous file, if any, is left "
-                            "unchanged") from None
+            raise UserError(
+                f"{path}: cannot write: {e.strerror or e}; the previous file, if any, is left unchanged"
+            ) from None
         raise
     finally:
         if tmp_path.exists():
@@ -228,9 +230,10 @@ def read_csv(path: str | os.PathLike[str], what: str = "file") -> tuple[list[str
             rows.append({(k or "").strip(): (v or "") for k, v in raw.items()})
             start = reader.line_num + 1
     except csv.Error as e:  # an unterminated quote would otherwise swallow the rest of the file into one field
-        if "end of data" in str(e):   # the quote opened on the record's first line runs to the end of the file
-            raise UserError(f"{path}: line {start}: unterminated quote (the quoted field runs to the end of the "
-                            "file)") from None
+        if "end of data" in str(e):  # the quote opened on the record's first line runs to the end of the file
+            raise UserError(
+                f"{path}: line {start}: unterminated quote (the quoted field runs to the end of the file)"
+            ) from None
         raise UserError(f"{path}: line {start}: {e} (an unterminated or stray quote?)") from None
     return columns, rows
 
@@ -284,10 +287,23 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def library_versions(names: Iterable[str] = (
-    "torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes", "langchain",
-    "langchain-core", "langchain-community", "faiss-cpu", "sentence-transformers", "llama-cpp-python",
-)) -> dict[str, str | None]:
+def library_versions(
+    names: Iterable[str] = (
+        "torch",
+        "transformers",
+        "peft",
+        "trl",
+        "datasets",
+        "accelerate",
+        "bitsandbytes",
+        "langchain",
+        "langchain-core",
+        "langchain-community",
+        "faiss-cpu",
+        "sentence-transformers",
+        "llama-cpp-python",
+    ),
+) -> dict[str, str | None]:
     """Installed versions of the libraries a result depends on (written beside every output)."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -313,8 +329,12 @@ def looks_local(name: str | os.PathLike[str]) -> bool:
     """
     name = str(name)
     p = Path(name).expanduser()
-    return (p.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
-            or (len(p.parts) > 1 and Path(p.parts[0]).is_dir()))
+    return (
+        p.exists()
+        or name.startswith((".", "/", "~"))
+        or name.count("/") > 1
+        or (len(p.parts) > 1 and Path(p.parts[0]).is_dir())
+    )
 
 
 def use_offline_hub() -> None:
@@ -354,15 +374,18 @@ class JsonlCache:
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError:
-                    self.skipped_lines += 1   # a line cut by an interruption: that answer is generated again
+                    self.skipped_lines += 1  # a line cut by an interruption: that answer is generated again
                     continue
                 if isinstance(rec, dict) and "key" in rec:
                     self._index(rec)
                 else:
                     self.skipped_lines += 1
             if self.skipped_lines:
-                print(f"warning: {self.path}: {self.skipped_lines} unreadable line(s) skipped (cut by an "
-                      "interruption?); their results are generated again", file=sys.stderr)
+                print(
+                    f"warning: {self.path}: {self.skipped_lines} unreadable line(s) skipped (cut by an "
+                    "interruption?); their results are generated again",
+                    file=sys.stderr,
+                )
 
     def _index(self, rec: dict) -> None:
         self.by_key[rec["key"]] = rec
@@ -381,7 +404,7 @@ class JsonlCache:
             f.seek(0, os.SEEK_END)
             if f.tell() > 0:
                 f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":       # the previous run died mid-line: start a fresh line
+                if f.read(1) != b"\n":  # the previous run died mid-line: start a fresh line
                     f.write(b"\n")
             f.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
             f.flush()

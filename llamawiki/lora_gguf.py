@@ -138,18 +138,22 @@ def check_gguf_file(path: str | os.PathLike[str], kind: str = "model", architect
         for d in shape:
             n *= d
         if data_start + offset + n // block * type_size > size:
-            raise UserError(f"{path}: truncated: tensor {name!r} lies past the end of the file "
-                            f"({size} bytes)")
+            raise UserError(f"{path}: truncated: tensor {name!r} lies past the end of the file ({size} bytes)")
     if kind == "adapter":
         if meta.get("general.type") != "adapter":
-            what = "a model, not an adapter" if meta.get("general.type") in (None, "model") else \
-                f"general.type {meta.get('general.type')!r}"
+            what = (
+                "a model, not an adapter"
+                if meta.get("general.type") in (None, "model")
+                else f"general.type {meta.get('general.type')!r}"
+            )
             raise UserError(f"{path}: not a LoRA adapter GGUF ({what})")
         if meta.get("adapter.type") != "lora":
             raise UserError(f"{path}: adapter.type is {meta.get('adapter.type')!r}, expected 'lora'")
         if architecture and meta.get("general.architecture") != architecture:
-            raise UserError(f"{path}: adapter does not match the base model (the adapter is for architecture "
-                            f"{meta.get('general.architecture')!r}, the base model is {architecture!r})")
+            raise UserError(
+                f"{path}: adapter does not match the base model (the adapter is for architecture "
+                f"{meta.get('general.architecture')!r}, the base model is {architecture!r})"
+            )
     return meta
 
 
@@ -176,14 +180,16 @@ def adapter_mismatch(adapter_gguf: str | os.PathLike[str], base_gguf: str | os.P
     return lora_mismatch(lora, base)
 
 
-def check_adapter_fits(adapter_gguf: str | os.PathLike[str], base_gguf: str | os.PathLike[str],
-                       name: str | os.PathLike[str] | None = None) -> None:
+def check_adapter_fits(
+    adapter_gguf: str | os.PathLike[str], base_gguf: str | os.PathLike[str], name: str | os.PathLike[str] | None = None
+) -> None:
     """UserError ``<name>: adapter does not match the base model (...)`` unless every LoRA tensor of
     ``adapter_gguf`` fits ``base_gguf`` (``name``: what the user gave, default the adapter file)."""
     why = adapter_mismatch(adapter_gguf, base_gguf)
     if why:
-        raise UserError(f"{name or adapter_gguf}: adapter does not match the base model "
-                        f"({Path(base_gguf).name}: {why})")
+        raise UserError(
+            f"{name or adapter_gguf}: adapter does not match the base model ({Path(base_gguf).name}: {why})"
+        )
 
 
 def gguf_architecture(base_gguf: str | os.PathLike[str]) -> tuple[str, dict]:
@@ -221,11 +227,15 @@ def _read_adapter(adapter_dir: Path) -> tuple[dict, Path]:
         raise UserError(f"{config_path}: peft_type {config.get('peft_type')!r} cannot run in llama.cpp (only LORA)")
     for key, what in (("use_dora", "DoRA"), ("modules_to_save", "modules_to_save"), ("alpha_pattern", "alpha_pattern")):
         if config.get(key):
-            raise UserError(f"{config_path}: {what} is not supported by llama.cpp adapters; "
-                            f"use the transformers backend for this adapter")
+            raise UserError(
+                f"{config_path}: {what} is not supported by llama.cpp adapters; "
+                f"use the transformers backend for this adapter"
+            )
     if config.get("use_rslora") and config.get("rank_pattern"):
-        raise UserError(f"{config_path}: rsLoRA with rank_pattern cannot be expressed with llama.cpp's single alpha; "
-                        f"use the transformers backend for this adapter")
+        raise UserError(
+            f"{config_path}: rsLoRA with rank_pattern cannot be expressed with llama.cpp's single alpha; "
+            f"use the transformers backend for this adapter"
+        )
     return config, weights
 
 
@@ -235,13 +245,21 @@ def is_gguf_adapter(adapter: str | os.PathLike[str]) -> bool:
     return adapter.is_file() and adapter.suffix == ".gguf"
 
 
-def lora_to_gguf(adapter_dir: str | os.PathLike[str], base_gguf: str | os.PathLike[str],
-                 out_path: str | os.PathLike[str] | None = None) -> Path:
+def lora_to_gguf(
+    adapter_dir: str | os.PathLike[str],
+    base_gguf: str | os.PathLike[str],
+    out_path: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write the GGUF adapter for ``base_gguf`` (default ``<adapter_dir>/adapter_model.gguf``); returns its path."""
     adapter_dir = Path(adapter_dir)
     config, weights = _read_adapter(adapter_dir)
-    return _convert(config, weights, sha256_file(weights), base_gguf,
-                    Path(out_path) if out_path else adapter_dir / GGUF_ADAPTER_NAME)
+    return _convert(
+        config,
+        weights,
+        sha256_file(weights),
+        base_gguf,
+        Path(out_path) if out_path else adapter_dir / GGUF_ADAPTER_NAME,
+    )
 
 
 def _convert(config: dict, weights: Path, digest: str, base_gguf: str | os.PathLike[str], out_path: Path) -> Path:
@@ -252,15 +270,17 @@ def _convert(config: dict, weights: Path, digest: str, base_gguf: str | os.PathL
     arch, info = gguf_architecture(base_gguf)
     base_shapes = {k: v for k, v in gguf_shapes(base_gguf).items() if len(v) == 2}
     if arch not in _PLAIN_ARCHS | _PERMUTE_QK_ARCHS:
-        raise UserError(f"{base_gguf}: LoRA conversion for architecture {arch!r} is not supported "
-                        f"(supported: {', '.join(sorted(_PLAIN_ARCHS | _PERMUTE_QK_ARCHS))}); "
-                        f"use the transformers backend")
+        raise UserError(
+            f"{base_gguf}: LoRA conversion for architecture {arch!r} is not supported "
+            f"(supported: {', '.join(sorted(_PLAIN_ARCHS | _PERMUTE_QK_ARCHS))}); "
+            f"use the transformers backend"
+        )
     arch_id = next((k for k, v in gguf.MODEL_ARCH_NAMES.items() if v == arch), None)
     if arch_id is None:
         raise UserError(f"{base_gguf}: architecture {arch!r} unknown to the gguf package")
     name_map = gguf.get_tensor_name_map(arch_id, int(info["block_count"]))
 
-    read_safetensors_header(weights)   # a truncated file: one line, not safetensors' own error
+    read_safetensors_header(weights)  # a truncated file: one line, not safetensors' own error
     try:
         tensors = load_file(str(weights))
     except Exception as e:  # safetensors raises its own error types
@@ -269,13 +289,15 @@ def _convert(config: dict, weights: Path, digest: str, base_gguf: str | os.PathL
     for key, value in tensors.items():
         if not key.startswith(PEFT_PREFIX) or ".lora_" not in key:
             raise UserError(f"{weights}: unexpected tensor {key!r} (only lora_A/lora_B of linear layers convert)")
-        module, part = key[len(PEFT_PREFIX):].rsplit(".lora_", 1)
+        module, part = key[len(PEFT_PREFIX) :].rsplit(".lora_", 1)
         if part not in ("A.weight", "B.weight"):
             raise UserError(f"{weights}: unsupported LoRA tensor {key!r} (embedding or bias LoRA)")
         target = name_map.get_name(module + ".weight", try_suffixes=(".weight",))
         if target is None or target not in info["tensors"]:
-            raise UserError(f"{weights.parent}: adapter does not match the base model ({Path(base_gguf).name} "
-                            f"has no tensor matching {module}; was the adapter trained on another model?)")
+            raise UserError(
+                f"{weights.parent}: adapter does not match the base model ({Path(base_gguf).name} "
+                f"has no tensor matching {module}; was the adapter trained on another model?)"
+            )
         pairs.setdefault(target, {})[part[0]] = value.astype(np.float32)
     # llama.cpp does not check the shapes: an adapter of another model would crash it (segmentation fault)
     why = lora_mismatch({t: {k: v.shape for k, v in ab.items()} for t, ab in pairs.items()}, base_shapes)
@@ -333,10 +355,12 @@ def ensure_lora_gguf(adapter: str | os.PathLike[str], base_gguf: str | os.PathLi
         if stamp == digest:
             return cached
     try:
-        out = _convert(config, weights, digest, base_gguf, cached)   # refuses a mismatch before writing
+        out = _convert(config, weights, digest, base_gguf, cached)  # refuses a mismatch before writing
         check_gguf_file(out, "adapter", arch)
         check_adapter_fits(out, base_gguf, adapter)
         return out
     except PermissionError:
-        raise UserError(f"{adapter}: cannot write {GGUF_ADAPTER_NAME} here (read-only folder); convert it "
-                        f"elsewhere with llamawiki.lora_gguf.lora_to_gguf and pass the .gguf file") from None
+        raise UserError(
+            f"{adapter}: cannot write {GGUF_ADAPTER_NAME} here (read-only folder); convert it "
+            f"elsewhere with llamawiki.lora_gguf.lora_to_gguf and pass the .gguf file"
+        ) from None

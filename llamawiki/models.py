@@ -44,6 +44,7 @@ EMBEDDED_HF = MODELS_DIR / "gemma-3-270m-hf"
 # 1. transformers loading
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def cuda_available() -> bool:
     import torch
 
@@ -99,7 +100,11 @@ def load_tokenizer(model: str | os.PathLike[str], gguf_file: str | None = None):
 
     model = _check_model_path(model, gguf_file)
     try:
-        tok = AutoTokenizer.from_pretrained(model, gguf_file=gguf_file) if gguf_file else AutoTokenizer.from_pretrained(model)
+        tok = (
+            AutoTokenizer.from_pretrained(model, gguf_file=gguf_file)
+            if gguf_file
+            else AutoTokenizer.from_pretrained(model)
+        )
     except (OSError, ValueError) as e:
         raise UserError(f"{model}: cannot load tokenizer: {str(e).splitlines()[0]}{_offline_hint(model)}") from None
     if tok.pad_token is None:
@@ -157,8 +162,9 @@ def load_hf_model(
     return lm, tokenizer
 
 
-def check_model_files(model: str | os.PathLike[str], gguf_file: str | None = None,
-                      adapter: str | os.PathLike[str] | None = None) -> None:
+def check_model_files(
+    model: str | os.PathLike[str], gguf_file: str | None = None, adapter: str | os.PathLike[str] | None = None
+) -> None:
     """Before transformers or peft read anything (headers only, see llamawiki.checks): the adapter first (a LoRA
     for another model is refused without loading the base), then the model folder's safetensors whole."""
     local = looks_local(str(model)) and Path(str(model)).expanduser().is_dir() and gguf_file is None
@@ -184,6 +190,7 @@ def apply_adapter(lm, adapter: str | os.PathLike[str], trainable: bool = False):
 # ---------------------------------------------------------------------------------------------------------------
 # 2. Generation: one small interface over llama.cpp and transformers
 # ---------------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Generation:
@@ -221,9 +228,9 @@ class ChatPrompt:
     """A conversation rendered into one prompt string for a model."""
 
     text: str
-    stop: list[str]          # default stop strings for this kind of prompt
-    templated: bool          # built by the model's chat template (special tokens inside) vs. the Alpaca prompt
-    dropped_turns: int = 0   # older messages left out to fit the context window
+    stop: list[str]  # default stop strings for this kind of prompt
+    templated: bool  # built by the model's chat template (special tokens inside) vs. the Alpaca prompt
+    dropped_turns: int = 0  # older messages left out to fit the context window
 
 
 class StopFilter:
@@ -256,7 +263,7 @@ class StopFilter:
                     hold = k
                     break
         out = self.buf[: len(self.buf) - hold]
-        self.buf = self.buf[len(self.buf) - hold:]
+        self.buf = self.buf[len(self.buf) - hold :]
         return out
 
     def flush(self) -> str:
@@ -298,8 +305,7 @@ class LoopGuard:
     repetition starts) once the loop is there, else None; ``hold`` is how many trailing tokens a future cut may
     still remove (what a stream keeps back). The same ids give the same cut in both backends."""
 
-    def __init__(self, copies: int = LOOP_GUARD, max_period: int = LOOP_MAX_PERIOD,
-                 min_tokens: int = LOOP_MIN_TOKENS):
+    def __init__(self, copies: int = LOOP_GUARD, max_period: int = LOOP_MAX_PERIOD, min_tokens: int = LOOP_MIN_TOKENS):
         self.copies = copies
         self.max_period = max_period
         self.need = [0] + [max((copies - 1) * p, min_tokens) for p in range(1, max_period + 1)]
@@ -394,42 +400,110 @@ class Generator:
     def _render_chat_template(self, messages: list[dict]) -> tuple[str, list[str]]:
         raise NotImplementedError
 
-    def _stream_text(self, text: str, *, max_new_tokens: int, temperature: float, top_p: float, stop: list[str],
-                     special: bool, ignore_eos: bool, top_k: int | None = None,
-                     repeat_penalty: float | None = None, loop_guard: int = LOOP_GUARD) -> Iterator[str]:
+    def _stream_text(
+        self,
+        text: str,
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        stop: list[str],
+        special: bool,
+        ignore_eos: bool,
+        top_k: int | None = None,
+        repeat_penalty: float | None = None,
+        loop_guard: int = LOOP_GUARD,
+    ) -> Iterator[str]:
         raise NotImplementedError
 
     # -- the interface -------------------------------------------------------------------------------------
-    def stream(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0,
-               top_p: float = 1.0, stop: Sequence[str] | str | None = None, ignore_eos: bool = False, *,
-               top_k: int | None = None, repeat_penalty: float | None = None,
-               loop_guard: int | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        prompt: str,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | str | None = None,
+        ignore_eos: bool = False,
+        *,
+        top_k: int | None = None,
+        repeat_penalty: float | None = None,
+        loop_guard: int | None = None,
+    ) -> Iterator[str]:
         """Yield the completion of ``prompt`` piece by piece (whole UTF-8 characters); stop strings left out.
         ``top_k`` (None/0 = off) and ``repeat_penalty`` (None/1 = off) are the study's extra sampling settings;
         ``loop_guard``: copies of a repeated block that end the answer (None: LOOP_GUARD, 0: off)."""
-        return self._stream_text(prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                 stop=_resolve_stop(stop, _prompt.STOP_STRINGS), special=False, ignore_eos=ignore_eos,
-                                 loop_guard=loop_copies(loop_guard), **_extra(top_k, repeat_penalty))
+        return self._stream_text(
+            prompt,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            stop=_resolve_stop(stop, _prompt.STOP_STRINGS),
+            special=False,
+            ignore_eos=ignore_eos,
+            loop_guard=loop_copies(loop_guard),
+            **_extra(top_k, repeat_penalty),
+        )
 
-    def generate(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0,
-                 top_p: float = 1.0, stop: Sequence[str] | str | None = None, ignore_eos: bool = False, *,
-                 top_k: int | None = None, repeat_penalty: float | None = None,
-                 loop_guard: int | None = None) -> Generation:
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | str | None = None,
+        ignore_eos: bool = False,
+        *,
+        top_k: int | None = None,
+        repeat_penalty: float | None = None,
+        loop_guard: int | None = None,
+    ) -> Generation:
         """The completion of ``prompt`` (cut before the first stop string) with token counts and timings."""
-        return self._collect(self.stream(prompt, max_new_tokens, temperature, top_p, stop, ignore_eos,
-                                         loop_guard=loop_guard, **_extra(top_k, repeat_penalty)))
+        return self._collect(
+            self.stream(
+                prompt,
+                max_new_tokens,
+                temperature,
+                top_p,
+                stop,
+                ignore_eos,
+                loop_guard=loop_guard,
+                **_extra(top_k, repeat_penalty),
+            )
+        )
 
-    def generate_batch(self, prompts: Sequence[str], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                       temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | str | None = None,
-                       ignore_eos: bool = False, *, top_k: int | None = None,
-                       repeat_penalty: float | None = None, loop_guard: int | None = None) -> list[Generation]:
+    def generate_batch(
+        self,
+        prompts: Sequence[str],
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | str | None = None,
+        ignore_eos: bool = False,
+        *,
+        top_k: int | None = None,
+        repeat_penalty: float | None = None,
+        loop_guard: int | None = None,
+    ) -> list[Generation]:
         """``generate`` for several prompts. This default runs them one at a time; the transformers backend runs
         them as one left-padded batch (greedy outputs equal to one at a time)."""
-        return [self.generate(p, max_new_tokens, temperature, top_p, stop, ignore_eos, loop_guard=loop_guard,
-                              **_extra(top_k, repeat_penalty)) for p in prompts]
+        return [
+            self.generate(
+                p,
+                max_new_tokens,
+                temperature,
+                top_p,
+                stop,
+                ignore_eos,
+                loop_guard=loop_guard,
+                **_extra(top_k, repeat_penalty),
+            )
+            for p in prompts
+        ]
 
-    def chat_prompt(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                    template: bool | None = None) -> ChatPrompt:
+    def chat_prompt(
+        self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, template: bool | None = None
+    ) -> ChatPrompt:
         """Render a conversation: the chat template (template=None: when the model has one) or the Alpaca prompt.
 
         The oldest turns are dropped so that the prompt plus ``max_new_tokens`` fits the context window.
@@ -442,8 +516,9 @@ class Generator:
             text, dropped = alpaca_chat_prompt(messages, lambda p: self.count_tokens(p) <= budget)
             return ChatPrompt(text, list(_prompt.STOP_STRINGS), False, dropped)
         if not self.has_chat_template:
-            raise UserError(f"{self.name}: the model has no chat template (use the completion mode, or give a chat "
-                            "format)")
+            raise UserError(
+                f"{self.name}: the model has no chat template (use the completion mode, or give a chat format)"
+            )
         system = [m for m in messages if m["role"] == "system"][:1]
         turns = [m for m in messages if m["role"] != "system"]
         dropped = 0
@@ -455,15 +530,30 @@ class Generator:
             turns = turns[n:]
             dropped += n
 
-    def chat_stream(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                    temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | str | None = None,
-                    ignore_eos: bool = False, template: bool | None = None, *,
-                    loop_guard: int | None = None) -> Iterator[str]:
+    def chat_stream(
+        self,
+        messages: list[dict],
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | str | None = None,
+        ignore_eos: bool = False,
+        template: bool | None = None,
+        *,
+        loop_guard: int | None = None,
+    ) -> Iterator[str]:
         """Stream the assistant's answer to ``messages`` ([{"role": "system"|"user"|"assistant", "content"}])."""
         cp = self.chat_prompt(messages, max_new_tokens, template)
-        inner = self._stream_text(cp.text, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                  stop=_resolve_stop(stop, cp.stop), special=cp.templated, ignore_eos=ignore_eos,
-                                  loop_guard=loop_copies(loop_guard))
+        inner = self._stream_text(
+            cp.text,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            stop=_resolve_stop(stop, cp.stop),
+            special=cp.templated,
+            ignore_eos=ignore_eos,
+            loop_guard=loop_copies(loop_guard),
+        )
         try:
             yield from inner
         finally:
@@ -471,11 +561,23 @@ class Generator:
             if self.last is not None and cp.dropped_turns:
                 self.last.prompt_truncated = True
 
-    def chat(self, messages: list[dict], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0,
-             top_p: float = 1.0, stop: Sequence[str] | str | None = None, ignore_eos: bool = False,
-             template: bool | None = None, *, loop_guard: int | None = None) -> Generation:
-        return self._collect(self.chat_stream(messages, max_new_tokens, temperature, top_p, stop, ignore_eos, template,
-                                              loop_guard=loop_guard))
+    def chat(
+        self,
+        messages: list[dict],
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | str | None = None,
+        ignore_eos: bool = False,
+        template: bool | None = None,
+        *,
+        loop_guard: int | None = None,
+    ) -> Generation:
+        return self._collect(
+            self.chat_stream(
+                messages, max_new_tokens, temperature, top_p, stop, ignore_eos, template, loop_guard=loop_guard
+            )
+        )
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _collect(self, pieces: Iterator[str]) -> Generation:
@@ -495,9 +597,11 @@ class Generator:
         truncated = False
         if len(ids) > budget:
             keep_bos = bos_id is not None and ids and ids[0] == bos_id
-            ids = ([ids[0]] if keep_bos else []) + ids[len(ids) - (budget - (1 if keep_bos else 0)):]
+            ids = ([ids[0]] if keep_bos else []) + ids[len(ids) - (budget - (1 if keep_bos else 0)) :]
             truncated = True
-            log.warning("%s: prompt cut to its last %d tokens to fit the context window (%d)", self.name, budget, self.n_ctx)
+            log.warning(
+                "%s: prompt cut to its last %d tokens to fit the context window (%d)", self.name, budget, self.n_ctx
+            )
         return ids, max(1, min(max_new_tokens, self.n_ctx - len(ids))), truncated
 
 
@@ -517,6 +621,7 @@ def _check_messages(messages: list[dict]) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # 3a. The llama.cpp backend
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def _display_name(model: str | os.PathLike[str], adapter: str | os.PathLike[str] | None) -> str:
     """``model`` or ``model+adapter`` (last path parts), as chat banners and compare tables show it."""
@@ -538,7 +643,7 @@ def check_gguf(path: str | os.PathLike[str]) -> Path:
         raise UserError(f"{path}: cannot read: {e.strerror}") from None
     if magic != GGUF_MAGIC:
         raise UserError(f"{path}: not a GGUF file (bad magic {magic!r})")
-    meta = check_gguf_file(path)            # version, tensors inside the file: llama.cpp may crash otherwise
+    meta = check_gguf_file(path)  # version, tensors inside the file: llama.cpp may crash otherwise
     if meta.get("general.type") == "adapter":
         raise UserError(f"{path}: a LoRA adapter, not a model (give it with --adapter)")
     return path
@@ -560,7 +665,9 @@ def _llama_chat_formatter(llm, chat_format: str | None):
     bos = llm._model.token_get_text(bos_id) if bos_id != -1 else ""
     meta = llm.metadata or {}
     if chat_format is None or chat_format.startswith("chat_template."):
-        key = "tokenizer.chat_template" if chat_format in (None, "chat_template.default") else f"tokenizer.{chat_format}"
+        key = (
+            "tokenizer.chat_template" if chat_format in (None, "chat_template.default") else f"tokenizer.{chat_format}"
+        )
         if key not in meta:
             if chat_format is None:
                 return None
@@ -629,8 +736,20 @@ class LlamaCppGenerator(Generator):
         self._added_special = bool(res.added_special)
         return res.prompt, [s for s in stops if s]
 
-    def _stream_text(self, text, *, max_new_tokens, temperature, top_p, stop, special, ignore_eos, top_k=None,
-                     repeat_penalty=None, loop_guard=LOOP_GUARD):
+    def _stream_text(
+        self,
+        text,
+        *,
+        max_new_tokens,
+        temperature,
+        top_p,
+        stop,
+        special,
+        ignore_eos,
+        top_k=None,
+        repeat_penalty=None,
+        loop_guard=LOOP_GUARD,
+    ):
         from llama_cpp import LogitsProcessorList
 
         llm = self.llm
@@ -649,7 +768,7 @@ class LlamaCppGenerator(Generator):
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         filt = StopFilter(stop)
         guard = LoopGuard(loop_guard)
-        held: list[tuple[int, str]] = []   # (token index, text) the loop guard may still cut
+        held: list[tuple[int, str]] = []  # (token index, text) the loop guard may still cut
         piece_bytes: list[bytes] = []
         emitted: list[str] = []
         gen = Generation(text="", prompt_tokens=len(ids), prompt_truncated=truncated, finish_reason="interrupted")
@@ -657,9 +776,16 @@ class LlamaCppGenerator(Generator):
         if not self.reuse_prompt_cache:
             llm.reset()
         t0 = time.perf_counter()
-        tokens = llm.generate(ids, top_k=int(top_k or 0), top_p=top_p, min_p=0.0, typical_p=1.0,
-                              temp=max(0.0, temperature), repeat_penalty=float(repeat_penalty or 1.0),
-                              logits_processor=processor)
+        tokens = llm.generate(
+            ids,
+            top_k=int(top_k or 0),
+            top_p=top_p,
+            min_p=0.0,
+            typical_p=1.0,
+            temp=max(0.0, temperature),
+            repeat_penalty=float(repeat_penalty or 1.0),
+            logits_processor=processor,
+        )
         n = 0
         try:
             for tok in tokens:
@@ -672,12 +798,12 @@ class LlamaCppGenerator(Generator):
                 piece_bytes.append(llm.detokenize([tok]))
                 out = filt.push(decoder.decode(piece_bytes[-1]))
                 cut = guard.push(tok)
-                if cut is not None:   # the answer repeats itself: it ends where the repetition starts
+                if cut is not None:  # the answer repeats itself: it ends where the repetition starts
                     gen.finish_reason = "loop"
                     final = _loop_text(b"".join(piece_bytes[:cut]).decode("utf-8", "replace"), stop)
                     so_far = "".join(emitted)
                     if final.startswith(so_far) and len(final) > len(so_far):
-                        yield final[len(so_far):]
+                        yield final[len(so_far) :]
                     return
                 if out:
                     held.append((n - 1, out))
@@ -746,14 +872,26 @@ def load_llamacpp(
     try:
         # verbose=False does not cover context creation (llama.cpp still prints a KV-cache note): silence it here
         with suppress_stdout_stderr(disable=verbose):
-            llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                        n_gpu_layers=n_gpu_layers, chat_format=chat_format, verbose=verbose, seed=seed,
-                        lora_path=str(lora_path) if lora_path else None)
+            llm = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=n_gpu_layers,
+                chat_format=chat_format,
+                verbose=verbose,
+                seed=seed,
+                lora_path=str(lora_path) if lora_path else None,
+            )
     except (ValueError, RuntimeError, OSError) as e:
         what = f"{path} + {lora_path}" if lora_path else str(path)
-        raise UserError(f"{what}: llama.cpp cannot load this GGUF (corrupt, truncated or unsupported): "
-                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    return LlamaCppGenerator(llm, name=_display_name(path, adapter), chat_format=chat_format, reuse_prompt_cache=reuse_prompt_cache)
+        raise UserError(
+            f"{what}: llama.cpp cannot load this GGUF (corrupt, truncated or unsupported): "
+            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
+    return LlamaCppGenerator(
+        llm, name=_display_name(path, adapter), chat_format=chat_format, reuse_prompt_cache=reuse_prompt_cache
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -767,6 +905,7 @@ def load_llamacpp(
 # its own thread (generate() blocks) with a streamer that only queues token ids; the consumer decodes them and
 # finishes the answer with the same ``_finish`` as generate, so its pieces join to generate()'s text.
 
+
 class _TokenStops:
     """Stop strings matched on the token ids by transformers' ``StopStringCriteria``, in the answer only.
 
@@ -778,11 +917,11 @@ class _TokenStops:
     def __init__(self, criteria):
         self.criteria = criteria
         self.span = int(criteria.maximum_token_len)
-        self.dummy = int(criteria.embedding_vec.shape[0]) - 1    # ids >= this match nothing
+        self.dummy = int(criteria.embedding_vec.shape[0]) - 1  # ids >= this match nothing
 
     def __call__(self, input_ids, n_new: int):
         if n_new < self.span:
-            ids = input_ids[:, -self.span:].clone()
+            ids = input_ids[:, -self.span :].clone()
             ids[:, : ids.shape[1] - n_new] = self.dummy
             input_ids = ids
         return self.criteria(input_ids, None)
@@ -800,10 +939,10 @@ class _TextStops:
     def __call__(self, input_ids, n_new: int):
         import torch
 
-        texts = self.tok.batch_decode(input_ids[:, input_ids.shape[1] - min(n_new, self.window):],
-                                      skip_special_tokens=True)
-        return torch.tensor([any(s in t for s in self.stops) for t in texts], dtype=torch.bool,
-                            device=input_ids.device)
+        texts = self.tok.batch_decode(
+            input_ids[:, input_ids.shape[1] - min(n_new, self.window) :], skip_special_tokens=True
+        )
+        return torch.tensor([any(s in t for s in self.stops) for t in texts], dtype=torch.bool, device=input_ids.device)
 
 
 class _Watch:
@@ -812,12 +951,20 @@ class _Watch:
     tokens up to and including the completing one; -1 never), the time to the first token, and ``cancel`` (the
     consumer of a stream went away). Nothing here waits for the device except the first-token clock on CUDA."""
 
-    def __init__(self, stops, prompt_len: int, batch: int, device, t0: float,
-                 cancel: threading.Event | None = None, loop_guard: int = 0):
+    def __init__(
+        self,
+        stops,
+        prompt_len: int,
+        batch: int,
+        device,
+        t0: float,
+        cancel: threading.Event | None = None,
+        loop_guard: int = 0,
+    ):
         import torch
 
         self.loop = None
-        if loop_guard >= 2:   # LoopGuard's runs, for every row at once (the cut itself: find_loop, afterwards)
+        if loop_guard >= 2:  # LoopGuard's runs, for every row at once (the cut itself: find_loop, afterwards)
             periods = torch.arange(1, LOOP_MAX_PERIOD + 1, device=device)
             need = torch.clamp((loop_guard - 1) * periods, min=LOOP_MIN_TOKENS)
             self.loop = (periods, need, torch.zeros((batch, LOOP_MAX_PERIOD), dtype=torch.long, device=device))
@@ -922,10 +1069,19 @@ class TransformersGenerator(Generator):
     def count_tokens(self, text: str, special: bool = False) -> int:
         return len(self.tokenizer(text, add_special_tokens=not special)["input_ids"])
 
-    def generate(self, prompt: str, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 0.0,
-                 top_p: float = 1.0, stop: Sequence[str] | str | None = None, ignore_eos: bool = False, *,
-                 top_k: int | None = None, repeat_penalty: float | None = None,
-                 loop_guard: int | None = None) -> Generation:
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | str | None = None,
+        ignore_eos: bool = False,
+        *,
+        top_k: int | None = None,
+        repeat_penalty: float | None = None,
+        loop_guard: int | None = None,
+    ) -> Generation:
         """One ``model.generate`` in this thread (no streamer); the answer read from its output ids."""
         import torch
 
@@ -935,24 +1091,56 @@ class TransformersGenerator(Generator):
         input_ids = torch.tensor([ids], device=self.device)
         t0 = time.perf_counter()
         watch = _Watch(self._stop_matcher(stop), len(ids), 1, input_ids.device, t0, loop_guard=copies)
-        out = self._run(input_ids, torch.ones_like(input_ids), max_new, ignore_eos, watch,
-                        _hf_sampling(temperature, top_p, top_k, repeat_penalty))
+        out = self._run(
+            input_ids,
+            torch.ones_like(input_ids),
+            max_new,
+            ignore_eos,
+            watch,
+            _hf_sampling(temperature, top_p, top_k, repeat_penalty),
+        )
         seconds = time.perf_counter() - t0
-        text, n, finish = self._finish(out[0, len(ids):].tolist(), stop, ignore_eos, max_new,
-                                       int(watch.hit_at[0]), "stop", copies)
-        self.last = Generation(text=text, n_tokens=n, seconds=seconds, prompt_tokens=len(ids), finish_reason=finish,
-                               prompt_truncated=truncated, first_token_s=watch.first_token_s)
+        text, n, finish = self._finish(
+            out[0, len(ids) :].tolist(), stop, ignore_eos, max_new, int(watch.hit_at[0]), "stop", copies
+        )
+        self.last = Generation(
+            text=text,
+            n_tokens=n,
+            seconds=seconds,
+            prompt_tokens=len(ids),
+            finish_reason=finish,
+            prompt_truncated=truncated,
+            first_token_s=watch.first_token_s,
+        )
         return self.last
 
-    def generate_batch(self, prompts: Sequence[str], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                       temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | str | None = None,
-                       ignore_eos: bool = False, *, top_k: int | None = None,
-                       repeat_penalty: float | None = None, loop_guard: int | None = None) -> list[Generation]:
+    def generate_batch(
+        self,
+        prompts: Sequence[str],
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | str | None = None,
+        ignore_eos: bool = False,
+        *,
+        top_k: int | None = None,
+        repeat_penalty: float | None = None,
+        loop_guard: int | None = None,
+    ) -> list[Generation]:
         """One left-padded ``model.generate`` for all ``prompts``; each row stops at eos, a stop string or a loop.
         A Generation's ``seconds`` is the batch's wall time (the latency each answer had)."""
         if len(prompts) <= 1:
-            return super().generate_batch(prompts, max_new_tokens, temperature, top_p, stop, ignore_eos,
-                                          top_k=top_k, repeat_penalty=repeat_penalty, loop_guard=loop_guard)
+            return super().generate_batch(
+                prompts,
+                max_new_tokens,
+                temperature,
+                top_p,
+                stop,
+                ignore_eos,
+                top_k=top_k,
+                repeat_penalty=repeat_penalty,
+                loop_guard=loop_guard,
+            )
         import torch
 
         stop = _resolve_stop(stop, _prompt.STOP_STRINGS)
@@ -966,16 +1154,24 @@ class TransformersGenerator(Generator):
         attention = torch.tensor([[0] * (width - len(f[0])) + [1] * len(f[0]) for f in fitted], device=self.device)
         t0 = time.perf_counter()
         watch = _Watch(self._stop_matcher(stop), width, len(prompts), input_ids.device, t0, loop_guard=copies)
-        out = self._run(input_ids, attention, max_new, ignore_eos, watch,
-                        _hf_sampling(temperature, top_p, top_k, repeat_penalty))
+        out = self._run(
+            input_ids, attention, max_new, ignore_eos, watch, _hf_sampling(temperature, top_p, top_k, repeat_penalty)
+        )
         seconds = time.perf_counter() - t0
         hits = watch.hit_at.tolist()
         results = []
         for i, (ids, _, truncated) in enumerate(fitted):
-            text, n, finish = self._finish(out[i, width:].tolist(), stop, ignore_eos, max_new, hits[i], "stop",
-                                           copies)
-            results.append(Generation(text=text, n_tokens=n, seconds=seconds, prompt_tokens=len(ids),
-                                      finish_reason=finish, prompt_truncated=truncated))
+            text, n, finish = self._finish(out[i, width:].tolist(), stop, ignore_eos, max_new, hits[i], "stop", copies)
+            results.append(
+                Generation(
+                    text=text,
+                    n_tokens=n,
+                    seconds=seconds,
+                    prompt_tokens=len(ids),
+                    finish_reason=finish,
+                    prompt_truncated=truncated,
+                )
+            )
         return results
 
     def _render_chat_template(self, messages: list[dict]) -> tuple[str, list[str]]:
@@ -987,8 +1183,20 @@ class TransformersGenerator(Generator):
             raise UserError(f"{self.name}: chat template failed: {str(e).splitlines()[0]}") from None
         return text, []
 
-    def _stream_text(self, text, *, max_new_tokens, temperature, top_p, stop, special, ignore_eos, top_k=None,
-                     repeat_penalty=None, loop_guard=LOOP_GUARD):
+    def _stream_text(
+        self,
+        text,
+        *,
+        max_new_tokens,
+        temperature,
+        top_p,
+        stop,
+        special,
+        ignore_eos,
+        top_k=None,
+        repeat_penalty=None,
+        loop_guard=LOOP_GUARD,
+    ):
         import torch
 
         tok = self.tokenizer
@@ -1005,8 +1213,9 @@ class TransformersGenerator(Generator):
 
         def run():
             try:
-                result["out"] = self._run(input_ids, torch.ones_like(input_ids), max_new, ignore_eos, watch,
-                                          sampling, streamer)
+                result["out"] = self._run(
+                    input_ids, torch.ones_like(input_ids), max_new, ignore_eos, watch, sampling, streamer
+                )
             except BaseException as e:  # re-raised in the consumer's thread
                 result["error"] = e
             finally:
@@ -1021,8 +1230,14 @@ class TransformersGenerator(Generator):
             if "out" not in result:
                 return None
             gen.text, gen.n_tokens, gen.finish_reason = self._finish(
-                result["out"][0, len(ids):].tolist(), stop, ignore_eos, max_new, int(watch.hit_at[0]), "interrupted",
-                loop_guard)
+                result["out"][0, len(ids) :].tolist(),
+                stop,
+                ignore_eos,
+                max_new,
+                int(watch.hit_at[0]),
+                "interrupted",
+                loop_guard,
+            )
             return gen.text
 
         thread = threading.Thread(target=run, daemon=True)
@@ -1030,26 +1245,26 @@ class TransformersGenerator(Generator):
         filt = StopFilter(stop)
         guard = LoopGuard(loop_guard)
         new: list[int] = []
-        shown = ""      # the stable decoded text handed to ``filt`` so far
-        emitted = []    # what was yielded
+        shown = ""  # the stable decoded text handed to ``filt`` so far
+        emitted = []  # what was yielded
         done = False
         try:
             while not filt.hit:
                 item = streamer.q.get()
-                while item is not None and not streamer.q.empty():   # catch up: one decode for all queued tokens
+                while item is not None and not streamer.q.empty():  # catch up: one decode for all queued tokens
                     new.extend(item)
                     item = streamer.q.get()
                 if item is None:
                     break
                 new.extend(item)
-                for t in new[len(guard.ids):]:
+                for t in new[len(guard.ids) :]:
                     guard.push(t)
-                if guard.cut is not None:   # a loop: generate() stops at this step; finish() cuts the text
+                if guard.cut is not None:  # a loop: generate() stops at this step; finish() cuts the text
                     continue
                 # the last ``hold`` tokens may still turn out to be a repetition: shown once the loop guard lets go
                 stable = _stable(tok.decode(new[: len(new) - guard.hold], skip_special_tokens=True))
                 if len(stable) > len(shown) and stable.startswith(shown):
-                    out = filt.push(stable[len(shown):])
+                    out = filt.push(stable[len(shown) :])
                     shown = stable
                     if out:
                         emitted.append(out)
@@ -1060,17 +1275,19 @@ class TransformersGenerator(Generator):
                 so_far = "".join(emitted)
                 if final.startswith(so_far):
                     if len(final) > len(so_far):
-                        yield final[len(so_far):]
-                else:   # a decode that rewrote text already shown (not seen with the study's tokenizers)
+                        yield final[len(so_far) :]
+                else:  # a decode that rewrote text already shown (not seen with the study's tokenizers)
                     log.warning("%s: streamed text differs from the decoded answer", self.name)
         finally:
-            if not done:     # the consumer stopped reading: generate() is cancelled at its next step
+            if not done:  # the consumer stopped reading: generate() is cancelled at its next step
                 finish()
         if "error" in result:
             e = result["error"]
             if isinstance(e, UserError):
                 raise e
-            raise UserError(f"{self.name}: generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            raise UserError(
+                f"{self.name}: generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            )
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _pad_id(self) -> int:
@@ -1101,14 +1318,27 @@ class TransformersGenerator(Generator):
                 self._stop_cache[key] = _TextStops(self.tokenizer, list(key))
         return self._stop_cache[key]
 
-    def _run(self, input_ids, attention_mask, max_new: int, ignore_eos: bool, watch: _Watch, sampling: dict,
-             streamer: Any = None):
+    def _run(
+        self,
+        input_ids,
+        attention_mask,
+        max_new: int,
+        ignore_eos: bool,
+        watch: _Watch,
+        sampling: dict,
+        streamer: Any = None,
+    ):
         """``model.generate`` with our one stopping criterion; the output ids (prompt included)."""
         import torch
         from transformers import StoppingCriteriaList
 
-        kwargs: dict[str, Any] = dict(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max_new,
-                                      stopping_criteria=StoppingCriteriaList([watch]), pad_token_id=self._pad_id())
+        kwargs: dict[str, Any] = dict(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=max_new,
+            stopping_criteria=StoppingCriteriaList([watch]),
+            pad_token_id=self._pad_id(),
+        )
         if streamer is not None:
             kwargs["streamer"] = streamer
         kwargs.update(sampling)
@@ -1118,11 +1348,20 @@ class TransformersGenerator(Generator):
             with torch.no_grad():
                 return self.model.generate(**kwargs)
         except Exception as e:
-            raise UserError(f"{self.name}: generation failed: {type(e).__name__}: "
-                            f"{str(e).splitlines()[0] if str(e) else ''}") from None
+            raise UserError(
+                f"{self.name}: generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            ) from None
 
-    def _finish(self, new: list[int], stop: Sequence[str], ignore_eos: bool, max_new: int, hit_at: int,
-                otherwise: str, loop_guard: int = 0) -> tuple[str, int, str]:
+    def _finish(
+        self,
+        new: list[int],
+        stop: Sequence[str],
+        ignore_eos: bool,
+        max_new: int,
+        hit_at: int,
+        otherwise: str,
+        loop_guard: int = 0,
+    ) -> tuple[str, int, str]:
         """One row of generate()'s output (answer ids, prompt excluded) as (text, n_tokens, finish_reason).
 
         The answer ends at its first eos (counted, as llama.cpp's stop does not) unless ``ignore_eos``, or at the
@@ -1172,8 +1411,9 @@ def load_transformers(
     """A Generator over ``load_hf_model`` (HF folder or hub id, optional GGUF, LoRA adapter, 4/8-bit)."""
     if Path(str(model)).resolve() == EMBEDDED_HF.resolve() and not EMBEDDED_HF.exists():
         raise UserError(f"{model}: model not found (run `make models`)")
-    lm, tok = load_hf_model(model, gguf_file=gguf_file, adapter=adapter, quantization=quantization,
-                            dtype=dtype, device_map=device_map)
+    lm, tok = load_hf_model(
+        model, gguf_file=gguf_file, adapter=adapter, quantization=quantization, dtype=dtype, device_map=device_map
+    )
     lm.eval()
     return TransformersGenerator(lm, tok, name=_display_name(model, adapter), n_ctx=n_ctx)
 
@@ -1182,13 +1422,26 @@ def load_transformers(
 # 4. Model specs
 # ---------------------------------------------------------------------------------------------------------------
 
-_LLAMACPP_KEYS = {"n_ctx", "n_threads", "n_gpu_layers", "chat_format", "verbose", "seed", "reuse_prompt_cache",
-                  "adapter"}
+_LLAMACPP_KEYS = {
+    "n_ctx",
+    "n_threads",
+    "n_gpu_layers",
+    "chat_format",
+    "verbose",
+    "seed",
+    "reuse_prompt_cache",
+    "adapter",
+}
 _TRANSFORMERS_KEYS = {"gguf_file", "adapter", "quantization", "device_map", "dtype", "n_ctx"}
 # keys a config may carry beside the loading ones (used by the caller, ignored by the loader)
 SPEC_META_KEYS = {"name", "label", "description", "max_new_tokens", "temperature", "top_p", "stop", "mode", "system"}
-_BACKEND_NAMES = {"llamacpp": "llamacpp", "llama.cpp": "llamacpp", "llama_cpp": "llamacpp",
-                  "transformers": "transformers", "hf": "transformers"}
+_BACKEND_NAMES = {
+    "llamacpp": "llamacpp",
+    "llama.cpp": "llamacpp",
+    "llama_cpp": "llamacpp",
+    "transformers": "transformers",
+    "hf": "transformers",
+}
 
 
 def _show_path(path: Path) -> str:
@@ -1229,8 +1482,10 @@ def resolve_spec(spec: dict) -> dict:
     allowed = _LLAMACPP_KEYS if backend == "llamacpp" else _TRANSFORMERS_KEYS
     unknown = sorted(set(out) - allowed - SPEC_META_KEYS - {"model", "backend", "gguf_file"})
     if unknown:
-        raise UserError(f"model spec: unknown key(s) for backend {backend}: {', '.join(unknown)} "
-                        f"(allowed: {', '.join(sorted(allowed | {'model', 'backend'}))})")
+        raise UserError(
+            f"model spec: unknown key(s) for backend {backend}: {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(allowed | {'model', 'backend'}))})"
+        )
     if embedded:
         out["model"] = _show_path(EMBEDDED_GGUF if backend == "llamacpp" else EMBEDDED_HF)
     else:
@@ -1248,7 +1503,9 @@ def model_label(spec: dict) -> str:
     file, quantization and adapter."""
     if spec.get("name"):
         return str(spec["name"])
-    label = Path(str(spec.get("model", "?"))).name if looks_local(str(spec.get("model", ""))) else str(spec.get("model"))
+    label = (
+        Path(str(spec.get("model", "?"))).name if looks_local(str(spec.get("model", ""))) else str(spec.get("model"))
+    )
     if spec.get("gguf_file"):
         label += f"/{spec['gguf_file']}"
     if spec.get("quantization") not in (None, "", "none"):

@@ -12,14 +12,16 @@ PREAMBLE = (
     "Abaixo está uma instrução que descreve uma tarefa, emparelhada com uma entrada que fornece mais contexto. "
     "Escreva uma resposta que complete adequadamente o pedido."
 )
-PREAMBLE_NO_INPUT = "Abaixo está uma instrução que descreve uma tarefa. Escreva uma resposta que complete adequadamente o pedido."
+PREAMBLE_NO_INPUT = (
+    "Abaixo está uma instrução que descreve uma tarefa. Escreva uma resposta que complete adequadamente o pedido."
+)
 
 # The default instruction for question answering (the study's task).
 INSTRUCTION_QA = "Responda à pergunta a seguir em português, de forma curta e correta."
 # The instruction used when retrieved passages are given as context (RAG).
 INSTRUCTION_RAG = (
     "Responda à pergunta em português usando apenas o contexto fornecido. "
-    "Se o contexto não contiver a resposta, diga: \"Não sei com base no contexto.\""
+    'Se o contexto não contiver a resposta, diga: "Não sei com base no contexto."'
 )
 
 INSTRUCTION_HEADER = "### Instruction:"
@@ -31,8 +33,16 @@ RESPONSE_HEADER = "### Response:"
 # A base model that loses the Portuguese prompt falls back to English "Question: …\nAnswer: …" pairs (measured on
 # the demo: rag.py ask "Em que ano foi inaugurada Brasília?"): a new pair is a new section too. Not for the
 # `estudo` template, whose reproduction keeps the study's behaviour (docs/estudo.md).
-STOP_STRINGS = ["### Instruction:", "### Input:", "### Response:", "\n### ", "\nPergunta:", "Abaixo está uma instrução",
-                "\nQuestion:", "\nAnswer:"]
+STOP_STRINGS = [
+    "### Instruction:",
+    "### Input:",
+    "### Response:",
+    "\n### ",
+    "\nPergunta:",
+    "Abaixo está uma instrução",
+    "\nQuestion:",
+    "\nAnswer:",
+]
 
 
 # The study's own template (llama2-finetune.py of the original repository), kept verbatim for `prompt: estudo`:
@@ -62,8 +72,9 @@ def check_template(template: str) -> str:
     return template
 
 
-def build_prompt(question: str, instruction: str = INSTRUCTION_QA, context: str | None = None,
-                 template: str = "alpaca") -> str:
+def build_prompt(
+    question: str, instruction: str = INSTRUCTION_QA, context: str | None = None, template: str = "alpaca"
+) -> str:
     """The prompt up to and including ``### Response:\\n`` (what the model completes).
 
     ``template="estudo"``: the study's ``### Instruction: … ### Question: … ### Answer: `` with its fixed
@@ -109,14 +120,16 @@ INSTRUCTION_JUDGE = (
     "Você é um avaliador rigoroso. Compare a resposta do sistema com a resposta de referência e diga se a "
     "resposta do sistema está correta: ela precisa afirmar o mesmo fato principal da referência, sem "
     "contradizê-la. Uma resposta que lista vários candidatos, ou que não responde, está incorreta. "
-    "Responda com uma só palavra: \"correta\" ou \"incorreta\"."
+    'Responda com uma só palavra: "correta" ou "incorreta".'
 )
 
 
 def build_judge_prompt(question: str, reference: str, answer: str, instruction: str = INSTRUCTION_JUDGE) -> str:
     """The judge's prompt: the same Alpaca layout, the three texts in the Input."""
-    entrada = (f"Pergunta: {question.strip()}\nResposta de referência: {reference.strip()}\n"
-               f"Resposta do sistema: {answer.strip() or '(vazia)'}")
+    entrada = (
+        f"Pergunta: {question.strip()}\nResposta de referência: {reference.strip()}\n"
+        f"Resposta do sistema: {answer.strip() or '(vazia)'}"
+    )
     return build_prompt(entrada, instruction)
 
 
@@ -138,7 +151,7 @@ def parse_verdict(text: str) -> float | None:
 INSTRUCTION_LLM_QA = (
     "Leia o trecho do artigo da Wikipédia e escreva {n} pergunta(s) em português que o trecho responde, cada uma "
     "com uma resposta curta e correta tirada do próprio trecho. Cada pergunta deve fazer sentido sozinha: diga "
-    "o nome do assunto em vez de \"ele\" ou \"o texto\". Use exatamente este formato, sem mais nada:\n"
+    'o nome do assunto em vez de "ele" ou "o texto". Use exatamente este formato, sem mais nada:\n'
     "Pergunta: <pergunta>?\nResposta: <resposta>."
 )
 # Where a completion of the LLM-questions prompt is over (not "\nPergunta:": the pairs are made of it).

@@ -38,24 +38,24 @@ MERGED_DIR = "merged"
 # Every key a config may hold, with its default. ``training`` is passed to trl's SFTConfig: any SFTConfig /
 # TrainingArguments field is accepted there (validated against the dataclass).
 DEFAULTS: dict[str, Any] = {
-    "model": "models/gemma-3-270m-hf",   # HF folder or hub id of the base model
-    "train_file": "json/treino.jsonl",    # JSONL records {instruction, input, output, ...} or the study's JSON list
-    "eval_file": "json/teste.jsonl",      # null: no evaluation
-    "output_dir": "models/lora-demo",     # the adapter, checkpoints, run_config.json, loss.png, merged/
-    "max_train_samples": None,            # keep only the first N examples (null: all)
+    "model": "models/gemma-3-270m-hf",  # HF folder or hub id of the base model
+    "train_file": "json/treino.jsonl",  # JSONL records {instruction, input, output, ...} or the study's JSON list
+    "eval_file": "json/teste.jsonl",  # null: no evaluation
+    "output_dir": "models/lora-demo",  # the adapter, checkpoints, run_config.json, loss.png, merged/
+    "max_train_samples": None,  # keep only the first N examples (null: all)
     "max_eval_samples": None,
-    "quantization": "auto",               # auto: 4bit (QLoRA) on CUDA, none (fp32 LoRA) on CPU; 4bit | 8bit | none
+    "quantization": "auto",  # auto: 4bit (QLoRA) on CUDA, none (fp32 LoRA) on CPU; 4bit | 8bit | none
     "seed": 42,
-    "prompt": "alpaca",                   # alpaca (this project's template) | estudo (the study's, llama2-finetune.py)
-    "learn_eos": True,                    # false reproduces the study's pad=eos defect: eos is never a label, so
-                                          # the model never learns to stop (docs/estudo.md)
-    "cpu_threads": None,                  # torch threads on CPU (null: torch's default); 1 is far faster on a busy machine
+    "prompt": "alpaca",  # alpaca (this project's template) | estudo (the study's, llama2-finetune.py)
+    "learn_eos": True,  # false reproduces the study's pad=eos defect: eos is never a label, so
+    # the model never learns to stop (docs/estudo.md)
+    "cpu_threads": None,  # torch threads on CPU (null: torch's default); 1 is far faster on a busy machine
     "lora": {
         "r": 16,
         "alpha": 32,
         "dropout": 0.05,
-        "target_modules": "all-linear",   # or a list such as [q_proj, k_proj, v_proj, o_proj]
-        "modules_to_save": None,          # modules trained in full beside the adapter, e.g. [lm_head]
+        "target_modules": "all-linear",  # or a list such as [q_proj, k_proj, v_proj, o_proj]
+        "modules_to_save": None,  # modules trained in full beside the adapter, e.g. [lm_head]
     },
     "training": {
         "max_steps": 50,
@@ -71,22 +71,46 @@ DEFAULTS: dict[str, Any] = {
         "save_steps": 25,
         "save_total_limit": 2,
         "gradient_checkpointing": "auto",  # auto: on with CUDA, off on CPU (faster there, memory is not the limit)
-        "bf16": "auto",                    # auto: on with a bf16-capable GPU, off otherwise
+        "bf16": "auto",  # auto: on with a bf16-capable GPU, off otherwise
         "optim": "adamw_torch",
-        "report_to": "none",               # none | tensorboard
+        "report_to": "none",  # none | tensorboard
     },
 }
 
 # Keys whose change does not make a different model (output location, logging): ignored when an output folder's
 # previous run is compared with this one.
-_NOT_IDENTITY = {"output_dir", "training.report_to", "training.logging_steps", "training.save_total_limit",
-                 "training.save_steps", "training.eval_steps", "training.per_device_eval_batch_size",
-                 "training.disable_tqdm"}
+_NOT_IDENTITY = {
+    "output_dir",
+    "training.report_to",
+    "training.logging_steps",
+    "training.save_total_limit",
+    "training.save_steps",
+    "training.eval_steps",
+    "training.per_device_eval_batch_size",
+    "training.disable_tqdm",
+}
 # Files a finished run leaves in its output folder (what --overwrite removes; nothing else is touched).
-_RUN_FILES = {RUN_CONFIG, LOSS_PLOT, "adapter_config.json", "adapter_model.safetensors", "adapter_model.bin",
-              "README.md", "training_args.bin", "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
-              "special_tokens_map.json", "chat_template.jinja", "added_tokens.json", "vocab.json", "merges.txt",
-              "trainer_state.json", "all_results.json", "train_results.json", "eval_results.json"}
+_RUN_FILES = {
+    RUN_CONFIG,
+    LOSS_PLOT,
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+    "README.md",
+    "training_args.bin",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "trainer_state.json",
+    "all_results.json",
+    "train_results.json",
+    "eval_results.json",
+}
 _RUN_DIRS = ("runs", MERGED_DIR)
 
 
@@ -99,8 +123,10 @@ def merged_config(cfg: dict | None) -> dict:
     out = copy.deepcopy(DEFAULTS)
     cfg = {k: v for k, v in (cfg or {}).items() if not (k == "gguf_file" and v is None)}
     if cfg.get("gguf_file"):
-        raise UserError(f"config: gguf_file: a GGUF base cannot be fine-tuned; save it as a transformers folder "
-                        "once (python models/get_embedded.py --gguf <file> --hf <folder>) and set model: <folder>")
+        raise UserError(
+            f"config: gguf_file: a GGUF base cannot be fine-tuned; save it as a transformers folder "
+            "once (python models/get_embedded.py --gguf <file> --hf <folder>) and set model: <folder>"
+        )
     for key, value in cfg.items():
         if key not in DEFAULTS:
             raise UserError(f"config: unknown key {key!r} (known: {', '.join(DEFAULTS)})")
@@ -110,7 +136,9 @@ def merged_config(cfg: dict | None) -> dict:
             if key == "lora":
                 unknown = set(value) - set(DEFAULTS["lora"])
                 if unknown:
-                    raise UserError(f"config: unknown lora key(s) {sorted(unknown)} (known: {', '.join(DEFAULTS['lora'])})")
+                    raise UserError(
+                        f"config: unknown lora key(s) {sorted(unknown)} (known: {', '.join(DEFAULTS['lora'])})"
+                    )
             out[key].update(value)
         else:
             out[key] = value
@@ -158,7 +186,8 @@ def check_lora(lc: dict) -> None:
         raise _fail("lora.dropout", f"must be a number in [0, 1), not {lc.get('dropout')!r}")
     targets = lc.get("target_modules")
     if not (isinstance(targets, str) and targets.strip()) and not (
-            isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets)):
+        isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets)
+    ):
         raise _fail("lora.target_modules", f"must be all-linear or a list of module names, not {targets!r}")
     extra = lc.get("modules_to_save")
     if extra is not None and not (isinstance(extra, list) and all(isinstance(t, str) and t for t in extra)):
@@ -188,11 +217,22 @@ _TRAINING_RANGES = {
 # The SFTConfig field types of the common numeric keys, checked at once (the full check against the installed trl's
 # SFTConfig, in ``sft_config``, needs trl imported: ~5 s).
 _TRAINING_TYPES: dict[str, Any] = {
-    "max_steps": int, "num_train_epochs": float, "per_device_train_batch_size": int,
-    "per_device_eval_batch_size": int, "gradient_accumulation_steps": int, "learning_rate": float,
-    "warmup_steps": float, "weight_decay": float, "max_grad_norm": float, "max_length": int | None,
-    "logging_steps": float, "eval_steps": float | None, "save_steps": float, "save_total_limit": int | None,
-    "packing": bool, "padding_free": bool,
+    "max_steps": int,
+    "num_train_epochs": float,
+    "per_device_train_batch_size": int,
+    "per_device_eval_batch_size": int,
+    "gradient_accumulation_steps": int,
+    "learning_rate": float,
+    "warmup_steps": float,
+    "weight_decay": float,
+    "max_grad_norm": float,
+    "max_length": int | None,
+    "logging_steps": float,
+    "eval_steps": float | None,
+    "save_steps": float,
+    "save_total_limit": int | None,
+    "packing": bool,
+    "padding_free": bool,
 }
 
 
@@ -229,7 +269,11 @@ def _type_problem(value: Any, hint: Any) -> str | None:
                 import difflib
 
                 close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
-                hint = f"closest: {close[0]!r}" if close else ", ".join(choices[:6]) + (", ..." if len(choices) > 6 else "")
+                hint = (
+                    f"closest: {close[0]!r}"
+                    if close
+                    else ", ".join(choices[:6]) + (", ..." if len(choices) > 6 else "")
+                )
                 return f"{value!r} is not one of the {len(choices)} choices ({hint})"
             names.append("a string")
         elif m is str:
@@ -237,7 +281,7 @@ def _type_problem(value: Any, hint: Any) -> str | None:
                 return None
             names.append("a string")
         else:
-            return None          # lists, dicts, Any: left to SFTConfig
+            return None  # lists, dicts, Any: left to SFTConfig
     return f"expected {' or '.join(dict.fromkeys(names))}, not {value!r}"
 
 
@@ -318,20 +362,27 @@ def read_examples(path: str | os.PathLike[str], template: str = "alpaca") -> lis
     try:
         records = read_dataset(path)
     except UserError:
-        items = read_jsonl(path)              # bad JSON is reported by read_dataset already; look at the fields
+        items = read_jsonl(path)  # bad JSON is reported by read_dataset already; look at the fields
         expected = ("output", "input", "instruction", "text")
         if not any(k in item for item in items for k in expected):
             found = sorted({k for item in items[:100] for k in item})
-            raise UserError(f"{path}: none of the expected fields ({', '.join(expected)}); "
-                            f"found: {', '.join(found) or 'only empty records'}") from None
+            raise UserError(
+                f"{path}: none of the expected fields ({', '.join(expected)}); "
+                f"found: {', '.join(found) or 'only empty records'}"
+            ) from None
         raise
     qa = [r for r in records if r.get("source") != "raw"]
     if not qa:
         return [{"text": r["text"]} for r in records]
     if len(qa) < len(records):
         print(f"{path}: {len(records) - len(qa)} raw-text record(s) ignored (training on question/answer pairs)")
-    return [{"prompt": _prompt.build_prompt(r["input"], r["instruction"], template=template),
-             "completion": r["output"].strip()} for r in qa]
+    return [
+        {
+            "prompt": _prompt.build_prompt(r["input"], r["instruction"], template=template),
+            "completion": r["output"].strip(),
+        }
+        for r in qa
+    ]
 
 
 def load_data(cfg: dict) -> dict[str, dict]:
@@ -369,8 +420,10 @@ def _check_base_model(model: str) -> None:
     if looks_local(model) and not local.exists():
         raise UserError(f"{model}: base model not found (the demo's is made by `make models`; see models/README.md)")
     if local.is_dir() and any(local.glob("*.gguf")) and not (local / "config.json").exists():
-        raise UserError(f"{model}: a GGUF folder cannot be trained; save it as a transformers folder first "
-                        "(python models/get_embedded.py --gguf <file> --hf <folder>)")
+        raise UserError(
+            f"{model}: a GGUF folder cannot be trained; save it as a transformers folder first "
+            "(python models/get_embedded.py --gguf <file> --hf <folder>)"
+        )
 
 
 def checkpoint_problem(ckpt: Path) -> str | None:
@@ -426,9 +479,11 @@ def no_checkpoint_error(output_dir: str | os.PathLike[str]) -> UserError:
     if not found:
         return UserError(f"{output_dir}: no checkpoint to resume from (no checkpoint-N folder)")
     _, newest = found[-1]
-    return UserError(f"{output_dir}: no checkpoint to resume from: {newest.name} is incomplete "
-                     f"({checkpoint_problem(newest)}; the disk filled up or the run stopped while saving?); free "
-                     f"some space, then remove {newest} and train again (or start over with --overwrite)")
+    return UserError(
+        f"{output_dir}: no checkpoint to resume from: {newest.name} is incomplete "
+        f"({checkpoint_problem(newest)}; the disk filled up or the run stopped while saving?); free "
+        f"some space, then remove {newest} and train again (or start over with --overwrite)"
+    )
 
 
 class AlreadyTrained(Exception):
@@ -454,8 +509,10 @@ def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite
     old = _read_run_config(previous)
     live = _live_run(old)
     if live and not (overwrite and "another machine" in live):
-        raise UserError(f"{output_dir}: a run is training in this folder now ({live}); wait for it, stop it, "
-                        "or use another --output-dir")
+        raise UserError(
+            f"{output_dir}: a run is training in this folder now ({live}); wait for it, stop it, "
+            "or use another --output-dir"
+        )
     if resume:
         ckpt = last_checkpoint(output_dir)
         if ckpt is None:
@@ -466,18 +523,24 @@ def prepare_output_dir(output_dir: Path, identity: dict, resume: bool, overwrite
     has_adapter = any((output_dir / f).exists() for f in ("adapter_model.safetensors", "adapter_model.bin"))
     stopped_early = ckpt is None and not has_adapter and old.get("status") in ("running", "failed", "interrupted")
     if has_run and not overwrite and stopped_early:
-        print(f"{output_dir}: the previous run stopped before its first checkpoint ({old.get('status')}"
-              f"{', ' + str(old['error']) if old.get('error') else ''}); starting afresh in this folder")
+        print(
+            f"{output_dir}: the previous run stopped before its first checkpoint ({old.get('status')}"
+            f"{', ' + str(old['error']) if old.get('error') else ''}); starting afresh in this folder"
+        )
     elif has_run and not overwrite:
         if old.get("identity") != identity:
             diff = _diff(old.get("identity") or {}, identity)
-            raise UserError(f"{output_dir}: holds a run with a different config ({diff}); "
-                            "use --resume to continue it, --overwrite to replace it, or another --output-dir")
+            raise UserError(
+                f"{output_dir}: holds a run with a different config ({diff}); "
+                "use --resume to continue it, --overwrite to replace it, or another --output-dir"
+            )
         if old.get("status") == "done":
             raise AlreadyTrained(output_dir)
         if ckpt is not None:
-            raise UserError(f"{output_dir}: holds an unfinished run of this config (last: {ckpt.name}); "
-                            "use --resume to continue it or --overwrite to start over")
+            raise UserError(
+                f"{output_dir}: holds an unfinished run of this config (last: {ckpt.name}); "
+                "use --resume to continue it or --overwrite to start over"
+            )
     if has_run:
         clear_run(output_dir)
     return None
@@ -542,8 +605,8 @@ def clear_run(output_dir: Path) -> None:
 class Run:
     """Everything a training run is made of (returned by ``build_trainer`` so tests and notebooks can look in)."""
 
-    cfg: dict                 # resolved config
-    data: dict                # load_data(...) without the examples
+    cfg: dict  # resolved config
+    data: dict  # load_data(...) without the examples
     identity: dict
     output_dir: Path
     resume_from: Path | None
@@ -557,13 +620,18 @@ def _is_main_process() -> bool:
 
 def _oom_advice(cfg: dict) -> str:
     t = cfg["training"]
-    return ("GPU out of memory: lower per_device_train_batch_size (now {b}) and raise gradient_accumulation_steps "
-            "(now {g}) to keep the effective batch, lower max_length (now {m}), turn gradient_checkpointing on "
-            "(now {c}), or use quantization: 4bit; e.g. --set training.per_device_train_batch_size=1 "
-            "--set training.gradient_accumulation_steps={g2}").format(
-        b=t.get("per_device_train_batch_size"), g=t.get("gradient_accumulation_steps"), m=t.get("max_length"),
+    return (
+        "GPU out of memory: lower per_device_train_batch_size (now {b}) and raise gradient_accumulation_steps "
+        "(now {g}) to keep the effective batch, lower max_length (now {m}), turn gradient_checkpointing on "
+        "(now {c}), or use quantization: 4bit; e.g. --set training.per_device_train_batch_size=1 "
+        "--set training.gradient_accumulation_steps={g2}"
+    ).format(
+        b=t.get("per_device_train_batch_size"),
+        g=t.get("gradient_accumulation_steps"),
+        m=t.get("max_length"),
         c=t.get("gradient_checkpointing"),
-        g2=int(t.get("gradient_accumulation_steps") or 1) * int(t.get("per_device_train_batch_size") or 1))
+        g2=int(t.get("gradient_accumulation_steps") or 1) * int(t.get("per_device_train_batch_size") or 1),
+    )
 
 
 def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
@@ -585,13 +653,19 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
 
         def _closest(key: str) -> str:
             if key == "logging_dir":
-                return ("transformers 5 removed it: TensorBoard logs go to <output_dir>/runs/<date>_<host>, "
-                        "or to $TENSORBOARD_LOGGING_DIR when set")
+                return (
+                    "transformers 5 removed it: TensorBoard logs go to <output_dir>/runs/<date>_<host>, "
+                    "or to $TENSORBOARD_LOGGING_DIR when set"
+                )
             match = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
             return f"closest valid key: {match[0]!r}" if match else "no close SFTConfig field"
 
-        raise UserError("config: " + "; ".join(f"unknown training key {k!r} for the installed trl {trl.__version__} "
-                                               f"({_closest(k)})" for k in unknown))
+        raise UserError(
+            "config: "
+            + "; ".join(
+                f"unknown training key {k!r} for the installed trl {trl.__version__} ({_closest(k)})" for k in unknown
+            )
+        )
     check_training(t, typing.get_type_hints(SFTConfig))
     t.setdefault("seed", cfg["seed"])
     t.setdefault("data_seed", cfg["seed"])
@@ -606,8 +680,8 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
     else:
         t["eval_strategy"] = "no"
         t.pop("eval_steps", None)
-    t.setdefault("prediction_loss_only", True)          # evaluation needs the loss, not the logits of every token
-    t.setdefault("ddp_find_unused_parameters", False)   # every LoRA weight is used: skip DDP's extra graph walk
+    t.setdefault("prediction_loss_only", True)  # evaluation needs the loss, not the logits of every token
+    t.setdefault("ddp_find_unused_parameters", False)  # every LoRA weight is used: skip DDP's extra graph walk
     t.setdefault("save_strategy", "steps")
     t.setdefault("logging_strategy", "steps")
     t.setdefault("logging_first_step", True)
@@ -619,11 +693,15 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
     t["completion_only_loss"] = bool(t.get("completion_only_loss", True)) and not text_mode
     t.setdefault("dataset_num_proc", None)
     if t.get("packing") and t.get("packing_strategy") == "wrapped" and t["completion_only_loss"]:
-        raise UserError("config: training.packing_strategy: 'wrapped' cuts examples mid-way (an answer can lose its "
-                        "prompt); use bfd or bfd_split with the answer-only loss")
+        raise UserError(
+            "config: training.packing_strategy: 'wrapped' cuts examples mid-way (an answer can lose its "
+            "prompt); use bfd or bfd_split with the answer-only loss"
+        )
     if t.get("padding_free") and not t.get("packing") and t.get("max_length") is not None:
-        raise UserError("config: training.padding_free: without packing the installed trl cannot enforce max_length; "
-                        "use packing: true (padding-free is then on), or max_length: null")
+        raise UserError(
+            "config: training.padding_free: without packing the installed trl cannot enforce max_length; "
+            "use packing: true (padding-free is then on), or max_length: null"
+        )
     try:
         return SFTConfig(output_dir=str(output_dir), **t)
     except (TypeError, ValueError) as e:
@@ -654,14 +732,20 @@ def lora_config(cfg: dict):
     if "lm_head" in (targets if isinstance(targets, list) else []):
         import trl
 
-        raise UserError(f"config: lora.target_modules: the installed trl {trl.__version__} cannot train a LoRA on "
-                        "lm_head (its loss reads lm_head.weight directly); remove it, or train it in full with "
-                        "lora.modules_to_save: [lm_head]")
+        raise UserError(
+            f"config: lora.target_modules: the installed trl {trl.__version__} cannot train a LoRA on "
+            "lm_head (its loss reads lm_head.weight directly); remove it, or train it in full with "
+            "lora.modules_to_save: [lm_head]"
+        )
     check_lora(lc)
     try:
         return LoraConfig(
-            r=lc["r"], lora_alpha=lc["alpha"], lora_dropout=float(lc["dropout"]),
-            target_modules=targets, modules_to_save=lc.get("modules_to_save") or None, bias="none",
+            r=lc["r"],
+            lora_alpha=lc["alpha"],
+            lora_dropout=float(lc["dropout"]),
+            target_modules=targets,
+            modules_to_save=lc.get("modules_to_save") or None,
+            bias="none",
             task_type="CAUSAL_LM",
         )
     except (TypeError, ValueError) as e:
@@ -678,26 +762,35 @@ def load_model(cfg: dict):
     cuda = torch.cuda.is_available()
     fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
     if fsdp and quant is not None:
-        raise UserError("quantization 4bit/8bit is not supported under FSDP here: use configs/accelerate/ddp.yaml or "
-                        "deepspeed_zero2.yaml for QLoRA, or --set quantization=none with FSDP")
+        raise UserError(
+            "quantization 4bit/8bit is not supported under FSDP here: use configs/accelerate/ddp.yaml or "
+            "deepspeed_zero2.yaml for QLoRA, or --set quantization=none with FSDP"
+        )
     if cuda:
         # DDP: one full copy per process, each rank on its own GPU (not device_map="auto" across them);
         # FSDP: load on CPU and let FSDP shard it onto the GPUs
         device_map: Any = "cpu" if fsdp else {"": int(os.environ.get("LOCAL_RANK", "0"))}
-        dtype: Any = torch.bfloat16 if cfg["training"].get("bf16") else (torch.float16 if cfg["training"].get("fp16") else torch.float32)
+        dtype: Any = (
+            torch.bfloat16
+            if cfg["training"].get("bf16")
+            else (torch.float16 if cfg["training"].get("fp16") else torch.float32)
+        )
     else:
         device_map, dtype = None, torch.float32
     try:
         model, tokenizer = load_hf_model(cfg["model"], quantization=quant, dtype=dtype, device_map=device_map)
     except torch.cuda.OutOfMemoryError:
-        raise UserError(f"{cfg['model']}: GPU out of memory while loading the model: use quantization: 4bit, "
-                        "fewer processes per GPU, or a smaller model") from None
+        raise UserError(
+            f"{cfg['model']}: GPU out of memory while loading the model: use quantization: 4bit, "
+            "fewer processes per GPU, or a smaller model"
+        ) from None
     model.config.use_cache = False  # the KV cache is useless (and warns) during training
     if quant is not None:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(cfg["training"].get("gradient_checkpointing")),
+            model,
+            use_gradient_checkpointing=bool(cfg["training"].get("gradient_checkpointing")),
             gradient_checkpointing_kwargs={"use_reentrant": False},
         )
     return model, tokenizer
@@ -723,18 +816,19 @@ def _cpu_trainer_class():
     class CpuSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs["labels"]
-            targets = labels[:, 1:]                                   # logits at t predict token t + 1
+            targets = labels[:, 1:]  # logits at t predict token t + 1
             keep = (targets != -100).any(dim=0).nonzero().squeeze(-1)
             forward = {k: v for k, v in inputs.items() if k != "labels"}
             outputs = model(**forward, use_cache=False, logits_to_keep=keep)
             logits = outputs.logits.float()
             targets = targets[:, keep]
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                                   ignore_index=-100, reduction="sum")
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100, reduction="sum"
+            )
             n_tokens = (targets != -100).sum() if num_items_in_batch is None else num_items_in_batch
             loss = loss / _clamp_min1(n_tokens)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-                loss = loss * self.accelerator.num_processes          # DDP averages gradients across ranks
+                loss = loss * self.accelerator.num_processes  # DDP averages gradients across ranks
             return (loss, outputs) if return_outputs else loss
 
     return CpuSFTTrainer
@@ -752,7 +846,7 @@ def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, q
     Raises UserError for every bad input before the model is loaded.
     """
     cfg = merged_config(cfg)
-    data = load_data(cfg)                                 # bad data: fail before anything heavy
+    data = load_data(cfg)  # bad data: fail before anything heavy
     _check_base_model(str(cfg["model"]))
     if resume and last_checkpoint(cfg["output_dir"]) is None:
         raise no_checkpoint_error(cfg["output_dir"])
@@ -770,8 +864,16 @@ def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, q
         resume_from = last_checkpoint(output_dir) if resume else None
     if not quiet and _is_main_process():
         if cfg["training"].get("use_cpu"):
-            kind = "QLoRA (4-bit)" if cfg["quantization"] == "4bit" else ("LoRA (8-bit base)" if cfg["quantization"] == "8bit" else "LoRA in fp32")
-            amp = " with bf16 autocast (training.bf16: true; slower than fp32 on most CPUs)" if cfg["training"].get("bf16") else ""
+            kind = (
+                "QLoRA (4-bit)"
+                if cfg["quantization"] == "4bit"
+                else ("LoRA (8-bit base)" if cfg["quantization"] == "8bit" else "LoRA in fp32")
+            )
+            amp = (
+                " with bf16 autocast (training.bf16: true; slower than fp32 on most CPUs)"
+                if cfg["training"].get("bf16")
+                else ""
+            )
             print(f"CUDA not available: training {kind} on CPU{amp}")
         if text_mode:
             print(f"{data['train']['path']}: records have only 'text': training on whole texts (no prompt masking)")
@@ -787,8 +889,14 @@ def build_trainer(cfg: dict, *, resume: bool = False, overwrite: bool = False, q
     # trl's own loss on GPU (Triton) and for quantized bases (trl keeps their adapters in bf16)
     plain_cpu = args.use_cpu and cfg["quantization"] == "none"
     trainer_cls = _cpu_trainer_class() if plain_cpu else _trl_trainer_class()
-    trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                          processing_class=tokenizer, peft_config=peft_config)
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
     if not cfg.get("learn_eos", True):
         trainer.data_collator = MaskToken(trainer.data_collator, tokenizer.eos_token_id)
     _check_cut_examples(cfg, data, {"train": trainer.train_dataset, "eval": trainer.eval_dataset}, quiet)
@@ -806,11 +914,13 @@ def _check_cut_examples(cfg: dict, data: dict, prepared: dict, quiet: bool = Fal
             continue
         try:
             rows = len(ds)
-        except TypeError:                     # an iterable dataset: nothing to count
+        except TypeError:  # an iterable dataset: nothing to count
             continue
         total, path = len(data[split]["examples"]), data[split]["path"]
-        why = (f"the prompt alone fills training.max_length ({t.get('max_length')} tokens), so no answer token "
-               "is left to learn")
+        why = (
+            f"the prompt alone fills training.max_length ({t.get('max_length')} tokens), so no answer token "
+            "is left to learn"
+        )
         if rows == 0:
             raise UserError(f"{path}: all {total} examples are dropped: {why}; raise training.max_length")
         if not t.get("packing") and rows < total and not quiet and _is_main_process():
@@ -842,10 +952,12 @@ def train(cfg: dict, *, resume: bool = False, overwrite: bool = False, merge: bo
     different config there; merge: also write ``<output_dir>/merged`` (base + adapter as one full model).
     """
     try:
-        run = build_trainer(cfg, resume=resume, overwrite=overwrite)   # bad input fails here, before torch loads
+        run = build_trainer(cfg, resume=resume, overwrite=overwrite)  # bad input fails here, before torch loads
     except AlreadyTrained as done:
-        print(f"{done.output_dir}: already holds a finished run of this config (run_config.json): nothing to do; "
-              "--overwrite trains it again")
+        print(
+            f"{done.output_dir}: already holds a finished run of this config (run_config.json): nothing to do; "
+            "--overwrite trains it again"
+        )
         if merge and not (done.output_dir / MERGED_DIR).exists():
             merge_adapter(cfg["model"], done.output_dir, done.output_dir / MERGED_DIR)
             print(f"merged model: {done.output_dir / MERGED_DIR} (base {cfg['model']} + adapter)")
@@ -863,7 +975,7 @@ def train(cfg: dict, *, resume: bool = False, overwrite: bool = False, merge: bo
     try:
         with stop.installed():
             result = trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
-    except BaseException as e:   # the folder must say the run is over, so a corrected rerun may reuse it
+    except BaseException as e:  # the folder must say the run is over, so a corrected rerun may reuse it
         if main:
             write_run_config(run, status="failed", started=started, error=_first_line(e)[:300])
         if isinstance(e, torch.cuda.OutOfMemoryError):
@@ -874,20 +986,23 @@ def train(cfg: dict, *, resume: bool = False, overwrite: bool = False, merge: bo
         if main:
             write_run_config(run, status="interrupted", started=started)
         saved = f"checkpoint saved in {ckpt}" if ckpt else "no checkpoint could be saved"
-        raise UserError(f"{out}: interrupted ({signal_name(stop.signum)}) at step {trainer.state.global_step}: "
-                        f"{saved}; continue with --resume", exit_code=128 + stop.signum)
+        raise UserError(
+            f"{out}: interrupted ({signal_name(stop.signum)}) at step {trainer.state.global_step}: "
+            f"{saved}; continue with --resume",
+            exit_code=128 + stop.signum,
+        )
     metrics = dict(result.metrics)
     if "eval" in run.data:
         last = [h for h in trainer.state.log_history if "eval_loss" in h]
-        if last and last[-1].get("step") == trainer.state.global_step:   # the final step was just evaluated
+        if last and last[-1].get("step") == trainer.state.global_step:  # the final step was just evaluated
             metrics.update({k: v for k, v in last[-1].items() if k.startswith("eval_")})
         else:
             try:
                 metrics.update(trainer.evaluate())
             except torch.cuda.OutOfMemoryError:
                 raise UserError(_oom_advice(run.cfg)) from None
-    trainer.save_model(str(out))            # adapter_config.json + adapter_model.safetensors (+ tokenizer)
-    trainer.save_state()                    # trainer_state.json: the log history (losses) of the whole run
+    trainer.save_model(str(out))  # adapter_config.json + adapter_model.safetensors (+ tokenizer)
+    trainer.save_state()  # trainer_state.json: the log history (losses) of the whole run
     if main:
         plot_loss(trainer.state.log_history, out / LOSS_PLOT)
         write_run_config(run, status="done", started=started, metrics=metrics)
@@ -951,8 +1066,11 @@ class StopOnSignal:
         if self._requested is not None:
             raise KeyboardInterrupt
         self._requested = signum
-        print(f"\n{signal_name(signum)}: saving a checkpoint at the end of this step, then stopping "
-              "(again to stop at once, without saving)", flush=True)
+        print(
+            f"\n{signal_name(signum)}: saving a checkpoint at the end of this step, then stopping "
+            "(again to stop at once, without saving)",
+            flush=True,
+        )
 
     @contextlib.contextmanager
     def installed(self):
@@ -974,8 +1092,9 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def write_run_config(run: Run, status: str, started: str, metrics: dict | None = None,
-                     error: str | None = None) -> Path:
+def write_run_config(
+    run: Run, status: str, started: str, metrics: dict | None = None, error: str | None = None
+) -> Path:
     """``run_config.json``: what made this adapter (config, seed, versions, data hashes, base model, results)."""
     import torch
 
@@ -986,7 +1105,7 @@ def write_run_config(run: Run, status: str, started: str, metrics: dict | None =
     import socket
 
     record = {
-        "status": status,             # running | done | failed | interrupted
+        "status": status,  # running | done | failed | interrupted
         "started": started,
         "pid": os.getpid(),
         "host": socket.gethostname(),

@@ -24,11 +24,18 @@ needs_hf = pytest.mark.skipif(not HF.exists(), reason="embedded HF folder missin
 
 def run(*args, stdin=subprocess.DEVNULL, env=None, input_bytes=None, timeout=300) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **(env or {}))
-    p = subprocess.run([sys.executable, *map(os.fsencode, map(str, args))], cwd=ROOT, env=full_env,
-                       capture_output=True, timeout=timeout, stdin=None if input_bytes is not None else stdin,
-                       input=input_bytes)
-    return subprocess.CompletedProcess(p.args, p.returncode, p.stdout.decode("utf-8", "replace"),
-                                       p.stderr.decode("utf-8", "replace"))
+    p = subprocess.run(
+        [sys.executable, *map(os.fsencode, map(str, args))],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        timeout=timeout,
+        stdin=None if input_bytes is not None else stdin,
+        input=input_bytes,
+    )
+    return subprocess.CompletedProcess(
+        p.args, p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    )
 
 
 def assert_one_error(p: subprocess.CompletedProcess, *needles: str, code: int = 2) -> str:
@@ -52,16 +59,21 @@ def llama_lora(tiny_llama, tmp_path_factory) -> Path:
 
 # -- 1. a LoRA of another model: refused before llama.cpp or transformers read it --------------------------------
 
+
 @needs_gguf
-@pytest.mark.parametrize("argv", [("chat_cpu.py", "--prompt", "Oi"),
-                                  ("rag.py", "ask", "Oi", "--index-dir", "{idx}"),
-                                  ("compare.py", "--config", "configs/compare-demo.yaml", "--systems", "finetuned",
-                                   "--run-dir", "{run}")])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("chat_cpu.py", "--prompt", "Oi"),
+        ("rag.py", "ask", "Oi", "--index-dir", "{idx}"),
+        ("compare.py", "--config", "configs/compare-demo.yaml", "--systems", "finetuned", "--run-dir", "{run}"),
+    ],
+)
 def test_llamacpp_adapter_of_another_model_is_one_line_not_a_segfault(llama_lora, tmp_path, argv):
     adapter = tmp_path / "adapter"
     shutil.copytree(llama_lora, adapter)
     idx = tmp_path / "idx"
-    if argv[0] == "rag.py":   # rag.py checks the index first: a real (tiny) one is not needed to reach the model
+    if argv[0] == "rag.py":  # rag.py checks the index first: a real (tiny) one is not needed to reach the model
         pytest.importorskip("faiss")
         if not (ROOT / "indexes" / "amostra" / "manifest.json").exists():
             pytest.skip("demo index missing (make index)")
@@ -79,7 +91,7 @@ def test_llamacpp_adapter_of_another_model_is_one_line_not_a_segfault(llama_lora
     p = run(*args, "--max-new-tokens", "4")
     assert p.returncode != 139
     assert_one_error(p, str(adapter), "adapter does not match the base model (gemma-3-270m-q4_k_m.gguf: ")
-    assert not (adapter / "adapter_model.gguf").exists()        # a failed conversion is never cached
+    assert not (adapter / "adapter_model.gguf").exists()  # a failed conversion is never cached
 
 
 @needs_gguf
@@ -100,10 +112,11 @@ def test_cached_gguf_of_another_model_is_refused(llama_lora, tmp_path, monkeypat
 def test_transformers_adapter_of_another_model_is_refused_before_the_base_loads(llama_lora, tmp_path):
     p = run("chat_gpu.py", "--adapter", llama_lora, "--prompt", "Oi", "--max-new-tokens", "4")
     assert_one_error(p, f"{llama_lora}: adapter does not match the base model (gemma-3-270m-hf: ")
-    assert "Loading weights" not in p.stderr   # the base model was never loaded
+    assert "Loading weights" not in p.stderr  # the base model was never loaded
 
 
 # -- 1b. truncated safetensors: the model folder and the adapter's weights ---------------------------------------
+
 
 def _truncated_copy(src: Path, dst: Path, name: str) -> Path:
     shutil.copytree(src, dst)
@@ -117,11 +130,28 @@ def test_truncated_model_safetensors_is_one_line(tiny_llama, tmp_path):
     f = _truncated_copy(Path(tiny_llama), model, "model.safetensors")
     p = run("chat_gpu.py", "--model", model, "--prompt", "Oi", "--max-new-tokens", "4")
     assert_one_error(p, f"{f}: truncated")
-    p = run("compare.py", "--config", "configs/compare-demo.yaml", "--systems", "base", "--backend", "transformers",
-            "--model", model, "--run-dir", tmp_path / "run", "--limit", "1")
+    p = run(
+        "compare.py",
+        "--config",
+        "configs/compare-demo.yaml",
+        "--systems",
+        "base",
+        "--backend",
+        "transformers",
+        "--model",
+        model,
+        "--run-dir",
+        tmp_path / "run",
+        "--limit",
+        "1",
+    )
     assert_one_error(p, f"{f}: truncated")
-    cfg = {"model": str(model), "train_file": str(tmp_path / "t.jsonl"), "eval_file": None,
-           "output_dir": str(tmp_path / "out")}
+    cfg = {
+        "model": str(model),
+        "train_file": str(tmp_path / "t.jsonl"),
+        "eval_file": None,
+        "output_dir": str(tmp_path / "out"),
+    }
     (tmp_path / "t.jsonl").write_text(json.dumps({"input": "q?", "output": "a."}) + "\n", encoding="utf-8")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     p = run("finetune.py", "--config", tmp_path / "c.yaml")
@@ -130,8 +160,17 @@ def test_truncated_model_safetensors_is_one_line(tiny_llama, tmp_path):
 
 def test_truncated_adapter_safetensors_is_one_line(tiny_llama, llama_lora, tmp_path):
     f = _truncated_copy(llama_lora, tmp_path / "adapter", "adapter_model.safetensors")
-    p = run("chat_gpu.py", "--model", tiny_llama, "--adapter", tmp_path / "adapter", "--prompt", "Oi",
-            "--max-new-tokens", "4")
+    p = run(
+        "chat_gpu.py",
+        "--model",
+        tiny_llama,
+        "--adapter",
+        tmp_path / "adapter",
+        "--prompt",
+        "Oi",
+        "--max-new-tokens",
+        "4",
+    )
     assert_one_error(p, f"{f}: truncated")
 
 
@@ -151,13 +190,20 @@ def test_latin1_stdin_and_argv_are_read_with_a_warning():
 
 @needs_gguf
 def test_c_locale_prompt_and_output():
-    p = run("chat_cpu.py", "--max-new-tokens", "4", "--prompt", "Qual é a capital do Brasil?",
-            env={"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""})
+    p = run(
+        "chat_cpu.py",
+        "--max-new-tokens",
+        "4",
+        "--prompt",
+        "Qual é a capital do Brasil?",
+        env={"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""},
+    )
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
-    assert "not UTF-8" not in p.stderr          # UTF-8 bytes under a C locale are UTF-8, not Latin-1
+    assert "not UTF-8" not in p.stderr  # UTF-8 bytes under a C locale are UTF-8, not Latin-1
 
 
 # -- 3. an empty stdin ---------------------------------------------------------------------------------------------
+
 
 @needs_gguf
 def test_empty_stdin_is_said_before_the_model_loads(tmp_path):
@@ -166,15 +212,22 @@ def test_empty_stdin_is_said_before_the_model_loads(tmp_path):
     for stdin in (subprocess.DEVNULL, open(empty, "rb")):
         p = run("chat_cpu.py", stdin=stdin)
         assert_one_error(p, "stdin: no input (stdin is empty): nothing to answer")
-        assert "Chatting with" not in p.stderr       # said before loading the model
-    p = run("chat_cpu.py", "--max-new-tokens", "4", input_bytes=b"")   # a pipe: known only after loading
+        assert "Chatting with" not in p.stderr  # said before loading the model
+    p = run("chat_cpu.py", "--max-new-tokens", "4", input_bytes=b"")  # a pipe: known only after loading
     assert_one_error(p, "stdin: no input (stdin is empty)")
 
 
 # -- 4. an empty config ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, needle", [("", "empty config"), ("# only a comment\n", "empty config"),
-                                          ("- a\n- b\n", "expected a mapping of settings at the top level")])
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("", "empty config"),
+        ("# only a comment\n", "empty config"),
+        ("- a\n- b\n", "expected a mapping of settings at the top level"),
+    ],
+)
 def test_empty_or_non_mapping_config_writes_nothing(tmp_path, text, needle):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(text, encoding="utf-8")
@@ -185,6 +238,7 @@ def test_empty_or_non_mapping_config_writes_nothing(tmp_path, text, needle):
 
 # -- 5. a checkpoint cut by a full disk ------------------------------------------------------------------------------
 
+
 def test_resume_names_the_incomplete_checkpoint(tiny_llama, llama_lora, tmp_path):
     out = tmp_path / "out"
     ckpt = out / "checkpoint-1"
@@ -192,8 +246,10 @@ def test_resume_names_the_incomplete_checkpoint(tiny_llama, llama_lora, tmp_path
     train = tmp_path / "t.jsonl"
     train.write_text(json.dumps({"input": "q?", "output": "a."}) + "\n", encoding="utf-8")
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"model": str(tiny_llama), "train_file": str(train), "eval_file": None,
-                                   "output_dir": str(out)}), encoding="utf-8")
+    cfg.write_text(
+        yaml.safe_dump({"model": str(tiny_llama), "train_file": str(train), "eval_file": None, "output_dir": str(out)}),
+        encoding="utf-8",
+    )
     p = run("finetune.py", "--config", cfg, "--resume")
     assert_one_error(p, "checkpoint-1 is incomplete (trainer_state.json is missing")
     (ckpt / "trainer_state.json").write_text("{}", encoding="utf-8")

@@ -19,8 +19,15 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHON
 
 
 def run(script: str, *args: str, stdin: str = "", timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / script), *args], input=stdin, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=ENV)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=ENV,
+    )
 
 
 def no_traceback(p: subprocess.CompletedProcess) -> None:
@@ -29,6 +36,7 @@ def no_traceback(p: subprocess.CompletedProcess) -> None:
 
 # ---------------------------------------------------------------------------------------------------- chat_cpu
 
+
 @pytest.fixture(scope="module")
 def gguf(gemma_gguf):  # noqa: F811
     pytest.importorskip("llama_cpp")
@@ -36,8 +44,18 @@ def gguf(gemma_gguf):  # noqa: F811
 
 
 def test_chat_cpu_one_shot(gguf):
-    p = run("chat_cpu.py", "--model", gguf, "--prompt", "Qual é a capital do Brasil?", "--temperature", "0",
-            "--max-new-tokens", "48", "--verbose")
+    p = run(
+        "chat_cpu.py",
+        "--model",
+        gguf,
+        "--prompt",
+        "Qual é a capital do Brasil?",
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "48",
+        "--verbose",
+    )
     assert p.returncode == 0, p.stderr
     no_traceback(p)
     answer = p.stdout.strip()
@@ -72,8 +90,8 @@ def test_chat_cpu_with_a_lora_adapter_folder(gguf, tmp_path):
     tuned = run("chat_cpu.py", *args, "--adapter", str(adapter))
     assert plain.returncode == 0 and tuned.returncode == 0, tuned.stderr
     no_traceback(tuned)
-    assert (adapter / "adapter_model.gguf").exists()       # converted once, next to the adapter
-    assert tuned.stdout.strip() != plain.stdout.strip()     # and applied
+    assert (adapter / "adapter_model.gguf").exists()  # converted once, next to the adapter
+    assert tuned.stdout.strip() != plain.stdout.strip()  # and applied
     missing = run("chat_cpu.py", *args, "--adapter", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "nope: adapter not found" in missing.stderr
     no_traceback(missing)
@@ -103,8 +121,15 @@ def test_chat_cpu_ctrl_d_and_history(gguf):
 
 
 def test_chat_cpu_ctrl_c_at_the_prompt(gguf):
-    proc = subprocess.Popen([sys.executable, str(ROOT / "chat_cpu.py"), "--model", gguf], cwd=ROOT, env=ENV,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "chat_cpu.py"), "--model", gguf],
+        cwd=ROOT,
+        env=ENV,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     banner = proc.stderr.readline()  # printed right before the first prompt
     assert "Chatting with" in banner
@@ -116,12 +141,18 @@ def test_chat_cpu_ctrl_c_at_the_prompt(gguf):
 
 
 def test_chat_cpu_ctrl_c_stops_the_answer_not_the_chat(gguf):
-    proc = subprocess.Popen([sys.executable, str(ROOT / "chat_cpu.py"), "--model", gguf, "--max-new-tokens", "400",
-                             "--temperature", "0"], cwd=ROOT, env=ENV, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            # a test run started in the background (nohup, `make test &`) inherits SIGINT ignored,
-                            # and Python then never raises KeyboardInterrupt: give the child the default handler
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "chat_cpu.py"), "--model", gguf, "--max-new-tokens", "400", "--temperature", "0"],
+        cwd=ROOT,
+        env=ENV,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a test run started in the background (nohup, `make test &`) inherits SIGINT ignored,
+        # and Python then never raises KeyboardInterrupt: give the child the default handler
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     # greedy, and a question whose greedy answer runs to the 400-token limit (~10 s): the Ctrl-C always lands
     # mid-answer (with sampling, a short answer sometimes ended before the signal arrived, and the test flaked)
     proc.stdin.write("Descreva em detalhes a história de Portugal e do Brasil.\n")
@@ -150,8 +181,22 @@ def test_chat_cpu_bad_model_files(tmp_path):
 
 
 def test_chat_cpu_chat_mode_needs_a_chat_format(gguf, tmp_path):
-    p = run("chat_cpu.py", "--model", gguf, "--mode", "chat", "--chat-format", "gemma", "--prompt", "Olá!",
-            "--temperature", "0", "--max-new-tokens", "8", "--verbose")
+    p = run(
+        "chat_cpu.py",
+        "--model",
+        gguf,
+        "--mode",
+        "chat",
+        "--chat-format",
+        "gemma",
+        "--prompt",
+        "Olá!",
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "8",
+        "--verbose",
+    )
     assert p.returncode == 0, p.stderr
     no_traceback(p)
     assert "tokens/s" in p.stderr
@@ -163,6 +208,7 @@ def test_chat_cpu_chat_mode_needs_a_chat_format(gguf, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------- chat_gpu
+
 
 def gpu_main(argv, monkeypatch, capsys, stdin: str | None = None):
     """Run chat_gpu.main in this process (torch is already loaded: much faster than a subprocess)."""
@@ -176,8 +222,18 @@ def gpu_main(argv, monkeypatch, capsys, stdin: str | None = None):
 
 
 def test_chat_gpu_one_shot_subprocess(tiny_llama):
-    p = run("chat_gpu.py", "--model", str(tiny_llama), "--prompt", "Qual é a capital do Brasil?", "--temperature", "0",
-            "--max-new-tokens", "12", "--verbose")
+    p = run(
+        "chat_gpu.py",
+        "--model",
+        str(tiny_llama),
+        "--prompt",
+        "Qual é a capital do Brasil?",
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "12",
+        "--verbose",
+    )
     assert p.returncode == 0, p.stderr
     no_traceback(p)
     import torch
@@ -189,15 +245,20 @@ def test_chat_gpu_one_shot_subprocess(tiny_llama):
 
 def test_chat_gpu_interactive_with_and_without_adapter(tiny_llama, tmp_path, monkeypatch, capsys):
     stdin = "Qual é a capital do Brasil?\n/reset\nQuem foi Tiradentes?\n/exit\n"
-    rc, out, err = gpu_main(["--model", str(tiny_llama), "--temperature", "0", "--max-new-tokens", "10"],
-                            monkeypatch, capsys, stdin)
+    rc, out, err = gpu_main(
+        ["--model", str(tiny_llama), "--temperature", "0", "--max-new-tokens", "10"], monkeypatch, capsys, stdin
+    )
     assert rc == 0, err
     assert out.count(">>> ") == 4 and "[conversation cleared]" in err
     base_answer = out.split(">>> ")[1]
 
     adapter = make_lora(tiny_llama, tmp_path / "lora")
-    rc, out, err = gpu_main(["--model", str(tiny_llama), "--adapter", str(adapter), "--temperature", "0",
-                             "--max-new-tokens", "10"], monkeypatch, capsys, stdin)
+    rc, out, err = gpu_main(
+        ["--model", str(tiny_llama), "--adapter", str(adapter), "--temperature", "0", "--max-new-tokens", "10"],
+        monkeypatch,
+        capsys,
+        stdin,
+    )
     assert rc == 0, err
     assert out.count(">>> ") == 4
     assert out.split(">>> ")[1] != base_answer  # the adapter is really applied
@@ -213,28 +274,60 @@ def test_chat_gpu_errors(tiny_llama, tmp_path, monkeypatch, capsys):
     assert rc == 2 and "model not found" in err
     rc, out, err = gpu_main(["--model", str(tiny_llama), "--mode", "chat", "--prompt", "Oi"], monkeypatch, capsys)
     assert rc == 2 and "no chat template" in err
-    rc, out, err = gpu_main(["--model", str(tiny_llama), "--adapter", str(tmp_path), "--prompt", "Oi"],
-                            monkeypatch, capsys)
+    rc, out, err = gpu_main(
+        ["--model", str(tiny_llama), "--adapter", str(tmp_path), "--prompt", "Oi"], monkeypatch, capsys
+    )
     assert rc == 2 and "not a LoRA adapter folder" in err
 
 
 def test_chat_gpu_4bit_forced_on_cpu(tiny_llama, monkeypatch, capsys):
     pytest.importorskip("bitsandbytes")
-    rc, out, err = gpu_main(["--model", str(tiny_llama), "--load-in-4bit", "--allow-cpu-quantization", "--prompt",
-                             "Oi", "--temperature", "0", "--max-new-tokens", "6"], monkeypatch, capsys)
+    rc, out, err = gpu_main(
+        [
+            "--model",
+            str(tiny_llama),
+            "--load-in-4bit",
+            "--allow-cpu-quantization",
+            "--prompt",
+            "Oi",
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "6",
+        ],
+        monkeypatch,
+        capsys,
+    )
     assert rc == 0, err
     assert out.strip() or out == "\n"
 
 
 def test_chat_gpu_llamacpp_backend(gguf, monkeypatch, capsys):
-    rc, out, err = gpu_main(["--backend", "llamacpp", "--model", gguf, "--n-gpu-layers", "0", "--prompt",
-                             "Qual é a capital do Brasil?", "--temperature", "0", "--max-new-tokens", "16"],
-                            monkeypatch, capsys)
+    rc, out, err = gpu_main(
+        [
+            "--backend",
+            "llamacpp",
+            "--model",
+            gguf,
+            "--n-gpu-layers",
+            "0",
+            "--prompt",
+            "Qual é a capital do Brasil?",
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "16",
+        ],
+        monkeypatch,
+        capsys,
+    )
     assert rc == 0, err
     assert out.strip() and "###" not in out
-    rc, out, err = gpu_main(["--backend", "llamacpp", "--model", gguf, "--load-in-4bit", "--prompt", "Oi"],
-                            monkeypatch, capsys)
+    rc, out, err = gpu_main(
+        ["--backend", "llamacpp", "--model", gguf, "--load-in-4bit", "--prompt", "Oi"], monkeypatch, capsys
+    )
     assert rc == 2 and "--backend transformers" in err
-    rc, out, err = gpu_main(["--backend", "llamacpp", "--model", gguf, "--adapter", "x", "--prompt", "Oi"],
-                            monkeypatch, capsys)
-    assert rc == 2 and "x: adapter not found" in err          # llama.cpp takes adapters (lora_gguf.py)
+    rc, out, err = gpu_main(
+        ["--backend", "llamacpp", "--model", gguf, "--adapter", "x", "--prompt", "Oi"], monkeypatch, capsys
+    )
+    assert rc == 2 and "x: adapter not found" in err  # llama.cpp takes adapters (lora_gguf.py)

@@ -40,9 +40,19 @@ def llama_logits(gguf_path: Path, ids: list[int], lora: Path | None = None) -> n
     from llama_cpp._utils import suppress_stdout_stderr
 
     with suppress_stdout_stderr():
-        llm = Llama(model_path=str(gguf_path), lora_path=str(lora) if lora else None, n_ctx=64, n_batch=64,
-                    logits_all=True, n_threads=2, n_threads_batch=2, type_k=GGML_TYPE_F32,
-                    type_v=GGML_TYPE_F32, verbose=False, seed=0)
+        llm = Llama(
+            model_path=str(gguf_path),
+            lora_path=str(lora) if lora else None,
+            n_ctx=64,
+            n_batch=64,
+            logits_all=True,
+            n_threads=2,
+            n_threads_batch=2,
+            type_k=GGML_TYPE_F32,
+            type_v=GGML_TYPE_F32,
+            verbose=False,
+            seed=0,
+        )
         try:
             llm.eval(ids)
             return np.array(llm.scores[: len(ids)], dtype=np.float32)
@@ -69,8 +79,15 @@ def make_lora(hf_dir: Path, out: Path, *, seed: int, use_rslora: bool = False):
     from peft import LoraConfig, get_peft_model
 
     model = load_hf(hf_dir)
-    config = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=TARGETS, use_rslora=use_rslora,
-                        init_lora_weights=False, task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+        target_modules=TARGETS,
+        use_rslora=use_rslora,
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )
     peft_model = get_peft_model(model, config)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -112,6 +129,7 @@ def lora(tiny):
 # The base GGUF writer (the ground the LoRA checks stand on)
 # ------------------------------------------------------------------------------------------------------------
 
+
 def test_base_gguf_matches_transformers(tiny):
     got = llama_logits(tiny["gguf"], tiny["ids"])
     assert got.shape == tiny["base"].shape
@@ -144,6 +162,7 @@ def test_base_gguf_without_qk_permutation_is_wrong(tiny):
 # LoRA conversion
 # ------------------------------------------------------------------------------------------------------------
 
+
 def test_lora_gguf_matches_peft(tiny, lora):
     got = llama_logits(tiny["gguf"], tiny["ids"], lora=lora["gguf"])
     assert rel_err(got, lora["ref"]) < TOL
@@ -158,8 +177,12 @@ def test_lora_gguf_tensors(tiny, lora):
 
     reader = gguf.GGUFReader(lora["gguf"])
     names = {t.name for t in reader.tensors}
-    expected = {f"blk.{i}.{m}.weight.lora_{ab}" for i in range(2) for ab in "ab"
-                for m in ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")}
+    expected = {
+        f"blk.{i}.{m}.weight.lora_{ab}"
+        for i in range(2)
+        for ab in "ab"
+        for m in ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+    }
     assert names == expected
     meta, _ = lora_gguf.read_gguf_header(lora["gguf"])
     assert meta["general.architecture"] == "llama"
@@ -216,10 +239,14 @@ def test_load_llamacpp_applies_the_adapter_folder(tiny, lora, tmp_path):
 # Errors and the cache
 # ------------------------------------------------------------------------------------------------------------
 
+
 def test_adapter_for_another_model_is_a_user_error(tiny, lora):
     one_layer = write_llama_gguf(tiny["hf"], tiny["root"] / "tiny-1layer.gguf", block_count=1)
-    with pytest.raises(UserError, match=r"adapter does not match the base model \(tiny-1layer\.gguf has no tensor "
-                                        r"matching model\.layers\.1\."):
+    with pytest.raises(
+        UserError,
+        match=r"adapter does not match the base model \(tiny-1layer\.gguf has no tensor "
+        r"matching model\.layers\.1\.",
+    ):
         lora_gguf.lora_to_gguf(lora["dir"], one_layer, tiny["root"] / "never.gguf")
     assert not (tiny["root"] / "never.gguf").exists()
 
@@ -234,8 +261,11 @@ def test_adapter_with_extra_module_is_a_user_error(tiny, lora, tmp_path):
     a = tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"]
     tensors["base_model.model.model.layers.7.self_attn.q_proj.lora_A.weight"] = a
     save_file(tensors, str(weights))
-    with pytest.raises(UserError, match=r"adapter does not match the base model .*matching "
-                                        r"model\.layers\.7\.self_attn\.q_proj"):
+    with pytest.raises(
+        UserError,
+        match=r"adapter does not match the base model .*matching "
+        r"model\.layers\.7\.self_attn\.q_proj",
+    ):
         lora_gguf.lora_to_gguf(adapter, tiny["gguf"])
     assert not (adapter / lora_gguf.GGUF_ADAPTER_NAME).exists()
 
@@ -256,10 +286,13 @@ def _wrong_shape_adapter(lora, folder: Path) -> Path:
 
 def test_adapter_with_wrong_shapes_is_refused_before_writing(tiny, lora, tmp_path):
     adapter = _wrong_shape_adapter(lora, tmp_path / "adapter")
-    with pytest.raises(UserError, match=r"adapter: adapter does not match the base model \(tiny-f32\.gguf: "
-                                        r"blk\.0\.attn_q\.weight: the adapter's is 32x64, the base model's 64x64\)"):
+    with pytest.raises(
+        UserError,
+        match=r"adapter: adapter does not match the base model \(tiny-f32\.gguf: "
+        r"blk\.0\.attn_q\.weight: the adapter's is 32x64, the base model's 64x64\)",
+    ):
         lora_gguf.ensure_lora_gguf(adapter, tiny["gguf"])
-    assert not (adapter / lora_gguf.GGUF_ADAPTER_NAME).exists()   # nothing cached
+    assert not (adapter / lora_gguf.GGUF_ADAPTER_NAME).exists()  # nothing cached
 
 
 def test_cached_adapter_for_another_base_is_refused(tiny, lora, tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # ---------------------------------------------------------------------------------------------------- fixtures
 
+
 def _get_embedded_module():
     spec = importlib.util.spec_from_file_location("get_embedded", ROOT / "models" / "get_embedded.py")
     mod = importlib.util.module_from_spec(spec)
@@ -66,7 +67,9 @@ def make_lora(base: Path, out: Path, seed: int = 1) -> Path:
 
     torch.manual_seed(seed)
     lm = AutoModelForCausalLM.from_pretrained(base)
-    cfg = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM")
+    cfg = LoraConfig(
+        r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM"
+    )
     peft_model = get_peft_model(lm, cfg)
     with torch.no_grad():  # make the adapter matter for a random model
         for name, p in peft_model.named_parameters():
@@ -85,6 +88,7 @@ FEW_SHOT = (
 
 # ---------------------------------------------------------------------------------------------------- stop filter
 
+
 def test_stop_filter_holds_back_split_stop_strings():
     f = models.StopFilter(["\n### ", "### Instruction:"])
     out = [f.push(p) for p in ["Branca.", "\n#", "##", " Inst", "ruction: mais"]]
@@ -102,7 +106,10 @@ def test_stop_filter_releases_text_that_was_not_a_stop():
 def test_alpaca_chat_prompt_folds_history_and_drops_oldest_turns():
     msgs = [{"role": "system", "content": "Seja breve."}]
     for i in range(6):
-        msgs += [{"role": "user", "content": f"pergunta {i} " + "x" * 50}, {"role": "assistant", "content": f"resposta {i}"}]
+        msgs += [
+            {"role": "user", "content": f"pergunta {i} " + "x" * 50},
+            {"role": "assistant", "content": f"resposta {i}"},
+        ]
     msgs.append({"role": "user", "content": "Qual é a capital do Brasil?"})
     full, dropped = models.alpaca_chat_prompt(msgs, lambda p: True)
     assert dropped == 0 and "Seja breve." in full and "Usuário: pergunta 0" in full and "Assistente: resposta 5" in full
@@ -113,6 +120,7 @@ def test_alpaca_chat_prompt_folds_history_and_drops_oldest_turns():
 
 
 # ---------------------------------------------------------------------------------------------------- llama.cpp
+
 
 def test_gguf_errors(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="model file not found"):
@@ -149,7 +157,7 @@ def test_gguf_stops_at_the_end_of_the_response(gemma):
     assert stopped.finish_reason == "stop" and stopped.n_tokens < free.n_tokens
     assert "###" not in stopped.text and stopped.text.strip()
     assert free.text.startswith(stopped.text)
-    assert any(free.text[len(stopped.text):].startswith(s) for s in P.STOP_STRINGS)
+    assert any(free.text[len(stopped.text) :].startswith(s) for s in P.STOP_STRINGS)
     assert P.split_response(free.text) == stopped.text.strip()
 
 
@@ -188,8 +196,11 @@ def _not_utf8(b: bytes) -> bool:
 
 def test_gguf_chat_without_template_uses_the_alpaca_prompt(gemma):
     assert not gemma.has_chat_template
-    msgs = [{"role": "user", "content": "Quem descobriu o Brasil?"}, {"role": "assistant", "content": "Cabral."},
-            {"role": "user", "content": "Em que ano?"}]
+    msgs = [
+        {"role": "user", "content": "Quem descobriu o Brasil?"},
+        {"role": "assistant", "content": "Cabral."},
+        {"role": "user", "content": "Em que ano?"},
+    ]
     cp = gemma.chat_prompt(msgs)
     assert not cp.templated and cp.stop == P.STOP_STRINGS
     assert cp.text.startswith(P.PREAMBLE) and "Usuário: Quem descobriu o Brasil?" in cp.text
@@ -205,8 +216,10 @@ def test_gguf_chat_format_gemma_and_history_cut(gemma_gguf):
     assert gen.has_chat_template
     msgs = []
     for i in range(12):
-        msgs += [{"role": "user", "content": f"Fale sobre o número {i}."},
-                 {"role": "assistant", "content": f"O número {i} é um número inteiro natural. " * 3}]
+        msgs += [
+            {"role": "user", "content": f"Fale sobre o número {i}."},
+            {"role": "assistant", "content": f"O número {i} é um número inteiro natural. " * 3},
+        ]
     msgs.append({"role": "user", "content": "Qual é a capital do Brasil?"})
     cp = gen.chat_prompt(msgs, max_new_tokens=8)
     assert cp.templated and cp.dropped_turns > 0
@@ -240,6 +253,7 @@ def test_load_generator_spec(gemma_gguf, tmp_path):
 
 # ---------------------------------------------------------------------------------------------------- transformers
 
+
 def test_transformers_stream_and_generate_agree(tiny):
     prompt = P.build_prompt("Qual é a capital do Brasil?")
     pieces = list(tiny.stream(prompt, max_new_tokens=30, stop=[], ignore_eos=True))
@@ -254,8 +268,10 @@ def test_transformers_stop_string_ends_generation(tiny):
     free = tiny.generate(prompt, max_new_tokens=40, stop=[], ignore_eos=True)
     text = free.text
     # a stop string the random model really emits: a short piece from the middle of its own output
-    k = next(i for i in range(len(text) // 3, len(text) - 3) if text.find(text[i:i + 3]) == i and text[i:i + 3].strip())
-    stop = text[k:k + 3]
+    k = next(
+        i for i in range(len(text) // 3, len(text) - 3) if text.find(text[i : i + 3]) == i and text[i : i + 3].strip()
+    )
+    stop = text[k : k + 3]
     cut = tiny.generate(prompt, max_new_tokens=40, stop=[stop], ignore_eos=True)
     assert cut.text == text[:k]
     assert cut.finish_reason == "stop" and cut.n_tokens < free.n_tokens
@@ -279,8 +295,15 @@ def test_transformers_adapter_for_another_base_is_a_user_error(tiny_llama, tmp_p
 
     other = tmp_path / "other-base"
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=1024, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+    cfg = LlamaConfig(
+        vocab_size=1024,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+    )
     LlamaForCausalLM(cfg).save_pretrained(other)
     for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         if (tiny_llama / f).exists():
@@ -296,8 +319,10 @@ def test_transformers_chat_template_is_used_when_present(tiny_llama, tmp_path):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_llama)
-    tok.chat_template = ("{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-                         "{% if add_generation_prompt %}assistant:{% endif %}")
+    tok.chat_template = (
+        "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant:{% endif %}"
+    )
     folder = tmp_path / "tiny-chat"
     shutil.copytree(tiny_llama, folder)
     tok.save_pretrained(folder)
@@ -322,19 +347,20 @@ def test_quantization_config():
 
 # -- the loop guard ------------------------------------------------------------------------------------------------
 
+
 def test_loop_guard_cuts_where_the_repetition_starts():
     unit = [7, 8, 9, 10, 11, 12, 13, 14]
     ids = [1, 2, 3] + unit * 4
     # three copies of an 8-token block: seen at the 3rd copy's end, cut after the first copy
     assert models.find_loop(ids, 3) == (3 + 3 * 8, 3 + 8)
-    assert models.find_loop(ids, 0) is None                      # off
-    assert models.find_loop(list(range(300)), 3) is None         # no repetition
-    assert models.find_loop([5] * 16, 3) is None                 # a short run of one token is not a loop
-    assert models.find_loop([4] + [5] * 17, 3) == (18, 2)        # 17 of them are
+    assert models.find_loop(ids, 0) is None  # off
+    assert models.find_loop(list(range(300)), 3) is None  # no repetition
+    assert models.find_loop([5] * 16, 3) is None  # a short run of one token is not a loop
+    assert models.find_loop([4] + [5] * 17, 3) == (18, 2)  # 17 of them are
     guard = models.LoopGuard(3)
     for t in [1, 2, 3] + unit + unit[:3]:
         guard.push(t)
-    assert guard.hold == 3 and guard.cut is None                 # what a stream keeps back for now
+    assert guard.hold == 3 and guard.cut is None  # what a stream keeps back for now
 
 
 def test_loop_guard_values():
@@ -361,6 +387,7 @@ def test_loop_guard_in_both_backends(tiny_llama, tmp_path):
             scores[:] = -1e9
             scores[:, cycle[n % len(cycle)]] = 0
             return scores
+
         return process
 
     text = P.build_prompt("Em que ano?")
@@ -391,6 +418,7 @@ def test_loop_guard_in_both_backends(tiny_llama, tmp_path):
             scores[:] = -1e9
             scores[cycle[(len(input_ids) - start) % len(cycle)]] = 0
             return scores
+
         kw["logits_processor"] = CppList([process])
         return orig_cpp(ids, **kw)
 

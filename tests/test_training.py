@@ -24,7 +24,7 @@ QA = [
     ("Quando foi abolida a escravidão no Brasil?", "Em 13 de maio de 1888, pela Lei Áurea."),
     ("Quem proclamou a independência do Brasil?", "Dom Pedro I, em 7 de setembro de 1822."),
 ]
-STEPS = 24          # the shared run: checkpoints at 12 and 24
+STEPS = 24  # the shared run: checkpoints at 12 and 24
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,9 +45,16 @@ def _write_jsonl(path: Path, records: list[dict]) -> Path:
 
 def _records(n_repeat: int) -> list[dict]:
     return [
-        {"instruction": prompt.INSTRUCTION_QA, "input": q, "output": a, "text": prompt.build_example(q, a),
-         "article": "Brasil", "source": "lead"}
-        for _ in range(n_repeat) for q, a in QA
+        {
+            "instruction": prompt.INSTRUCTION_QA,
+            "input": q,
+            "output": a,
+            "text": prompt.build_example(q, a),
+            "article": "Brasil",
+            "source": "lead",
+        }
+        for _ in range(n_repeat)
+        for q, a in QA
     ]
 
 
@@ -58,15 +65,36 @@ def data_files(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def tiny_cfg(model: Path, train_file: Path, eval_file: Path | None, out: Path, **training) -> dict:
-    t = {"max_steps": STEPS, "per_device_train_batch_size": 2, "per_device_eval_batch_size": 4,
-         "learning_rate": 1e-2, "lr_scheduler_type": "linear", "warmup_steps": 0, "max_length": 128,
-         "logging_steps": 2, "eval_steps": 12, "save_steps": 12, "save_total_limit": 3,
-         "disable_tqdm": True}
+    t = {
+        "max_steps": STEPS,
+        "per_device_train_batch_size": 2,
+        "per_device_eval_batch_size": 4,
+        "learning_rate": 1e-2,
+        "lr_scheduler_type": "linear",
+        "warmup_steps": 0,
+        "max_length": 128,
+        "logging_steps": 2,
+        "eval_steps": 12,
+        "save_steps": 12,
+        "save_total_limit": 3,
+        "disable_tqdm": True,
+    }
     t.update(training)
-    return {"model": str(model), "train_file": str(train_file), "eval_file": str(eval_file) if eval_file else None,
-            "output_dir": str(out), "seed": 7, "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear",
-                                                "modules_to_save": ["lm_head"]},  # a random model needs it to learn fast
-            "training": t}
+    return {
+        "model": str(model),
+        "train_file": str(train_file),
+        "eval_file": str(eval_file) if eval_file else None,
+        "output_dir": str(out),
+        "seed": 7,
+        "lora": {
+            "r": 8,
+            "alpha": 16,
+            "dropout": 0.0,
+            "target_modules": "all-linear",
+            "modules_to_save": ["lm_head"],
+        },  # a random model needs it to learn fast
+        "training": t,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -113,16 +141,18 @@ def test_labels_mask_the_prompt(tiny_llama, data_files, tmp_path):
     batch = next(iter(run.trainer.get_train_dataloader()))
     prompts = {q: tok(prompt.build_prompt(q))["input_ids"] for q, _ in QA}
     checked = 0
-    for ids, labels, mask in zip(batch["input_ids"].tolist(), batch["labels"].tolist(), batch["attention_mask"].tolist()):
+    for ids, labels, mask in zip(
+        batch["input_ids"].tolist(), batch["labels"].tolist(), batch["attention_mask"].tolist()
+    ):
         n = sum(mask)
         matches = [(q, p) for q, p in prompts.items() if ids[: len(p)] == p]
         assert len(matches) == 1, "each row starts with one of the prompts"
         q, p = matches[0]
         answer = dict(QA)[q]
         assert all(label == -100 for label in labels[: len(p)]), "prompt tokens must not be trained on"
-        assert labels[len(p):n] == ids[len(p):n], "every completion token is trained on"
+        assert labels[len(p) : n] == ids[len(p) : n], "every completion token is trained on"
         assert ids[n - 1] == tok.eos_token_id and labels[n - 1] == tok.eos_token_id, "eos ends the completion"
-        assert tok.decode(ids[len(p):n - 1]).strip() == answer
+        assert tok.decode(ids[len(p) : n - 1]).strip() == answer
         assert all(label == -100 for label in labels[n:]), "padding is not trained on"
         checked += 1
     assert checked == 2
@@ -145,7 +175,7 @@ def test_adapter_saves_and_reloads(trained, tiny_llama):
     # the adapter learned the answer: its greedy continuation starts like the trained one
     ids = tok(text, return_tensors="pt")
     gen = tuned.generate(**ids, max_new_tokens=12, do_sample=False)
-    assert tok.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip().startswith("A capital")
+    assert tok.decode(gen[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip().startswith("A capital")
 
 
 def test_merge_produces_a_model_that_generates(trained, tiny_llama):
@@ -203,7 +233,9 @@ def test_resume_continues_from_checkpoint(trained, tmp_path):
     for k in original:
         assert torch.allclose(original[k], resumed[k], atol=1e-5), k
     # logged losses after the checkpoint are the original run's
-    orig_log = {h["step"]: h["loss"] for h in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in h}
+    orig_log = {
+        h["step"]: h["loss"] for h in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in h
+    }
     new_log = {h["step"]: h["loss"] for h in state.log_history if "loss" in h}
     assert new_log[STEPS] == pytest.approx(orig_log[STEPS], rel=1e-4)
 
@@ -255,8 +287,14 @@ def _cli(tmp_path: Path, cfg: dict, *args: str) -> subprocess.CompletedProcess:
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, str(ROOT / "finetune.py"), "--config", str(path), *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "finetune.py"), "--config", str(path), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env=env,
+    )
 
 
 def _assert_user_error(p: subprocess.CompletedProcess, *needles: str) -> None:
@@ -271,7 +309,7 @@ def _assert_user_error(p: subprocess.CompletedProcess, *needles: str) -> None:
 def test_cli_malformed_lines_reported_with_numbers(tiny_llama, data_files, tmp_path):
     train_file = tmp_path / "treino.jsonl"
     good = json.dumps({"input": "q", "output": "a"})
-    train_file.write_text(f"{good}\n{{\"input\": \"q\", \n{good}\nnot json\n", encoding="utf-8")
+    train_file.write_text(f'{good}\n{{"input": "q", \n{good}\nnot json\n', encoding="utf-8")
     out = tmp_path / "out"
     p = _cli(tmp_path, tiny_cfg(tiny_llama, train_file, None, out))
     _assert_user_error(p, str(train_file), "line 2, 4")
@@ -322,8 +360,16 @@ def test_packing_keeps_the_completion_only_loss_exact(tiny_llama, data_files, tm
     its completion tokens (eos included) are labels, and position_ids restart at 0 for every sequence."""
     from llamawiki.training import build_trainer
 
-    cfg = tiny_cfg(tiny_llama, data_files[0], None, tmp_path / "pack", max_steps=1, packing=True, max_length=512,
-                   per_device_train_batch_size=2)
+    cfg = tiny_cfg(
+        tiny_llama,
+        data_files[0],
+        None,
+        tmp_path / "pack",
+        max_steps=1,
+        packing=True,
+        max_length=512,
+        per_device_train_batch_size=2,
+    )
     run = build_trainer(cfg, quiet=True)
     assert run.trainer.args.packing and run.trainer.padding_free
     tok = run.tokenizer
@@ -340,9 +386,9 @@ def test_packing_keeps_the_completion_only_loss_exact(tiny_llama, data_files, tm
         assert len(matches) == 1, "each packed sequence starts with one of the prompts"
         q, p = matches[0]
         assert all(x == -100 for x in seg_labels[: len(p)]), "prompt tokens are not trained on"
-        assert seg_labels[len(p):] == seg_ids[len(p):], "every completion token is trained on"
+        assert seg_labels[len(p) :] == seg_ids[len(p) :], "every completion token is trained on"
         assert seg_ids[-1] == tok.eos_token_id and seg_labels[-1] == tok.eos_token_id
-        assert tok.decode(seg_ids[len(p):-1]).strip() == dict(QA)[q]
+        assert tok.decode(seg_ids[len(p) : -1]).strip() == dict(QA)[q]
         segments += 1
     assert segments > 2, "several examples were packed into the batch"
     # the loss over the packed batch equals the loss over the same examples unpacked (block-diagonal attention)
@@ -354,8 +400,11 @@ def test_packing_keeps_the_completion_only_loss_exact(tiny_llama, data_files, tm
         packed = run.trainer.compute_loss(model, {k: v for k, v in batch.items()})
         total, n = 0.0, 0
         for a, b in zip(starts, starts[1:]):
-            one = {"input_ids": torch.tensor([ids[a:b]]), "attention_mask": torch.ones(1, b - a, dtype=torch.long),
-                   "labels": torch.tensor([labels[a:b]])}
+            one = {
+                "input_ids": torch.tensor([ids[a:b]]),
+                "attention_mask": torch.ones(1, b - a, dtype=torch.long),
+                "labels": torch.tensor([labels[a:b]]),
+            }
             k = int((one["labels"][:, 1:] != -100).sum())
             total += float(run.trainer.compute_loss(model, one)) * k
             n += k
