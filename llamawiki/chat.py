@@ -10,7 +10,8 @@ import argparse
 import os
 import stat
 import sys
-from typing import Iterator, TextIO
+from collections.abc import Iterator
+from typing import TextIO
 
 from .fileio import UserError
 from .models import Generator

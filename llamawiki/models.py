@@ -19,9 +19,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from . import prompt as _prompt
 from .checks import check_hf_adapter, check_model_folder

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from . import prompt as _prompt
-from .records import read_dataset
 from .fileio import UserError, atomic_open, atomic_path, library_versions, looks_local, read_jsonl, sha256_file
+from .records import read_dataset
 
 RUN_CONFIG = "run_config.json"
 LOSS_PLOT = "loss.png"
@@ -124,7 +124,7 @@ def merged_config(cfg: dict | None) -> dict:
     cfg = {k: v for k, v in (cfg or {}).items() if not (k == "gguf_file" and v is None)}
     if cfg.get("gguf_file"):
         raise UserError(
-            f"config: gguf_file: a GGUF base cannot be fine-tuned; save it as a transformers folder "
+            "config: gguf_file: a GGUF base cannot be fine-tuned; save it as a transformers folder "
             "once (python models/get_embedded.py --gguf <file> --hf <folder>) and set model: <folder>"
         )
     for key, value in cfg.items():
@@ -639,9 +639,9 @@ def sft_config(cfg: dict, output_dir: Path, has_eval: bool, text_mode: bool):
     import dataclasses
 
     _quiet_bitsandbytes()
-    from trl import SFTConfig
-
     import typing
+
+    from trl import SFTConfig
 
     t = dict(cfg["training"])
     known = {f.name for f in dataclasses.fields(SFTConfig)}
@@ -1089,7 +1089,7 @@ class StopOnSignal:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def write_run_config(
@@ -1168,9 +1168,9 @@ def plot_loss(log_history: list[dict], path: str | os.PathLike[str]) -> Path | N
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4))
     if train:
-        ax.plot(*zip(*train), label="treino", marker=".")
+        ax.plot(*zip(*train, strict=True), label="treino", marker=".")
     if evals:
-        ax.plot(*zip(*evals), label="validação", marker="o")
+        ax.plot(*zip(*evals, strict=True), label="validação", marker="o")
     ax.set_xlabel("passo")
     ax.set_ylabel("loss")
     ax.set_title("Loss do fine-tuning")

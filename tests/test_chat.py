@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_models import gemma_gguf, make_lora  # noqa: F401  (session fixture + helper)
 
 ROOT = Path(__file__).resolve().parent.parent

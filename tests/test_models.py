@@ -28,7 +28,7 @@ def _get_embedded_module():
     return mod
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def embedded_gguf() -> Path | None:
     """The embedded GGUF: models/ when present and intact, else assembled once per test process into a temp dir."""
     if models.EMBEDDED_GGUF.is_file() and sha256_file(models.EMBEDDED_GGUF) == models.EMBEDDED_GGUF_SHA256:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -142,7 +143,7 @@ def test_labels_mask_the_prompt(tiny_llama, data_files, tmp_path):
     prompts = {q: tok(prompt.build_prompt(q))["input_ids"] for q, _ in QA}
     checked = 0
     for ids, labels, mask in zip(
-        batch["input_ids"].tolist(), batch["labels"].tolist(), batch["attention_mask"].tolist()
+        batch["input_ids"].tolist(), batch["labels"].tolist(), batch["attention_mask"].tolist(), strict=True
     ):
         n = sum(mask)
         matches = [(q, p) for q, p in prompts.items() if ids[: len(p)] == p]
@@ -379,7 +380,7 @@ def test_packing_keeps_the_completion_only_loss_exact(tiny_llama, data_files, tm
     starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
     prompts = {q: tok(prompt.build_prompt(q))["input_ids"] for q, _ in QA}
     segments = 0
-    for a, b in zip(starts, starts[1:]):
+    for a, b in pairwise(starts):
         assert pos[a:b] == list(range(b - a)), "position_ids count 0, 1, ... within each packed sequence"
         seg_ids, seg_labels = ids[a:b], labels[a:b]
         matches = [(q, p) for q, p in prompts.items() if seg_ids[: len(p)] == p]
@@ -399,7 +400,7 @@ def test_packing_keeps_the_completion_only_loss_exact(tiny_llama, data_files, tm
     with torch.no_grad():
         packed = run.trainer.compute_loss(model, {k: v for k, v in batch.items()})
         total, n = 0.0, 0
-        for a, b in zip(starts, starts[1:]):
+        for a, b in pairwise(starts):
             one = {
                 "input_ids": torch.tensor([ids[a:b]]),
                 "attention_mask": torch.ones(1, b - a, dtype=torch.long),
