@@ -67,10 +67,10 @@ setup-gpu:
 	$(PY) -c "import torch; assert torch.version.cuda, 'torch ' + torch.__version__ + ' is not a CUDA build'; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-# make test = make lint, then the suite in two processes (pytest-xdist): the rehearsal of the documented commands
-# (tests/test_ensaio.py, one xdist group, in order) runs beside the other tests.
+# make test = make lint, then the suite in two processes (pytest-xdist, one test file per worker at a time): the
+# rehearsal of the documented commands (tests/test_ensaio.py, in order on one worker) runs beside the other tests.
 test: lint
-	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 # ruff: the rules and line length are in pyproject.toml; `ruff format` fixes what format --check reports.
 lint: setup

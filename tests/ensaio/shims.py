@@ -112,6 +112,11 @@ def python(args: list[str]) -> None:
         if script.startswith("bench/") or script.startswith("bench" + os.sep):
             check_flags([REAL_PYTHON, script], rest)
             return
+        if script == "build_dataset.py" and "--modes" in rest and rest[rest.index("--modes") + 1] == "llm":
+            # a random model writes no usable pair: the infobox questions keep the output (and the next step) alive
+            rest = list(rest)
+            rest[rest.index("--modes") + 1] = "infobox,llm"
+            args = [*args[: i + 1], *rest]
         if script == "finetune.py":
             extra = FINETUNE_EXTRA
         elif script == "compare.py":
