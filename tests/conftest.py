@@ -212,3 +212,9 @@ def build_tiny_llama(out: Path) -> Path:
 def tiny_llama(tmp_path_factory) -> Path:
     """Path of a saved tiny random Llama + tokenizer folder (HF format)."""
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The rehearsal of the documented commands (test_ensaio.py, the longest file) first: under pytest-xdist
+    --dist loadfile it then runs on one worker from the start, beside the rest of the suite on the other."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_ensaio.py")

@@ -101,6 +101,11 @@ STAND_INS = [
         "the tiny random Llama writes no usable pair; the infobox questions keep the file (and the next step) alive",
     ),
     (
+        "compare.py, chat_cpu.py, chat_gpu.py, rag.py ask/chat (answers of up to 256 new tokens)",
+        "+ --max-new-tokens 24 (unless the command sets it)",
+        "time: the random and base models ramble to the limit; a shorter answer exercises the same path",
+    ),
+    (
         "compare.py ... (also under make and sbatch)",
         "+ --limit 1",
         "one question per system: 19-212 questions x 4 systems take 4-38 min on 2 cores",

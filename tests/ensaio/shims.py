@@ -29,6 +29,8 @@ STANDINS = Path(os.environ.get("ENSAIO_STANDINS", "."))
 # What each script gets appended, because the full run cannot happen here (the reasons: STAND_INS in the test).
 FINETUNE_EXTRA = ["--set", "training.max_steps=1", "--set", "quantization=none"]
 COMPARE_EXTRA = ["--limit", "1"]
+GENERATING = ("compare.py", "chat_cpu.py", "chat_gpu.py", "rag.py")  # scripts that generate answers
+MAX_NEW_TOKENS = ["--max-new-tokens", "24"]
 TYPED_QUESTION = "Qual é a capital do Brasil?\n"
 GPU_ACCELERATE_CONFIGS = (
     "configs/accelerate/ddp.yaml",
@@ -125,6 +127,12 @@ def python(args: list[str]) -> None:
             return baixar(args[: i + 1], rest)
         elif script == os.path.normpath("data/estudo/baixar.py"):
             return baixar_estudo(args[: i + 1], rest)
+        if (
+            script in GENERATING
+            and "--max-new-tokens" not in rest
+            and (script != "rag.py" or rest[:1] in (["ask"], ["chat"]))
+        ):
+            extra = [*extra, *MAX_NEW_TOKENS]
         if "--load-in-4bit" in rest:
             extra = [*extra, "--allow-cpu-quantization"]
         if (
