@@ -884,6 +884,11 @@ def _work(data: bytes, meta: tuple, fn: Any, prefix: bytes, info: SiteInfo, flt:
 
 
 def _init_worker(fn: Any, prefix: bytes, info: SiteInfo, flt: _Filter) -> None:
+    import signal
+
+    # a worker ends as a pool worker does: the script's SIGTERM handler (fileio.cli) is inherited by the fork,
+    # but the pool stops its workers with SIGTERM, which must simply end them
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _W.update(fn=fn, prefix=prefix, info=info, flt=flt)
 
 

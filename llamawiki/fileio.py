@@ -71,18 +71,7 @@ def _error(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-_SIGTERM_OWNER: list[int] = []  # the pid whose @cli installed the handler
-
-
 def _on_sigterm(signum: int, frame: Any) -> None:
-    import signal
-
-    if _SIGTERM_OWNER and os.getpid() != _SIGTERM_OWNER[0]:
-        # a forked worker (multiprocessing.Pool, e.g. build_dataset --workers) inherits the handler; a pool ends
-        # its workers with SIGTERM, which must simply end them, not print their stack
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-        return
     raise Terminated()
 
 
@@ -113,7 +102,6 @@ def cli(main: Callable[..., int | None]) -> Callable[..., int]:
         previous = None
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, _on_sigterm)
-            _SIGTERM_OWNER[:] = [os.getpid()]
         stderr = sys.stderr
         if not isinstance(stderr, _LineTracker):
             sys.stderr = _LineTracker(stderr)
