@@ -29,12 +29,19 @@ declare -A TESTS=(
 MODULES=("$@")
 [ ${#MODULES[@]} -gt 0 ] || MODULES=(dump wikitext metrics split evaluation lora_gguf)
 
-"$PY" -c 'import importlib.metadata as m, sys; v = m.version("mutmut"); sys.exit(v != "3.8.1" and f"mutmut {v} installed, 3.8.1 expected")' \
-  || { echo "error: mutmut 3.8.1 is not installed: $PY -m pip install mutmut==3.8.1" >&2; exit 2; }
+for mod in "${MODULES[@]}"; do
+  [ -n "${TESTS[$mod]:-}" ] || { echo "error: $mod: unknown module (known: ${!TESTS[*]})" >&2; exit 2; }
+done
+have="$("$PY" -c 'import importlib.metadata as m
+try:
+    print(m.version("mutmut"))
+except m.PackageNotFoundError:
+    print("none")' 2>/dev/null || echo none)"
+[ "$have" = "3.8.1" ] \
+  || { echo "error: mutmut 3.8.1 is not installed (found: $have): $PY -m pip install mutmut==3.8.1" >&2; exit 2; }
 
 for mod in "${MODULES[@]}"; do
-  tests="${TESTS[$mod]:-}"
-  [ -n "$tests" ] || { echo "error: $mod: unknown module (known: ${!TESTS[*]})" >&2; exit 2; }
+  tests="${TESTS[$mod]}"
   work="$(mktemp -d -t "mutation-$mod-XXXXXX")"
   (cd "$ROOT" && git ls-files -z | xargs -0 cp --parents -t "$work")
   cat > "$work/setup.cfg" <<EOF

@@ -44,7 +44,7 @@ def test_gpu_check_smoke_mode_runs_every_step(tmp_path):
     assert (tmp_path / "work" / "lora-tiny" / "adapter_config.json").exists()
 
 
-def test_mutation_script_parses_and_refuses_bad_input():
+def test_mutation_script_parses_and_refuses_bad_input(tmp_path):
     # bench/mutation.sh is not run by CI (it takes hours): its syntax is checked, and a bad module name (or a
     # missing mutmut) is one error line before anything is copied or mutated
     script = ROOT / "bench" / "mutation.sh"
@@ -58,4 +58,19 @@ def test_mutation_script_parses_and_refuses_bad_input():
         env={**os.environ, "PYTHON": sys.executable},
     )
     assert r.returncode == 2
-    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("error: no-such-module: unknown module") and r.stderr.count("\n") == 1, r.stderr
+    # a known module on a Python without mutmut (CI's venv has none; -S hides site-packages here too)
+    nosite = tmp_path / "python-without-site"
+    nosite.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    nosite.chmod(0o755)
+    r = subprocess.run(
+        ["bash", str(script), "wikitext"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHON": str(nosite)},
+    )
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: mutmut 3.8.1 is not installed (found: none)"), r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
