@@ -99,6 +99,7 @@ $(ADAPTER)/adapter_config.json: json/treino.jsonl json/teste.jsonl $(HFMODEL)/co
 index: $(INDEX)/manifest.json
 $(INDEX)/manifest.json: $(DUMP) $(STAMP)
 	$(PY) rag.py index $(DUMP) --index-dir $(INDEX)
+	@touch $@  # also when rag.py found it up to date: make then stops asking
 
 compare: $(RESULTS)/tabela.md
 $(RESULTS)/tabela.md: $(GGUF) compare.py llamawiki/evaluation.py llamawiki/metrics.py $(ADAPTER)/adapter_config.json $(INDEX)/manifest.json data/perguntas.csv configs/compare-demo.yaml

@@ -68,6 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="... or in its subcategories down to N levels (default: %(default)s = directly in it)",
     )
+    ix.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="build again even when --index-dir already holds an index of the same dump, settings and code",
+    )
     add_faiss_arguments(ix, retrieval.DEFAULT_INDEX_TYPE, retrieval.DEFAULT_NLIST, retrieval.DEFAULT_NPROBE)
 
     mg = sub.add_parser("merge", help="merge indexes built from parts of a dump into one")
@@ -216,8 +221,15 @@ def main(argv: list[str] | None = None) -> int:
             nprobe=args.nprobe,
             category=args.category,
             category_depth=args.category_depth,
+            skip_if_current=not args.rebuild,
         )
         c, t = m["counts"], m["timing"]
+        if m.reused:
+            print(
+                f"{args.index_dir}: up to date ({c['chunks']} chunks of this dump, with these settings and this code): "
+                "nothing to do; --rebuild builds it again"
+            )
+            return 0
         print(
             f"{args.index_dir}: {c['articles']} articles, {c['documents']} sections, {c['chunks']} chunks "
             f"({m['embeddings']['name']}, dim {m['embeddings']['dimension']}; {t['chunks_per_s']} chunks/s; "

@@ -29,6 +29,7 @@ Index folder layout::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -444,6 +445,7 @@ class Manifest:
     """What an index folder holds and what made it (written as manifest.json)."""
 
     data: dict
+    reused: bool = False  # build_index(skip_if_current=True) found this index already built from the same recipe
 
     @property
     def embedding_name(self) -> str:
@@ -476,6 +478,44 @@ def _batched(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
         yield batch
 
 
+# The source files whose code decides what an index holds (the articles read, their text, the chunks): a change to
+# any of them makes an existing index out of date.
+RECIPE_CODE = ("indexing.py", "wikitext.py", "dump.py", "pages.py", "text.py", "categories.py", "multistream.py")
+
+
+def code_fingerprint(files: Sequence[str] = RECIPE_CODE) -> str:
+    """sha256 over the package's source files that shape an index (first 16 hex digits)."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in files:
+        h.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def index_recipe(dump_sha256: str, dump_bytes: int, name: str, **settings: Any) -> dict:
+    """Everything that decides an index's content, as recorded in its manifest (``recipe``) and compared with it:
+    the dump (sha256, bytes), the embedding model, the chunking and FAISS settings, the article filters, the
+    retrieval libraries' versions and this package's code (:func:`code_fingerprint`)."""
+    return {
+        "dump_sha256": dump_sha256,
+        "dump_bytes": dump_bytes,
+        "embeddings": name,
+        **{k: settings[k] for k in sorted(settings)},
+        "versions": library_versions(RETRIEVAL_LIBS),
+        "code": code_fingerprint(),
+    }
+
+
+def current_index(index_dir: Path, recipe: dict) -> Manifest | None:
+    """The index in ``index_dir`` when it is complete and was built from exactly ``recipe``, else None."""
+    data = _read_manifest_or_none(index_dir)
+    if data is None or data.get("recipe") != recipe:
+        return None
+    if not all((index_dir / part).is_file() for part in (CHUNKS, f"{FAISS_DIR}/index.faiss", f"{FAISS_DIR}/index.pkl")):
+        return None
+    return Manifest(data, reused=True)
+
+
 def build_index(
     dump: str | os.PathLike[str],
     index_dir: str | os.PathLike[str],
@@ -491,8 +531,13 @@ def build_index(
     nprobe: int = DEFAULT_NPROBE,
     category: str | None = None,
     category_depth: int = 0,
+    skip_if_current: bool = False,
 ) -> Manifest:
     """Index a dump into ``index_dir`` (FAISS + bm25s + chunks + manifest); return the manifest.
+
+    skip_if_current: when ``index_dir`` already holds a complete index built from the same recipe
+    (:func:`index_recipe`: same dump bytes, embeddings, settings, libraries and code), return its manifest
+    (``reused`` True) and build nothing, as make does for a target that is up to date.
 
     category: index only the articles in that category or its subcategories down to ``category_depth``
     (:func:`llamawiki.categories.category_filter`, recorded in the manifest's ``dump.category``).
@@ -524,6 +569,23 @@ def build_index(
         embedder = embeddings
         name = embedding_name(_embedder_model_name(embeddings))
         spec = _embedder_model_name(embeddings)
+    dump_sha256, dump_bytes = sha256_file(dump), dump.stat().st_size
+    recipe = index_recipe(
+        dump_sha256,
+        dump_bytes,
+        name,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        index_type=index_type,
+        nlist=nlist,
+        nprobe=nprobe,
+        allow_truncated=allow_truncated,
+        limit=limit,
+        category=category,
+        category_depth=category_depth if category else 0,
+    )
+    if skip_if_current and (done := current_index(index_dir, recipe)) is not None:
+        return done
 
     from .categories import category_filter
 
@@ -603,13 +665,14 @@ def build_index(
             "bm25": bm25_entry,
             "dump": {
                 "path": str(dump),
-                "sha256": sha256_file(dump),
-                "bytes": dump.stat().st_size,
+                "sha256": dump_sha256,
+                "bytes": dump_bytes,
                 "allow_truncated": allow_truncated,
                 "limit": limit,
                 "category": keep.describe() if keep is not None else None,
             },
             "counts": {"articles": loader.articles_read, "documents": n_docs, "chunks": n_chunks},
+            "recipe": recipe,
             "timing": {
                 "seconds": round(seconds, 2),
                 "embed_seconds": round(embed_seconds, 2),

@@ -361,5 +361,21 @@ def test_rag_index_script_category(tmp_path, sample_dump):
     assert f"kept {len(DEPTH_0)} of {N_ARTICLES} articles" in proc.stderr
     assert f"{len(DEPTH_0)} articles" in proc.stdout
     assert {d.metadata["title"] for d in retrieval.read_chunks(tmp_path / "idx")} == DEPTH_0
-    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text(encoding="utf-8"))
+    manifest_text = (tmp_path / "idx" / "manifest.json").read_text(encoding="utf-8")
+    manifest = json.loads(manifest_text)
     assert manifest["dump"]["category"]["depth"] == 0
+    # the same command again: the index is up to date (same dump, settings, code), nothing is built or written
+    args = ["rag.py", "index", sample_dump, "--index-dir", tmp_path / "idx", "--category", ROOT_CATEGORY]
+    again = run(*args, "--category-depth", "0", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    chunks = manifest["counts"]["chunks"]
+    assert again.stdout.startswith(f"{tmp_path / 'idx'}: up to date ({chunks} chunks"), again.stdout
+    assert "kept" not in again.stderr  # not even the category filter ran
+    assert (tmp_path / "idx" / "manifest.json").read_text(encoding="utf-8") == manifest_text
+    # another setting (or --rebuild) builds it again
+    deeper = run(*args, "--category-depth", "1", cwd=tmp_path)
+    assert deeper.returncode == 0, deeper.stderr
+    assert "up to date" not in deeper.stdout and "articles" in deeper.stdout
+    assert json.loads((tmp_path / "idx" / "manifest.json").read_text(encoding="utf-8"))["recipe"]["category_depth"] == 1
+    forced = run(*args, "--category-depth", "1", "--rebuild", cwd=tmp_path)
+    assert forced.returncode == 0 and "up to date" not in forced.stdout, forced.stdout

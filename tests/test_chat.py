@@ -128,6 +128,9 @@ def test_chat_cpu_ctrl_c_at_the_prompt(gguf):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a run started in the background inherits SIGINT ignored: the Ctrl-C would never arrive, and closing
+        # stdin would then end the chat as "no input" (seen in a `pytest … &` run)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 60
     banner = proc.stderr.readline()  # printed right before the first prompt

@@ -619,3 +619,25 @@ def test_stale_temp_folders_of_dead_builds_are_removed(tmp_path):
         d.mkdir()
     assert sorted(indexing.remove_stale_temp_dirs(index)) == sorted(stale)
     assert all(d.exists() for d in kept) and not any(d.exists() for d in stale)
+
+
+def test_current_index_needs_the_same_recipe_and_every_file(tmp_path):
+    from llamawiki import indexing
+
+    recipe = indexing.index_recipe("ab" * 32, 123, "embedded-minilm", chunk_size=1000, chunk_overlap=100, limit=None)
+    assert recipe["code"] == indexing.code_fingerprint() and len(recipe["code"]) == 16
+    assert recipe["versions"]["faiss-cpu"]  # the libraries that embed and search are part of it
+    folder = tmp_path / "idx"
+    (folder / indexing.FAISS_DIR).mkdir(parents=True)
+    for part in (indexing.CHUNKS, f"{indexing.FAISS_DIR}/index.faiss", f"{indexing.FAISS_DIR}/index.pkl"):
+        (folder / part).write_bytes(b"x")
+    manifest = {"format": indexing.INDEX_FORMAT, "recipe": recipe}
+    (folder / indexing.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    found = indexing.current_index(folder, recipe)
+    assert found is not None and found.reused
+    for key, value in [("chunk_size", 999), ("dump_sha256", "cd" * 32), ("code", "0" * 16), ("limit", 5)]:
+        assert indexing.current_index(folder, {**recipe, key: value}) is None, key
+    (folder / indexing.FAISS_DIR / "index.pkl").unlink()  # an incomplete folder is never "current"
+    assert indexing.current_index(folder, recipe) is None
+    # an edit to a file that shapes the chunks changes the fingerprint
+    assert indexing.code_fingerprint(("text.py",)) != indexing.code_fingerprint(("text.py", "dump.py"))
