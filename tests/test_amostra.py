@@ -290,6 +290,8 @@ def test_questions_file_format():
         "artigo",
         "respostas_aceitas",
         "minimo_fatos",
+        "tipo",
+        "respostas_erradas",
     ]
     assert all(r["respostas_aceitas"].strip() for r in rows)
     assert [int(r["id"]) for r in rows] == list(range(1, 20))
