@@ -224,13 +224,44 @@ _HUNDREDS = {
 }
 _ORDINAL_DAY = {"primeiro": 1, "1o": 1, "1a": 1}
 _DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b")
+_DATE_DOTTED = re.compile(r"\b(\d{1,2})([.-])(\d{1,2})\2(\d{4})\b")  # 07.09.1822, 07-09-1822 (a year is needed)
+# An upper-case Roman numeral after a capitalized name: "Pedro I" = "Pedro 1º" = "Pedro 1", "João VI" = "João 6º".
+_ROMAN_AFTER_NAME = re.compile(r"\b([A-ZÀ-Ý][a-zà-ÿ]+\.?\s+)([IVX]{1,6})\b(?![\wº°ª])")
+_ROMAN = re.compile(r"^(X{0,3})(IX|IV|V?I{0,3})$")
+_E_UM = re.compile(r"(?i)\b(e\s+)(um|uma)\b")  # "vinte e um": "um" is a number there, not an article
+_UM_NUMBER = "um1"
 _ORDINAL = re.compile(r"\b(\d+)\s*[ºª°]|\b(\d+)\.[ºª°]")
+
+
+def _number_part(t: str) -> tuple[str, int] | None:
+    """(kind, value) of one Portuguese number word, or None."""
+    if t == _UM_NUMBER:
+        return ("units", 1)
+    if t == "mil":
+        return ("mil", 1000)
+    for kind, table in (("hundreds", _HUNDREDS), ("tens", _TENS), ("teens", _TEENS), ("units", _UNITS)):
+        if t in table:
+            return (kind, table[t])
+    return None
+
+
+def _number_fits(kind: str, total: int, current: int) -> bool:
+    """Whether a part of ``kind`` can follow what was read so far (``total`` thousands, ``current`` below them):
+    "vinte e seis" yes, "dez e dezesseis" no (two numbers: "entre dez e dezesseis" is not 26)."""
+    if kind == "mil":
+        return total == 0 and current < 1000
+    if kind == "hundreds":
+        return current == 0
+    if kind in ("tens", "teens"):
+        return current % 100 == 0
+    return current % 10 == 0 and not 10 <= current % 100 < 20  # units after tens or hundreds, not after teens
 
 
 def _number_words(tokens: list[str]) -> list[str]:
     """Portuguese number words -> digits: "vinte e sete" -> "27", "mil oitocentos e oitenta e oito" -> "1888".
 
     "um"/"uma" alone stay words (they are mostly articles); they become 1 only inside a compound ("vinte e um").
+    A word that cannot continue the number starts another one: "entre dez e dezesseis" -> "entre 10 e 16".
     """
     out: list[str] = []
     i = 0
@@ -238,39 +269,31 @@ def _number_words(tokens: list[str]) -> list[str]:
         j, total, current, parts = i, 0, 0, 0
         while j < len(tokens):
             t = tokens[j]
-            if (
-                t == "e"
-                and parts
-                and j + 1 < len(tokens)
-                and (
-                    tokens[j + 1] in _UNITS
-                    or tokens[j + 1] in _TEENS
-                    or tokens[j + 1] in _TENS
-                    or tokens[j + 1] in _HUNDREDS
-                )
-            ):
-                j += 1
-                continue
-            if t == "mil":
-                total += (current or 1) * 1000
-                current = 0
-            elif t in _HUNDREDS:
-                current += _HUNDREDS[t]
-            elif t in _TENS:
-                current += _TENS[t]
-            elif t in _TEENS:
-                current += _TEENS[t]
-            elif t in _UNITS and (t not in ("um", "uma") or parts):
-                current += _UNITS[t]
-            else:
+            if t == "e" and parts and j + 1 < len(tokens):
+                nxt = _number_part(tokens[j + 1])
+                if nxt is not None and nxt[0] != "mil" and _number_fits(nxt[0], total, current):
+                    j += 1
+                    continue
                 break
+            part = _number_part(t)
+            if (
+                part is None
+                or (t in ("um", "uma", _UM_NUMBER) and not parts)
+                or not _number_fits(part[0], total, current)
+            ):
+                break
+            if part[0] == "mil":
+                total, current = (current or 1) * 1000, 0
+            else:
+                current += part[1]
             parts += 1
             j += 1
         if parts:
             out.append(str(total + current))
             i = j
         else:
-            out.append(tokens[i])
+            if tokens[i] != _UM_NUMBER:  # "e um" outside a number: the article, dropped as the others are
+                out.append(tokens[i])
             i += 1
     return out
 
@@ -301,8 +324,10 @@ def match_normalize(text: str) -> str:
     punctuation, no articles), with numbers and dates in one spelling.
 
     - ordinals after digits are dropped: "1º", "1.º", "1ª" -> "1"; "primeiro de janeiro" -> "1 de janeiro";
-    - dates: "01/01" -> "1 de janeiro", "13/05/1888" -> "13 de maio de 1888";
-    - number words 0–9999: "vinte e sete" -> "27", "dezasseis" -> "16", "cem" -> "100";
+    - dates: "01/01" -> "1 de janeiro", "13/05/1888" = "13.05.1888" = "13-05-1888" -> "13 de maio de 1888";
+    - an upper-case Roman numeral after a capitalized name is a number: "Pedro I" = "Pedro 1º" -> "pedro 1";
+    - number words 0–9999: "vinte e sete" -> "27", "dezasseis" -> "16", "cem" -> "100"; two numbers stay two
+      ("entre dez e dezesseis" -> "entre 10 e 16");
     - numbered-list markers ("1.", "2.", … counting up) are dropped (:func:`strip_enumeration`).
     """
 
@@ -312,9 +337,20 @@ def match_normalize(text: str) -> str:
             return m.group(0)
         return f"{day} de {MONTHS[month - 1]}" + (f" de {year}" if year else "")
 
+    def roman(m: re.Match) -> str:
+        r = _ROMAN.match(m.group(2))
+        if not r or not m.group(2):
+            return m.group(0)
+        tens, units = r.group(1), r.group(2)
+        value = 10 * len(tens) + {"IX": 9, "IV": 4}.get(units, (5 if units.startswith("V") else 0) + units.count("I"))
+        return f"{m.group(1)}{value}"
+
     text = strip_enumeration(text)
     text = _ORDINAL.sub(lambda m: m.group(1) or m.group(2), text)
+    text = _DATE_DOTTED.sub(lambda m: f"{m.group(1)}/{m.group(3)}/{m.group(4)}", text)
     text = _DATE.sub(date, text)
+    text = _ROMAN_AFTER_NAME.sub(roman, text)
+    text = _E_UM.sub(lambda m: m.group(1) + _UM_NUMBER, text)
     tokens = normalize(text, drop_articles=True).split()
     tokens = [str(int(t)) if t.isdigit() else t for t in tokens]  # "01" -> "1"
     for n, t in enumerate(tokens):

@@ -506,3 +506,34 @@ def test_numbered_list_markers_are_not_answers():
     assert m.key_fact_correct("O Brasil conquistou 5 Copas.", five)
     assert m.key_fact_correct("Foram 5. Depois vieram outras.", five)  # a number ending a sentence stays
     assert m.key_fact_correct("1. Castelo Branco\n2. Costa e Silva", A("Castelo Branco"))
+
+
+# ---- parsing bugs found by the audit (issue 23) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,norm",
+    [
+        ("entre dez e dezesseis estados", "entre 10 e 16 estados"),  # two numbers, not 26
+        ("sete e oito", "7 e 8"),
+        ("vinte e um", "21"),
+        ("mil e quinhentos", "1500"),
+        ("cento e vinte e três", "123"),
+        ("Ele é um homem", "ele e homem"),
+        ("07.09.1822", "7 de setembro de 1822"),  # not 7091822
+        ("07-09-1822", "7 de setembro de 1822"),
+        ("D. Pedro 1º", "d pedro 1"),
+        ("Pedro I", "pedro 1"),
+        ("João VI.", "joao 6"),
+        ("Lei nº 3.353", "lei no 3353"),
+    ],
+)
+def test_match_normalize_parsing(text, norm):
+    assert m.match_normalize(text) == norm
+
+
+def test_roman_numerals_and_ordinals_agree():
+    assert m.key_fact_correct("D. Pedro 1º.", A("Pedro I"))
+    assert not m.key_fact_correct("D. Pedro II.", A("Pedro I"))
+    assert not m.key_fact_correct("Entre dez e dezesseis estados.", A("26"))
+    assert m.key_fact_correct("Em 07.09.1822.", A("7 de setembro de 1822"))
