@@ -426,6 +426,7 @@ def answer_words(answer: str) -> int:
     return len((answer or "").split())
 
 
+_HEDGE_OU = re.compile(r"(?i)\bou\b(?!\s+(?:seja|melhor|mesmo)\b)")
 _LIST_SPLIT = re.compile(r"\s*(?:[,;\n•·]|(?<!\S)[-*–](?=\s)|(?<!\d)\b\d{1,2}[.)](?=\s)|\bou\b|\be\b)\s*")
 
 
@@ -435,9 +436,10 @@ def is_candidate_list(answer: str, accepted: AcceptedAnswers | None = None) -> b
 
     The rule: split the answer on commas, semicolons, new lines, bullets, numbered-list markers ("1.", "2)"),
     "e" and "ou"; the answer is a list when it has at least 4 *distinct* short items (at most 4 words each) and
-    the short items hold at least 60% of its words. A question that asks for several facts allows that many more
-    items before the flag (5 military presidents are an answer, not a guess). Repeating one item ("26 estados" ten
-    times) is not a list, and neither is a normal sentence with a comma or two.
+    the short items hold at least 60% of its words; 3 items (of up to 5 words) are enough when "ou" joins
+    them ("Pode ser Rio de Janeiro, São Paulo ou Brasília": a hedge). A question that asks for several facts
+    allows that many more items before the flag (5 military presidents are an answer, not a guess). Repeating
+    one item ("26 estados" ten times) is not a list, and neither is a normal sentence with a comma or two.
     """
     text = (answer or "").strip()
     if not text:
@@ -445,9 +447,11 @@ def is_candidate_list(answer: str, accepted: AcceptedAnswers | None = None) -> b
     extra = max(0, len(accepted.facts) - 1) if accepted else 0
     items = [normalize(i) for i in _LIST_SPLIT.split(text)]
     items = [i for i in items if i]
-    short = {i for i in items if len(i.split()) <= 4}
-    short_words = sum(len(i.split()) for i in items if len(i.split()) <= 4)
-    return len(short) >= 4 + extra and short_words >= 0.6 * sum(len(i.split()) for i in items)
+    hedge = bool(_HEDGE_OU.search(text))  # "Pode ser X, Y ou Z": a hedge between three candidates is a list
+    size = 5 if hedge else 4
+    short = {i for i in items if len(i.split()) <= size}
+    short_words = sum(len(i.split()) for i in items if len(i.split()) <= size)
+    return len(short) >= (3 if hedge else 4) + extra and short_words >= 0.6 * sum(len(i.split()) for i in items)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1058,12 +1062,24 @@ METRICS = {  # name -> (label in tables, kind): "proportion" gets a Wilson inter
 }
 
 
-def score_answer(prediction: str, reference: str, accepted: AcceptedAnswers | None = None) -> dict:
-    """Every metric of one answer, plus its length and the candidate-list flag. A metric that cannot be computed
-    is None: acerto without accepted answers, EM/F1/ROUGE-L without a reference."""
+def score_answer(
+    prediction: str,
+    reference: str,
+    accepted: AcceptedAnswers | None = None,
+    *,
+    wrong: Sequence[str] = (),
+    question: str = "",
+    tipo: str = "",
+) -> dict:
+    """Every metric of one answer, plus its length, the candidate-list flag and the check that decided acerto
+    (``acerto_regra``, ``acerto_detalhe``: :func:`judge_acerto`). A metric that cannot be computed is None:
+    acerto (and its check) without accepted answers, EM/F1/ROUGE-L without a reference."""
     has_ref = bool(reference and reference.strip())
+    verdict = judge_acerto(prediction, accepted, wrong, question, tipo) if accepted is not None else None
     return {
-        "acerto": float(key_fact_correct(prediction, accepted)) if accepted is not None else None,
+        "acerto": float(verdict.correct) if verdict is not None else None,
+        "acerto_regra": verdict.check if verdict is not None else None,
+        "acerto_detalhe": verdict.detail if verdict is not None else None,
         "exact_match": exact_match(prediction, reference) if has_ref else None,
         "token_f1": token_f1(prediction, reference) if has_ref else None,
         "rouge_l": rouge_l(prediction, reference) if has_ref else None,

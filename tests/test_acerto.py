@@ -284,7 +284,7 @@ def test_table_leads_with_acerto_and_wilson_intervals(tmp_path):
     header = next(line for line in table.splitlines() if line.startswith("| sistema |"))
     assert header.split("|")[4].strip() == "acerto"
     assert "**Wilson**" in table and "**bootstrap**" in table
-    assert "**Aceitas:** Brasília" in table and "_**acerto** ·" in table and "_erro ·" in table
+    assert "**Aceitas:** Brasília" in table and "_**acerto** (fato) ·" in table and "_erro (sem-fato: " in table
 
     # the paired comparison: finetuned answers q1, q2 right and q3 ("Em 7 de setembro de 1822.") wrong, like base
     assert "## Comparação pareada (acerto)" in table
@@ -537,3 +537,52 @@ def test_roman_numerals_and_ordinals_agree():
     assert not m.key_fact_correct("D. Pedro II.", A("Pedro I"))
     assert not m.key_fact_correct("Entre dez e dezesseis estados.", A("26"))
     assert m.key_fact_correct("Em 07.09.1822.", A("7 de setembro de 1822"))
+
+
+@pytest.mark.parametrize(
+    "answer,flag",
+    [
+        ("Pode ser Rio de Janeiro, São Paulo ou Brasília.", True),  # a hedge between three candidates
+        ("Rio de Janeiro, São Paulo ou Brasília", True),
+        ("A capital do Brasil é Brasília, ou seja, a sede do governo federal desde 1960.", False),
+        ("Brasília ou Rio.", False),  # two: the hedge check of acerto, not the list flag
+    ],
+)
+def test_candidate_list_flag_for_hedges(answer, flag):
+    assert m.is_candidate_list(answer, A("Brasília")) is flag
+
+
+def test_score_answer_says_which_check_decided():
+    s = m.score_answer(
+        "Não foi Pedro II, foi Pedro I.", "", A("Pedro I"), wrong=["Pedro II"], question="Quem foi o 1º imperador?"
+    )
+    assert (s["acerto"], s["acerto_regra"]) == (1.0, "fato")
+    s = m.score_answer("A capital não é Brasília.", "", A("Brasília"))
+    assert (s["acerto"], s["acerto_regra"], s["acerto_detalhe"]) == (0.0, "negacao", "nega 'Brasília'")
+    assert m.score_answer("Brasília.", "Brasília.")["acerto_regra"] is None
+    v = m.judge_acerto("Talvez Pedro I ou Pedro II.", A("Pedro I"))
+    assert not v.correct and v.check == "hesitacao" and v.check in m.CHECKS
+
+
+def test_wrong_candidates_and_tipo_reach_the_table(tmp_path):
+    from llamawiki import report
+
+    cfg, _ = make_env(tmp_path)
+    header = HEADER + ["respostas_erradas", "tipo"]
+    rows = [ROWS[0] + ["Rio de Janeiro|Salvador", "fato"], ROWS[1] + ["", "aberta"]]
+    questions = write_csv(tmp_path / "perguntas.csv", header, rows)
+    qs = ev.load_questions(questions)
+    assert (qs[0].wrong, qs[0].tipo, qs[1].wrong, qs[1].tipo) == (("Rio de Janeiro", "Salvador"), "fato", (), "aberta")
+    run_dir = tmp_path / "run"
+    result = run(cfg, questions, run_dir, {"answers": []}, systems=["base"])
+    assert result.scores[("base", "q1")]["acerto_regra"] == "fato"
+    table = (run_dir / "tabela.md").read_text(encoding="utf-8")
+    assert "## A regra que decidiu o acerto" in table and "| base | 2 |" in table  # both answers: fato
+    note = report.acerto_note(
+        {"acerto": 0.0, "acerto_regra": "candidato-errado", "acerto_detalhe": "também afirma 'X'"}
+    )
+    assert note == "erro (candidato-errado: também afirma 'X')"
+    assert (
+        report.acerto_note({"acerto": 1.0, "acerto_regra": "fato", "acerto_detalhe": "afirma 'X'"})
+        == "**acerto** (fato)"
+    )
