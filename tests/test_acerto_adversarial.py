@@ -29,6 +29,7 @@ QUESTIONS = {
         "Getúlio Vargas|Juscelino Kubitschek",
     ),
     "republica": ("Em que ano foi proclamada a República no Brasil?", "1889", None, "1822|1891"),
+    "tiradentes": ("Em que ano Tiradentes foi executado?", "1792", None, "1789"),
     "maior": ("Qual o maior estado do Brasil em área?", "Amazonas", None, "Pará|Mato Grosso"),
     "cabral": (
         "Quem comandou a frota que chegou ao Brasil em 1500?",
@@ -169,8 +170,20 @@ CASES = [
     ("flexao", "gentilico", "São chamados de paulistas.", 0),
 ]
 
-# (kind, answer) of the wrong answers the rules still score correct: said plainly in docs/compare.md.
-KNOWN_MISSES: set[tuple[str, str]] = set()
+# What the rules still get wrong, said plainly in docs/compare.md ("O que o acerto ainda não detecta"): found by a
+# second set written after the rules and not tuned to.
+CASES += [
+    ("negacao", "capital", "Muita gente acha que é Brasília, mas na verdade é o Rio de Janeiro.", 0),  # correction
+    ("hesitacao", "independencia", "Não sei dizer se foi em 1822.", 0),  # uncertainty without an alternative
+    ("passagem", "tiradentes", "Ele foi preso em 1789 e executado em 1792.", 1),  # a wrong candidate in another role
+]
+# (kind, answer) of the wrong answers the rules still score correct
+KNOWN_MISSES: set[tuple[str, str]] = {
+    ("negacao", "Muita gente acha que é Brasília, mas na verdade é o Rio de Janeiro."),
+    ("hesitacao", "Não sei dizer se foi em 1822."),
+}
+# (kind, answer) of the right answers the rules still score wrong
+KNOWN_FALSE_ERRORS: set[tuple[str, str]] = {("passagem", "Ele foi preso em 1789 e executado em 1792.")}
 
 
 def verdict(key: str, answer: str) -> m.Verdict:
@@ -183,7 +196,10 @@ def verdict(key: str, answer: str) -> m.Verdict:
 @pytest.mark.parametrize("kind,key,answer,label", [c for c in CASES if c[3] == 1])
 def test_right_answers_stay_right(kind, key, answer, label):
     v = verdict(key, answer)
-    assert v.correct, (kind, answer, v)
+    if (kind, answer) in KNOWN_FALSE_ERRORS:
+        assert not v.correct, f"{answer!r} is now right: take it out of KNOWN_FALSE_ERRORS and docs/compare.md"
+    else:
+        assert v.correct, (kind, answer, v)
 
 
 @pytest.mark.parametrize("kind,key,answer,label", [c for c in CASES if c[3] == 0])
@@ -195,13 +211,15 @@ def test_wrong_answers_are_wrong(kind, key, answer, label):
         assert not v.correct, (kind, answer, v)
 
 
-def test_the_issue_bar_at_most_one_in_five_wrong_answers_scored_correct():
+def test_the_issue_bar_at_most_one_in_five_wrong_answers_scored_correct_and_right_answers_stay_right():
     wrong = [c for c in CASES if c[3] == 0]
     fooled = [c for c in wrong if verdict(c[1], c[2]).correct]
     assert len(fooled) * 5 <= len(wrong)
     for kind in {c[0] for c in wrong}:  # and per kind
         of_kind = [c for c in wrong if c[0] == kind]
         assert sum(c in fooled for c in of_kind) * 5 <= len(of_kind), kind
+    right = [c for c in CASES if c[3] == 1]
+    assert sum(not verdict(c[1], c[2]).correct for c in right) == len(KNOWN_FALSE_ERRORS)
 
 
 def test_every_kind_has_right_and_wrong_answers():
