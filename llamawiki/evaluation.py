@@ -71,12 +71,13 @@ class StudyAnswer:
 
 def load_questions(path: str | os.PathLike[str]) -> list[Question]:
     """The fixed question set: CSV (UTF-8, header ``id,pergunta,resposta_referencia[,artigo,respostas_aceitas,
-    minimo_fatos]``), JSONL/JSON with the same keys, or one of the study's ``resposta_*.txt`` files (its
-    questions, no reference answers).
+    minimo_fatos,respostas_erradas,tipo]``), JSONL/JSON with the same keys, or one of the study's
+    ``resposta_*.txt`` files (its questions, no reference answers).
 
     ``respostas_aceitas``: ``|`` separates aliases of one fact, ``;`` facts that are all required (or at least
-    ``minimo_fatos``). Each fact must appear, in some form, in the row's own reference: an empty alias or a fact
-    the reference does not support is one error line naming the row."""
+    ``minimo_fatos``); ``respostas_erradas``: known wrong candidates, ``|``-separated; ``tipo``: the question's
+    kind (``aberta``: open-ended). Each fact must appear, in some form, in the row's own reference: an empty
+    alias or a fact the reference does not support is one error line naming the row."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: questions file not found")
@@ -124,7 +125,11 @@ def load_questions(path: str | os.PathLike[str]) -> list[Question]:
                 raise UserError(
                     f"{path}: row {i}: respostas_aceitas: {unsupported[0]!r} appears in no form in resposta_referencia"
                 )
-        questions.append(Question(qid, pergunta, reference, str(row.get("artigo") or "").strip(), accepted))
+        wrong = tuple(w.strip() for w in str(row.get("respostas_erradas") or "").split("|") if w.strip())
+        tipo = str(row.get("tipo") or "").strip()
+        questions.append(
+            Question(qid, pergunta, reference, str(row.get("artigo") or "").strip(), accepted, wrong, tipo)
+        )
     if not questions:
         raise UserError(f"{path}: no questions")
     unscored = [q.id for q in questions if not q.resposta_referencia]
@@ -807,11 +812,13 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
             for qid, rec in recs.items():
                 answers[(system, qid)] = rec
 
-    accepted = {q.id: q.accepted for q in questions}
-    scores = {
-        k: score_answer(rec.get("answer", ""), rec.get("reference", ""), accepted.get(k[1]))
-        for k, rec in answers.items()
-    }
+    by_id = {q.id: q for q in questions}
+    scores = {}
+    for k, rec in answers.items():
+        q = by_id.get(k[1], Question(k[1], ""))
+        scores[k] = score_answer(
+            rec.get("answer", ""), rec.get("reference", ""), q.accepted, wrong=q.wrong, question=q.pergunta, tipo=q.tipo
+        )
     for k, verdict in judge_answers(cfg, answers, questions, run_dir, opts, tqdm).items():
         scores[k]["juiz"] = verdict["verdict"]
     summary = summarize(system_names, questions, answers, scores, seed=seed)

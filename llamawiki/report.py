@@ -13,6 +13,7 @@ import math
 import re
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,15 @@ from typing import Any
 
 from . import split as split_mod
 from .fileio import atomic_open, atomic_path, sha256_file
-from .metrics import METRICS, AcceptedAnswers, bootstrap_ci, mcnemar_exact, paired_bootstrap_diff, wilson_interval
+from .metrics import (
+    CHECKS,
+    METRICS,
+    AcceptedAnswers,
+    bootstrap_ci,
+    mcnemar_exact,
+    paired_bootstrap_diff,
+    wilson_interval,
+)
 from .records import read_dataset
 
 
@@ -31,6 +40,8 @@ class Question:
     resposta_referencia: str = ""
     artigo: str = ""
     accepted: AcceptedAnswers | None = None  # column respostas_aceitas (+ minimo_fatos): what acerto looks for
+    wrong: tuple[str, ...] = ()  # column respostas_erradas: known wrong candidates (acerto's candidato-errado)
+    tipo: str = ""  # column tipo: infobox, lead, section, fato, aberta (an open question: no list checks)
 
 
 @dataclass
@@ -301,6 +312,40 @@ def _p_value(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def acerto_note(sc: dict) -> str:
+    """acerto of one answer with the check that decided: "**acerto** (fato)", "erro (negacao: nega 'Brasília')"."""
+    word = "**acerto**" if sc["acerto"] else "erro"
+    check = sc.get("acerto_regra")
+    if not check:
+        return word
+    detail = sc.get("acerto_detalhe")
+    return f"{word} ({check}: {detail})" if detail and not sc["acerto"] else f"{word} ({check})"
+
+
+def check_counts(result: RunResult) -> list[str]:
+    """Per system, how many answers each named check decided (the table under the metrics)."""
+    counts: dict[str, Counter] = {}
+    for (system, _), sc in result.scores.items():
+        if sc.get("acerto_regra"):
+            counts.setdefault(system, Counter())[sc["acerto_regra"]] += 1
+    if not counts:
+        return []
+    checks = [c for c in CHECKS if any(c in n for n in counts.values())]
+    out = [
+        "## A regra que decidiu o acerto",
+        "",
+        "Quantas respostas de cada sistema cada regra decidiu (`fato` = acerto; as outras, erro). As regras: "
+        'docs/compare.md, seção "As métricas".',
+        "",
+        "| sistema | " + " | ".join(checks) + " |",
+        "|---|" + "---:|" * len(checks),
+    ]
+    for system in result.systems:
+        if system in counts:
+            out.append(f"| {system} | " + " | ".join(str(counts[system][c]) for c in checks) + " |")
+    return out + [""]
+
+
 def render_table(result: RunResult, generation: dict | None = None) -> str:
     """tabela.md: the study's "Perguntas e Respostas" layout (question, reference, each system's answer, its
     scores, sources and whether training saw the question), then the metrics, the paired comparison and the
@@ -330,7 +375,7 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
             out += [f"**{system}** ({rec.get('model', '')}):", "", _quote(rec.get("answer", "")), ""]
             notes = []
             if sc.get("acerto") is not None:
-                notes.append("**acerto**" if sc["acerto"] else "erro")
+                notes.append(acerto_note(sc))
             if sc.get("lista"):
                 notes.append("lista de candidatos")
             if sc.get("token_f1") is not None:
@@ -349,11 +394,14 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
     out += [
         "# Métricas",
         "",
-        "**acerto**: a resposta contém o fato-chave (coluna `respostas_aceitas`), como palavras inteiras, após "
+        "**acerto**: a resposta afirma o fato-chave (coluna `respostas_aceitas`), como palavras inteiras, após "
         "normalização (minúsculas, sem acentos, pontuação e artigos; datas e números por extenso numa só "
-        "grafia). EM, F1 e ROUGE-L comparam com a resposta de referência. Intervalos de 95%: **Wilson** para "
-        "as proporções (acerto, EM, em português), **bootstrap** (1000 reamostragens) para as médias (F1, "
-        'ROUGE-L). "listas": respostas que enumeram vários candidatos — o acerto delas pode ser sorte.'
+        "grafia), sem o negar, hesitar, listar candidatos, afirmar um candidato errado conhecido (coluna "
+        "`respostas_erradas`) ou tê-lo só no eco da pergunta ou do prompt; ao lado de cada resposta, entre "
+        "parênteses, a regra que decidiu (tabela abaixo). EM, F1 e ROUGE-L comparam com a resposta de "
+        "referência. Intervalos de 95%: **Wilson** para as proporções (acerto, EM, em português), "
+        '**bootstrap** (1000 reamostragens) para as médias (F1, ROUGE-L). "listas": respostas que enumeram '
+        "vários candidatos — o acerto delas pode ser sorte."
         + (
             " **juiz**: o veredito (correta/incorreta) do modelo juiz da seção `judge:` da configuração."
             if "juiz" in shown_metrics(result.summary)
@@ -386,6 +434,8 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
             "As linhas `study-*` são as respostas publicadas pelo estudo original (Llama-2-13B), "
             "pontuadas aqui contra as mesmas referências (só as perguntas que o estudo fez).",
         ]
+    if result.has_acerto:
+        out += [""] + check_counts(result)
 
     if result.paired:
         out += [

@@ -284,7 +284,7 @@ def test_table_leads_with_acerto_and_wilson_intervals(tmp_path):
     header = next(line for line in table.splitlines() if line.startswith("| sistema |"))
     assert header.split("|")[4].strip() == "acerto"
     assert "**Wilson**" in table and "**bootstrap**" in table
-    assert "**Aceitas:** Brasília" in table and "_**acerto** ·" in table and "_erro ·" in table
+    assert "**Aceitas:** Brasília" in table and "_**acerto** (fato) ·" in table and "_erro (sem-fato: " in table
 
     # the paired comparison: finetuned answers q1, q2 right and q3 ("Em 7 de setembro de 1822.") wrong, like base
     assert "## Comparação pareada (acerto)" in table
@@ -506,3 +506,83 @@ def test_numbered_list_markers_are_not_answers():
     assert m.key_fact_correct("O Brasil conquistou 5 Copas.", five)
     assert m.key_fact_correct("Foram 5. Depois vieram outras.", five)  # a number ending a sentence stays
     assert m.key_fact_correct("1. Castelo Branco\n2. Costa e Silva", A("Castelo Branco"))
+
+
+# ---- parsing bugs found by the audit (issue 23) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,norm",
+    [
+        ("entre dez e dezesseis estados", "entre 10 e 16 estados"),  # two numbers, not 26
+        ("sete e oito", "7 e 8"),
+        ("vinte e um", "21"),
+        ("mil e quinhentos", "1500"),
+        ("cento e vinte e três", "123"),
+        ("Ele é um homem", "ele e homem"),
+        ("07.09.1822", "7 de setembro de 1822"),  # not 7091822
+        ("07-09-1822", "7 de setembro de 1822"),
+        ("D. Pedro 1º", "d pedro 1"),
+        ("Pedro I", "pedro 1"),
+        ("João VI.", "joao 6"),
+        ("Lei nº 3.353", "lei no 3353"),
+    ],
+)
+def test_match_normalize_parsing(text, norm):
+    assert m.match_normalize(text) == norm
+
+
+def test_roman_numerals_and_ordinals_agree():
+    assert m.key_fact_correct("D. Pedro 1º.", A("Pedro I"))
+    assert not m.key_fact_correct("D. Pedro II.", A("Pedro I"))
+    assert not m.key_fact_correct("Entre dez e dezesseis estados.", A("26"))
+    assert m.key_fact_correct("Em 07.09.1822.", A("7 de setembro de 1822"))
+
+
+@pytest.mark.parametrize(
+    "answer,flag",
+    [
+        ("Pode ser Rio de Janeiro, São Paulo ou Brasília.", True),  # a hedge between three candidates
+        ("Rio de Janeiro, São Paulo ou Brasília", True),
+        ("A capital do Brasil é Brasília, ou seja, a sede do governo federal desde 1960.", False),
+        ("Brasília ou Rio.", False),  # two: the hedge check of acerto, not the list flag
+    ],
+)
+def test_candidate_list_flag_for_hedges(answer, flag):
+    assert m.is_candidate_list(answer, A("Brasília")) is flag
+
+
+def test_score_answer_says_which_check_decided():
+    s = m.score_answer(
+        "Não foi Pedro II, foi Pedro I.", "", A("Pedro I"), wrong=["Pedro II"], question="Quem foi o 1º imperador?"
+    )
+    assert (s["acerto"], s["acerto_regra"]) == (1.0, "fato")
+    s = m.score_answer("A capital não é Brasília.", "", A("Brasília"))
+    assert (s["acerto"], s["acerto_regra"], s["acerto_detalhe"]) == (0.0, "negacao", "nega 'Brasília'")
+    assert m.score_answer("Brasília.", "Brasília.")["acerto_regra"] is None
+    v = m.judge_acerto("Talvez Pedro I ou Pedro II.", A("Pedro I"))
+    assert not v.correct and v.check == "hesitacao" and v.check in m.CHECKS
+
+
+def test_wrong_candidates_and_tipo_reach_the_table(tmp_path):
+    from llamawiki import report
+
+    cfg, _ = make_env(tmp_path)
+    header = HEADER + ["respostas_erradas", "tipo"]
+    rows = [ROWS[0] + ["Rio de Janeiro|Salvador", "fato"], ROWS[1] + ["", "aberta"]]
+    questions = write_csv(tmp_path / "perguntas.csv", header, rows)
+    qs = ev.load_questions(questions)
+    assert (qs[0].wrong, qs[0].tipo, qs[1].wrong, qs[1].tipo) == (("Rio de Janeiro", "Salvador"), "fato", (), "aberta")
+    run_dir = tmp_path / "run"
+    result = run(cfg, questions, run_dir, {"answers": []}, systems=["base"])
+    assert result.scores[("base", "q1")]["acerto_regra"] == "fato"
+    table = (run_dir / "tabela.md").read_text(encoding="utf-8")
+    assert "## A regra que decidiu o acerto" in table and "| base | 2 |" in table  # both answers: fato
+    note = report.acerto_note(
+        {"acerto": 0.0, "acerto_regra": "candidato-errado", "acerto_detalhe": "também afirma 'X'"}
+    )
+    assert note == "erro (candidato-errado: também afirma 'X')"
+    assert (
+        report.acerto_note({"acerto": 1.0, "acerto_regra": "fato", "acerto_detalhe": "afirma 'X'"})
+        == "**acerto** (fato)"
+    )

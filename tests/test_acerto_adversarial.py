@@ -1,0 +1,227 @@
+"""An adversarial set for acerto (issue 23): for each way the audit fooled the metric, Portuguese answers that must
+be scored wrong, and answers of the same shape that must stay right.
+
+The acceptance bar of the issue: at most 1 in 5 of the wrong answers scored correct, and the right answers stay
+right. The kinds the rules still miss are listed in ``KNOWN_MISSES`` (and in docs/compare.md, "O que o acerto ainda
+não detecta"); a test keeps that list honest (a listed miss that starts passing must leave the list).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from llamawiki import metrics as m
+
+# question key -> (pergunta, respostas_aceitas, minimo_fatos, respostas_erradas)
+QUESTIONS = {
+    "capital": ("Qual a capital do Brasil?", "Brasília", None, "Rio de Janeiro|Salvador|São Paulo"),
+    "imperador": ("Quem foi o primeiro imperador do Brasil?", "Pedro I|Pedro Primeiro", None, "Pedro II|João VI"),
+    "independencia": ("Em que ano o Brasil se tornou independente?", "1822", None, "1808|1889"),
+    "pai": ("Quem foi o pai de Pedro I?", "João VI", None, "Pedro II|José I"),
+    "aurea": ("Em que data foi assinada a Lei Áurea?", "13 de maio de 1888|1888", None, ""),
+    "estados": ("Quantos estados tem o Brasil?", "26|vinte e seis", None, "27"),
+    "gentilico": ("Como se chama quem nasce em Minas Gerais?", "mineiro", None, "paulista"),
+    "constituicao": ("Em que data foi outorgada a Constituição de 1824?", "25 de março de 1824|1824", None, ""),
+    "militares": (
+        "Cite três presidentes do regime militar.",
+        "Castelo Branco;Costa e Silva;Médici;Geisel;Figueiredo",
+        3,
+        "Getúlio Vargas|Juscelino Kubitschek",
+    ),
+    "republica": ("Em que ano foi proclamada a República no Brasil?", "1889", None, "1822|1891"),
+    "tiradentes": ("Em que ano Tiradentes foi executado?", "1792", None, "1789"),
+    "maior": ("Qual o maior estado do Brasil em área?", "Amazonas", None, "Pará|Mato Grosso"),
+    "cabral": (
+        "Quem comandou a frota que chegou ao Brasil em 1500?",
+        "Pedro Álvares Cabral|Cabral",
+        None,
+        "Vasco da Gama",
+    ),
+}
+
+# (kind, question key, answer, label): label 1 = a reader would know the right answer (docs/compare.md, "Rótulos à
+# mão"), 0 = not.
+CASES = [
+    # ---- negation
+    ("negacao", "capital", "A capital não é Brasília, é o Rio de Janeiro.", 0),
+    ("negacao", "capital", "Brasília não é a capital do Brasil; a capital é o Rio de Janeiro.", 0),
+    ("negacao", "imperador", "O primeiro imperador não foi Pedro I, e sim Pedro II.", 0),
+    ("negacao", "independencia", "A independência não aconteceu em 1822, mas em 1808.", 0),
+    ("negacao", "cabral", "Não foi Cabral quem comandou a frota, foi Vasco da Gama.", 0),
+    ("negacao", "maior", "Nunca foi o Amazonas; o maior estado é o Pará.", 0),
+    ("negacao", "republica", "A República não foi proclamada em 1889.", 0),
+    ("negacao", "imperador", "Não foi Pedro II, foi Pedro I.", 1),
+    ("negacao", "capital", "Brasília, não o Rio.", 1),
+    ("negacao", "capital", "A capital não é mais o Rio de Janeiro: desde 1960 é Brasília.", 1),
+    ("negacao", "capital", "Ao contrário do que muitos pensam, a capital não é São Paulo nem o Rio: é Brasília.", 1),
+    ("negacao", "maior", "O maior estado em área é o Amazonas, e não o Pará.", 1),
+    ("negacao", "cabral", "Pedro Álvares Cabral, e não Vasco da Gama, que já tinha ido à Índia.", 1),
+    # ---- hedges between candidates
+    ("hesitacao", "capital", "Pode ser Rio de Janeiro, São Paulo ou Brasília.", 0),
+    ("hesitacao", "imperador", "Talvez Pedro I ou Pedro II.", 0),
+    ("hesitacao", "independencia", "Foi em 1822 ou em 1889, não tenho certeza.", 0),
+    ("hesitacao", "cabral", "A frota era de Cabral ou de Vasco da Gama.", 0),
+    ("hesitacao", "maior", "Amazonas ou Mato Grosso, um dos dois.", 0),
+    ("hesitacao", "imperador", "Pedro I, Pedro II ou João VI.", 0),
+    ("hesitacao", "gentilico", "Quem nasce lá é chamado de mineiro ou de paulista.", 0),
+    ("hesitacao", "capital", "Brasília, ou seja, a cidade planejada por Lúcio Costa.", 1),
+    ("hesitacao", "imperador", "Pedro I (ou Pedro Primeiro), filho de João VI.", 1),
+    ("hesitacao", "imperador", "O primeiro imperador foi Pedro I, ou D. Pedro I, como era chamado.", 1),
+    # ---- enumerations and lists
+    ("lista", "capital", "Rio de Janeiro, São Paulo, Brasília, Salvador e Recife.", 0),
+    ("lista", "maior", "Os estados do Norte são Acre, Amapá, Amazonas, Pará, Rondônia, Roraima e Tocantins.", 0),
+    ("lista", "imperador", "1. Pedro I\n2. Pedro II\n3. João VI", 0),
+    ("lista", "independencia", "- 1808\n- 1815\n- 1822\n- 1889", 0),
+    ("lista", "militares", "Castelo Branco, Costa e Silva, Médici, Getúlio Vargas e Juscelino Kubitschek.", 0),
+    ("lista", "militares", "Castelo Branco e Geisel.", 0),
+    ("lista", "militares", "Castelo Branco, Costa e Silva, Médici, Geisel e Figueiredo.", 1),
+    (
+        "lista",
+        "militares",
+        "Os presidentes do regime militar foram Castelo Branco, Costa e Silva e Médici, entre outros.",
+        1,
+    ),
+    ("lista", "capital", "Brasília, no Planalto Central, inaugurada em 1960.", 1),
+    ("lista", "maior", "O Amazonas, seguido do Pará e de Mato Grosso.", 1),
+    # ---- the fact only in an echoed prompt, or in a question
+    (
+        "eco",
+        "imperador",
+        "### Input: Quem foi o pai de Pedro I? ### Response: O primeiro imperador do Brasil foi D. João VI.",
+        0,
+    ),
+    (
+        "eco",
+        "capital",
+        "### Instruction: Responda em português. ### Input: A capital é Brasília? ### Response: Rio.",
+        0,
+    ),
+    ("eco", "independencia", "Contexto: O Brasil declarou independência em 1822.\nResposta: Em 1815.", 0),
+    ("eco", "capital", "Qual a capital do Brasil, Brasília ou o Rio de Janeiro?", 0),
+    ("eco", "imperador", "Você quer saber se foi Pedro I?", 0),
+    ("eco", "constituicao", "A Constituição brasileira de 1824 foi assinada em 24 de fevereiro de 1891.", 0),
+    ("eco", "imperador", "### Input: Quem foi o primeiro imperador do Brasil? ### Response: Pedro I.", 1),
+    ("eco", "capital", "Qual a capital do Brasil? A capital do Brasil é Brasília.", 1),
+    ("eco", "constituicao", "A Constituição de 1824 foi outorgada em 25 de março de 1824.", 1),
+    # ---- the fact mentioned in passing; another candidate asserted
+    ("passagem", "imperador", "O primeiro imperador foi Pedro II, filho de Pedro I.", 0),
+    ("passagem", "pai", "O pai de Pedro I foi D. Miguel, irmão de João VI.", 0),
+    (
+        "passagem",
+        "capital",
+        "A capital do Brasil é o Rio de Janeiro, sucessor de Salvador e antecessor de Brasília.",
+        0,
+    ),
+    (
+        "passagem",
+        "cabral",
+        "A frota foi comandada por Vasco da Gama, que abriu o caminho para Pedro Álvares Cabral.",
+        0,
+    ),
+    ("passagem", "republica", "A República foi proclamada em 1891, dois anos depois de 1889.", 0),
+    ("passagem", "maior", "O maior estado é o Pará, vizinho do Amazonas.", 0),
+    ("passagem", "imperador", "Foi Pedro I, filho de João VI.", 1),
+    ("passagem", "pai", "João VI, pai de Pedro I e de Miguel.", 1),
+    ("passagem", "capital", "A capital é Brasília. Antes, a capital era o Rio de Janeiro.", 1),
+    (
+        "passagem",
+        "independencia",
+        "O Brasil se tornou independente em 1822, depois da chegada da corte em 1808 e antes da República em 1889.",
+        1,
+    ),
+    # ---- long answers full of years
+    (
+        "anos",
+        "republica",
+        "O Brasil teve muitos marcos: em 1500 chegaram os portugueses, em 1808 veio a família real, em 1888 a "
+        "abolição e em 1889 aconteceu algo importante.",
+        0,
+    ),
+    ("anos", "independencia", "Datas importantes: 1500, 1530, 1549, 1808, 1822, 1889.", 0),
+    ("anos", "republica", "O Império durou de 1822 a 1889, com a abdicação em 1831 e a maioridade em 1840.", 0),
+    (
+        "anos",
+        "independencia",
+        "A história do país: em 1500 a chegada de Cabral; em 1534 as capitanias; em 1549 o governo-geral; em 1763 "
+        "a capital no Rio; em 1822 a coroação; em 1888 a abolição.",
+        0,
+    ),
+    (
+        "anos",
+        "independencia",
+        "Em 1808 chegou a corte, em 1815 veio o Reino Unido e a independência veio em 1822, seguida da abdicação "
+        "em 1831.",
+        1,
+    ),
+    ("anos", "republica", "A República foi proclamada em 15 de novembro de 1889.", 1),
+    # ---- wrong dates with the right year, and the parsing bugs
+    ("data", "aurea", "A Lei Áurea foi assinada em 13 de junho de 1888.", 0),
+    ("data", "aurea", "Foi assinada em 1º de maio de 1888.", 0),
+    ("data", "constituicao", "Em 25 de abril de 1824.", 0),
+    ("data", "estados", "O Brasil tem entre dez e dezesseis estados.", 0),
+    ("data", "aurea", "Em 13/05/1888.", 1),
+    ("data", "aurea", "13.05.1888", 1),
+    ("data", "aurea", "A Lei Áurea foi assinada pela princesa Isabel em 1888, no dia 13 de maio.", 1),
+    ("data", "imperador", "D. Pedro 1º.", 1),
+    ("data", "estados", "São vinte e seis estados e o Distrito Federal.", 1),
+    # ---- inflections of an accepted adjective or demonym
+    ("flexao", "gentilico", "Os nascidos em Minas Gerais são os mineiros.", 1),
+    ("flexao", "gentilico", "Uma pessoa nascida lá é mineira.", 1),
+    ("flexao", "gentilico", "São chamados de paulistas.", 0),
+]
+
+# What the rules still get wrong, said plainly in docs/compare.md ("O que o acerto ainda não detecta"): found by a
+# second set written after the rules and not tuned to.
+CASES += [
+    ("negacao", "capital", "Muita gente acha que é Brasília, mas na verdade é o Rio de Janeiro.", 0),  # correction
+    ("hesitacao", "independencia", "Não sei dizer se foi em 1822.", 0),  # uncertainty without an alternative
+    ("passagem", "tiradentes", "Ele foi preso em 1789 e executado em 1792.", 1),  # a wrong candidate in another role
+]
+# (kind, answer) of the wrong answers the rules still score correct
+KNOWN_MISSES: set[tuple[str, str]] = {
+    ("negacao", "Muita gente acha que é Brasília, mas na verdade é o Rio de Janeiro."),
+    ("hesitacao", "Não sei dizer se foi em 1822."),
+}
+# (kind, answer) of the right answers the rules still score wrong
+KNOWN_FALSE_ERRORS: set[tuple[str, str]] = {("passagem", "Ele foi preso em 1789 e executado em 1792.")}
+
+
+def verdict(key: str, answer: str) -> m.Verdict:
+    pergunta, accepted, minimum, wrong = QUESTIONS[key]
+    return m.judge_acerto(
+        answer, m.AcceptedAnswers.parse(accepted, minimum), [w for w in wrong.split("|") if w], question=pergunta
+    )
+
+
+@pytest.mark.parametrize("kind,key,answer,label", [c for c in CASES if c[3] == 1])
+def test_right_answers_stay_right(kind, key, answer, label):
+    v = verdict(key, answer)
+    if (kind, answer) in KNOWN_FALSE_ERRORS:
+        assert not v.correct, f"{answer!r} is now right: take it out of KNOWN_FALSE_ERRORS and docs/compare.md"
+    else:
+        assert v.correct, (kind, answer, v)
+
+
+@pytest.mark.parametrize("kind,key,answer,label", [c for c in CASES if c[3] == 0])
+def test_wrong_answers_are_wrong(kind, key, answer, label):
+    v = verdict(key, answer)
+    if (kind, answer) in KNOWN_MISSES:
+        assert v.correct, f"{answer!r} is now caught ({v.check}): take it out of KNOWN_MISSES and docs/compare.md"
+    else:
+        assert not v.correct, (kind, answer, v)
+
+
+def test_the_issue_bar_at_most_one_in_five_wrong_answers_scored_correct_and_right_answers_stay_right():
+    wrong = [c for c in CASES if c[3] == 0]
+    fooled = [c for c in wrong if verdict(c[1], c[2]).correct]
+    assert len(fooled) * 5 <= len(wrong)
+    for kind in {c[0] for c in wrong}:  # and per kind
+        of_kind = [c for c in wrong if c[0] == kind]
+        assert sum(c in fooled for c in of_kind) * 5 <= len(of_kind), kind
+    right = [c for c in CASES if c[3] == 1]
+    assert sum(not verdict(c[1], c[2]).correct for c in right) == len(KNOWN_FALSE_ERRORS)
+
+
+def test_every_kind_has_right_and_wrong_answers():
+    for kind in {c[0] for c in CASES}:
+        assert {c[3] for c in CASES if c[0] == kind} == {0, 1}, kind
