@@ -92,13 +92,15 @@ STAND_INS = [
     ),
     (
         "finetune.py ... (also under accelerate, make and sbatch)",
-        "+ --set training.max_steps=1 --set quantization=none",
-        "the step count and 4-bit (no CUDA): the only overrides a config test may make",
+        "+ --set training.max_steps=1 --set max_eval_samples=4 --set quantization=none",
+        "the step count, the data (4 evaluation examples: 24 take ~40 s on a CPU core) and 4-bit (no CUDA): the "
+        "only overrides a config test may make",
     ),
     (
         "build_dataset.py --modes llm (questions written by Llama-2-13B)",
-        "--modes infobox,llm",
-        "the tiny random Llama writes no usable pair; the infobox questions keep the file (and the next step) alive",
+        "--modes infobox,llm, and + --limit 4 (unless the command sets it)",
+        "the tiny random Llama writes no usable pair; the infobox questions keep the file (and the next step) alive; "
+        "time: every article is one generation per pair on the CPU",
     ),
     (
         "compare.py, chat_cpu.py, chat_gpu.py, rag.py ask/chat (answers of up to 256 new tokens)",

@@ -27,8 +27,9 @@ REAL_BIN = Path(os.environ.get("ENSAIO_REAL_BIN", Path(sys.executable).parent))
 STANDINS = Path(os.environ.get("ENSAIO_STANDINS", "."))
 
 # What each script gets appended, because the full run cannot happen here (the reasons: STAND_INS in the test).
-FINETUNE_EXTRA = ["--set", "training.max_steps=1", "--set", "quantization=none"]
+FINETUNE_EXTRA = ["--set", "training.max_steps=1", "--set", "max_eval_samples=4", "--set", "quantization=none"]
 COMPARE_EXTRA = ["--limit", "1"]
+LLM_DATASET_EXTRA = ["--limit", "4"]
 GENERATING = ("compare.py", "chat_cpu.py", "chat_gpu.py", "rag.py")  # scripts that generate answers
 MAX_NEW_TOKENS = ["--max-new-tokens", "24"]
 TYPED_QUESTION = "Qual é a capital do Brasil?\n"
@@ -115,6 +116,8 @@ def python(args: list[str]) -> None:
             rest = list(rest)
             rest[rest.index("--modes") + 1] = "infobox,llm"
             args = [*args[: i + 1], *rest]
+            if "--limit" not in rest:  # the model's work: one generation per pair, 24 tokens on the CPU
+                extra = LLM_DATASET_EXTRA
         if script == "finetune.py":
             extra = FINETUNE_EXTRA
         elif script == "compare.py":
