@@ -70,7 +70,7 @@ setup-gpu:
 # make test = make lint, then the suite in two processes (pytest-xdist, one test file per worker at a time): the
 # rehearsal of the documented commands (tests/test_ensaio.py, in order on one worker) runs beside the other tests.
 test: lint
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
 # ruff: the rules and line length are in pyproject.toml; `ruff format` fixes what format --check reports.
 lint: setup

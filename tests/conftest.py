@@ -235,7 +235,21 @@ def pytest_configure(config):
         sys.modules["torch"].set_num_threads(per)
 
 
+# The order make test hands files to its two workers (pytest-xdist --dist loadfile --no-loadscope-reorder: a file
+# runs whole on one worker, and the next file in this order goes to the first worker that is free). The first
+# rehearsal chain starts at once on one worker; the other works through the longest files meanwhile (a few
+# minutes, about the time the README's blocks take), then takes the second chain, which starts from the first's
+# copy of the README state (test_ensaio_docs.py); the rest goes to whichever worker is free.
+FIRST = ["tests/test_ensaio.py"]
+WHILE_THE_README_RUNS = [
+    "tests/test_gpu_check.py",
+    "tests/test_finetune_safety.py",
+    "tests/test_slurm.py",
+    "tests/test_models.py",
+]
+THEN = ["tests/test_ensaio_docs.py"]
+
+
 def pytest_collection_modifyitems(config, items):
-    """The rehearsal of the documented commands (test_ensaio.py, the longest file) first: under pytest-xdist
-    --dist loadfile it then runs on one worker from the start, beside the rest of the suite on the other."""
-    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_ensaio.py")
+    order = {f: n for n, f in enumerate([*FIRST, *WHILE_THE_README_RUNS, *THEN])}
+    items.sort(key=lambda item: order.get(item.nodeid.split("::")[0], len(order)))

@@ -23,8 +23,12 @@ from pathlib import Path
 
 import pytest
 
-# Under pytest-xdist, make test uses --dist loadfile: this whole module runs on one worker, in order (the blocks
-# depend on each other's files). (loadgroup + xdist_group does not hold a group together with pytest 9.2.)
+# Two chains, one per test module, so that make test's two pytest-xdist workers (--dist loadfile: a module runs on
+# one worker, in order) share the rehearsal: this module rehearses the README and the pages of its first stages
+# (README_PATH below); tests/test_ensaio_docs.py rehearses the other pages, in a copy of this clone taken when the
+# README's last block has run (the "handoff": what a reader of docs/rag.md has done is the README). Run alone, the
+# second chain runs the README's blocks itself first. (loadgroup + xdist_group does not hold a group together
+# with pytest 9.2.)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIMS = Path(__file__).resolve().parent / "ensaio" / "shims.py"
@@ -38,6 +42,7 @@ DOCS = [
     "data/README.md",
     "docs/dataset.md",
     "docs/finetune.md",
+    # ---- the second chain (tests/test_ensaio_docs.py) starts here, from the state the README leaves
     "docs/rag.md",
     "docs/chat.md",
     "docs/compare.md",
@@ -151,6 +156,10 @@ def _blocks() -> list[tuple[str, int, str]]:
 
 
 BLOCKS = _blocks()
+README_PATH = DOCS[: DOCS.index("docs/rag.md")]  # this module's chain; the rest: tests/test_ensaio_docs.py
+CHAIN = [b for b in BLOCKS if b[0] in README_PATH]
+DOCS_CHAIN = [b for b in BLOCKS if b[0] not in README_PATH]
+HANDOFF_AFTER = [b for b in BLOCKS if b[0] == "README.md"][-1][:2]  # (doc, line) of the README's last block
 
 
 def test_every_doc_is_rehearsed():
@@ -209,15 +218,14 @@ def _wrapper(path: Path, name: str, env_python: str) -> None:
     path.chmod(0o755)
 
 
-@pytest.fixture(scope="module")
-def clone(tmp_path_factory):
+def make_clone(base: Path) -> tuple[Path, dict, Path]:
     """A copy of the working tree (tracked and untracked-not-ignored files, as a clone plus local edits would
-    have), a venv whose python/pip/accelerate are the stand-ins, and the stand-in models and dumps."""
+    have), a venv whose python/pip/accelerate are the stand-ins, and the stand-in models and dumps, in ``base``.
+    Returns (repo, env, log)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import build_tiny_llama
     from gguf_tiny import write_llama_gguf
 
-    base = tmp_path_factory.mktemp("ensaio")
     repo = base / "llamawiki"
     files = (
         subprocess.run(
@@ -292,6 +300,43 @@ def clone(tmp_path_factory):
     return repo, env, base / "ensaio.log"
 
 
+def handoff_dir(tmp_path_factory) -> Path:
+    """The folder both chains see: beside the workers' own temporary folders under pytest-xdist (one per run),
+    else in this process's."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "ensaio-handoff"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _copy_or_link(src: str, dst: str) -> None:
+    # model weights (~1.4 GB) are linked: the project writes every file through a temporary file and a rename, so
+    # the first chain never changes them in place after the handoff; everything else is copied
+    if os.path.getsize(src) > 50_000_000:
+        os.link(src, dst)
+    else:
+        shutil.copy2(src, dst)
+
+
+def hand_off(repo: Path, folder: Path, passed: bool) -> None:
+    """After the README's last block: a copy of the clone for the second chain (READY), or FAILED."""
+    if passed:
+        shutil.copytree(repo, folder / "repo.partial", symlinks=True, copy_function=_copy_or_link)
+        (folder / "repo.partial").rename(folder / "repo")
+    (folder / ("READY" if passed else "FAILED")).touch()
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    handoff = handoff_dir(tmp_path_factory)
+    (handoff / "STARTED").touch()
+    try:
+        yield make_clone(tmp_path_factory.mktemp("ensaio"))
+    finally:
+        if not any((handoff / m).exists() for m in ("READY", "FAILED")):  # README blocks deselected or errored
+            (handoff / "FAILED").touch()
+
+
 def _run(clone, code: str) -> tuple[subprocess.CompletedProcess, str]:
     """Run one block in the clone as a user's shell would (bash -e -o pipefail); returns it and the stand-ins used."""
     repo, env, log = clone
@@ -323,8 +368,8 @@ def test_the_stand_ins_let_failures_through(clone):
         assert r.returncode != 0, code
 
 
-@pytest.mark.parametrize("doc,line,code", BLOCKS, ids=[f"{d}:{n}" for d, n, _ in BLOCKS])
-def test_documented_block_runs_as_written(clone, doc, line, code):
+def run_block(clone, doc: str, line: int, code: str) -> None:
+    """Run one documented block in the clone, keep its log, and fail on a non-zero exit or a traceback."""
     repo, env, log = clone
     r, did = _run(clone, code)
     (log.parent / "logs").mkdir(exist_ok=True)
@@ -336,3 +381,15 @@ def test_documented_block_runs_as_written(clone, doc, line, code):
         f"--- stdout (tail)\n{r.stdout[-3000:]}\n--- stderr (tail)\n{r.stderr[-5000:]}"
     )
     assert "Traceback (most recent call last)" not in r.stderr, f"{doc}:{line}: a traceback\n{r.stderr[-5000:]}"
+
+
+@pytest.mark.parametrize("doc,line,code", CHAIN, ids=[f"{d}:{n}" for d, n, _ in CHAIN])
+def test_documented_block_runs_as_written(clone, doc, line, code, tmp_path_factory):
+    if (doc, line) != HANDOFF_AFTER:
+        return run_block(clone, doc, line, code)
+    try:
+        run_block(clone, doc, line, code)
+    except BaseException:
+        hand_off(clone[0], handoff_dir(tmp_path_factory), passed=False)
+        raise
+    hand_off(clone[0], handoff_dir(tmp_path_factory), passed=True)
