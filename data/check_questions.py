@@ -13,8 +13,10 @@ Any one alias is enough for its fact, so every alias must be specific on its own
   (one of the words in ``COUNT_CUES``: "Quantos …", "Quantas …", "número", "altitude" …);
 - a bare year (4 digits; "em 1953" is bare too), unless the question asks for a count or a time ("Em que
   ano …", "Quando …", "período": ``YEAR_CUES``); and even then not when resposta_referencia gives the full date
-  of that year ("7 de setembro de 1822") and the question does not ask for the year itself (the word "ano"):
-  "Quando …" is answered by the date, which must then be an alias;
+  of that year ("7 de setembro de 1822") and the question does not ask for the year itself (the word "ano"),
+  unless that date is an alias of the same fact: "Quando …" then accepts "7 de setembro de 1822|1822", the year
+  alone answers it at the year's precision, and acerto's data-errada check refuses the right year with another
+  day or month ("15 de novembro de 1822"); never when the question asks for a day ("que dia");
 - one generic word (``GENERIC_WORDS``: "maior", "último", "sim", a bare first name such as "Pedro" …);
 - words of the question itself (an answer that repeats the question would state the fact).
 
@@ -78,8 +80,9 @@ def _contains(haystack: str, needle: str) -> bool:
     return bool(needle) and f" {needle} " in f" {haystack} "
 
 
-def alias_problem(alias: str, question: str, reference: str) -> str | None:
-    """Why one accepted alias is too loose for its question (both texts in match_normalize form), or None."""
+def alias_problem(alias: str, question: str, reference: str, siblings: tuple[str, ...] = ()) -> str | None:
+    """Why one accepted alias is too loose for its question (both texts in match_normalize form), or None.
+    ``siblings``: the other aliases of the same fact."""
     norm = match_normalize(alias)
     words = set(question.split())
     tokens = norm.split()
@@ -92,12 +95,15 @@ def alias_problem(alias: str, question: str, reference: str) -> str | None:
             return f"bare number {alias!r}, but the question does not ask for a count (give the noun: '3 vezes')"
         if year and not words & (COUNT_CUES | YEAR_CUES):
             return f"bare year {alias!r}, but the question does not ask for a year or a time"
+        if year and "dia" in words:
+            return f"bare year {alias!r}, but the question asks for a day"
         if year and "ano" not in words and not words & COUNT_CUES:
             full = [m.group(0) for m in _FULL_DATE.finditer(reference) if m.group(1) == tokens[0]]
-            if full:
+            dated = any(m.group(1) == tokens[0] for sib in siblings for m in _FULL_DATE.finditer(match_normalize(sib)))
+            if full and not dated:
                 return (
                     f"bare year {alias!r}, but the question does not ask for the year and resposta_referencia "
-                    f"gives the date ({full[0]!r}): accept the date"
+                    f"gives the date ({full[0]!r}): accept the date (the year may stay beside it)"
                 )
         return None
     if norm in ORDINAL_WORDS:
@@ -134,7 +140,7 @@ def check_row(row: dict[str, str]) -> str | None:
     q_norm, ref_norm = match_normalize(question), match_normalize(reference)
     for n, fact in enumerate(parsed.facts, 1):
         for alias in fact:
-            problem = alias_problem(alias, q_norm, ref_norm)
+            problem = alias_problem(alias, q_norm, ref_norm, tuple(a for a in fact if a != alias))
             if problem:
                 return f"respostas_aceitas: fact {n}: {problem}"
     tipo = row.get("tipo")

@@ -207,9 +207,15 @@ def _problem(pergunta, referencia, aceitas, minimo="", tipo="lead", erradas=""):
         (
             "Quando foi proclamada a independência?",
             "Em 7 de setembro de 1822.",
-            "7 de setembro de 1822|1822",
+            "1822",
             "bare year '1822', but the question does not ask for the year and resposta_referencia gives the date "
             "('7 de setembro de 1822')",
+        ),
+        (
+            "Quando, em que dia, foi proclamada a independência?",
+            "Em 7 de setembro de 1822.",
+            "7 de setembro de 1822|1822",
+            "bare year '1822', but the question asks for a day",
         ),
         ("De que dia a que dia durou?", "De 1 de abril de 1964 a 1985.", "1964;1985", "bare year '1964'"),
         # one generic word, or a word of the question, proves nothing (any one alias is enough for its fact)
@@ -236,6 +242,7 @@ def test_loose_accepted_forms_are_refused(pergunta, referencia, aceitas, needle)
         ("Quantos estados tem o Brasil?", "O Brasil tem 26 estados.", "vinte e seis"),
         ("Em que ano ele nasceu?", "Nasceu em 12 de novembro de 1746.", "12 de novembro de 1746|1746"),
         ("Quando o Brasil virou república?", "Em 1889.", "1889"),  # no full date to ask for
+        ("Quando foi a independência?", "Em 7 de setembro de 1822.", "7 de setembro de 1822|1822"),  # beside it
         ("Qual foi o período do governo?", "De 1930 a 1945.", "1930;1945"),
         ("A que altitude, em metros, está Brasília?", "A 1 172 m.", "1 172|1172"),
         ("Que posição ocupa a carta?", "É a sétima constituição.", "sétima constituição|7ª constituição"),
@@ -304,6 +311,10 @@ def test_study_questions_grade_what_they_ask():
 
     assert not correct("13", "Tiradentes foi um herói da Inconfidência Baiana.")  # the audit's case
     assert correct("13", "O alferes Tiradentes, da Inconfidência Mineira, foi enforcado em 1792 e é um mártir.")
-    assert not correct("3", "A independência foi proclamada em 1822.")  # "Quando": the date, not the year
+    # "Quando": the year answers it at the year's precision (the hand labels count it right), and the right year
+    # with another day is wrong (acerto's data-errada check, which needs the date beside the year)
+    assert correct("3", "A independência foi proclamada em 1822.")
     assert correct("3", "Em 7 de setembro de 1822, às margens do Ipiranga.")
+    assert not correct("3", "Foi proclamada em 15 de novembro de 1822.")
+    assert not correct("8", "A escravidão foi abolida em 28 de setembro de 1888.")
     assert not correct("18", "São 26 unidades federativas.") and correct("18", "O Brasil tem 26 estados e o DF.")
