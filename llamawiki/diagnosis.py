@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .exposure import proportion_stats
 from .metrics import AcceptedAnswers, fact_matches, match_normalize
 from .text import normalize
 
-if TYPE_CHECKING:
-    from .report import Question
+Question = Any  # report.Question (id, pergunta, artigo, accepted); report imports this module, not the reverse
 
 STAGES = {  # where an answer stands -> how tabela.md says it (a partition of the scored answers)
     "certa": "resposta certa",

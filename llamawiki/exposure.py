@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import split as split_mod
 from .fileio import sha256_file
@@ -31,8 +31,7 @@ from .metrics import fact_matches, match_normalize, wilson_interval
 from .records import read_dataset
 from .text import normalize
 
-if TYPE_CHECKING:
-    from .report import Question
+Question = Any  # report.Question (id, pergunta, artigo, accepted); report imports this module, not the reverse
 
 EXPOSURE_LABELS = {  # wording flag -> how tabela.md says it
     "identical": "idêntica no treino",
