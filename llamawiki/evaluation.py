@@ -29,6 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from . import prompt as prompt_mod
+from .diagnosis import diagnosis_rows, rag_diagnoses
+from .exposure import (  # noqa: F401  (re-exported: the seen-in-training names are still evaluation.X for callers)
+    EXPOSURE_LABELS,
+    SEEN_FLAGS,
+    Exposure,
+    exposure_breakdown,
+    exposures_of,
+    fact_breakdown,
+    training_exposure,
+)
 from .fileio import JsonlCache, UserError, atomic_open, library_versions, looks_local, read_csv, read_jsonl, sha256_file
 from .lora_gguf import is_gguf_adapter
 from .metrics import AcceptedAnswers, reference_supports, score_answer, token_f1
@@ -36,21 +46,17 @@ from .models import LOOP_GUARD, model_label, resolve_spec
 from .options import generation_value
 from .report import (  # noqa: F401  (re-exported: the tables' names are still evaluation.X for callers and tests)
     CSV_COLUMNS,
-    EXPOSURE_LABELS,
     PAIRED_COLUMNS,
-    SEEN_FLAGS,
-    Exposure,
     Question,
     RunResult,
-    exposure_breakdown,
-    exposures_of,
+    analysis_manifest,
     git_commit,
     metric_stats,
     paired_comparison,
     render_table,
     shown_metrics,
     summarize,
-    training_exposure,
+    write_analysis_csvs,
     write_metrics_csv,
     write_metrics_png,
 )
@@ -540,6 +546,7 @@ def generate_answer(
     """Ask one system one question; the answer text (cut with prompt.split_response) and its measurements."""
     t0 = time.perf_counter()
     sources: list[str] = []
+    contexts: list[str] | None = None
     if system.retrieval:
         extra = (
             {"max_context_chars": system.retrieval["max_context_chars"]}
@@ -554,6 +561,8 @@ def generate_answer(
         gen = ra.generation
         text = ra.text
         sources = [str(s) for s in (ra.sources or [])]
+        if getattr(ra, "contexts", None) is not None:
+            contexts = [str(c) for c in ra.contexts]
     else:
         gen = generator.generate(
             prompt_mod.build_prompt(question.pergunta, template=system.prompt),
@@ -561,13 +570,23 @@ def generate_answer(
             **generation,
         )
         text = gen.text
-    return answer_record(gen, text, time.perf_counter() - t0, sources, system.prompt)
+    return answer_record(gen, text, time.perf_counter() - t0, sources, system.prompt, contexts)
 
 
-def answer_record(gen: Any, text: str, latency: float, sources: Sequence[str] = (), template: str = "alpaca") -> dict:
-    """The measured fields of one answer in the cache (text cut with prompt.split_response)."""
+def answer_record(
+    gen: Any,
+    text: str,
+    latency: float,
+    sources: Sequence[str] = (),
+    template: str = "alpaca",
+    contexts: Sequence[str] | None = None,
+) -> dict:
+    """The measured fields of one answer in the cache (text cut with prompt.split_response); a RAG answer also
+    keeps ``contexts``, the chunk texts the model saw (what diagnosis.py reads the fact in). None of them is part
+    of the cache key."""
     n_tokens = int(getattr(gen, "n_tokens", 0) or 0)
     gen_seconds = float(getattr(gen, "seconds", 0.0) or 0.0) or latency
+    extra = {"contexts": list(contexts)} if contexts is not None else {}
     return {
         "answer": prompt_mod.split_response(text, template),
         "latency_s": round(latency, 4),
@@ -575,6 +594,7 @@ def answer_record(gen: Any, text: str, latency: float, sources: Sequence[str] = 
         "prompt_tokens": int(getattr(gen, "prompt_tokens", 0) or 0),
         "tokens_per_s": round(n_tokens / gen_seconds, 3) if gen_seconds > 0 else None,
         "sources": list(sources),
+        **extra,
     }
 
 
@@ -823,6 +843,7 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
         scores[k]["juiz"] = verdict["verdict"]
     summary = summarize(system_names, questions, answers, scores, seed=seed)
     exposure = exposures_of(selected, questions)
+    diagnoses = rag_diagnoses([s.name for s in selected if s.retrieval], questions, answers, scores)
     result = RunResult(
         run_dir,
         system_names,
@@ -836,6 +857,9 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
         paired=paired_comparison(system_names, questions, scores, seed=seed),
         exposure=exposure,
         breakdown=exposure_breakdown(exposure, questions, scores),
+        fact_breakdown=fact_breakdown(exposure, questions, scores),
+        diagnoses=diagnoses,
+        diagnosis=diagnosis_rows([s.name for s in selected if s.retrieval], diagnoses),
     )
 
     models_manifest = []
@@ -1099,7 +1123,8 @@ def write_outputs(
     out_dir: Path | None = None,
 ) -> None:
     """tabela.md, metricas.csv, pareado.csv, metricas.png and manifest.json in ``out_dir`` (default: the run
-    dir; :func:`tables_dir` says which)."""
+    dir; :func:`tables_dir` says which), and exposicao.csv, diagnostico_rag.csv when the run has fine-tuned or
+    RAG systems."""
     run_dir = result.run_dir
     out_dir = out_dir or run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -1110,6 +1135,7 @@ def write_outputs(
         f.write(render_table(result, generation))
     write_metrics_csv(paths["metricas.csv"], result.summary)
     write_metrics_csv(paths["pareado.csv"], result.paired, PAIRED_COLUMNS)
+    paths.update(write_analysis_csvs(result, out_dir))
     write_metrics_png(paths["metricas.png"], result.summary)
     manifest = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -1138,7 +1164,7 @@ def write_outputs(
         ),
         "acerto_available": result.has_acerto,
         "paired": result.paired,
-        "seen_in_training": {system: exp.as_dict() for system, exp in result.exposure.items()},
+        **analysis_manifest(result),  # seen_in_training(_acerto), rag_diagnosis
         "answers": {
             "generated": result.generated,
             "cached": result.cached,

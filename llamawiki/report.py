@@ -1,18 +1,18 @@
-"""The numbers and tables of a comparison: the question and run data types, which questions a fine-tuned
-system's training held, the statistics (Wilson and bootstrap intervals, the paired comparison) and the outputs
-``tabela.md``, ``metricas.csv``, ``pareado.csv`` and ``metricas.png``.
+"""The numbers and tables of a comparison: the question and run data types, the statistics (Wilson and bootstrap
+intervals, the paired comparison) and the outputs ``tabela.md``, ``metricas.csv``, ``pareado.csv``,
+``exposicao.csv``, ``diagnostico_rag.csv`` and ``metricas.png``.
 
-:mod:`llamawiki.evaluation` runs the systems and caches their answers, then hands a :class:`RunResult` here.
+:mod:`llamawiki.evaluation` runs the systems and caches their answers, then hands a :class:`RunResult` here; what
+a fine-tuned system's training held is :mod:`llamawiki.exposure`, where a RAG answer went wrong
+:mod:`llamawiki.diagnosis`.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from . import split as split_mod
-from .fileio import atomic_open, atomic_path, sha256_file
+from .diagnosis import CSV_COLUMNS as DIAGNOSIS_COLUMNS
+from .diagnosis import STAGES, RagDiagnosis, flat_row
+from .exposure import (  # noqa: F401  (re-exported: the seen-in-training names were report.X before exposure.py)
+    EXPOSURE_LABELS,
+    FACT_LABELS,
+    FACT_SEEN_FLAGS,
+    SEEN_FLAGS,
+    Exposure,
+    exposure_breakdown,
+    exposures_of,
+    fact_breakdown,
+    proportion_stats,
+    training_exposure,
+)
+from .fileio import atomic_open, atomic_path
 from .metrics import (
     CHECKS,
     METRICS,
@@ -28,9 +42,7 @@ from .metrics import (
     bootstrap_ci,
     mcnemar_exact,
     paired_bootstrap_diff,
-    wilson_interval,
 )
-from .records import read_dataset
 
 
 @dataclass
@@ -58,7 +70,10 @@ class RunResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     paired: list[dict] = field(default_factory=list)  # paired_comparison on acerto
     exposure: dict[str, Exposure] = field(default_factory=dict)  # fine-tuned system -> seen-in-training flags
-    breakdown: list[dict] = field(default_factory=list)  # exposure_breakdown
+    breakdown: list[dict] = field(default_factory=list)  # exposure_breakdown (the wording)
+    fact_breakdown: list[dict] = field(default_factory=list)  # exposure.fact_breakdown (the fact)
+    diagnoses: dict[tuple[str, str], RagDiagnosis] = field(default_factory=dict)  # RAG answers: diagnosis.diagnose
+    diagnosis: list[dict] = field(default_factory=list)  # diagnosis.diagnosis_rows
 
     @property
     def has_acerto(self) -> bool:
@@ -66,105 +81,17 @@ class RunResult:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 4. Seen in training: which evaluation questions a fine-tuned system's training data held
-# ---------------------------------------------------------------------------------------------------------------
-
-EXPOSURE_LABELS = {  # flag -> how tabela.md says it
-    "identical": "idêntica no treino",
-    "near": "quase idêntica no treino",
-    "article": "mesmo artigo no treino",
-    "unseen": "inédita",
-    "unknown": "desconhecido",
-}
-SEEN_FLAGS = ("identical", "near")
-
-
-@dataclass
-class Exposure:
-    """What one adapter's training file held of the questions (``flags[i]`` for ``questions[i]``)."""
-
-    adapter: str
-    flags: list[str]
-    train_file: str | None = None
-    status: str = "ok"  # ok | changed (the file's sha256 differs from training) | unknown
-    note: str = ""
-    closest: list[str] = field(default_factory=list)  # the training question behind an identical/near flag
-
-    def counts(self) -> dict[str, int]:
-        return {flag: self.flags.count(flag) for flag in EXPOSURE_LABELS if flag in self.flags}
-
-    def as_dict(self) -> dict:
-        return {
-            "adapter": self.adapter,
-            "train_file": self.train_file,
-            "status": self.status,
-            "note": self.note,
-            "counts": self.counts(),
-        }
-
-
-def training_exposure(
-    adapter: str, questions: Sequence[Question], threshold: float = split_mod.DEFAULT_THRESHOLD
-) -> Exposure:
-    """Find the adapter's training file from its ``run_config.json``, check its sha256, flag each question.
-
-    Without a ``run_config.json`` (a GGUF adapter, an adapter from elsewhere) or without the training file every
-    question is ``unknown`` — never ``unseen``. A training file changed since training is still read, and the
-    status says so.
-    """
-    unknown = Exposure(adapter, ["unknown"] * len(questions), status="unknown")
-    run_config = Path(adapter) / "run_config.json"
-    if not run_config.is_file():
-        unknown.note = f"{run_config}: not found (the training data is unknown)"
-        return unknown
-    try:
-        train = json.loads(run_config.read_text(encoding="utf-8"))["data"]["train"]
-        path, sha = Path(train["path"]), train.get("sha256")
-    except (ValueError, KeyError, TypeError):
-        unknown.note = f"{run_config}: no data.train.path (the training data is unknown)"
-        return unknown
-    if not path.is_file():
-        unknown.train_file, unknown.note = str(path), f"{path}: training file not found"
-        return unknown
-    status, note = "ok", ""
-    if sha and sha256_file(path) != sha:
-        status, note = "changed", f"{path}: changed since the adapter was trained (sha256 differs)"
-    leaks = split_mod.question_leakage([(q.pergunta, q.artigo) for q in questions], read_dataset(path), threshold)
-    return Exposure(adapter, [lk.flag for lk in leaks], str(path), status, note, [lk.train_question for lk in leaks])
-
-
-def exposures_of(systems: Sequence[Any], questions: Sequence[Question]) -> dict[str, Exposure]:
-    """system name -> Exposure, for the systems (``evaluation.System``) with an adapter (each adapter is read
-    once)."""
-    by_adapter: dict[str, Exposure] = {}
-    out = {}
-    for s in systems:
-        adapter = s.model.get("adapter")
-        if not adapter:
-            continue
-        if str(adapter) not in by_adapter:
-            by_adapter[str(adapter)] = training_exposure(str(adapter), questions)
-            if by_adapter[str(adapter)].note:
-                print(f"warning: {by_adapter[str(adapter)].note}", file=sys.stderr)
-        out[s.name] = by_adapter[str(adapter)]
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# 5. Scores and outputs
+# 4. Scores and outputs
 # ---------------------------------------------------------------------------------------------------------------
 
 
 def metric_stats(values: Sequence[float], kind: str, seed: int = 42, n_resamples: int = 1000) -> dict:
     """mean, low, high, n (and k for proportions): a Wilson interval for a proportion, a bootstrap one for a
     mean. No values -> NaNs (the metric is not available)."""
-    n = len(values)
     if kind == "proportion":
-        k = int(round(sum(values)))
-        low, high = wilson_interval(k, n)
-        return {"mean": k / n if n else math.nan, "low": low, "high": high, "n": n, "k": k}
+        return proportion_stats(values)
     mean, low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
-    return {"mean": mean, "low": low, "high": high, "n": n}
+    return {"mean": mean, "low": low, "high": high, "n": len(values)}
 
 
 def summarize(
@@ -254,30 +181,6 @@ def paired_comparison(
                     "p_mcnemar": mcnemar_exact(only_a, only_b),
                 }
             )
-    return rows
-
-
-def exposure_breakdown(exposures: dict[str, Exposure], questions: Sequence[Question], scores: dict) -> list[dict]:
-    """acerto of each fine-tuned system on the questions its training held (identical/near), on those about an
-    article it trained on, and on the unseen ones (Wilson intervals)."""
-    rows = []
-    for system, exp in exposures.items():
-        row: dict[str, Any] = {"system": system, "status": exp.status}
-        for group, flags in (
-            ("vista", SEEN_FLAGS),
-            ("artigo", ("article",)),
-            ("inedita", ("unseen",)),
-            ("desconhecida", ("unknown",)),
-        ):
-            values = [
-                scores[(system, q.id)]["acerto"]
-                for q, f in zip(questions, exp.flags, strict=True)
-                if f in flags and (system, q.id) in scores and scores[(system, q.id)].get("acerto") is not None
-            ]
-            n_questions = sum(f in flags for f in exp.flags)
-            st = metric_stats(values, "proportion")
-            row[group] = {"questions": n_questions, **st}
-        rows.append(row)
     return rows
 
 
@@ -384,7 +287,12 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
             if "juiz" in sc:
                 notes.append({1.0: "juiz: correta", 0.0: "juiz: incorreta"}.get(sc["juiz"], "juiz: sem veredito"))
             if system in result.exposure:
-                notes.append(EXPOSURE_LABELS[result.exposure[system].flags[index[q.id]]])
+                exp = result.exposure[system]
+                notes.append(EXPOSURE_LABELS[exp.flags[index[q.id]]])
+                if exp.facts:
+                    notes.append(FACT_LABELS[exp.facts[index[q.id]]])
+            if (system, q.id) in result.diagnoses:
+                notes.append(result.diagnoses[(system, q.id)].note())
             if rec.get("latency_s") is not None:
                 notes.append(f"{rec['latency_s']:.1f} s, {rec.get('tokens', 0)} tokens")
             out += ["_" + " · ".join(notes) + "_", ""]
@@ -465,45 +373,152 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
             out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
 
     if result.exposure:
+        out += exposure_tables(result)
+    if result.diagnosis:
+        out += diagnosis_table(result)
+    return "\n".join(out) + "\n"
+
+
+def _group_cell(g: dict) -> str:
+    """ "n: acerto x [low, high]" for a group of questions (just n when none has an acerto)."""
+    if not g["n"]:
+        return str(g["questions"])
+    return f"{g['questions']}: acerto {_fmt(g['mean'])} [{_fmt(g['low'])}, {_fmt(g['high'])}]"
+
+
+def _train_status(exp: Exposure) -> str:
+    return {
+        "ok": f"`{exp.train_file}` (sha256 confere)",
+        "changed": f"`{exp.train_file}` (**alterado desde o treino**)",
+        "unknown": exp.note or "desconhecido",
+    }[exp.status]
+
+
+def exposure_tables(result: RunResult) -> list[str]:
+    """The seen-in-training tables: acerto by the wording seen and by the fact seen, per fine-tuned system, and
+    the questions whose wording the training held."""
+    out = [
+        "",
+        "## Perguntas vistas no treino",
+        "",
+        "Para cada sistema ajustado, o arquivo de treino do adaptador (do seu `run_config.json`, conferido "
+        "pelo sha256) comparado às perguntas: idêntica (normalizada), quase idêntica (Jaccard de palavras ≥ "
+        f"{split_mod.DEFAULT_THRESHOLD}, a medida e o limiar do particiona.py: o maior dos dois Jaccards, sem e com "
+        "as palavras funcionais, quando uma pergunta só acrescenta palavras à outra), outra pergunta do mesmo "
+        "artigo, ou inédita. Sem `run_config.json`: desconhecido. Acerto (Wilson) em cada grupo.",
+        "",
+        "| sistema | treino | vista (idêntica/quase) | mesmo artigo | inédita | desconhecida |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result.breakdown:
+        cells = [r["system"], _train_status(result.exposure[r["system"]])]
+        cells += [_group_cell(r[g]) for g in ("vista", "artigo", "inedita", "desconhecida")]
+        out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if result.fact_breakdown:
         out += [
             "",
-            "## Perguntas vistas no treino",
+            "## Acerto por fato visto / não visto no treino",
             "",
-            "Para cada sistema ajustado, o arquivo de treino do adaptador (do seu `run_config.json`, conferido "
-            "pelo sha256) comparado às perguntas: idêntica (normalizada), quase idêntica (Jaccard de palavras ≥ "
-            f"{split_mod.DEFAULT_THRESHOLD}, o limiar do particiona.py), outra pergunta do mesmo artigo, ou "
-            "inédita. Sem `run_config.json`: desconhecido. Acerto (Wilson) em cada grupo.",
+            "O fato visto no treino: alguma resposta (`output`) do arquivo de treino afirma o fato da pergunta numa "
+            "forma aceita (`respostas_aceitas`, pelo menos `minimo_fatos` numa mesma resposta), lida como o acerto "
+            "lê (mesma normalização, palavras inteiras), seja qual for a pergunta de treino; do mesmo artigo da "
+            "pergunta ou de outro. n/d: sem arquivo de treino ou pergunta sem `respostas_aceitas`. Acerto (Wilson) "
+            "em cada grupo: o modelo acerta mais o que viu no treino?",
             "",
-            "| sistema | treino | vista (idêntica/quase) | mesmo artigo | inédita | desconhecida |",
+            "| sistema | fato visto (mesmo artigo) | fato visto (outro artigo) | fato visto (total) | fato não visto "
+            "| n/d |",
             "|---|---|---|---|---|---|",
         ]
-        for r in result.breakdown:
-            exp = result.exposure[r["system"]]
-            status = {
-                "ok": f"`{exp.train_file}` (sha256 confere)",
-                "changed": f"`{exp.train_file}` (**alterado desde o treino**)",
-                "unknown": exp.note or "desconhecido",
-            }[exp.status]
-            cells = [r["system"], status]
-            for group in ("vista", "artigo", "inedita", "desconhecida"):
-                g = r[group]
-                cells.append(
-                    f"{g['questions']}: acerto {_fmt(g['mean'])} [{_fmt(g['low'])}, {_fmt(g['high'])}]"
-                    if g["n"]
-                    else str(g["questions"])
-                )
+        for r in result.fact_breakdown:
+            groups = ("fato_mesmo_artigo", "fato_outro_artigo", "fato_visto", "fato_nao_visto", "fato_nd")
+            cells = [r["system"], *(_group_cell(r[g]) for g in groups)]
             out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-        adapters = {exp.adapter: exp for exp in result.exposure.values()}
-        for exp in adapters.values():
-            seen = [
-                (q, exp.closest[i])
-                for i, (q, f) in enumerate(zip(result.questions, exp.flags, strict=True))
-                if f in SEEN_FLAGS
-            ]
-            if seen:
-                out += ["", f"Perguntas que o treino de `{exp.adapter}` continha (ou quase):", ""]
-                out += [f'- {q.id}. {q.pergunta} ← treino: "{t}"' for q, t in seen]
-    return "\n".join(out) + "\n"
+    adapters = {exp.adapter: exp for exp in result.exposure.values()}
+    for exp in adapters.values():
+        seen = [
+            (q, exp.closest[i])
+            for i, (q, f) in enumerate(zip(result.questions, exp.flags, strict=True))
+            if f in SEEN_FLAGS
+        ]
+        if seen:
+            out += ["", f"Perguntas que o treino de `{exp.adapter}` continha (ou quase):", ""]
+            out += [f'- {q.id}. {q.pergunta} ← treino: "{t}"' for q, t in seen]
+    return out
+
+
+def diagnosis_table(result: RunResult) -> list[str]:
+    """ "Onde o RAG errou": per RAG system, the answers by where they stand, and acerto by article retrieved or
+    not and by fact in the context or not."""
+    out = [
+        "",
+        "## Onde o RAG errou",
+        "",
+        "Para cada resposta dos sistemas com RAG: a recuperação trouxe o artigo da pergunta (coluna `artigo`) "
+        "para o contexto (as fontes da resposta)? O contexto dado ao modelo contém o fato numa forma aceita "
+        "(lido como o acerto lê)? Uma resposta errada sem o fato no contexto é falha da **recuperação** (o artigo "
+        "não veio, ou veio sem o trecho do fato); com o fato no contexto, falha da **geração**. Contexto n/d: "
+        "resposta do cache gravada antes de o contexto ser guardado (gere de novo para diagnosticá-la). Acerto "
+        "(Wilson) com e sem o artigo, com e sem o fato no contexto.",
+        "",
+        "| sistema | respostas | certas | erradas: artigo não recuperado | erradas: artigo recuperado, fato fora do "
+        "contexto | erradas: fato no contexto (geração) | erradas: contexto n/d | acerto | com o artigo | sem o "
+        "artigo | com o fato no contexto | sem o fato no contexto |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---|",
+    ]
+
+    def acerto(st: dict) -> str:
+        if not st["n"]:
+            return "n/d"
+        return f"{st['k']}/{st['n']}: {_fmt(st['mean'])} [{_fmt(st['low'])}, {_fmt(st['high'])}]"
+
+    for r in result.diagnosis:
+        cells = [r["system"], str(r["n"]), *(str(r[stage]) for stage in STAGES)]
+        cells += [acerto(r[g]) for g in ("acerto", "com_artigo", "sem_artigo", "com_fato", "sem_fato")]
+        out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return out
+
+
+def exposure_csv_rows(result: RunResult) -> list[dict]:
+    """exposicao.csv: one row per (fine-tuned system, level, group) with acerto and its Wilson interval."""
+    rows = []
+    for level, table in (("pergunta", result.breakdown), ("fato", result.fact_breakdown)):
+        for r in table:
+            for group, g in r.items():
+                if isinstance(g, dict):
+                    rows.append({"system": r["system"], "status": r["status"], "nivel": level, "grupo": group, **g})
+    return rows
+
+
+EXPOSURE_COLUMNS = ["system", "status", "nivel", "grupo", "questions", "n", "k", "mean", "low", "high"]
+
+
+def write_analysis_csvs(result: RunResult, out_dir: Path) -> dict[str, Path]:
+    """exposicao.csv (the fine-tuned systems' acerto by wording and fact seen) and diagnostico_rag.csv (where the
+    RAG systems' answers went wrong), each only when the run has such systems; name -> path of those written."""
+    paths = {}
+    if result.exposure:
+        paths["exposicao.csv"] = out_dir / "exposicao.csv"
+        write_metrics_csv(paths["exposicao.csv"], exposure_csv_rows(result), EXPOSURE_COLUMNS)
+    if result.diagnosis:
+        paths["diagnostico_rag.csv"] = out_dir / "diagnostico_rag.csv"
+        write_metrics_csv(paths["diagnostico_rag.csv"], [flat_row(r) for r in result.diagnosis], DIAGNOSIS_COLUMNS)
+    return paths
+
+
+def analysis_manifest(result: RunResult) -> dict:
+    """The manifest.json keys of the seen-in-training and RAG-diagnosis analyses."""
+    return {
+        "seen_in_training": {system: exp.as_dict() for system, exp in result.exposure.items()},
+        # acerto by the wording seen and by the fact seen (exposure.exposure_breakdown, exposure.fact_breakdown)
+        "seen_in_training_acerto": {"pergunta": result.breakdown, "fato": result.fact_breakdown},
+        # where each RAG system's answers went wrong (diagnosis.diagnosis_rows), and each answer's diagnosis
+        "rag_diagnosis": {
+            "systems": result.diagnosis,
+            "answers": [
+                {"system": system, "question_id": qid, **d.as_dict()} for (system, qid), d in result.diagnoses.items()
+            ],
+        },
+    }
 
 
 CSV_COLUMNS = (

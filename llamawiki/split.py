@@ -21,7 +21,7 @@ from .text import SIMILARITY_STOPWORDS as STOPWORDS
 from .text import normalize
 
 GROUP_KEYS = ("article", "question", "none")
-DEFAULT_THRESHOLD = 0.8  # word-set Jaccard at or above which two questions are near-identical
+DEFAULT_THRESHOLD = 0.8  # word-set Jaccard (split.similarity) at or above which two questions are near-identical
 
 
 def group_of(record: dict, group_key: str = "article") -> str:
@@ -78,7 +78,13 @@ def grouped_split(
 
 
 def _tokens(text: str) -> frozenset[str]:
+    """The content words of a text: its normalized words without :data:`STOPWORDS`."""
     return frozenset(t for t in normalize(text).split() if t not in STOPWORDS)
+
+
+def _words(text: str) -> frozenset[str]:
+    """All the normalized words of a text, function words included."""
+    return frozenset(normalize(text).split())
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -87,32 +93,59 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def near_duplicates(
-    train_texts: Sequence[str], test_texts: Sequence[str], threshold: float = DEFAULT_THRESHOLD
-) -> list[tuple[int, int, float]]:
-    """(test index, best train index, Jaccard) for every test text whose word set is ≥ threshold alike.
+def similarity(a: tuple[frozenset[str], frozenset[str]], b: tuple[frozenset[str], frozenset[str]]) -> float:
+    """How alike two texts are, from their (content words, all words) as :func:`_tokens` and :func:`_words` give.
 
-    Exact via prefix filtering: a train text with Jaccard ≥ t shares at least ceil(t·|A|) of test text A's
-    words, so it must contain one of A's |A| - ceil(t·|A|) + 1 rarest words; only those postings are compared.
+    The Jaccard of the content words; the larger of that and the Jaccard of all the words when one text's content
+    words include the other's (only words added or dropped: "Quando foi proclamada a independência do Brasil?"
+    ~ "Quando foi a independência do Brasil?" is 0.67 on content words, 0.86 on all words). A swapped content
+    word keeps the content-word Jaccard alone: templated questions share all their function words, and "Quem foi
+    o antecessor de X como presidente?" ~ "Quem foi o sucessor de X como presidente?" (0.86 on all words) are not
+    the same question.
     """
-    train_sets = [_tokens(t) for t in train_texts]
-    test_sets = [_tokens(t) for t in test_texts]
+    content = _jaccard(a[0], b[0])
+    if a[0] and b[0] and (a[0] <= b[0] or b[0] <= a[0]):
+        return max(content, _jaccard(a[1], b[1]))
+    return content
+
+
+def _candidates(sets: Sequence[frozenset[str]]) -> tuple[Counter, dict[str, list[int]]]:
     df: Counter = Counter()
     postings: dict[str, list[int]] = defaultdict(list)
-    for j, toks in enumerate(train_sets):
+    for j, toks in enumerate(sets):
         for tok in toks:
             postings[tok].append(j)
             df[tok] += 1
+    return df, postings
+
+
+def _prefix(toks: frozenset[str], df: Counter, threshold: float) -> list[str]:
+    """The rarest words of ``toks`` of which a set with Jaccard ≥ threshold must hold at least one."""
+    ordered = sorted(toks, key=lambda t: (df.get(t, 0), t))
+    return ordered[: len(toks) - ceil(threshold * len(toks)) + 1]
+
+
+def near_duplicates(
+    train_texts: Sequence[str], test_texts: Sequence[str], threshold: float = DEFAULT_THRESHOLD
+) -> list[tuple[int, int, float]]:
+    """(test index, best train index, :func:`similarity`) for every test text ≥ threshold alike to a train text.
+
+    Exact via prefix filtering: a train text with Jaccard ≥ t shares at least ceil(t·|A|) of test text A's
+    words, so it must contain one of A's |A| - ceil(t·|A|) + 1 rarest words; only those postings are compared
+    (done for the content words and for all the words, the two Jaccards :func:`similarity` takes).
+    """
+    train = [(_tokens(t), _words(t)) for t in train_texts]
+    test = [(_tokens(t), _words(t)) for t in test_texts]
+    index = [_candidates([t[part] for t in train]) for part in (0, 1)]
     found = []
-    for i, toks in enumerate(test_sets):
-        if not toks:
+    for i, sets in enumerate(test):
+        if not sets[0]:
             continue
-        ordered = sorted(toks, key=lambda t: (df.get(t, 0), t))
-        prefix = len(toks) - ceil(threshold * len(toks)) + 1
         candidates: set[int] = set()
-        for tok in ordered[:prefix]:
-            candidates.update(postings.get(tok, ()))
-        best = max(((_jaccard(toks, train_sets[j]), j) for j in candidates), default=(0.0, -1))
+        for part, (df, postings) in enumerate(index):
+            for tok in _prefix(sets[part], df, threshold):
+                candidates.update(postings.get(tok, ()))
+        best = max(((similarity(sets, train[j]), j) for j in sorted(candidates)), default=(0.0, -1))
         if best[0] >= threshold:
             found.append((i, best[1], round(best[0], 3)))
     return found
@@ -187,8 +220,8 @@ def leakage_report(
     """What the test side shares with the train side: articles, identical and near-identical questions/answers.
 
     Questions are compared normalized (casefolded, without accents and punctuation); "near" means a word-set
-    Jaccard ≥ ``threshold`` (stopwords ignored) without being identical. Raw records (no question) are only
-    counted.
+    Jaccard ≥ ``threshold`` (:func:`similarity`: stopwords ignored unless only words were added) without being
+    identical. Raw records (no question) are only counted.
     """
     report = LeakageReport(
         n_train=len(train),
@@ -233,7 +266,7 @@ class QuestionLeak:
     """How close one evaluation question came to the training data."""
 
     flag: str  # one of LEAKAGE_FLAGS
-    similarity: float = 0.0  # best word Jaccard with a training question (1.0 when identical)
+    similarity: float = 0.0  # best split.similarity with a training question (1.0 when identical)
     train_question: str = ""  # the closest training question (identical or near), else ""
 
 
@@ -241,8 +274,8 @@ def question_leakage(
     questions: Sequence[tuple[str, str | None]], train_records: Sequence[dict], threshold: float = DEFAULT_THRESHOLD
 ) -> list[QuestionLeak]:
     """For each (question, article) pair, what the training records held of it: ``identical`` (the same
-    normalized question as a record's ``input``), ``near`` (word Jaccard ≥ ``threshold``, the check particiona.py
-    reports), ``article`` (another question about the same article), or ``unseen``."""
+    normalized question as a record's ``input``), ``near`` (:func:`similarity` ≥ ``threshold``, the check
+    particiona.py reports), ``article`` (another question about the same article), or ``unseen``."""
     qa = [r for r in train_records if r.get("input")]
     by_norm = {}
     for r in qa:

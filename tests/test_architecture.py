@@ -43,8 +43,22 @@ ALLOWED = {
     "retrieval": {"prompt", "fileio", "options", "indexing"},
     "training": {"prompt", "records", "fileio", "checks", "models", "options"},
     "chat": {"fileio", "models", "options", "retrieval", "prompt"},
-    "report": {"fileio", "metrics", "records", "split"},
-    "evaluation": {"prompt", "fileio", "lora_gguf", "metrics", "models", "options", "text", "retrieval", "report"},
+    "exposure": {"fileio", "metrics", "records", "split", "text"},
+    "diagnosis": {"exposure", "metrics", "text"},
+    "report": {"fileio", "metrics", "split", "exposure", "diagnosis"},
+    "evaluation": {
+        "prompt",
+        "fileio",
+        "lora_gguf",
+        "metrics",
+        "models",
+        "options",
+        "text",
+        "retrieval",
+        "report",
+        "exposure",
+        "diagnosis",
+    },
 }
 
 
