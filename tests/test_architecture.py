@@ -45,6 +45,7 @@ ALLOWED = {
     "chat": {"fileio", "models", "options", "retrieval", "prompt"},
     "report": {"fileio", "metrics", "records", "split"},
     "evaluation": {"prompt", "fileio", "lora_gguf", "metrics", "models", "options", "text", "retrieval", "report"},
+    "reference": {"fileio"},
 }
 
 
