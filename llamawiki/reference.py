@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fileio import UserError, atomic_open, cli, library_versions, read_csv, read_text, sha256_file
+from .fileio import UserError, atomic_open, atomic_path, cli, library_versions, read_csv, read_text, sha256_file
 
 REFERENCE_DIR = Path("results/referencia")
 ORIGIN = "origem.json"
@@ -955,6 +955,83 @@ def answers_identical(run: Run, ref: Run) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# seeds: the spread of acerto across adapters trained with different seeds (make avaliacao SEEDS="1 2 3")
+
+SEEDS_CSV = "sementes.csv"
+SEEDS_SYSTEMS = ("finetuned", "rag+finetuned")
+SEEDS_COLUMNS = ["system", "seeds", "mean", "min", "max", "values"]
+SEEDS_BEGIN, SEEDS_END = "<!-- sementes -->", "<!-- fim: sementes -->"
+
+
+def seed_label(run: Run) -> str:
+    """A seed run's label: ``s3`` -> ``3`` (the folder names make avaliacao SEEDS=... gives them)."""
+    return run.name[1:] if re.fullmatch(r"s\d+", run.name) else run.name
+
+
+def seed_spread(seed_runs: Sequence[Run]) -> list[dict]:
+    """Per fine-tuned system: acerto's mean, min and max across the seed runs, and each seed's value."""
+    rows = []
+    for system in SEEDS_SYSTEMS:
+        values = [(seed_label(r), _num(r.metric(system), "acerto")) for r in seed_runs]
+        values = [(label, v) for label, v in values if v is not None]
+        if not values:
+            continue
+        rates = [v for _, v in values]
+        rows.append(
+            {
+                "system": system,
+                "seeds": len(values),
+                "mean": round(sum(rates) / len(rates), 4),
+                "min": min(rates),
+                "max": max(rates),
+                "values": ";".join(f"{label}:{v}" for label, v in values),
+            }
+        )
+    return rows
+
+
+def seeds_section(rows: Sequence[dict], n_questions: int) -> str:
+    out = [
+        SEEDS_BEGIN,
+        "## Variação entre sementes do treino",
+        "",
+        f"Um adaptador por semente (`make avaliacao SEEDS=...`), as mesmas {n_questions} perguntas: quanto o acerto "
+        "dos sistemas ajustados muda só com a semente do treino (inicialização do LoRA, ordem dos dados, dropout). "
+        "Uma diferença entre sistemas menor que essa faixa pode ser ruído de semente.",
+        "",
+        "| sistema | sementes | acerto médio | mínimo | máximo | por semente |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        each = ", ".join(f"{label}: {float(v):.2f}" for label, v in (x.split(":") for x in r["values"].split(";")))
+        out.append(f"| {r['system']} | {r['seeds']} | {r['mean']:.2f} | {r['min']:.2f} | {r['max']:.2f} | {each} |")
+    return "\n".join(out) + "\n" + SEEDS_END + "\n"
+
+
+def write_seeds(run_dir: str | os.PathLike[str], seed_dirs: Sequence[str | os.PathLike[str]]) -> Path:
+    """``run_dir``/sementes.csv and its section in ``run_dir``/tabela.md (replaced when already there)."""
+    import csv
+
+    run = load_run(run_dir)
+    seed_runs = [load_run(d) for d in seed_dirs]
+    if not seed_runs:
+        raise UserError(f"{run.path}: no seed run given")
+    rows = seed_spread(seed_runs)
+    if not rows:
+        raise UserError(f"{seed_runs[0].path}: no {' or '.join(SEEDS_SYSTEMS)} row in the seed runs' metricas.csv")
+    out = run.path / SEEDS_CSV
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=SEEDS_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    table = read_text(run.path / "tabela.md")
+    table = re.sub(re.escape(SEEDS_BEGIN) + ".*?" + re.escape(SEEDS_END) + "\n?", "", table, flags=re.S)
+    with atomic_open(run.path / "tabela.md") as f:
+        f.write(table.rstrip("\n") + "\n\n" + seeds_section(rows, run.n_questions))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # command line
 
 
@@ -976,6 +1053,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     r.add_argument("--readme", default=str(README), help="default: %(default)s")
     r.add_argument("--reference", default=str(REFERENCE_DIR), help="default: %(default)s")
     r.add_argument("--check", action="store_true", help="write nothing; exit 1 if README.md is not up to date")
+    e = sub.add_parser("seeds", help="the spread of acerto across seed runs: RUN_DIR/sementes.csv + tabela.md")
+    e.add_argument("run_dir", metavar="RUN_DIR", help="the main run (results/avaliacao)")
+    e.add_argument("seed_dirs", nargs="+", metavar="SEED_RUN_DIR", help="one finished run per seed (…/sementes/s1)")
     d = sub.add_parser("diff", help="compare a run with the reference of the same name")
     d.add_argument("run_dir", metavar="RUN_DIR")
     d.add_argument("--reference", default=str(REFERENCE_DIR), help="default: %(default)s")
@@ -1006,6 +1086,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.readme}: rewrote {', '.join(changed)}")
         else:
             print(f"{args.readme}: already up to date with {args.reference}")
+        return 0
+    if args.command == "seeds":
+        out = write_seeds(args.run_dir, args.seed_dirs)
+        for row in seed_spread([load_run(d) for d in args.seed_dirs]):
+            print(
+                f"  {row['system']:<16} acerto over {row['seeds']} seeds: mean {row['mean']:.3f}, "
+                f"min {row['min']:.3f}, max {row['max']:.3f}"
+            )
+        print(f"seeds: {out} (and a section of {Path(args.run_dir) / 'tabela.md'})")
         return 0
     run = load_run(args.run_dir, finished=False)  # an unfinished run is compared on the answers it has
     ref_dir = Path(args.reference) / (args.name or run.name)

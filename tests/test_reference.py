@@ -408,3 +408,104 @@ def test_diff_without_a_reference_and_bad_input(tmp_path):
     make_run(tmp_path / "results" / "demo", answers={"missing": 2})
     proc = run_cli("diff", "results/demo", cwd=tmp_path)
     assert proc.returncode == 0 and "this run is unfinished (2 answer(s) missing" in proc.stdout, proc.stderr
+
+
+# ---- seeds --------------------------------------------------------------------------------------------------------
+
+
+def test_seeds_spread_from_synthetic_runs(tmp_path):
+    main_run = make_run(tmp_path / "avaliacao")
+    right_b = {q: set(s) for q, s in RIGHT.items()}
+    right_b["4"] = {"finetuned", "rag+finetuned"}
+    make_run(main_run / "sementes" / "s1")
+    make_run(main_run / "sementes" / "s2", right=right_b)
+    proc = run_cli("seeds", "avaliacao", "avaliacao/sementes/s1", "avaliacao/sementes/s2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader((main_run / "sementes.csv").open(encoding="utf-8")))
+    assert [(r["system"], r["seeds"], r["mean"], r["min"], r["max"]) for r in rows] == [
+        ("finetuned", "2", "0.375", "0.25", "0.5"),
+        ("rag+finetuned", "2", "0.875", "0.75", "1.0"),
+    ]
+    assert rows[0]["values"] == "1:0.25;2:0.5"
+    table = (main_run / "tabela.md").read_text(encoding="utf-8")
+    assert "| finetuned | 2 | 0.38 | 0.25 | 0.50 | 1: 0.25, 2: 0.50 |" in table
+    # again: the section is replaced, not added twice
+    assert run_cli("seeds", "avaliacao", "avaliacao/sementes/s1", cwd=tmp_path).returncode == 0
+    table = (main_run / "tabela.md").read_text(encoding="utf-8")
+    assert table.count("## Variação entre sementes do treino") == 1 and "| finetuned | 1 | 0.25 |" in table
+    before = md5_tree(main_run)
+    assert_one_error(run_cli("seeds", "avaliacao", "avaliacao/sementes/s9", cwd=tmp_path), "s9", "no such run folder")
+    assert md5_tree(main_run) == before
+
+
+def test_make_avaliacao_seeds_recipe():
+    env = dict(os.environ, MAKEFLAGS="")
+    out = subprocess.run(
+        ["make", "-n", "-W", "results/avaliacao/tabela.md", "avaliacao", "SEEDS=1 2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "finetune.py --config configs/demo.yaml --set seed=2 --output-dir models/lora-demo-s2" in out
+    assert (
+        "--systems finetuned,rag+finetuned --adapter models/lora-demo-s1 --run-dir results/avaliacao/sementes/s1" in out
+    )
+    assert (
+        "llamawiki.reference seeds results/avaliacao results/avaliacao/sementes/s1 results/avaliacao/sementes/s2" in out
+    )
+    assert "llamawiki.reference diff results/avaliacao" in out
+
+
+def test_seeds_end_to_end_on_the_tiny_llama(tiny_llama, tmp_path, capsys):
+    """Two seeds, two questions, the real training and compare.py (transformers backend) on the tiny random Llama."""
+    import torch
+    import yaml
+    from test_training import _records, _write_jsonl, tiny_cfg
+
+    import compare
+    from llamawiki.training import train
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train_file = _write_jsonl(tmp_path / "treino.jsonl", _records(1))
+        adapters = []
+        for seed in (1, 2):
+            cfg = tiny_cfg(tiny_llama, train_file, None, tmp_path / f"lora-s{seed}", max_steps=2, save_steps=2)
+            cfg["seed"] = seed
+            adapters.append(train(cfg))
+        questions = tmp_path / "perguntas.csv"
+        with open(questions, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "pergunta", "resposta_referencia", "respostas_aceitas"])
+            w.writerow(["1", "Qual é a capital do Brasil?", "A capital do Brasil é Brasília.", "Brasília"])
+            w.writerow(["2", "Quem foi Tiradentes?", "Um líder da Inconfidência Mineira.", "Inconfidência"])
+        models = {"tiny": {"backend": "transformers", "model": str(tiny_llama)}}
+        models["tiny+lora"] = dict(models["tiny"], adapter=str(adapters[0]))
+        config = {
+            "seed": 3,
+            "generation": {"max_new_tokens": 4},
+            "models": models,
+            "systems": {"base": {"model": "tiny"}, "finetuned": {"model": "tiny+lora"}},
+        }
+        (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        common = ["--config", str(tmp_path / "cfg.yaml"), "--questions", str(questions), "--no-progress"]
+        assert compare.main([*common, "--run-dir", str(tmp_path / "avaliacao")]) == 0
+        seed_dirs = []
+        for seed, adapter in zip((1, 2), adapters, strict=True):
+            seed_dirs.append(str(tmp_path / "avaliacao" / "sementes" / f"s{seed}"))
+            args = [*common, "--systems", "finetuned", "--adapter", str(adapter), "--run-dir", seed_dirs[-1]]
+            assert compare.main(args) == 0
+    finally:
+        torch.set_num_threads(before)
+    capsys.readouterr()
+    assert reference.main(["seeds", str(tmp_path / "avaliacao"), *seed_dirs]) == 0
+    assert "finetuned        acerto over 2 seeds" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "avaliacao" / "sementes.csv").open(encoding="utf-8")))
+    assert [r["system"] for r in rows] == ["finetuned"] and rows[0]["seeds"] == "2"
+    assert float(rows[0]["min"]) <= float(rows[0]["mean"]) <= float(rows[0]["max"])
+    assert "## Variação entre sementes do treino" in (tmp_path / "avaliacao" / "tabela.md").read_text(encoding="utf-8")
+    target = reference.save_run(tmp_path / "avaliacao", tmp_path / "ref", root=tmp_path)
+    assert (target / "sementes.csv").is_file() and not (target / "sementes").exists()
