@@ -19,6 +19,7 @@ INDEX   := indexes/amostra
 RESULTS := results/demo
 
 .PHONY: setup setup-gpu test lint demo models dataset split finetune index compare avaliacao estudo-demo clean-outputs
+.PHONY: referencia
 .PHONY: estudo-dados modelos-estudo
 .DELETE_ON_ERROR:
 
@@ -107,14 +108,32 @@ $(RESULTS)/tabela.md: $(GGUF) compare.py llamawiki/evaluation.py llamawiki/metri
 
 demo: compare
 	@echo "Tabela: $(RESULTS)/tabela.md  (métricas: $(RESULTS)/metricas.csv, gráfico: $(RESULTS)/metricas.png)"
+	@$(PY) -m llamawiki.reference diff $(RESULTS)
 
 # The larger, held-out question set about the sample's articles (212 questions; ~30 min on 2 cores, resumable:
 # answers are cached in results/avaliacao/respostas.jsonl, so an interrupted run continues where it stopped).
+# make avaliacao SEEDS="1 2 3": also trains one adapter per seed (models/lora-demo-s<seed>; an adapter already
+# trained with the same config is kept), answers the questions with finetuned and rag+finetuned on each
+# (results/avaliacao/sementes/s<seed>/, resumable) and writes how acerto spreads across the seeds:
+# results/avaliacao/sementes.csv and a section of its tabela.md (how much of a difference is seed noise).
 AVALIACAO := results/avaliacao
+SEEDS     ?=
 avaliacao: $(AVALIACAO)/tabela.md
+	@$(foreach s,$(SEEDS),$(PY) finetune.py --config configs/demo.yaml --set seed=$(s) --output-dir $(ADAPTER)-s$(s) && \
+	  $(PY) compare.py --config configs/compare-demo.yaml --questions data/perguntas-amostra.csv \
+	    --systems finetuned,rag+finetuned --adapter $(ADAPTER)-s$(s) --run-dir $(AVALIACAO)/sementes/s$(s) && ) true
+	$(if $(strip $(SEEDS)),$(PY) -m llamawiki.reference seeds $(AVALIACAO) $(foreach s,$(SEEDS),$(AVALIACAO)/sementes/s$(s)))
+	@$(PY) -m llamawiki.reference diff $(AVALIACAO)
 $(AVALIACAO)/tabela.md: $(GGUF) compare.py llamawiki/evaluation.py llamawiki/metrics.py $(ADAPTER)/adapter_config.json $(INDEX)/manifest.json data/perguntas-amostra.csv configs/compare-demo.yaml
 	$(PY) compare.py --config configs/compare-demo.yaml --questions data/perguntas-amostra.csv --run-dir $(AVALIACAO)
 	@echo "Tabela: $@"
+
+# The committed reference run the README's numbers are generated from (results/referencia/, in git): saves the
+# finished runs of results/demo and results/avaliacao (a missing or unfinished one: a warning, its old reference
+# kept) with their origin (commit, machine, versions), then rewrites README.md's generated sections. Commit both.
+referencia: | setup
+	$(PY) -m llamawiki.reference save $(RESULTS) $(AVALIACAO) --allow-missing --command-line "make referencia"
+	$(PY) -m llamawiki.reference readme
 
 # The study as it was run (its prompt, hyperparameters and generation settings), at demo size on the CPU.
 ESTUDO_INDEX := indexes/amostra-estudo

@@ -59,6 +59,7 @@ ALLOWED = {
         "exposure",
         "diagnosis",
     },
+    "reference": {"fileio"},
 }
 
 

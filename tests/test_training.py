@@ -356,6 +356,23 @@ def test_same_config_twice_is_nothing_to_do(trained, capsys):
     assert (out / "run_config.json").stat().st_mtime_ns == stamp
 
 
+def test_cpu_training_is_bit_reproducible(tiny_llama, data_files, tmp_path):
+    """Same config and seed, trained twice on one machine: the same adapter bytes (LoRA dropout on, shuffled batches,
+    an evaluation and a checkpoint in between); another seed: other bytes. docs/finetune.md, "Reprodutibilidade"."""
+    from llamawiki.training import train
+
+    def adapter_sha(name: str, seed: int) -> str:
+        cfg = tiny_cfg(tiny_llama, *data_files, tmp_path / name, max_steps=4, eval_steps=2, save_steps=2)
+        cfg["lora"]["dropout"] = 0.1
+        cfg["seed"] = seed
+        train(cfg)
+        return sha256_file(tmp_path / name / "adapter_model.safetensors")
+
+    first = adapter_sha("a", 7)
+    assert adapter_sha("b", 7) == first
+    assert adapter_sha("c", 8) != first
+
+
 def test_packing_keeps_the_completion_only_loss_exact(tiny_llama, data_files, tmp_path):
     """training.packing: true (trl's bfd packing, padding-free): each packed sequence's prompt tokens are -100,
     its completion tokens (eos included) are labels, and position_ids restart at 0 for every sequence."""
