@@ -103,7 +103,8 @@ STAND_INS = [
     ),
     (
         "build_dataset.py --modes llm (questions written by Llama-2-13B)",
-        "--modes infobox,llm, and + --limit 4 (unless the command sets it)",
+        "--modes infobox,llm, and + --limit 10 (unless the command sets it; particiona needs 10 articles for a "
+        "test side)",
         "the tiny random Llama writes no usable pair; the infobox questions keep the file (and the next step) alive; "
         "time: every article is one generation per pair on the CPU",
     ),

@@ -29,7 +29,7 @@ STANDINS = Path(os.environ.get("ENSAIO_STANDINS", "."))
 # What each script gets appended, because the full run cannot happen here (the reasons: STAND_INS in the test).
 FINETUNE_EXTRA = ["--set", "training.max_steps=1", "--set", "max_eval_samples=4", "--set", "quantization=none"]
 COMPARE_EXTRA = ["--limit", "1"]
-LLM_DATASET_EXTRA = ["--limit", "4"]
+LLM_DATASET_EXTRA = ["--limit", "10"]
 GENERATING = ("compare.py", "chat_cpu.py", "chat_gpu.py", "rag.py")  # scripts that generate answers
 MAX_NEW_TOKENS = ["--max-new-tokens", "24"]
 TYPED_QUESTION = "Qual é a capital do Brasil?\n"
