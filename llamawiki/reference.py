@@ -1,20 +1,23 @@
 """The committed reference run: the numbers the README shows, regenerated, never typed.
 
-Three subcommands (``python -m llamawiki.reference ...``; ``make referencia`` runs the first two):
+Four subcommands (``python -m llamawiki.reference ...``; ``make referencia`` runs the first two):
 
 - ``save RUN_DIR...``: copy a finished compare.py run's small text files (respostas.jsonl, metricas.csv,
-  pareado.csv, manifest.json, tabela.md, any other small CSV/JSON/JSONL/MD it wrote; not the png, not the hidden
-  caches) into ``results/referencia/<run>/``, with ``origem.json``: the git commit, the date, the machine, the
-  library versions, the command, and what the run's inputs were (dataset counts, the adapter's training, the
-  index). respostas.jsonl keeps only the answers the tables used (one per question and system).
+  pareado.csv, manifest.json, tabela.md, exposicao.csv, diagnostico_rag.csv, any other small CSV/JSON/JSONL/MD it
+  wrote; not the png, not the hidden caches) into ``results/referencia/<run>/``, with ``origem.json``: the git
+  commit, the date, the machine, the library versions, the command, and what the run's inputs were (dataset
+  counts, the adapter's training, the index). respostas.jsonl keeps only the answers the tables used (one per
+  question and system).
 - ``readme``: rewrite the README's generated sections (between ``<!-- gerado: NAME -->`` and
-  ``<!-- fim: NAME -->``) from ``results/referencia/``; ``--check`` changes nothing and exits 1 when README.md
-  is not what it would write (a test runs it: the README cannot drift from the reference).
+  ``<!-- fim: NAME -->``) from ``results/referencia/`` (the sections: :mod:`llamawiki.readme`); ``--check``
+  changes nothing and exits 1 when README.md is not what it would write (a test runs it: the README cannot drift
+  from the reference).
 - ``diff RUN_DIR``: how a run compares with the reference of the same name: identical answers, or which differ
   (question, system, before/after) and how each metric row moves. ``make demo`` ends with it.
+- ``seeds RUN_DIR SEED_RUN_DIR...``: the spread of acerto across adapters trained with different seeds.
 
 A reference that lacks a run (``make avaliacao`` not finished) is not an error: its README sections say the run is
-absent instead of showing numbers.
+absent instead of showing numbers. Reading a run folder: :mod:`llamawiki.runs`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import math
 import os
 import platform
 import re
@@ -30,143 +32,38 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
-from .fileio import UserError, atomic_open, atomic_path, cli, library_versions, read_csv, read_text, sha256_file
+from .fileio import UserError, atomic_open, atomic_path, cli, library_versions, read_text, sha256_file
+from .readme import (  # noqa: F401  (re-exported: the README names were reference.X before readme.py)
+    MARKER,
+    README,
+    RUNS,
+    SECTIONS,
+    load_reference,
+    render_readme,
+    update_readme,
+)
+from .runs import (  # noqa: F401  (re-exported: the run-reading names were reference.X before runs.py)
+    ORIGIN,
+    PAIRS_SHOWN,
+    REFERENCE_DIR,
+    REQUIRED,
+    Pair,
+    Run,
+    acerto_cell,
+    finished_problem,
+    load_run,
+    num,
+    p_text,
+    pair,
+    run_date,
+    signed,
+)
 
-REFERENCE_DIR = Path("results/referencia")
-ORIGIN = "origem.json"
-README = Path("README.md")
-# the files every finished compare.py run has; the reference of a run is unusable without them
-REQUIRED = ("manifest.json", "metricas.csv", "pareado.csv", "tabela.md", "respostas.jsonl")
 SAVED_SUFFIXES = (".csv", ".json", ".jsonl", ".md")
 MAX_FILE_BYTES = 5 * 1024 * 1024  # a reference is small text files: a bigger one is a mistake, not a reference
-RUNS = ("demo", "avaliacao")  # the runs the README shows, in its order
-# the pairs of systems the README shows, as "first − second" (pareado.csv has every pair, in either order)
-PAIRS_SHOWN = (
-    ("rag", "base"),
-    ("finetuned", "base"),
-    ("rag+finetuned", "rag"),
-    ("rag+finetuned", "finetuned"),
-)
-STUDY_LABELS = {
-    "study-base": "estudo: Llama-2-13B",
-    "study-rag": "estudo: + RAG",
-    "study-finetuned": "estudo: + QLoRA",
-}
-SYSTEM_PHRASES = {
-    "base": "o modelo base",
-    "rag": "o RAG sozinho",
-    "finetuned": "o ajuste fino sozinho",
-    "rag+finetuned": "RAG + ajuste fino",
-}
-MARKER = re.compile(r"<!-- gerado: ([\w-]+) -->\n(.*?)<!-- fim: \1 -->", re.S)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# reading a run (a results/<run> folder or its reference copy)
-
-
-@dataclass
-class Run:
-    """A finished compare.py run: its manifest, metric rows, paired rows, answers and (a reference) origin."""
-
-    path: Path
-    manifest: dict
-    metrics: list[dict]
-    paired: list[dict]
-    answers: dict[tuple[str, str], dict] = field(default_factory=dict)  # (question_id, system) -> record
-    origin: dict | None = None
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    def metric(self, system: str) -> dict | None:
-        return next((r for r in self.metrics if r.get("system") == system), None)
-
-    @property
-    def systems(self) -> list[str]:
-        return [r["system"] for r in self.metrics]
-
-    @property
-    def n_questions(self) -> int:
-        return int((self.manifest.get("questions") or {}).get("n") or 0)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(read_text(path))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return data
-
-
-def _read_rows(path: Path, needed: Sequence[str]) -> list[dict]:
-    columns, rows = read_csv(path)
-    missing = [c for c in needed if c not in columns]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)} (not a compare.py table?)")
-    return rows
-
-
-def _read_answers(path: Path) -> list[dict]:
-    """respostas.jsonl in file order; a line an interruption cut (the run then generated it again) is skipped."""
-    records = []
-    for line in read_text(path).splitlines():
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and "system" in rec and "question_id" in rec:
-            records.append(rec)
-    return records
-
-
-def finished_problem(manifest: dict) -> str | None:
-    """Why a run's manifest does not describe a finished, complete run (None: it does)."""
-    if manifest.get("partial_of"):
-        return f"a partial run (tables of a smaller run than {manifest['partial_of']})"
-    answers = manifest.get("answers") or {}
-    if answers.get("missing"):
-        return f"{answers['missing']} answer(s) missing (--render-only of an unfinished run)"
-    coverage = manifest.get("coverage") or {}
-    n = (manifest.get("questions") or {}).get("n")
-    if n is not None and len(coverage.get("question_ids") or []) != n:
-        return f"the tables cover {len(coverage.get('question_ids') or [])} of {n} questions (--limit)"
-    return None
-
-
-def load_run(path: str | os.PathLike[str], *, finished: bool = True) -> Run:
-    """A run folder (results/demo or results/referencia/demo): UserError naming the file when it is not one."""
-    path = Path(path)
-    if not path.is_dir():
-        raise UserError(f"{path}: {'not a folder' if path.exists() else 'no such run folder'}")
-    absent = [name for name in REQUIRED if not (path / name).is_file()]
-    if absent:
-        raise UserError(
-            f"{path}: not a finished compare.py run (no {', '.join(absent)}); run compare.py --run-dir {path} first"
-        )
-    manifest = _read_json(path / "manifest.json")
-    if finished and (problem := finished_problem(manifest)):
-        raise UserError(f"{path}: {problem}; finish the run first")
-    metrics = _read_rows(path / "metricas.csv", ("system", "acerto", "acerto_n"))
-    paired = _read_rows(path / "pareado.csv", ("a", "b", "diff", "low", "high", "only_a", "only_b", "p_mcnemar"))
-    coverage = manifest.get("coverage") or {}
-    systems = set(coverage.get("systems") or [r["system"] for r in metrics])
-    ids = set(coverage.get("question_ids") or [])
-    answers: dict[tuple[str, str], dict] = {}
-    for rec in _read_answers(path / "respostas.jsonl"):
-        if rec["system"] in systems and (not ids or str(rec["question_id"]) in ids):
-            answers[(str(rec["question_id"]), rec["system"])] = rec  # the last one wins: the latest generated
-    origin = _read_json(path / ORIGIN) if (path / ORIGIN).is_file() else None
-    return Run(path, manifest, metrics, paired, answers, origin)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -415,457 +312,6 @@ def save_run(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# formatting (tables as compare.py writes them: dots; prose: Portuguese decimal commas)
-
-
-def _num(row: dict | None, key: str) -> float | None:
-    if row is None:
-        return None
-    value = row.get(key)
-    if value in (None, ""):
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(x) else x
-
-
-def _f(x: float | None, digits: int = 2, sign: bool = False) -> str:
-    if x is None:
-        return "–"
-    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
-
-
-def _pt(text: str) -> str:
-    """A number written for prose: decimal comma."""
-    return text.replace(".", ",")
-
-
-def _p(p: float | None, prose: bool = False) -> str:
-    """A McNemar p: ``0.039``/``<0.001`` in a table, ``p = 0,039``/``p < 0,001`` in prose."""
-    if p is None:
-        return "p ?" if prose else "–"
-    if p < 0.001:
-        return "p < 0,001" if prose else "<0.001"
-    return f"p = {_pt(f'{p:.3f}')}" if prose else f"{p:.3f}"
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
-def _count(row: dict | None) -> tuple[int, int] | None:
-    """acerto as (hits, n) from a metricas.csv row (the rate is written with 4 decimals: exact for n < 5000)."""
-    rate, n = _num(row, "acerto"), _num(row, "acerto_n")
-    if rate is None or not n:
-        return None
-    return round(rate * n), int(n)
-
-
-def _acerto_cell(row: dict | None) -> str:
-    count = _count(row)
-    if count is None:
-        return "–"
-    k, n = count
-    return f"{k}/{n} = {k / n:.2f} [{_f(_num(row, 'acerto_low'))}, {_f(_num(row, 'acerto_high'))}]"
-
-
-def _latency(row: dict | None) -> str:
-    x = _num(row, "latency_s")
-    return "–" if not x else _pt(f"{x:.1f}") + " s"
-
-
-def _label(system: str) -> str:
-    return STUDY_LABELS.get(system, system)
-
-
-@dataclass
-class Pair:
-    """A paired comparison, oriented as ``first − second``."""
-
-    first: str
-    second: str
-    n: int
-    diff: float
-    low: float
-    high: float
-    only_first: int
-    only_second: int
-    p: float | None
-
-
-def pair(run: Run, first: str, second: str) -> Pair | None:
-    for r in run.paired:
-        flip = (r.get("a"), r.get("b")) == (second, first)
-        if (r.get("a"), r.get("b")) != (first, second) and not flip:
-            continue
-        diff, low, high = _num(r, "diff"), _num(r, "low"), _num(r, "high")
-        if diff is None or low is None or high is None:
-            return None
-        only_a, only_b = int(_num(r, "only_a") or 0), int(_num(r, "only_b") or 0)
-        p = _num(r, "p_mcnemar")
-        if flip:
-            diff, low, high, only_a, only_b = -diff, -high, -low, only_b, only_a
-        return Pair(first, second, int(_num(r, "n") or 0), diff, low, high, only_a, only_b, p)
-    return None
-
-
-def _minus(x: float) -> str:
-    """A signed difference with a typographic minus; a rounded zero is ``+0.00`` (never ``−0.00``)."""
-    text = _f(x, sign=True)
-    return "+" + text[1:] if float(text) == 0 else text.replace("-", "−")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the README sections
-
-
-def _absent(name: str) -> str:
-    make = {"demo": "make demo", "avaliacao": "make avaliacao"}.get(name, f"compare.py --run-dir results/{name}")
-    return (
-        f"*A referência ainda não tem a execução `{name}` (`results/referencia/{name}/`): rode `{make}` e depois "
-        "`make referencia`. Nenhum número é mostrado no lugar dela.*\n"
-    )
-
-
-def _date(origin: dict | None, key: str = "run_created") -> str:
-    value = (origin or {}).get(key) or (origin or {}).get("saved") or ""
-    return value[:10] or "?"
-
-
-def section_referencia(runs: dict[str, Run | None]) -> str:
-    lines = []
-    for name in RUNS:
-        run = runs.get(name)
-        if run is None:
-            lines.append(f"- `{name}`: ausente (ainda não salva em `results/referencia/{name}/`).")
-            continue
-        o = run.origin or {}
-        git = o.get("run_git") or o.get("git") or {}
-        commit = (git.get("commit") or "?")[:10] + (" (com alterações locais)" if git.get("dirty") else "")
-        m = o.get("machine") or {}
-        cores = m.get("cores_usable") or m.get("cores")
-        where = f"{m.get('cpu') or 'CPU ?'}, {_plural(cores or 0, 'núcleo', 'núcleos')}" if m else "máquina ?"
-        lines.append(
-            f"- `{name}`: {len(run.answers)} respostas a {run.n_questions} perguntas, commit `{commit}`, "
-            f"{_date(o)}, {where} (`results/referencia/{name}/origem.json`)."
-        )
-    return "\n".join(lines) + "\n"
-
-
-def section_etapas(runs: dict[str, Run | None]) -> str:
-    run = runs.get("demo")
-    inputs = ((run.origin or {}).get("inputs") if run else None) or {}
-
-    def records(key: str, with_articles: bool = False) -> str:
-        s = inputs.get(key)
-        if not s:
-            return ""
-        return f" ({s['records']} exemplos de {s['articles']} artigos)" if with_articles else f" ({s['records']})"
-
-    adapter = inputs.get("adapter") or {}
-    index = inputs.get("index") or {}
-    steps = f" ({adapter['global_step']} passos)" if adapter.get("global_step") else ""
-    chunks = (index.get("counts") or {}).get("chunks")
-    n_answers = f" ({len(run.answers)} respostas)" if run else ""
-    rows = [
-        "| # | script | entrada | saída |",
-        "|---|--------|---------|-------|",
-        "| 1 | `build_dataset.py` | dump `pages-articles` (`.xml`/`.xml.bz2`) ou CSV/JSON de perguntas | "
-        f"`json/dataset.jsonl`{records('dataset', True)} |",
-        f"| 2 | `particiona.py` | `json/dataset.jsonl` | `json/treino.jsonl`{records('train')}, "
-        f"`json/teste.jsonl`{records('test')}, agrupado por artigo |",
-        f"| 3 | `finetune.py` | `json/treino.jsonl` + modelo base | adaptador LoRA em `models/lora-demo/`{steps} |",
-        f"| 4 | `rag.py index` | o dump | índice FAISS + BM25 em `indexes/amostra/`"
-        f"{f' ({chunks} trechos)' if chunks else ''} |",
-        "| 5 | `compare.py` | `data/perguntas.csv`, modelos, adaptador, índice | `results/demo/tabela.md`, "
-        f"`metricas.csv`, `pareado.csv`, `metricas.png`, `manifest.json`{n_answers} |",
-        "| – | `chat_cpu.py` / `chat_gpu.py` | GGUF (+ adaptador LoRA, llama.cpp) / pasta HF + adaptador "
-        "(transformers) | conversa no terminal |",
-        "| – | `rag.py ask` / `rag.py chat` | índice + modelo | resposta com fontes |",
-    ]
-    text = "\n".join(rows) + "\n"
-    return text if run is not None else text + "\n" + _absent("demo")
-
-
-def _minutes(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = round(seconds)
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
-
-
-def _times(runs: dict[str, Run | None]) -> str:
-    """The durations the reference recorded (never typed): training, index, answers."""
-    parts = []
-    demo = runs.get("demo")
-    o = (demo.origin if demo else None) or {}
-    m = o.get("machine") or {}
-    adapter = (o.get("inputs") or {}).get("adapter") or {}
-    index = (o.get("inputs") or {}).get("index") or {}
-    if adapter.get("seconds"):
-        parts.append(f"ajuste fino {_minutes(adapter['seconds'])} ({adapter.get('global_step')} passos)")
-    if index.get("seconds"):
-        parts.append(f"índice {_minutes(index['seconds'])}")
-    for name in RUNS:
-        run = runs.get(name)
-        answers = ((run.origin or {}).get("answers") if run else None) or {}
-        if answers.get("latency_s_sum"):
-            parts.append(
-                f"`{name}`: {answers['n']} respostas em {_minutes(answers['latency_s_sum'])} (soma das latências)"
-            )
-    if not parts:
-        return "Tempos: a referência não registrou nenhum.\n"
-    cores = m.get("cores_usable") or m.get("cores")
-    where = f" ({m.get('cpu')}, {_plural(cores or 0, 'núcleo', 'núcleos')}, sem GPU)" if m else ""
-    return f"Tempos da execução de referência{where}: " + "; ".join(parts) + ".\n"
-
-
-def _system_table(run: Run, columns: Sequence[tuple[str, Callable[[dict], str], bool]]) -> str:
-    head = "| sistema | " + " | ".join(c[0] for c in columns) + " |"
-    align = "|---|" + "|".join("---:" if c[2] else "---" for c in columns) + "|"
-    rows = [head, align]
-    for row in run.metrics:
-        rows.append(f"| {_label(row['system'])} | " + " | ".join(c[1](row) for c in columns) + " |")
-    return "\n".join(rows) + "\n"
-
-
-def _paired_table(run: Run) -> str:
-    rows = [
-        "| A − B | diferença [IC 95%] | só A acertou | só B acertou | p |",
-        "|---|---|---:|---:|---:|",
-    ]
-    shown = 0
-    for first, second in PAIRS_SHOWN:
-        pr = pair(run, first, second)
-        if pr is None:
-            continue
-        shown += 1
-        rows.append(
-            f"| {first} − {second} | {_minus(pr.diff)} [{_minus(pr.low)}, {_minus(pr.high)}] | {pr.only_first} | "
-            f"{pr.only_second} | {_p(pr.p)} |"
-        )
-    return "\n".join(rows) + "\n" if shown else "*(sem comparação pareada nesta execução)*\n"
-
-
-def section_tabela_demo(runs: dict[str, Run | None]) -> str:
-    run = runs.get("demo")
-    if run is None:
-        return _absent("demo")
-    table = _system_table(
-        run,
-        [
-            ("acerto [IC 95%]", _acerto_cell, False),
-            ("F1", lambda r: _f(_num(r, "token_f1")), False),
-            ("ROUGE-L", lambda r: _f(_num(r, "rouge_l")), False),
-            ("em português", lambda r: _f(_num(r, "portugues")), False),
-            ("palavras", lambda r: _f(_num(r, "palavras_mean"), 1), True),
-            ("latência", _latency, True),
-        ],
-    )
-    study = any(s.startswith("study-") for s in run.systems)
-    note = (
-        ""
-        if study
-        else "\nAs linhas `estudo:` (as respostas publicadas pelo estudo, Llama-2-13B, pontuadas do mesmo jeito) só "
-        "aparecem quando a referência é salva de uma execução com `--study-answers` (precisa de `make "
-        "estudo-dados`); esta não tem.\n"
-    )
-    return (
-        table
-        + note
-        + "\nComparação pareada (mesmas perguntas; diferença de acerto com IC *bootstrap* pareado, p exato de "
-        "McNemar):\n\n" + _paired_table(run)
-    )
-
-
-def _hits(run: Run, system: str) -> str:
-    count = _count(run.metric(system))
-    return f"{count[0]} de {count[1]}" if count else "?"
-
-
-def _separates(pr: Pair | None) -> str:
-    if pr is None or pr.p is None:
-        return "sem comparação pareada"
-    verb = "se separa" if pr.p < 0.05 else "não se separa"
-    return f"{verb}: {_pt(_minus(pr.diff))} [{_pt(_minus(pr.low))}, {_pt(_minus(pr.high))}], {_p(pr.p, True)}"
-
-
-def _reading(run: Run) -> str:
-    """The reading of a run's table, every number from the run (a sentence template, not typed numbers)."""
-    known = [s for s in SYSTEM_PHRASES if run.metric(s) is not None]
-    if not known:
-        return ""
-    lines = [f"**Leitura** (gerada da referência; {run.n_questions} perguntas). Pelo acerto:"]
-    for system in known:
-        text = f"- {SYSTEM_PHRASES[system]}: {_hits(run, system)}"
-        comparisons = [(a, b) for a, b in PAIRS_SHOWN if a == system and b in known]
-        if comparisons:
-            text += "; contra " + "; contra ".join(
-                f"{SYSTEM_PHRASES[b]}, {_separates(pair(run, a, b))}" for a, b in comparisons
-            )
-        lines.append(text + ".")
-    counts = {s: _count(run.metric(s)) for s in known}
-    best = max(known, key=lambda s: counts[s][0] if counts[s] else -1)
-    lines.append(f"- O maior acerto é o de {SYSTEM_PHRASES[best]}.")
-    f1 = {s: _num(run.metric(s), "token_f1") for s in known}
-    if f1.get("rag") is not None and f1.get("base") is not None and f1["rag"] < f1["base"]:
-        lines.append(
-            f"- O F1 ordena de outro jeito: põe o RAG sozinho abaixo do base ({_pt(_f(f1['rag']))} contra "
-            f"{_pt(_f(f1['base']))}), porque premia quem repete as palavras da pergunta mesmo com o fato errado."
-        )
-    em = [_num(run.metric(s), "exact_match") for s in known]
-    if all(x == 0 for x in em if x is not None):
-        lines.append("- EM é 0 em todos: as referências são frases completas.")
-    return "\n".join(lines) + "\n"
-
-
-def section_leitura_demo(runs: dict[str, Run | None]) -> str:
-    run = runs.get("demo")
-    if run is None:
-        return _absent("demo")
-    return (
-        _reading(run) + "\nCom poucas perguntas, uma resposta a mais muda o p de lado de 0,05: leia o p do demo como "
-        "indicação; as perguntas de `make avaliacao` decidem.\n"
-    )
-
-
-def _exposure(run: Run) -> str:
-    seen = run.manifest.get("seen_in_training") or {}
-    entry = seen.get("finetuned") or next(iter(seen.values()), None)
-    if not entry or entry.get("status") != "ok":
-        return "*(a execução não registrou quais perguntas estão no treino)*\n"
-    c = entry.get("counts") or {}
-    total = sum(int(v or 0) for v in c.values())
-    near = _plural(c.get("near", 0), "é quase idêntica", "são quase idênticas")
-    return (
-        f"Das {total} perguntas, {_plural(c.get('identical', 0), 'está', 'estão')} no treino de "
-        f"`{entry.get('adapter')}` (idêntica depois de normalizada), {near} "
-        f"(Jaccard de palavras ≥ 0,8), {_plural(c.get('article', 0), 'tem', 'têm')} outra pergunta do "
-        f"mesmo artigo no treino e {_plural(c.get('unseen', 0), 'é inédita', 'são inéditas')}. "
-        f'O acerto em cada grupo: seção "Perguntas vistas no treino" de `results/referencia/{run.name}/tabela.md`.\n'
-    )
-
-
-def section_vistas_demo(runs: dict[str, Run | None]) -> str:
-    run = runs.get("demo")
-    return _absent("demo") if run is None else _exposure(run)
-
-
-def section_tabela_avaliacao(runs: dict[str, Run | None]) -> str:
-    run = runs.get("avaliacao")
-    if run is None:
-        return _absent("avaliacao")
-    table = _system_table(
-        run,
-        [
-            ("acerto [IC 95%]", _acerto_cell, False),
-            ("F1", lambda r: _f(_num(r, "token_f1")), False),
-            ("em português", lambda r: _f(_num(r, "portugues")), False),
-            ("listas", lambda r: str(int(_num(r, "listas") or 0)), True),
-        ],
-    )
-    return (
-        table
-        + "\n"
-        + _paired_table(run)
-        + "\n"
-        + _reading(run)
-        + "\n"
-        + _exposure(run)
-        + ("\n" + _seeds(run) if (run.path / "sementes.csv").is_file() else "")
-    )
-
-
-def _seeds(run: Run) -> str:
-    """The spread of acerto across training seeds (sementes.csv, when the run trained several adapters)."""
-    columns, rows = read_csv(run.path / "sementes.csv")
-    if not rows or "system" not in columns:
-        return ""
-    out = [
-        "Variação entre sementes do treino (um adaptador por semente; acerto médio, mínimo e máximo):",
-        "",
-        "| sistema | sementes | acerto médio | mínimo | máximo |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        out.append(
-            f"| {r['system']} | {r.get('seeds', '')} | {_f(_num(r, 'mean'))} | {_f(_num(r, 'min'))} | "
-            f"{_f(_num(r, 'max'))} |"
-        )
-    return "\n".join(out) + "\n"
-
-
-def section_tempos(runs: dict[str, Run | None]) -> str:
-    return _times(runs)
-
-
-SECTIONS: dict[str, Callable[[dict[str, Run | None]], str]] = {
-    "referencia": section_referencia,
-    "etapas": section_etapas,
-    "tabela-demo": section_tabela_demo,
-    "leitura-demo": section_leitura_demo,
-    "vistas-demo": section_vistas_demo,
-    "tabela-avaliacao": section_tabela_avaliacao,
-    "tempos": section_tempos,
-}
-
-
-def load_reference(reference: str | os.PathLike[str] = REFERENCE_DIR) -> dict[str, Run | None]:
-    """The reference's runs by name; a run it does not have (or only a folder without the files) is None."""
-    reference = Path(reference)
-    runs: dict[str, Run | None] = {}
-    for name in RUNS:
-        folder = reference / name
-        runs[name] = load_run(folder, finished=False) if folder.exists() else None
-    return runs
-
-
-def render_readme(text: str, runs: dict[str, Run | None], where: str = "README.md") -> str:
-    """``text`` with every generated section rewritten from ``runs``."""
-    unknown = sorted({m.group(1) for m in MARKER.finditer(text)} - set(SECTIONS))
-    if unknown:
-        raise UserError(f"{where}: unknown generated section(s) {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
-    opened = re.findall(r"<!-- gerado: ([\w-]+) -->", text)
-    closed = {m.group(1) for m in MARKER.finditer(text)}
-    unclosed = [name for name in opened if name not in closed]
-    if unclosed:
-        raise UserError(f"{where}: section {unclosed[0]!r} opened (<!-- gerado: -->) but never closed (<!-- fim: -->)")
-
-    def replace(m: re.Match) -> str:
-        name = m.group(1)
-        return f"<!-- gerado: {name} -->\n{SECTIONS[name](runs)}<!-- fim: {name} -->"
-
-    return MARKER.sub(replace, text)
-
-
-def update_readme(
-    readme: str | os.PathLike[str] = README, reference: str | os.PathLike[str] = REFERENCE_DIR, check: bool = False
-) -> list[str]:
-    """Rewrite ``readme``'s generated sections (atomically); with ``check``, write nothing and raise (exit 1)
-    when it differs. Returns the names of the sections that changed."""
-    readme = Path(readme)
-    text = read_text(readme, "README")
-    if "<!-- gerado: " not in text:
-        raise UserError(f"{readme}: no generated section (<!-- gerado: NAME --> ... <!-- fim: NAME -->)")
-    new = render_readme(text, load_reference(reference), str(readme))
-    old_sections = {m.group(1): m.group(2) for m in MARKER.finditer(text)}
-    changed = [m.group(1) for m in MARKER.finditer(new) if old_sections.get(m.group(1)) != m.group(2)]
-    if new == text:
-        return []
-    if check:
-        raise UserError(
-            f"{readme}: {len(changed)} generated section(s) differ from {reference} ({', '.join(changed)}); "
-            "run `make referencia` (or python -m llamawiki.reference readme) and commit README.md",
-            exit_code=1,
-        )
-    with atomic_open(readme) as f:
-        f.write(new)
-    return changed
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # diff
 
 
@@ -887,7 +333,7 @@ def diff_runs(run: Run, ref: Run, max_listed: int = 20) -> list[str]:
     lines = []
     o = ref.origin or {}
     commit = ((o.get("run_git") or o.get("git") or {}).get("commit") or "?")[:10]
-    lines.append(f"{run.path} vs the reference {ref.path} (commit {commit}, {_date(o)}):")
+    lines.append(f"{run.path} vs the reference {ref.path} (commit {commit}, {run_date(o)}):")
     if problem := finished_problem(run.manifest):
         lines.append(f"  note: this run is unfinished ({problem}): compared on the answers it has")
     q_run, q_ref = (run.manifest.get("questions") or {}), (ref.manifest.get("questions") or {})
@@ -920,7 +366,7 @@ def diff_runs(run: Run, ref: Run, max_listed: int = 20) -> list[str]:
             lines.append(f"  {len(only_ref)} answer(s) only in the reference (systems: {_systems(only_ref)})")
     moved = []
     for system in dict.fromkeys(ref.systems + run.systems):
-        before, after = _acerto_cell(ref.metric(system)), _acerto_cell(run.metric(system))
+        before, after = acerto_cell(ref.metric(system)), acerto_cell(run.metric(system))
         if before != after:
             moved.append(f"    {system:<16} {before}  ->  {after}")
     if moved:
@@ -930,10 +376,10 @@ def diff_runs(run: Run, ref: Run, max_listed: int = 20) -> list[str]:
         lines.append("  acerto: every row as in the reference")
     for first, second in PAIRS_SHOWN:
         before, after = pair(ref, first, second), pair(run, first, second)
-        if before and after and (_p(before.p), _minus(before.diff)) != (_p(after.p), _minus(after.diff)):
+        if before and after and (p_text(before.p), signed(before.diff)) != (p_text(after.p), signed(after.diff)):
             lines.append(
-                f"  {first} − {second}: {_minus(before.diff)}, p {_p(before.p)}  ->  "
-                f"{_minus(after.diff)}, p {_p(after.p)}"
+                f"  {first} − {second}: {signed(before.diff)}, p {p_text(before.p)}  ->  "
+                f"{signed(after.diff)}, p {p_text(after.p)}"
             )
     return lines
 
@@ -972,7 +418,7 @@ def seed_spread(seed_runs: Sequence[Run]) -> list[dict]:
     """Per fine-tuned system: acerto's mean, min and max across the seed runs, and each seed's value."""
     rows = []
     for system in SEEDS_SYSTEMS:
-        values = [(seed_label(r), _num(r.metric(system), "acerto")) for r in seed_runs]
+        values = [(seed_label(r), num(r.metric(system), "acerto")) for r in seed_runs]
         values = [(label, v) for label, v in values if v is not None]
         if not values:
             continue

@@ -59,7 +59,9 @@ ALLOWED = {
         "exposure",
         "diagnosis",
     },
-    "reference": {"fileio"},
+    "runs": {"fileio"},
+    "readme": {"fileio", "runs"},
+    "reference": {"fileio", "runs", "readme"},
 }
 
 

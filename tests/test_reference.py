@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from llamawiki import reference
+from llamawiki import readme, reference
 from llamawiki.fileio import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -354,13 +354,13 @@ def test_the_readme_is_what_the_committed_reference_generates(monkeypatch):
     """README.md's generated sections = results/referencia/ (make referencia rewrites both; commit them together)."""
     monkeypatch.chdir(ROOT)
     try:
-        reference.update_readme(ROOT / "README.md", ROOT / "results" / "referencia", check=True)
+        readme.update_readme(ROOT / "README.md", ROOT / "results" / "referencia", check=True)
     except UserError as e:
         pytest.fail(str(e))
 
 
 def test_the_readme_types_no_result_numbers_outside_the_generated_sections():
-    text = reference.MARKER.sub("", (ROOT / "README.md").read_text(encoding="utf-8"))
+    text = readme.MARKER.sub("", (ROOT / "README.md").read_text(encoding="utf-8"))
     typed = re.findall(r"\b\d+/\d+ = |\bp [=<] 0[,.]\d|\bacerto (?:de )?0[,.]\d\d|F1 0[,.]\d\d", text)
     assert not typed, f"numbers from a run typed into README.md outside <!-- gerado --> sections: {typed}"
 
