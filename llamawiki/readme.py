@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .fileio import UserError, atomic_open, read_csv, read_text
@@ -29,6 +30,7 @@ from .runs import (
     pair,
     plural,
     pt,
+    read_rows,
     run_date,
     signed,
 )
@@ -47,6 +49,11 @@ SYSTEM_PHRASES = {
     "rag+finetuned": "RAG + ajuste fino",
 }
 MARKER = re.compile(r"<!-- gerado: ([\w-]+) -->\n(.*?)<!-- fim: \1 -->", re.S)
+EXPOSURE_CSV = "exposicao.csv"  # compare.py: acerto of the adapter systems by wording and fact seen in training
+DIAGNOSIS_CSV = "diagnostico_rag.csv"  # compare.py: where the RAG systems' answers went wrong
+ADAPTER_SYSTEMS = ("finetuned", "rag+finetuned")
+RAG_SYSTEMS = ("rag", "rag+finetuned")
+SMALL_N = 10  # a group with fewer scored questions gets the caveat that its interval is wide
 
 
 def _latency(row: dict | None) -> str:
@@ -254,6 +261,8 @@ def _reading(run: Run) -> str:
     em = [num(run.metric(s), "exact_match") for s in known]
     if all(x == 0 for x in em if x is not None):
         lines.append("- EM é 0 em todos: as referências são frases completas.")
+    if fact := _fact_reading(run):
+        lines.append(f"- {fact}")
     return "\n".join(lines) + "\n"
 
 
@@ -333,6 +342,242 @@ def _seeds(run: Run) -> str:
     return "\n".join(out) + "\n"
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# the analyses compare.py writes beside the tables: acerto by fact seen in training (exposicao.csv) and where the
+# RAG answers went wrong (diagnostico_rag.csv). An older reference lacks them: its sections say so.
+
+
+@dataclass
+class Share:
+    """k right of n questions, with the Wilson 95% interval compare.py wrote."""
+
+    k: int
+    n: int
+    low: float | None
+    high: float | None
+
+    @classmethod
+    def of(cls, row: dict | None, prefix: str = "") -> Share:
+        return cls(
+            int(num(row, f"{prefix}k") or 0),
+            int(num(row, f"{prefix}n") or 0),
+            num(row, f"{prefix}low"),
+            num(row, f"{prefix}high"),
+        )
+
+    def cell(self) -> str:
+        """As a table cell: ``1/15 = 0.07 [0.01, 0.30]`` (``–`` without questions)."""
+        if not self.n:
+            return "–"
+        return f"{self.k}/{self.n} = {self.k / self.n:.2f} [{fixed(self.low)}, {fixed(self.high)}]"
+
+    def rate(self) -> str:
+        """In a sentence, after its count: ``(0,07 [0,01, 0,30])``."""
+        if not self.n:
+            return "(sem perguntas)"
+        return f"({pt(f'{self.k / self.n:.2f}')} [{pt(fixed(self.low))}, {pt(fixed(self.high))}])"
+
+
+def _analysis_rows(run: Run, name: str, needed: Sequence[str]) -> list[dict] | None:
+    """The rows of one of the run's analysis CSVs; None when the run has no such file (an older reference)."""
+    path = run.path / name
+    return read_rows(path, needed) if path.is_file() else None
+
+
+def _not_available(run: Run, name: str) -> str:
+    return (
+        f"*Não disponível nesta referência: `results/referencia/{run.name}/` não tem `{name}` (salva antes de "
+        "compare.py escrevê-lo; a próxima `make referencia` o traz).*\n"
+    )
+
+
+def _absent_short(name: str) -> str:
+    return f"*A referência ainda não tem a execução `{name}` (ver acima).*\n"
+
+
+def _fact_splits(run: Run) -> dict[str, dict] | None:
+    """adapter system -> {"status", "visto", "nao_visto", "nd"} (Shares) from exposicao.csv; None without it."""
+    rows = _analysis_rows(run, EXPOSURE_CSV, ("system", "status", "nivel", "grupo", "n", "k", "low", "high"))
+    if rows is None:
+        return None
+    out: dict[str, dict] = {}
+    for r in rows:
+        if r["nivel"] != "fato":
+            continue
+        entry = out.setdefault(r["system"], {"status": r["status"]})
+        key = {"fato_visto": "visto", "fato_nao_visto": "nao_visto", "fato_nd": "nd"}.get(r["grupo"])
+        if key:
+            entry[key] = Share.of(r)
+    for entry in out.values():
+        for key in ("visto", "nao_visto", "nd"):
+            entry.setdefault(key, Share(0, 0, None, None))
+    return out
+
+
+def _fact_reading(run: Run) -> str:
+    """The study's question, answered from the run: does the fine-tuned model get right the facts it trained on
+    (a training answer states them), and more than the others? ("" when the run has no adapter system.)"""
+    adapters = [s for s in ADAPTER_SYSTEMS if run.metric(s) is not None]
+    if not adapters:
+        return ""
+    question = "O ajuste fino aprendeu os fatos do treino?"
+    splits = _fact_splits(run)
+    if splits is None:
+        return f"{question} Não disponível nesta referência (sem `{EXPOSURE_CSV}`)."
+    system = next((s for s in adapters if s in splits), None)
+    if system is None:
+        return f"{question} `{EXPOSURE_CSV}` não tem {' nem '.join(adapters)}."
+    e = splits[system]
+    seen, unseen = e["visto"], e["nao_visto"]
+    who = SYSTEM_PHRASES[system][0].upper() + SYSTEM_PHRASES[system][1:]
+    if e["status"] == "unknown" or not seen.n + unseen.n:
+        return f"{question} Desconhecido: a execução não achou o arquivo de treino do adaptador de `{system}`."
+    if not seen.n:
+        return f"{question} Nenhuma das perguntas tem o fato numa resposta do treino: esta execução não responde."
+    text = (
+        f"{question} {who} acertou {seen.k} de {seen.n} perguntas cujo fato está numa resposta do treino {seen.rate()}"
+    )
+    text += f" e {unseen.k} de {unseen.n} das outras {unseen.rate()}." if unseen.n else " (todas têm o fato no treino)."
+    if seen.high is not None and seen.high < 0.5:
+        verdict = "a maioria dos fatos que viu no treino ele não reproduz (o IC 95% fica abaixo de 0,5)"
+    elif seen.low is not None and seen.low > 0.5:
+        verdict = "reproduz a maioria dos fatos que viu no treino (o IC 95% fica acima de 0,5)"
+    else:
+        verdict = "se reproduz a maioria dos fatos que viu no treino, o IC 95% não decide"
+    if unseen.n and None not in (seen.low, seen.high, unseen.low, unseen.high):
+        if seen.low > unseen.high:
+            verdict += "; acerta mais quando o fato estava no treino (os ICs não se sobrepõem)"
+        elif seen.high < unseen.low:
+            verdict += "; acerta menos quando o fato estava no treino (os ICs não se sobrepõem)"
+        else:
+            verdict += "; a diferença para as de fato não visto fica dentro do acaso (os ICs se sobrepõem)"
+    small_seen, small_unseen = 0 < seen.n < SMALL_N, 0 < unseen.n < SMALL_N
+    if small_seen or small_unseen:
+        few = plural(seen.n if small_seen else unseen.n, "pergunta tem", "perguntas têm") + " o fato "
+        few += "no treino" + (f" e {unseen.n} fora dele" if small_unseen else "") if small_seen else "fora do treino"
+        verdict += f" — só {few}: intervalo largo, indicação e não conclusão"
+    status = " (o arquivo de treino mudou desde o treino do adaptador)" if e["status"] == "changed" else ""
+    return f"{text} Lido assim: {verdict}{status}."
+
+
+def _fact_section(runs: dict[str, Run | None], name: str, absent: Callable[[str], str]) -> str:
+    run = runs.get(name)
+    if run is None:
+        return absent(name)
+    adapters = [s for s in ADAPTER_SYSTEMS if run.metric(s) is not None]
+    if not adapters:
+        return "*(esta execução não tem sistema com adaptador)*\n"
+    splits = _fact_splits(run)
+    if splits is None:
+        return _not_available(run, EXPOSURE_CSV)
+    rows = [
+        "| sistema | fato visto no treino | fato não visto no treino | fato n/d |",
+        "|---|---|---|---:|",
+    ]
+    notes = []
+    for system in adapters:
+        e = splits.get(system)
+        if e is None:
+            rows.append(f"| {system} | – | – | – |")
+            notes.append(f"`{system}`: ausente de `{EXPOSURE_CSV}`.")
+            continue
+        rows.append(f"| {system} | {e['visto'].cell()} | {e['nao_visto'].cell()} | {e['nd'].n} |")
+        if e["status"] == "changed":
+            notes.append(f"`{system}`: o arquivo de treino mudou desde o treino do adaptador (marcado com o atual).")
+        elif e["status"] == "unknown":
+            notes.append(f"`{system}`: o arquivo de treino do adaptador não foi achado (todas as perguntas n/d).")
+    return "\n".join(rows) + "\n" + ("\n" + " ".join(notes) + "\n" if notes else "")
+
+
+def section_fato_visto_demo(runs: dict[str, Run | None]) -> str:
+    return _fact_section(runs, "demo", _absent)
+
+
+def section_fato_visto_avaliacao(runs: dict[str, Run | None]) -> str:
+    return _fact_section(runs, "avaliacao", _absent_short)
+
+
+STAGE_COLUMNS = (  # diagnostico_rag.csv's stages (diagnosis.STAGES) -> the README's column
+    ("certa", "certas"),
+    ("artigo_ausente", "erro: recuperação"),
+    ("trecho_ausente", "erro: trecho"),
+    ("geracao", "erro: geração"),
+    ("nd", "erro: contexto n/d"),
+)
+NOT_TOLD = ("artigo_ausente", "trecho_ausente", "geracao")  # what a run without stored contexts cannot tell
+
+
+def _context_unknown(r: dict) -> bool:
+    """No answer of this RAG system stored its context (answers cached before compare.py stored the chunks)."""
+    return int(num(r, "contexto_nd") or 0) >= int(num(r, "n_answers") or num(r, "n") or 0)
+
+
+def _rag_sentence(r: dict) -> str:
+    system, n = r["system"], int(num(r, "n") or 0)
+    count = {stage: int(num(r, stage) or 0) for stage, _ in STAGE_COLUMNS}
+    errors = n - count["certa"]
+    if not n:
+        return f"`{system}`: nenhuma resposta pontuada."
+    if not errors:
+        return f"`{system}` acertou as {n} respostas: nenhum erro a separar."
+    if _context_unknown(r):
+        text = f"`{system}`: {plural(errors, 'erro', 'erros')} em {n} respostas"
+        with_article, without = Share.of(r, "com_artigo_"), Share.of(r, "sem_artigo_")
+        if with_article.n or without.n:
+            text += (
+                f"; em {with_article.n - with_article.k} o artigo da pergunta veio nas fontes, "
+                f"em {without.n - without.k} não veio"
+            )
+        return text + "."
+    parts = [
+        f"{count['artigo_ausente']} de recuperação (o artigo não veio)",
+        f"{count['trecho_ausente']} de trecho (o artigo veio, mas os trechos dados ao modelo não têm o fato)",
+        f"{count['geracao']} de geração (o fato estava no contexto)",
+    ]
+    if count["nd"]:
+        parts.append(f"{count['nd']} sem contexto guardado (n/d)")
+    head = f"Dos {errors} erros" if errors > 1 else "Do único erro"
+    return f"{head} do `{system}` (em {n} respostas): " + ", ".join(parts[:-1]) + " e " + parts[-1] + "."
+
+
+def _rag_section(runs: dict[str, Run | None], name: str, absent: Callable[[str], str]) -> str:
+    run = runs.get(name)
+    if run is None:
+        return absent(name)
+    if not any(run.metric(s) is not None for s in RAG_SYSTEMS):
+        return "*(esta execução não tem sistema com RAG)*\n"
+    needed = ("system", "n_answers", "n", *(s for s, _ in STAGE_COLUMNS), "contexto_nd")
+    rows = _analysis_rows(run, DIAGNOSIS_CSV, needed)
+    if rows is None:
+        return _not_available(run, DIAGNOSIS_CSV)
+    rows = [r for r in rows if r["system"] in RAG_SYSTEMS] or rows
+    table = [
+        "| sistema | respostas | " + " | ".join(label for _, label in STAGE_COLUMNS) + " |",
+        "|---|" + "---:|" * (1 + len(STAGE_COLUMNS)),
+    ]
+    for r in rows:
+        unknown = _context_unknown(r)
+        cells = ["n/d" if unknown and s in NOT_TOLD else str(int(num(r, s) or 0)) for s, _ in STAGE_COLUMNS]
+        table.append(f"| {r['system']} | {int(num(r, 'n') or 0)} | " + " | ".join(cells) + " |")
+    text = "\n".join(table) + "\n\n"
+    if any(_context_unknown(r) for r in rows):
+        which = " e ".join(f"`{r['system']}`" for r in rows if _context_unknown(r))
+        text += (
+            f"As respostas de {which} nesta referência não guardaram o contexto que o modelo viu (geradas antes de "
+            "compare.py guardar os trechos): os erros não se separam em recuperação, trecho e geração (n/d); só se "
+            "sabe se o artigo da pergunta veio nas fontes. "
+        )
+    return text + " ".join(_rag_sentence(r) for r in rows) + "\n"
+
+
+def section_erros_rag_demo(runs: dict[str, Run | None]) -> str:
+    return _rag_section(runs, "demo", _absent)
+
+
+def section_erros_rag_avaliacao(runs: dict[str, Run | None]) -> str:
+    return _rag_section(runs, "avaliacao", _absent_short)
+
+
 def section_tempos(runs: dict[str, Run | None]) -> str:
     return _times(runs)
 
@@ -343,7 +588,11 @@ SECTIONS: dict[str, Callable[[dict[str, Run | None]], str]] = {
     "tabela-demo": section_tabela_demo,
     "leitura-demo": section_leitura_demo,
     "vistas-demo": section_vistas_demo,
+    "fato-visto-demo": section_fato_visto_demo,
+    "erros-rag-demo": section_erros_rag_demo,
     "tabela-avaliacao": section_tabela_avaliacao,
+    "fato-visto-avaliacao": section_fato_visto_avaliacao,
+    "erros-rag-avaliacao": section_erros_rag_avaliacao,
     "tempos": section_tempos,
 }
 
