@@ -959,6 +959,25 @@ def _list(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdict |
     every = [o for occ in fact_occ for o in occ]
     p = j.p
     entries = {e for e, origin in zip(p.entry, p.origin, strict=True) if e >= 0 and origin == "resposta"}
+    if len(accepted.facts) == 1 and len(entries) >= 3:
+        # one fact asked, and a numbered or bulleted list whose other entries each open with another candidate
+        # ("1. Juscelino Kubitschek 2. João Goulart 3. Nereu Ramos"): an enumeration, not a choice
+        with_fact = {p.entry[o.start] for good in asserted for o in good if p.entry[o.start] >= 0}
+        heads = set()
+        for e in entries - with_fact:
+            first = next(
+                (
+                    item
+                    for s in sorted({p.sentence[i] for i, x in enumerate(p.entry) if x == e})
+                    for _, item in j.items(s)
+                    if item and p.entry[item[0]] == e
+                ),
+                None,
+            )
+            if first and not any(o.start in first for o in every) and _name_head(j, first):
+                heads.add(" ".join(p.tokens[i] for i in first))
+        if len(with_fact) == 1 and len(heads) >= 2:
+            return Verdict(False, "lista", f"lista {len(heads) + 1} entradas sem escolher")
     if len(accepted.facts) > 1 and len(entries) >= 3:
         with_fact = {p.entry[o.start] for o in every if p.entry[o.start] >= 0}
         without = [
@@ -983,6 +1002,17 @@ def _list(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdict |
             if len(accepted.facts) > 1 and bare >= 2 and others:
                 return Verdict(False, "lista", f"mistura {bare} fatos com {others} outros itens")
     return None
+
+
+def _name_head(j: _Judge, item: Sequence[int]) -> bool:
+    """The first item of a list entry is a name: 2 to 4 words, each after the first written with a capital or a
+    number ("Nereu Ramos", "Isabel (1846 – 1921)"), no function word, no word of the question. (An entry's first
+    word is always capitalized, so it proves nothing; "Fica no Distrito Federal" is a sentence, not a name.)"""
+    t = j.p.tokens
+    caps = j.p.clause_caps[j.p.clause[item[0]]]
+    if not 2 <= len(item) <= 4 or any(t[i] in STOPWORDS_PT or t[i][:5] in j.stems for i in item):
+        return False
+    return all(t[i] in caps or t[i].isdigit() for i in item[1:])
 
 
 def _many_years(j: _Judge, fact_occ, asserted) -> Verdict | None:

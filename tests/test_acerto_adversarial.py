@@ -225,3 +225,21 @@ def test_the_issue_bar_at_most_one_in_five_wrong_answers_scored_correct_and_righ
 def test_every_kind_has_right_and_wrong_answers():
     for kind in {c[0] for c in CASES}:
         assert {c[3] for c in CASES if c[0] == kind} == {0, 1}, kind
+
+
+def test_a_numbered_list_of_names_for_one_fact_is_no_choice():
+    # found in the hand labels (avaliacao a046): the fact is one entry of an enumeration of other people
+    from llamawiki.metrics import AcceptedAnswers, judge_acerto
+
+    accepted = AcceptedAnswers.parse("Goulart|Jango")
+    question = "Quem foi o vice-presidente de Juscelino?"
+    listed = "1. Juscelino Kubitschek 2. João Goulart 3. Nereu Ramos 4. Jânio Quadros 5. Jânio Quadros"
+    v = judge_acerto(listed, accepted, question=question)
+    assert (v.correct, v.check) == (False, "lista"), v
+    # a numbered answer whose other entries are details, not names, still states the fact
+    detailed = "1. Foi João Goulart. 2. Eleito em 1955 na chapa de Juscelino. 3. Assumiu a presidência em 1961."
+    v = judge_acerto(detailed, accepted, question=question)
+    assert (v.correct, v.check) == (True, "fato"), v
+    # and a repeated name is one entry, not a list of candidates
+    v = judge_acerto("1. João Goulart 2. João Goulart 3. João Goulart", accepted, question=question)
+    assert v.correct, v

@@ -16,7 +16,7 @@ BENCH = ROOT / "bench" / "bench_acerto.py"
 
 # The floor reached on the hand labels of data/rotulos-*.csv (with the current data/perguntas*.csv columns):
 # acerto must not fall below it. Measured: see docs/compare.md, "Rótulos à mão".
-FLOOR = {"precision": 0.90, "recall": 0.85, "kappa": 0.70}
+FLOOR = {"precision": 0.93, "recall": 0.95, "kappa": 0.92}  # 413 labels: 88 TP, 7 FP, 5 FN, 313 TN
 
 HEADER = ["id", "sistema", "pergunta", "respostas_aceitas", "minimo_fatos", "resposta", "rotulo", "motivo"]
 
@@ -171,8 +171,8 @@ def test_the_judge_is_scored_against_the_labels_with_a_stub(tmp_path):
 LABEL_FILES = sorted(glob.glob(str(ROOT / "data" / "rotulos-*.csv")))
 
 
-@pytest.mark.skipif(not LABEL_FILES, reason="no data/rotulos-*.csv in this checkout")
 def test_acerto_holds_the_floor_on_the_hand_labels():
+    assert len(LABEL_FILES) >= 3, LABEL_FILES  # estudo, demo, avaliacao: committed with the project
     p = cli("--labels", *LABEL_FILES)
     assert p.returncode == 0, p.stderr
     got = figures(p.stdout)
