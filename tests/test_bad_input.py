@@ -615,6 +615,7 @@ def _rag_index(work: Path, index: Path, cwd: Path, **kw) -> subprocess.Popen | s
         "20",
         "--batch-size",
         "2",
+        "--rebuild",  # the same recipe as mini_index: without it the index is up to date and nothing is written
     ]
     return run(*argv, cwd=cwd, **kw)
 
@@ -713,6 +714,7 @@ def test_sigterm_is_one_line_exit_143_and_changes_nothing(work, mini_index, tmp_
         "20",
         "--batch-size",
         "2",
+        "--rebuild",
         cwd=tmp_path,
     )
     assert _wait_for_temp(tmp_path, proc)
