@@ -319,6 +319,27 @@ def strip_enumeration(text: str, replacement: str = "") -> str:
     return "".join(out) + text[last:]
 
 
+_LETTER = re.compile(r"(?<![^\s:])([a-h])[.)](?=\s)")
+
+
+def split_lettered(text: str) -> list[str]:
+    """The options of a lettered list ("a) … b) … c) …" or "a. … b. …"): the text before the first marker, then one
+    piece per option. Only markers that run a, b, c, … in order count, and at least three of them (a multiple-choice
+    list); anything else is one piece."""
+    expected, marked = "a", []
+    for m in _LETTER.finditer(text):
+        if m.group(1) == expected:
+            marked.append(m.span())
+            expected = chr(ord(expected) + 1)
+    if len(marked) < 3:
+        return [text]
+    out, last = [], 0
+    for start, end in marked:
+        out.append(text[last:start])
+        last = end
+    return [*out, text[last:]]
+
+
 def match_normalize(text: str) -> str:
     """The form acerto compares in: :func:`llamawiki.text.normalize` (the one F1 uses: casefold, no accents, no
     punctuation, no articles), with numbers and dates in one spelling.
@@ -576,6 +597,7 @@ class _Parsed:
     sentence: list[int] = field(default_factory=list)
     origin: list[str] = field(default_factory=list)
     entry: list[int] = field(default_factory=list)  # the numbered or bulleted list entry it is in, -1 outside
+    options: set[int] = field(default_factory=set)  # the entries that are options of a lettered list (a, b, c …)
     clause_tokens: list[list[int]] = field(default_factory=list)  # clause -> its token positions
     clause_sentence: list[int] = field(default_factory=list)
     clause_caps: list[set[str]] = field(default_factory=list)  # clause -> its words written with a capital
@@ -616,10 +638,20 @@ def _parse(answer: str, question_tokens: Sequence[str]) -> _Parsed:
     pieces = []  # (origin, list entry, text)
     for origin, body in sections:
         parts = _BULLET.sub("\0", strip_enumeration(body, "\0")).split("\0")
-        pieces.append((origin, -1, parts[0]))
-        for part in parts[1:]:
-            pieces.append((origin, n_entry, part))
-            n_entry += 1
+        for n, part in enumerate(parts):
+            head, *options = split_lettered(part)
+            pieces.append((origin, n_entry if n else -1, head))
+            n_entry += 1 if n else 0
+            for option in options:
+                # an option is its first sentence: what follows ("… c) Brasília. A capital é Brasília.") is the
+                # answer speaking again, outside the list
+                end = _SENTENCE_END.search(option.strip())
+                cut = option.index(option.strip()) + end.end() if end else len(option)
+                p.options.add(n_entry)
+                pieces.append((origin, n_entry, option[:cut]))
+                if option[cut:].strip():
+                    pieces.append((origin, -1, option[cut:]))
+                n_entry += 1
     for origin, entry, body in pieces:
         for sentence, asks in _split_sentences(body):
             raw = _CLAUSE_SPLIT.split(sentence)
@@ -959,6 +991,13 @@ def _list(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdict |
     every = [o for occ in fact_occ for o in occ]
     p = j.p
     entries = {e for e, origin in zip(p.entry, p.origin, strict=True) if e >= 0 and origin == "resposta"}
+    options = entries & p.options
+    if len(options) >= 3:
+        # a multiple-choice list ("a) … b) … c) …"): the fact in some options and not in others is no choice
+        where = {p.entry[o.start] for good in asserted for o in good}
+        holding = where & options
+        if holding and len(options - holding) >= 2 and where <= options:  # no statement outside the options
+            return Verdict(False, "lista", f"{len(options)} alternativas (a, b, c …) sem escolher")
     if len(accepted.facts) == 1 and len(entries) >= 3:
         # one fact asked, and a numbered or bulleted list whose other entries each open with another candidate
         # ("1. Juscelino Kubitschek 2. João Goulart 3. Nereu Ramos"): an enumeration, not a choice
@@ -976,7 +1015,8 @@ def _list(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdict |
             )
             if first and not any(o.start in first for o in every) and _name_head(j, first):
                 heads.add(" ".join(p.tokens[i] for i in first))
-        if len(with_fact) == 1 and len(heads) >= 2:
+        outside = any(p.entry[o.start] < 0 for good in asserted for o in good)  # said again outside the list
+        if len(with_fact) == 1 and len(heads) >= 2 and not outside:
             return Verdict(False, "lista", f"lista {len(heads) + 1} entradas sem escolher")
     if len(accepted.facts) > 1 and len(entries) >= 3:
         with_fact = {p.entry[o.start] for o in every if p.entry[o.start] >= 0}

@@ -243,3 +243,21 @@ def test_a_numbered_list_of_names_for_one_fact_is_no_choice():
     # and a repeated name is one entry, not a list of candidates
     v = judge_acerto("1. João Goulart 2. João Goulart 3. João Goulart", accepted, question=question)
     assert v.correct, v
+
+
+def test_a_multiple_choice_list_without_a_choice_is_a_list():
+    # found in the hand labels (avaliacao a107, a094): lettered options, the fact one of them, none chosen
+    from llamawiki.metrics import AcceptedAnswers, judge_acerto
+
+    accepted = AcceptedAnswers.parse("José Sarney|Sarney")
+    question = "Quem foi o primeiro civil a governar depois da ditadura?"
+    options = "The answer is: a. Tancredo Neves b. José Sarney c. Paulo Maluf d. João Goulart"
+    v = judge_acerto(options, accepted, question=question)
+    assert (v.correct, v.check) == (False, "lista"), v
+    v = judge_acerto("a) Rio de Janeiro b) Salvador c) José Sarney", accepted, question=question)
+    assert (v.correct, v.check) == (False, "lista"), v
+    # the options, then a choice said outside them: a choice
+    chosen = "Há três nomes possíveis: a) Tancredo Neves b) Ulysses Guimarães c) José Sarney. Foi José Sarney."
+    assert judge_acerto(chosen, accepted, question=question).correct
+    # two lettered markers are not a list of options ("a) …" alone is a label)
+    assert judge_acerto("A resposta é a) José Sarney.", accepted, question=question).correct
