@@ -39,7 +39,17 @@ from .exposure import (  # noqa: F401  (re-exported: the seen-in-training names 
     fact_breakdown,
     training_exposure,
 )
-from .fileio import JsonlCache, UserError, atomic_open, library_versions, looks_local, read_csv, read_jsonl, sha256_file
+from .fileio import (
+    JsonlCache,
+    UserError,
+    atomic_open,
+    git_commit,
+    library_versions,
+    looks_local,
+    read_csv,
+    read_jsonl,
+    sha256_file,
+)
 from .lora_gguf import is_gguf_adapter
 from .metrics import AcceptedAnswers, reference_supports, score_answer, token_f1
 from .models import LOOP_GUARD, model_label, resolve_spec
@@ -50,7 +60,6 @@ from .report import (  # noqa: F401  (re-exported: the tables' names are still e
     Question,
     RunResult,
     analysis_manifest,
-    git_commit,
     metric_stats,
     paired_comparison,
     render_table,

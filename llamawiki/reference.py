@@ -29,13 +29,21 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .fileio import UserError, atomic_open, atomic_path, cli, library_versions, read_text, sha256_file
+from .fileio import (
+    UserError,
+    atomic_open,
+    atomic_path,
+    cli,
+    git_commit,
+    library_versions,
+    read_text,
+    sha256_file,
+)
 from .readme import (  # noqa: F401  (re-exported: the README names were reference.X before readme.py)
     MARKER,
     README,
@@ -96,24 +104,6 @@ def machine() -> dict:
         "memory_gb": memory_gb,
         "platform": platform.platform(),
     }
-
-
-def git_state(root: Path | None = None) -> dict | None:
-    root = root or Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
 def _records_summary(root: Path, relative: str) -> dict | None:
@@ -226,7 +216,7 @@ def origin(run: Run, command: str | None, root: Path) -> dict:
         "source": str(run.path),
         "saved": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
         "run_created": manifest.get("created"),
-        "git": git_state(root),
+        "git": git_commit(root),
         "run_git": manifest.get("git"),
         "command": command,
         "compare_command": compare_command(manifest, run.path),
