@@ -602,22 +602,17 @@ def test_rag_ask_checks_the_index_before_loading_the_embedder(mini_index, tmp_pa
     assert "Loading" not in proc.stderr and "\r" not in proc.stderr  # no progress bar before the error
 
 
+def _rag_index_argv(work: Path, index: Path, *extra: str) -> list:
+    """rag.py index over the mini dump with mini_index's settings (small chunks, small batches: a run long enough
+    to be interrupted)."""
+    dump = work / "mini-pages-articles.xml.bz2"
+    return [ROOT / "rag.py", "index", dump, "--index-dir", index, "--chunk-size", "200", "--chunk-overlap", "20",
+            "--batch-size", "2", *extra]  # fmt: skip
+
+
 def _rag_index(work: Path, index: Path, cwd: Path, **kw) -> subprocess.Popen | subprocess.CompletedProcess:
-    argv = [
-        ROOT / "rag.py",
-        "index",
-        work / "mini-pages-articles.xml.bz2",
-        "--index-dir",
-        index,
-        "--chunk-size",
-        "200",
-        "--chunk-overlap",
-        "20",
-        "--batch-size",
-        "2",
-        "--rebuild",  # the same recipe as mini_index: without it the index is up to date and nothing is written
-    ]
-    return run(*argv, cwd=cwd, **kw)
+    # --rebuild: the same recipe as mini_index; without it the index is up to date and nothing is written
+    return run(*_rag_index_argv(work, index, "--rebuild"), cwd=cwd, **kw)
 
 
 def test_rag_index_disk_full_while_writing_faiss_is_one_line(work, mini_index, tmp_path):
@@ -669,19 +664,7 @@ def _wait_for_temp(folder: Path, proc: subprocess.Popen, timeout: float = 120) -
 def test_rag_index_after_sigkill_removes_the_stale_temp_folder(work, tmp_path):
     import signal
 
-    argv = [
-        ROOT / "rag.py",
-        "index",
-        work / "mini-pages-articles.xml.bz2",
-        "--index-dir",
-        tmp_path / "idx",
-        "--chunk-size",
-        "200",
-        "--chunk-overlap",
-        "20",
-        "--batch-size",
-        "2",
-    ]
+    argv = _rag_index_argv(work, tmp_path / "idx")
     proc = _popen(*argv, cwd=tmp_path)
     stale = _wait_for_temp(tmp_path, proc)
     proc.send_signal(signal.SIGKILL)
@@ -702,21 +685,7 @@ def test_sigterm_is_one_line_exit_143_and_changes_nothing(work, mini_index, tmp_
     index = tmp_path / "idx"
     shutil.copytree(mini_index, index)
     before = _index_md5(index)
-    proc = _popen(
-        ROOT / "rag.py",
-        "index",
-        work / "mini-pages-articles.xml.bz2",
-        "--index-dir",
-        index,
-        "--chunk-size",
-        "200",
-        "--chunk-overlap",
-        "20",
-        "--batch-size",
-        "2",
-        "--rebuild",
-        cwd=tmp_path,
-    )
+    proc = _popen(*_rag_index_argv(work, index, "--rebuild"), cwd=tmp_path)
     assert _wait_for_temp(tmp_path, proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
