@@ -991,32 +991,28 @@ def _list(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdict |
     every = [o for occ in fact_occ for o in occ]
     p = j.p
     entries = {e for e, origin in zip(p.entry, p.origin, strict=True) if e >= 0 and origin == "resposta"}
+    where = {p.entry[o.start] for good in asserted for o in good}  # the entries that state the fact (-1: no list)
     options = entries & p.options
     if len(options) >= 3:
         # a multiple-choice list ("a) … b) … c) …"): the fact in some options and not in others is no choice
-        where = {p.entry[o.start] for good in asserted for o in good}
         holding = where & options
         if holding and len(options - holding) >= 2 and where <= options:  # no statement outside the options
             return Verdict(False, "lista", f"{len(options)} alternativas (a, b, c …) sem escolher")
-    if len(accepted.facts) == 1 and len(entries) >= 3:
-        # one fact asked, and a numbered or bulleted list whose other entries each open with another candidate
-        # ("1. Juscelino Kubitschek 2. João Goulart 3. Nereu Ramos"): an enumeration, not a choice
-        with_fact = {p.entry[o.start] for good in asserted for o in good if p.entry[o.start] >= 0}
-        heads = set()
-        for e in entries - with_fact:
-            first = next(
-                (
-                    item
-                    for s in sorted({p.sentence[i] for i, x in enumerate(p.entry) if x == e})
-                    for _, item in j.items(s)
-                    if item and p.entry[item[0]] == e
-                ),
-                None,
-            )
-            if first and not any(o.start in first for o in every) and _name_head(j, first):
-                heads.add(" ".join(p.tokens[i] for i in first))
-        outside = any(p.entry[o.start] < 0 for good in asserted for o in good)  # said again outside the list
-        if len(with_fact) == 1 and len(heads) >= 2 and not outside:
+    if len(accepted.facts) == 1 and len(entries) >= 3 and len(where) == 1 and -1 not in where:
+        # one fact asked, stated in one entry of a numbered or bulleted list (and nowhere else) whose other entries
+        # each open with another candidate ("1. Juscelino Kubitschek 2. João Goulart 3. Nereu Ramos"): an
+        # enumeration, not a choice
+        first_item: dict[int, list[int]] = {}
+        for sentence in sorted(set(p.sentence)):
+            for _, item in j.items(sentence):
+                if item:
+                    first_item.setdefault(p.entry[item[0]], item)
+        heads = {
+            " ".join(p.tokens[i] for i in item)
+            for e, item in first_item.items()
+            if e in entries - where and not any(o.start in item for o in every) and _name_head(j, item)
+        }
+        if len(heads) >= 2:
             return Verdict(False, "lista", f"lista {len(heads) + 1} entradas sem escolher")
     if len(accepted.facts) > 1 and len(entries) >= 3:
         with_fact = {p.entry[o.start] for o in every if p.entry[o.start] >= 0}
