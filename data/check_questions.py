@@ -4,7 +4,7 @@
 Accepted answers (column ``respostas_aceitas``): ``;`` separates facts, ``|`` separates aliases of one fact.
 A question needs all its facts, or at least ``minimo_fatos`` of them when that column is filled in. Every fact
 must occur, through at least one of its aliases, in the question's own ``resposta_referencia``: compared as whole
-words after :func:`llamawiki.metrics.match_normalize` (casefold, no accents, no punctuation, no articles, one
+words after :func:`llamawiki.acerto.match_normalize` (casefold, no accents, no punctuation, no articles, one
 spelling for numbers and dates), the form ``acerto`` compares answers in.
 
 Any one alias is enough for its fact, so every alias must be specific on its own. An alias is refused when it is:
@@ -44,8 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from llamawiki.acerto import MONTHS, AcceptedAnswers, match_normalize, reference_supports  # noqa: E402
 from llamawiki.fileio import UserError, cli, read_csv  # noqa: E402
-from llamawiki.metrics import MONTHS, AcceptedAnswers, match_normalize, reference_supports  # noqa: E402
 
 REQUIRED_COLUMNS = ("id", "pergunta", "resposta_referencia", "respostas_aceitas")
 TIPOS = ("infobox", "lead", "section", "fato", "aberta")

@@ -3,7 +3,7 @@
 For every answer of a RAG system (``rag``, ``rag+finetuned``): did retrieval bring the question's article
 (``artigo``) into the context (the ``sources`` of the answer record: the titles of the chunks the model saw), and
 does the context hold the fact (``respostas_aceitas``, at least ``minimo_fatos`` of them, read with acerto's
-matcher: :func:`llamawiki.metrics.match_normalize`, :func:`llamawiki.metrics.fact_matches`) — the chunk texts
+matcher: :func:`llamawiki.acerto.match_normalize`, :func:`llamawiki.acerto.fact_matches`) — the chunk texts
 are the record's ``contexts``, stored when the answer was generated. A wrong answer is then a retrieval failure
 (the article was not retrieved, or it was but the chunks given to the model lack the fact) or a generation
 failure (the fact was in the context and the answer is still wrong).
@@ -19,8 +19,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .acerto import AcceptedAnswers, fact_matches, match_normalize
 from .exposure import proportion_stats
-from .metrics import AcceptedAnswers, fact_matches, match_normalize
 from .text import normalize
 
 Question = Any  # report.Question (id, pergunta, artigo, accepted); report imports this module, not the reverse

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import prompt as prompt_mod
+from .acerto import AcceptedAnswers, reference_supports
 from .diagnosis import diagnosis_rows, rag_diagnoses
 from .exposure import (  # noqa: F401  (re-exported: the seen-in-training names are still evaluation.X for callers)
     EXPOSURE_LABELS,
@@ -51,7 +52,7 @@ from .fileio import (
     sha256_file,
 )
 from .lora_gguf import is_gguf_adapter
-from .metrics import AcceptedAnswers, reference_supports, score_answer, token_f1
+from .metrics import score_answer, token_f1
 from .models import LOOP_GUARD, model_label, resolve_spec
 from .options import generation_value
 from .report import (  # noqa: F401  (re-exported: the tables' names are still evaluation.X for callers and tests)

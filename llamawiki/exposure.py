@@ -7,7 +7,7 @@ Two levels, each question against the adapter's training file (found from its ``
   question about its article, or unseen;
 - the **fact** (:func:`fact_exposure`): some training answer (``output``) states the fact the question asks for,
   in an accepted form (``respostas_aceitas``, at least ``minimo_fatos`` of them in one answer), read with the
-  matcher acerto uses (:func:`llamawiki.metrics.match_normalize`, :func:`llamawiki.metrics.fact_matches`), and
+  matcher acerto uses (:func:`llamawiki.acerto.match_normalize`, :func:`llamawiki.acerto.fact_matches`), and
   whether that answer is about the question's article.
 
 The acerto of each fine-tuned system is then split by these flags (:func:`exposure_breakdown`,
@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from . import split as split_mod
+from .acerto import fact_matches, match_normalize
 from .fileio import sha256_file
-from .metrics import fact_matches, match_normalize, wilson_interval
+from .metrics import wilson_interval
 from .records import read_dataset
 from .text import normalize
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from test_compare import make_env, run
 
+from llamawiki import acerto as a
 from llamawiki import evaluation as ev
 from llamawiki import metrics as m
 from llamawiki import split
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def A(text, minimum=None):
-    return m.AcceptedAnswers.parse(text, minimum)
+    return a.AcceptedAnswers.parse(text, minimum)
 
 
 # ---- matching -------------------------------------------------------------------------------------------------
@@ -31,41 +32,41 @@ def test_a_fluent_wrong_answer_is_wrong_although_f1_rewards_it():
     reference = "A capital do Brasil é Brasília."
     wrong, right = "A capital do Brasil é Rio de Janeiro.", "Brasília."
     assert m.token_f1(wrong, reference) > 0.6  # the issue's complaint
-    assert not m.key_fact_correct(wrong, A("Brasília"))
-    assert m.key_fact_correct(right, A("Brasília"))
-    assert not m.key_fact_correct("O primeiro imperador do Brasil foi Pedro II.", A("Pedro I|Pedro Primeiro"))
-    assert m.key_fact_correct("Foi Dom Pedro I.", A("Pedro I|Pedro Primeiro"))
+    assert not a.key_fact_correct(wrong, A("Brasília"))
+    assert a.key_fact_correct(right, A("Brasília"))
+    assert not a.key_fact_correct("O primeiro imperador do Brasil foi Pedro II.", A("Pedro I|Pedro Primeiro"))
+    assert a.key_fact_correct("Foi Dom Pedro I.", A("Pedro I|Pedro Primeiro"))
 
 
 def test_accents_case_and_aliases():
     acc = A("Vera Cruz|Santa Cruz|Pindorama")
-    assert m.key_fact_correct("TERRA DE SANTA CRUZ", acc)
-    assert m.key_fact_correct("pindorama, em tupi", acc)
-    assert m.key_fact_correct("brasilia", A("Brasília")) and m.key_fact_correct("BRASÍLIA!", A("Brasilia"))
-    assert not m.key_fact_correct("Porto Seguro", acc)
+    assert a.key_fact_correct("TERRA DE SANTA CRUZ", acc)
+    assert a.key_fact_correct("pindorama, em tupi", acc)
+    assert a.key_fact_correct("brasilia", A("Brasília")) and a.key_fact_correct("BRASÍLIA!", A("Brasilia"))
+    assert not a.key_fact_correct("Porto Seguro", acc)
 
 
 def test_whole_words_only():
-    assert m.key_fact_correct("Dilma Rousseff foi eleita em 2010.", A("Dilma"))
-    assert not m.key_fact_correct("O ano 18888.", A("1888"))
-    assert not m.key_fact_correct("Dilmar", A("Dilma"))
-    assert m.key_fact_correct("Lei nº 3.353, de 1888", A("3353"))  # thousands separator
+    assert a.key_fact_correct("Dilma Rousseff foi eleita em 2010.", A("Dilma"))
+    assert not a.key_fact_correct("O ano 18888.", A("1888"))
+    assert not a.key_fact_correct("Dilmar", A("Dilma"))
+    assert a.key_fact_correct("Lei nº 3.353, de 1888", A("3353"))  # thousands separator
 
 
 @pytest.mark.parametrize(
     "form", ["1º de janeiro", "1.º de janeiro", "primeiro de janeiro", "1 de janeiro", "01/01", "em 1/1"]
 )
 def test_dates_in_every_spelling_agree(form):
-    assert m.match_normalize(form).endswith("1 de janeiro")
-    assert m.key_fact_correct(f"Foi em {form}.", A("1º de janeiro"))
+    assert a.match_normalize(form).endswith("1 de janeiro")
+    assert a.key_fact_correct(f"Foi em {form}.", A("1º de janeiro"))
 
 
 def test_full_dates_and_number_words():
-    assert m.match_normalize("13/05/1888") == "13 de maio de 1888"
-    assert m.key_fact_correct("Foi em 13/05/1888.", A("13 de maio de 1888"))
-    assert m.match_normalize("vinte e sete") == "27"
-    assert m.key_fact_correct("O Brasil tem vinte e seis estados.", A("26"))
-    assert m.key_fact_correct("São 26 estados.", A("vinte e seis"))
+    assert a.match_normalize("13/05/1888") == "13 de maio de 1888"
+    assert a.key_fact_correct("Foi em 13/05/1888.", A("13 de maio de 1888"))
+    assert a.match_normalize("vinte e sete") == "27"
+    assert a.key_fact_correct("O Brasil tem vinte e seis estados.", A("26"))
+    assert a.key_fact_correct("São 26 estados.", A("vinte e seis"))
     for words, n in [
         ("zero", 0),
         ("dez", 10),
@@ -77,19 +78,19 @@ def test_full_dates_and_number_words():
         ("cem", 100),
         ("mil oitocentos e oitenta e oito", 1888),
     ]:
-        assert m.match_normalize(words) == str(n), words
-    assert m.match_normalize("Um dos presidentes") == "dos presidentes"  # "um" alone is an article
+        assert a.match_normalize(words) == str(n), words
+    assert a.match_normalize("Um dos presidentes") == "dos presidentes"  # "um" alone is an article
 
 
 def test_several_facts_all_or_a_minimum():
     presidents = A("Castelo Branco;Costa e Silva;Médici;Geisel;Figueiredo", 3)
     assert presidents.required == 3
-    assert m.key_fact_correct("Castelo Branco, Costa e Silva e Médici.", presidents)
-    assert not m.key_fact_correct("Castelo Branco e Geisel.", presidents)
+    assert a.key_fact_correct("Castelo Branco, Costa e Silva e Médici.", presidents)
+    assert not a.key_fact_correct("Castelo Branco e Geisel.", presidents)
     vargas = A("1930;1945;1951;1954")
-    assert m.key_fact_correct("De 1930 a 1945 e de 1951 a 1954.", vargas)
-    assert not m.key_fact_correct("De 1930 a 1945.", vargas)
-    assert m.facts_found("De 1930 a 1945.", vargas) == 2
+    assert a.key_fact_correct("De 1930 a 1945 e de 1951 a 1954.", vargas)
+    assert not a.key_fact_correct("De 1930 a 1945.", vargas)
+    assert a.facts_found("De 1930 a 1945.", vargas) == 2
 
 
 @pytest.mark.parametrize(
@@ -110,8 +111,8 @@ def test_bad_accepted_answers(text, minimum, problem):
 
 
 def test_reference_supports():
-    assert m.reference_supports(A("Brasília;1960"), "Brasília foi inaugurada em 21/04/1960.") == []
-    assert m.reference_supports(A("Brasília;Goiânia"), "Brasília.") == ["Goiânia"]
+    assert a.reference_supports(A("Brasília;1960"), "Brasília foi inaugurada em 21/04/1960.") == []
+    assert a.reference_supports(A("Brasília;Goiânia"), "Brasília.") == ["Goiânia"]
 
 
 @pytest.mark.parametrize(
@@ -132,13 +133,13 @@ def test_reference_supports():
     ],
 )
 def test_candidate_list_flag(answer, flag):
-    assert m.is_candidate_list(answer) is flag
+    assert a.is_candidate_list(answer) is flag
 
 
 def test_a_question_with_several_facts_allows_a_longer_list():
     presidents = A("Castelo Branco;Costa e Silva;Médici;Geisel;Figueiredo", 3)
     answer = "Castelo Branco, Costa e Silva, Médici, Geisel e Figueiredo."
-    assert m.is_candidate_list(answer) and not m.is_candidate_list(answer, presidents)
+    assert a.is_candidate_list(answer) and not a.is_candidate_list(answer, presidents)
 
 
 def test_score_answer_marks_acerto_unavailable_without_accepted_answers():
@@ -501,11 +502,11 @@ def test_parse_verdict(text, verdict):
 def test_numbered_list_markers_are_not_answers():
     # found by reading the lowest-F1 "correct" answers of make avaliacao: the list's own numbering matched
     five = A("5|cinco")
-    assert not m.key_fact_correct("1. 1950\n2. 2014\n3. 2016\n4. 2019\n5. 2022", five)
-    assert not m.key_fact_correct("1) 1888 2) 1889", A("2|dois"))
-    assert m.key_fact_correct("O Brasil conquistou 5 Copas.", five)
-    assert m.key_fact_correct("Foram 5. Depois vieram outras.", five)  # a number ending a sentence stays
-    assert m.key_fact_correct("1. Castelo Branco\n2. Costa e Silva", A("Castelo Branco"))
+    assert not a.key_fact_correct("1. 1950\n2. 2014\n3. 2016\n4. 2019\n5. 2022", five)
+    assert not a.key_fact_correct("1) 1888 2) 1889", A("2|dois"))
+    assert a.key_fact_correct("O Brasil conquistou 5 Copas.", five)
+    assert a.key_fact_correct("Foram 5. Depois vieram outras.", five)  # a number ending a sentence stays
+    assert a.key_fact_correct("1. Castelo Branco\n2. Costa e Silva", A("Castelo Branco"))
 
 
 # ---- parsing bugs found by the audit (issue 23) ---------------------------------------------------------------
@@ -529,14 +530,14 @@ def test_numbered_list_markers_are_not_answers():
     ],
 )
 def test_match_normalize_parsing(text, norm):
-    assert m.match_normalize(text) == norm
+    assert a.match_normalize(text) == norm
 
 
 def test_roman_numerals_and_ordinals_agree():
-    assert m.key_fact_correct("D. Pedro 1º.", A("Pedro I"))
-    assert not m.key_fact_correct("D. Pedro II.", A("Pedro I"))
-    assert not m.key_fact_correct("Entre dez e dezesseis estados.", A("26"))
-    assert m.key_fact_correct("Em 07.09.1822.", A("7 de setembro de 1822"))
+    assert a.key_fact_correct("D. Pedro 1º.", A("Pedro I"))
+    assert not a.key_fact_correct("D. Pedro II.", A("Pedro I"))
+    assert not a.key_fact_correct("Entre dez e dezesseis estados.", A("26"))
+    assert a.key_fact_correct("Em 07.09.1822.", A("7 de setembro de 1822"))
 
 
 @pytest.mark.parametrize(
@@ -549,7 +550,7 @@ def test_roman_numerals_and_ordinals_agree():
     ],
 )
 def test_candidate_list_flag_for_hedges(answer, flag):
-    assert m.is_candidate_list(answer, A("Brasília")) is flag
+    assert a.is_candidate_list(answer, A("Brasília")) is flag
 
 
 def test_score_answer_says_which_check_decided():
@@ -560,8 +561,8 @@ def test_score_answer_says_which_check_decided():
     s = m.score_answer("A capital não é Brasília.", "", A("Brasília"))
     assert (s["acerto"], s["acerto_regra"], s["acerto_detalhe"]) == (0.0, "negacao", "nega 'Brasília'")
     assert m.score_answer("Brasília.", "Brasília.")["acerto_regra"] is None
-    v = m.judge_acerto("Talvez Pedro I ou Pedro II.", A("Pedro I"))
-    assert not v.correct and v.check == "hesitacao" and v.check in m.CHECKS
+    v = a.judge_acerto("Talvez Pedro I ou Pedro II.", A("Pedro I"))
+    assert not v.correct and v.check == "hesitacao" and v.check in a.CHECKS
 
 
 def test_wrong_candidates_and_tipo_reach_the_table(tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from llamawiki import metrics as m
+from llamawiki import acerto as m
 
 # question key -> (pergunta, respostas_aceitas, minimo_fatos, respostas_erradas)
 QUESTIONS = {
@@ -37,6 +37,14 @@ QUESTIONS = {
         None,
         "Vasco da Gama",
     ),
+    "pais": ("Quem eram os pais de D. Pedro I?", "João VI;Carlota Joaquina", None, "Maria I"),
+    "poetas": (
+        "Cite poetas que tomaram parte na Inconfidência Mineira.",
+        "Tomás Antônio Gonzaga|Gonzaga;Cláudio Manuel da Costa;Alvarenga Peixoto",
+        1,
+        "Castro Alves|Gonçalves Dias",
+    ),
+    "censo": ("Quantos habitantes o censo de 2022 contou no Brasil?", "203 milhões", None, "213 milhões"),
 }
 
 # (kind, question key, answer, label): label 1 = a reader would know the right answer (docs/compare.md, "Rótulos à
@@ -170,6 +178,43 @@ CASES = [
     ("flexao", "gentilico", "São chamados de paulistas.", 0),
 ]
 
+# Written after the rules of the second pass (mixed lists, alternatives, English): the same two sides.
+CASES += [
+    # ---- a list that mixes the facts with wrong entries, and lists of alternatives
+    (
+        "lista",
+        "pais",
+        "Os pais de D. Pedro I eram João VI de Portugal, Maria Leopoldina, Carlota Joaquina e Pedro Afonso.",
+        0,
+    ),
+    ("lista", "poetas", "Foram José de Alvarenga Peixoto e Antônio de Pádua.", 0),
+    ("lista", "poetas", "Participaram Tomás Antônio Gonzaga, Castro Alves e Gonçalves Dias.", 0),
+    (
+        "lista",
+        "militares",
+        "1. Castelo Branco, Costa e Silva, Médici, Geisel e Figueiredo. 2. Tancredo Neves, José Sarney e Fernando "
+        "Collor de Mello. 3. Itamar Franco, Fernando Henrique e Lula.",
+        0,
+    ),
+    ("lista", "pais", "Os pais de D. Pedro I eram João VI de Portugal e Carlota Joaquina de Bourbon.", 1),
+    ("lista", "poetas", "Os poetas foram Tomás Antônio Gonzaga, Cláudio Manuel da Costa e Alvarenga Peixoto.", 1),
+    ("lista", "poetas", "José de Alvarenga Peixoto, autor de poemas árcades, esteve entre os inconfidentes.", 1),
+    # ---- answers in English (the study's Llama 2 answers in English more often than not)
+    ("ingles", "capital", "The capital of Brazil is not Brasília, it is Rio de Janeiro.", 0),
+    ("ingles", "capital", "It could be Rio de Janeiro, São Paulo or Brasília.", 0),
+    ("ingles", "maior", "Amazonas isn't the largest state; it's Mato Grosso.", 0),
+    ("ingles", "independencia", "Brazil didn't become independent in 1822.", 0),
+    ("ingles", "capital", "I am not sure, perhaps Brasília.", 0),
+    ("ingles", "imperador", "The first emperor was Pedro II, son of Pedro I.", 0),
+    ("ingles", "aurea", "The Golden Law was signed on June 13, 1888.", 0),
+    ("ingles", "censo", "The 2022 census counted about 213 million people.", 0),
+    ("ingles", "capital", "The capital of Brazil is Brasília.", 1),
+    ("ingles", "aurea", "The Golden Law was signed on May 13, 1888.", 1),
+    ("ingles", "aurea", "It was signed on the 13th of May 1888 by Princess Isabel.", 1),
+    ("ingles", "censo", "The population of the country is 203 million.", 1),
+    ("ingles", "imperador", "Pedro I was the first emperor of Brazil, not Pedro II.", 1),
+]
+
 # What the rules still get wrong, said plainly in docs/compare.md ("O que o acerto ainda não detecta"): found by a
 # second set written after the rules and not tuned to.
 CASES += [
@@ -181,6 +226,7 @@ CASES += [
 KNOWN_MISSES: set[tuple[str, str]] = {
     ("negacao", "Muita gente acha que é Brasília, mas na verdade é o Rio de Janeiro."),
     ("hesitacao", "Não sei dizer se foi em 1822."),
+    ("ingles", "I am not sure, perhaps Brasília."),  # the same uncertainty without an alternative, in English
 }
 # (kind, answer) of the right answers the rules still score wrong
 KNOWN_FALSE_ERRORS: set[tuple[str, str]] = {("passagem", "Ele foi preso em 1789 e executado em 1792.")}
@@ -229,7 +275,7 @@ def test_every_kind_has_right_and_wrong_answers():
 
 def test_a_numbered_list_of_names_for_one_fact_is_no_choice():
     # found in the hand labels (avaliacao a046): the fact is one entry of an enumeration of other people
-    from llamawiki.metrics import AcceptedAnswers, judge_acerto
+    from llamawiki.acerto import AcceptedAnswers, judge_acerto
 
     accepted = AcceptedAnswers.parse("Goulart|Jango")
     question = "Quem foi o vice-presidente de Juscelino?"
@@ -247,7 +293,7 @@ def test_a_numbered_list_of_names_for_one_fact_is_no_choice():
 
 def test_a_multiple_choice_list_without_a_choice_is_a_list():
     # found in the hand labels (avaliacao a107, a094): lettered options, the fact one of them, none chosen
-    from llamawiki.metrics import AcceptedAnswers, judge_acerto
+    from llamawiki.acerto import AcceptedAnswers, judge_acerto
 
     accepted = AcceptedAnswers.parse("José Sarney|Sarney")
     question = "Quem foi o primeiro civil a governar depois da ditadura?"

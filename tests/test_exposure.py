@@ -12,6 +12,7 @@ import pytest
 from test_acerto import with_training
 from test_compare import make_env, run
 
+from llamawiki import acerto as a
 from llamawiki import evaluation as ev
 from llamawiki import metrics as m
 from llamawiki import split
@@ -87,7 +88,7 @@ def test_prefix_filter_is_exact_for_the_larger_jaccard():
 
 
 def Q(qid, pergunta, artigo="", aceitas=None, minimo=None):
-    accepted = m.AcceptedAnswers.parse(aceitas, minimo) if aceitas else None
+    accepted = a.AcceptedAnswers.parse(aceitas, minimo) if aceitas else None
     return Question(qid, pergunta, "", artigo, accepted)
 
 

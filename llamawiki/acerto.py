@@ -1,0 +1,1018 @@
+"""acerto, the key-fact accuracy of an answer (issue 23): does the answer *assert* the fact the question asks?
+
+- the accepted answers of a question (:class:`AcceptedAnswers`: ``|`` aliases, ``;`` facts, ``minimo_fatos``) and
+  the one spelling answers and forms are compared in (:func:`match_normalize`: numbers, dates, Roman numerals,
+  English dates and magnitudes);
+- :func:`judge_acerto`: plain rules on the normalized answer, each one named (:data:`CHECKS`), the first that
+  applies decides, with a one-line reason (:class:`Verdict`);
+- the candidate-list flag of the tables (:func:`is_candidate_list`).
+
+Its agreement with hand labels is measured by bench/bench_acerto.py (docs/compare.md, "Rótulos à mão").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .text import STOPWORDS_PT, normalize, strip_accents
+
+# --------------------------------------------------------------------------------------------------------------
+# acerto: key-fact accuracy
+# --------------------------------------------------------------------------------------------------------------
+# Token F1 rewards an answer for echoing the question ("A capital do Brasil é Rio de Janeiro." scores 0.67 against
+# "A capital do Brasil é Brasília."). acerto asks the only thing that matters for a factual question: does the
+# answer state the key fact? Each question lists its accepted answers (column ``respostas_aceitas``):
+# ``|`` separates aliases of one fact, ``;`` separates facts that are all required, or at least ``minimo_fatos``.
+
+MONTHS = (
+    "janeiro",
+    "fevereiro",
+    "marco",
+    "abril",
+    "maio",
+    "junho",
+    "julho",
+    "agosto",
+    "setembro",
+    "outubro",
+    "novembro",
+    "dezembro",
+)
+_UNITS = {
+    "zero": 0,
+    "um": 1,
+    "uma": 1,
+    "dois": 2,
+    "duas": 2,
+    "tres": 3,
+    "quatro": 4,
+    "cinco": 5,
+    "seis": 6,
+    "sete": 7,
+    "oito": 8,
+    "nove": 9,
+}
+_TEENS = {
+    "dez": 10,
+    "onze": 11,
+    "doze": 12,
+    "treze": 13,
+    "catorze": 14,
+    "quatorze": 14,
+    "quinze": 15,
+    "dezesseis": 16,
+    "dezasseis": 16,
+    "dezessete": 17,
+    "dezassete": 17,
+    "dezoito": 18,
+    "dezenove": 19,
+    "dezanove": 19,
+}
+_TENS = {
+    "vinte": 20,
+    "trinta": 30,
+    "quarenta": 40,
+    "cinquenta": 50,
+    "sessenta": 60,
+    "setenta": 70,
+    "oitenta": 80,
+    "noventa": 90,
+}
+_HUNDREDS = {
+    "cem": 100,
+    "cento": 100,
+    "duzentos": 200,
+    "duzentas": 200,
+    "trezentos": 300,
+    "trezentas": 300,
+    "quatrocentos": 400,
+    "quatrocentas": 400,
+    "quinhentos": 500,
+    "quinhentas": 500,
+    "seiscentos": 600,
+    "seiscentas": 600,
+    "setecentos": 700,
+    "setecentas": 700,
+    "oitocentos": 800,
+    "oitocentas": 800,
+    "novecentos": 900,
+    "novecentas": 900,
+}
+_ORDINAL_DAY = {"primeiro": 1, "1o": 1, "1a": 1}
+# English, which the study's Llama 2 answers in more often than not (docs/compare.md: "outra língua: o fato conta"):
+# dates and magnitudes in the Portuguese spelling, so "September 7, 1822" = "7 de setembro de 1822" and
+# "203 million" = "203 milhões". A month name counts only with its capital ("may" is a verb).
+_EN_MONTHS = dict(
+    zip(
+        "January February March April May June July August September October November December".split(),
+        MONTHS,
+        strict=True,
+    )
+)
+_EN_MONTH = "(" + "|".join(_EN_MONTHS) + ")"
+_EN_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_EN_DATE_MDY = re.compile(rf"\b{_EN_MONTH}\s+{_EN_DAY}\b(?:,?\s+(\d{{3,4}})\b)?")  # September 7(th)(, 1822)
+_EN_DATE_DMY = re.compile(rf"\b{_EN_DAY}\s+(?:of\s+)?{_EN_MONTH}\b(?:,?\s+(\d{{3,4}})\b)?")  # 7(th) (of) September
+_EN_MONTH_ONLY = re.compile(rf"\b{_EN_MONTH}\b(?:,?\s+(\d{{3,4}})\b)?")  # (in) September( 1822)
+_EN_MAGNITUDES = {"million": "milhoes", "millions": "milhoes", "billion": "bilhoes", "billions": "bilhoes"}
+_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b")
+_DATE_DOTTED = re.compile(r"\b(\d{1,2})([.-])(\d{1,2})\2(\d{4})\b")  # 07.09.1822, 07-09-1822 (a year is needed)
+# An upper-case Roman numeral after a capitalized name: "Pedro I" = "Pedro 1º" = "Pedro 1", "João VI" = "João 6º".
+_ROMAN_AFTER_NAME = re.compile(r"\b([A-ZÀ-Ý][a-zà-ÿ]+\.?\s+)([IVX]{1,6})\b(?![\wº°ª])")
+_ROMAN = re.compile(r"^(X{0,3})(IX|IV|V?I{0,3})$")
+_E_UM = re.compile(r"(?i)\b(e\s+)(um|uma)\b")  # "vinte e um": "um" is a number there, not an article
+_UM_NUMBER = "um1"
+_ORDINAL = re.compile(r"\b(\d+)\s*[ºª°]|\b(\d+)\.[ºª°]")
+
+
+def _number_part(t: str) -> tuple[str, int] | None:
+    """(kind, value) of one Portuguese number word, or None."""
+    if t == _UM_NUMBER:
+        return ("units", 1)
+    if t == "mil":
+        return ("mil", 1000)
+    for kind, table in (("hundreds", _HUNDREDS), ("tens", _TENS), ("teens", _TEENS), ("units", _UNITS)):
+        if t in table:
+            return (kind, table[t])
+    return None
+
+
+def _number_fits(kind: str, total: int, current: int) -> bool:
+    """Whether a part of ``kind`` can follow what was read so far (``total`` thousands, ``current`` below them):
+    "vinte e seis" yes, "dez e dezesseis" no (two numbers: "entre dez e dezesseis" is not 26)."""
+    if kind == "mil":
+        return total == 0 and current < 1000
+    if kind == "hundreds":
+        return current == 0
+    if kind in ("tens", "teens"):
+        return current % 100 == 0
+    return current % 10 == 0 and not 10 <= current % 100 < 20  # units after tens or hundreds, not after teens
+
+
+def _number_words(tokens: list[str]) -> list[str]:
+    """Portuguese number words -> digits: "vinte e sete" -> "27", "mil oitocentos e oitenta e oito" -> "1888".
+
+    "um"/"uma" alone stay words (they are mostly articles); they become 1 only inside a compound ("vinte e um").
+    A word that cannot continue the number starts another one: "entre dez e dezesseis" -> "entre 10 e 16".
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        j, total, current, parts = i, 0, 0, 0
+        while j < len(tokens):
+            t = tokens[j]
+            if t == "e" and parts and j + 1 < len(tokens):
+                nxt = _number_part(tokens[j + 1])
+                if nxt is not None and nxt[0] != "mil" and _number_fits(nxt[0], total, current):
+                    j += 1
+                    continue
+                break
+            part = _number_part(t)
+            if (
+                part is None
+                or (t in ("um", "uma", _UM_NUMBER) and not parts)
+                or not _number_fits(part[0], total, current)
+            ):
+                break
+            if part[0] == "mil":
+                total, current = (current or 1) * 1000, 0
+            else:
+                current += part[1]
+            parts += 1
+            j += 1
+        if parts:
+            out.append(str(total + current))
+            i = j
+        else:
+            if tokens[i] != _UM_NUMBER:  # "e um" outside a number: the article, dropped as the others are
+                out.append(tokens[i])
+            i += 1
+    return out
+
+
+_MARKER = re.compile(r"(?<!\S)(\d{1,2})[.)](?=\s)")
+
+
+def strip_enumeration(text: str, replacement: str = "") -> str:
+    """Drop the markers of a numbered list ("1. …\n2. …" or "1) … 2) …"), so that an answer listing five items
+    does not "contain" the number 5. Only markers that count up from 1 are dropped (at least two of them): a
+    sentence ending in a number ("Foram 5. Depois…") keeps it."""
+    expected, marked = 1, []
+    for m in _MARKER.finditer(text):
+        if int(m.group(1)) == expected:
+            marked.append(m.span())
+            expected += 1
+    if len(marked) < 2:
+        return text
+    out, last = [], 0
+    for start, end in marked:
+        out.append(text[last:start] + replacement)
+        last = end
+    return "".join(out) + text[last:]
+
+
+_LETTER = re.compile(r"(?<![^\s:])([a-h])[.)](?=\s)")
+
+
+def split_lettered(text: str) -> list[str]:
+    """The options of a lettered list ("a) … b) … c) …" or "a. … b. …"): the text before the first marker, then one
+    piece per option. Only markers that run a, b, c, … in order count, and at least three of them (a multiple-choice
+    list); anything else is one piece."""
+    expected, marked = "a", []
+    for m in _LETTER.finditer(text):
+        if m.group(1) == expected:
+            marked.append(m.span())
+            expected = chr(ord(expected) + 1)
+    if len(marked) < 3:
+        return [text]
+    out, last = [], 0
+    for start, end in marked:
+        out.append(text[last:start])
+        last = end
+    return [*out, text[last:]]
+
+
+def match_normalize(text: str) -> str:
+    """The form acerto compares in: :func:`llamawiki.text.normalize` (the one F1 uses: casefold, no accents, no
+    punctuation, no articles), with numbers and dates in one spelling.
+
+    - ordinals after digits are dropped: "1º", "1.º", "1ª" -> "1"; "primeiro de janeiro" -> "1 de janeiro";
+    - dates: "01/01" -> "1 de janeiro", "13/05/1888" = "13.05.1888" = "13-05-1888" -> "13 de maio de 1888";
+    - an upper-case Roman numeral after a capitalized name is a number: "Pedro I" = "Pedro 1º" -> "pedro 1";
+    - number words 0–9999: "vinte e sete" -> "27", "dezasseis" -> "16", "cem" -> "100"; two numbers stay two
+      ("entre dez e dezesseis" -> "entre 10 e 16");
+    - numbered-list markers ("1.", "2.", … counting up) are dropped (:func:`strip_enumeration`);
+    - English dates and magnitudes: "September 7, 1822" = "7th of September 1822" -> "7 de setembro de 1822",
+      "203 million" -> "203 milhoes".
+    """
+
+    def date(m: re.Match) -> str:
+        day, month, year = int(m.group(1)), int(m.group(2)), m.group(3)
+        if not (1 <= day <= 31 and 1 <= month <= 12):
+            return m.group(0)
+        return f"{day} de {MONTHS[month - 1]}" + (f" de {year}" if year else "")
+
+    def roman(m: re.Match) -> str:
+        r = _ROMAN.match(m.group(2))
+        if not r or not m.group(2):
+            return m.group(0)
+        tens, units = r.group(1), r.group(2)
+        value = 10 * len(tens) + {"IX": 9, "IV": 4}.get(units, (5 if units.startswith("V") else 0) + units.count("I"))
+        return f"{m.group(1)}{value}"
+
+    def en_date(day: str | None, month: str, year: str | None) -> str:
+        if day is not None and not 1 <= int(day) <= 31:
+            return f"{day} {_EN_MONTHS[month]}" + (f" {year}" if year else "")
+        out = f"{int(day)} de " if day is not None else ""
+        return out + _EN_MONTHS[month] + (f" de {year}" if year else "")
+
+    text = strip_enumeration(text)
+    text = _EN_DATE_MDY.sub(lambda m: en_date(m.group(2), m.group(1), m.group(3)), text)
+    text = _EN_DATE_DMY.sub(lambda m: en_date(m.group(1), m.group(2), m.group(3)), text)
+    text = _EN_MONTH_ONLY.sub(lambda m: en_date(None, m.group(1), m.group(2)), text)
+    text = _ORDINAL.sub(lambda m: m.group(1) or m.group(2), text)
+    text = _DATE_DOTTED.sub(lambda m: f"{m.group(1)}/{m.group(3)}/{m.group(4)}", text)
+    text = _DATE.sub(date, text)
+    text = _ROMAN_AFTER_NAME.sub(roman, text)
+    text = _E_UM.sub(lambda m: m.group(1) + _UM_NUMBER, text)
+    tokens = normalize(text, drop_articles=True).split()
+    tokens = [str(int(t)) if t.isdigit() else _EN_MAGNITUDES.get(t, t) for t in tokens]  # "01" -> "1"
+    for n, t in enumerate(tokens):
+        if t in _ORDINAL_DAY and n + 2 < len(tokens) and tokens[n + 1] == "de" and tokens[n + 2] in MONTHS:
+            tokens[n] = str(_ORDINAL_DAY[t])
+    return " ".join(_number_words(tokens))
+
+
+@dataclass(frozen=True)
+class AcceptedAnswers:
+    """The key facts of a question: ``facts[i]`` is the aliases of fact i; ``minimum`` None = all facts."""
+
+    facts: tuple[tuple[str, ...], ...]
+    minimum: int | None = None
+
+    @classmethod
+    def parse(cls, text: str, minimum: str | int | None = None) -> AcceptedAnswers:
+        """``"Castelo Branco;Médici|Emílio Médici"`` (+ ``minimo_fatos``). ValueError on an empty alias or fact,
+        or a minimum outside 1..number of facts."""
+        text = (text or "").strip()
+        if not text:
+            raise ValueError("respostas_aceitas is empty")
+        facts = []
+        for n, fact in enumerate(text.split(";"), 1):
+            aliases = tuple(a.strip() for a in fact.split("|"))
+            if not all(match_normalize(a) for a in aliases):
+                raise ValueError(f"respostas_aceitas: fact {n} has an empty alias ({text!r})")
+            facts.append(aliases)
+        if minimum is not None and str(minimum).strip() != "":
+            s = str(minimum).strip()
+            if not s.isdigit() or not 1 <= int(s) <= len(facts):
+                raise ValueError(
+                    f"minimo_fatos: must be a whole number from 1 to {len(facts)} (the facts listed), got {s!r}"
+                )
+            minimum = int(s)
+        else:
+            minimum = None
+        return cls(tuple(facts), minimum)
+
+    @property
+    def required(self) -> int:
+        return self.minimum if self.minimum is not None else len(self.facts)
+
+    def __str__(self) -> str:
+        text = ";".join("|".join(f) for f in self.facts)
+        return text + (f" (mínimo {self.minimum})" if self.minimum is not None else "")
+
+
+def fact_matches(answer_norm: str, alias: str) -> bool:
+    """Whether ``alias`` occurs as whole words in an answer already in :func:`match_normalize` form."""
+    needle = match_normalize(alias)
+    return bool(needle) and f" {needle} " in f" {answer_norm} "
+
+
+def facts_found(answer: str, accepted: AcceptedAnswers) -> int:
+    """How many of the facts the answer states (through any alias)."""
+    norm = match_normalize(answer)
+    return sum(any(fact_matches(norm, a) for a in fact) for fact in accepted.facts)
+
+
+def key_fact_correct(answer: str, accepted: AcceptedAnswers) -> bool:
+    """acerto for one answer, without a question or wrong candidates: :func:`judge_acerto`'s verdict."""
+    return judge_acerto(answer, accepted).correct
+
+
+def reference_supports(accepted: AcceptedAnswers, reference: str) -> list[str]:
+    """The facts (by their first alias) that appear in no form in ``reference``: a check on the question file."""
+    norm = match_normalize(reference)
+    return [fact[0] for fact in accepted.facts if not any(fact_matches(norm, a) for a in fact)]
+
+
+_HEDGE_OU = re.compile(r"(?i)\b(?:ou|or)\b(?!\s+(?:seja|melhor|mesmo)\b)")
+_LIST_SPLIT = re.compile(r"\s*(?:[,;\n•·]|(?<!\S)[-*–](?=\s)|(?<!\d)\b\d{1,2}[.)](?=\s)|\bou\b|\be\b)\s*")
+
+
+def is_candidate_list(answer: str, accepted: AcceptedAnswers | None = None) -> bool:
+    """Flag an answer that is mostly a list of candidates, which acerto may count as correct by luck
+    ("Rio de Janeiro, São Paulo, Brasília, Salvador e Recife." contains "Brasília").
+
+    The rule: split the answer on commas, semicolons, new lines, bullets, numbered-list markers ("1.", "2)"),
+    "e" and "ou"; the answer is a list when it has at least 4 *distinct* short items (at most 4 words each) and
+    the short items hold at least 60% of its words; 3 items (of up to 5 words) are enough when "ou" joins
+    them ("Pode ser Rio de Janeiro, São Paulo ou Brasília": a hedge). A question that asks for several facts
+    allows that many more items before the flag (5 military presidents are an answer, not a guess). Repeating
+    one item ("26 estados" ten times) is not a list, and neither is a normal sentence with a comma or two.
+    """
+    text = (answer or "").strip()
+    if not text:
+        return False
+    extra = max(0, len(accepted.facts) - 1) if accepted else 0
+    items = [normalize(i) for i in _LIST_SPLIT.split(text)]
+    items = [i for i in items if i]
+    hedge = bool(_HEDGE_OU.search(text))  # "Pode ser X, Y ou Z": a hedge between three candidates is a list
+    size = 5 if hedge else 4
+    short = {i for i in items if len(i.split()) <= size}
+    short_words = sum(len(i.split()) for i in items if len(i.split()) <= size)
+    return len(short) >= (3 if hedge else 4) + extra and short_words >= 0.6 * sum(len(i.split()) for i in items)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# acerto's checks (issue 23): plain rules on the normalized answer, each one named, the first that applies decides
+# --------------------------------------------------------------------------------------------------------------
+# "Contains the fact" was easy to fool: "A capital não é Brasília", "Pode ser Rio, São Paulo ou Brasília", the
+# fact only inside an echoed "### Input:", "Pedro II, filho de Pedro I". judge_acerto reads the answer in
+# sentences and clauses and asks, with one small named rule each, whether the fact is *asserted* as the answer.
+
+CHECKS = {  # name -> what it means (the Portuguese shown in tables and docs/compare.md)
+    "fato": "afirma o fato pedido (ou o mínimo de fatos)",
+    "sem-fato": "nenhuma forma aceita na resposta",
+    "fatos-insuficientes": "menos fatos que o mínimo pedido",
+    "negacao": 'nega o fato ("não é X"), ou o afirma e também o nega',
+    "de-passagem": 'o fato só aparece citado de passagem ("filho de X", "sucessor de X")',
+    "eco": "o fato só aparece no eco do prompt (### Input:, Contexto:, …)",
+    "pergunta": "o fato só aparece numa pergunta, no eco da pergunta ou numa forma que a própria pergunta contém",
+    "data-errada": "ano certo com dia ou mês errado, quando a pergunta aceita a data",
+    "hesitacao": 'hesita entre o fato e outro candidato ("X ou Y")',
+    "lista": "lista candidatos sem escolher um, ou mistura fatos certos e outros itens na lista",
+    "candidato-errado": "também afirma um candidato errado conhecido (coluna respostas_erradas)",
+    "muitos-anos": "o ano certo está entre muitos anos, numa oração que não fala do que se pergunta",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """acerto of one answer: correct or not, the named check that decided (a key of :data:`CHECKS`) and one
+    short Portuguese line saying why ("nega 'Brasília'", "também afirma 'Pedro II'")."""
+
+    correct: bool
+    check: str
+    detail: str = ""
+
+
+# Section headers of an echoed prompt: the text under them is not the answer.
+_SECTION = re.compile(
+    r"(?im)(?:###\s*|^[ \t]*)(instruction|instru[cç][aã]o|input|entrada|contexto|context|pergunta|question|"
+    r"response|resposta|answer)\s*:"
+)
+_ANSWER_SECTIONS = frozenset({"response", "resposta", "answer"})
+_BULLET = re.compile(r"(?m)^[ \t]*[-*•·][ \t]+")
+_SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)|\n[ \t]*\n")
+_ABBREVIATIONS = frozenset("dr dra sr sra srs prof profa sto sta gen cel cap av pe fr dom dna mons".split())
+_CLAUSE_SPLIT = re.compile(r"(?<!\d),|,(?!\d)|[;:()\[\]{}\n—–]|\s-\s|\bmas\b|\bbut\b", re.IGNORECASE)
+
+# The words of the checks are Portuguese with the few English ones that answers in English need (acerto reads an
+# answer in English too: "outra língua: o fato conta"): "not", "is", "or", "but", "son of" …
+# ("isn't" is "isn t" once punctuation is gone: the contraction's first half negates)
+_NEGATORS = frozenset(
+    {"nao", "nem", "nunca", "jamais", "not", "never", "nor", "isn", "wasn", "aren", "weren", "didn", "doesn"}
+)
+_IS = "eh"  # "é" in the answer: the copula, kept apart from the conjunction "e" (accents are stripped)
+_IS_RE = re.compile(r"(?<!\w)[éÉ](?!\w)")
+_COPULAS = frozenset(
+    {_IS, "e", "foi", "era", "sao", "foram", "eram", "seria", "sera", "esta", "estava", "is", "was", "are", "were"}
+)
+_NOT_A_NEGATION = frozenset(  # "não só X", "não há dúvida de que X", "not only X", "not until 1822"
+    {"so", "apenas", "somente", "que", "only", "just", "until", "till"}
+)
+_NEGATION_STOP = frozenset(  # "não X, e sim Y", "not X but Y": Y is asserted
+    {"mas", "sim", "porem", "contudo", "entretanto", "but", "rather"}
+)
+_EN_COPULAS = frozenset({"is", "was", "are", "were"})
+_AND, _OR = frozenset({"e", "and"}), frozenset({"ou", "or"})
+_RELATION_FAMILIES = (  # a relation and its converse: a question about one makes the other an answer
+    "pai mae pais filho filha filhos filhas father mother parents son daughter sons daughters",
+    "avo avos neto neta netos grandfather grandmother grandson granddaughter",
+    "irmao irma irmaos brother sister",
+    "esposa esposo marido mulher viuva viuvo wife husband widow",
+    "sucessor sucessora antecessor antecessora sucedeu sucedido sucedida herdeiro herdeira substituiu successor"
+    " predecessor succeeded heir",
+    "tio tia sobrinho sobrinha",
+    "primo prima",
+    "genro nora sogro sogra",
+    "vizinho vizinha vizinhos",
+)
+_RELATIONS = {w: n for n, family in enumerate(_RELATION_FAMILIES) for w in family.split()}
+_RELATION_OF = frozenset({"de", "do", "da", "dos", "das", "por", "of", "by"})
+_TIME_SHIFT = frozenset({"antes", "antiga", "antigo", "antigamente", "anterior", "anteriormente", "ex", "ate"})
+_QUESTION_WORDS = frozenset(
+    "qual quais quem quando onde como quanto quantos quantas ano anos data nome cite diga explique fale".split()
+)
+_LIST_STOP = frozenset(
+    """de do da dos das em no na nos nas por pelo pela para com sem sob sobre entre ate apos desde que qual onde
+    quando como pois porque mas se foi e era sao foram ser seu sua seus suas este esta esse essa isso isto todos
+    todas cada outro outros outra outras ele ela eles elas ou nao""".split()
+)
+_CONNECTIVES = frozenset({"que", "qual", "onde", "quando", "cujo", "cuja", "como", "pois", "porque", "mas"})
+_LIST_VERBS = frozenset({"incluem", "inclui", "incluiam", "foram", "sao", "eram", "como"})
+_NAME_PARTICLES = frozenset({"de", "da", "do", "dos", "das", "e"})
+_ARTICLES = frozenset({"o", "a", "os", "as", "um", "uma", "uns", "umas"})
+_HEDGE_STOP = frozenset({"seja", "melhor", "mesmo"})  # "ou seja", "ou melhor", "ou mesmo" join no candidates
+_YEAR = re.compile(r"^\d{3,4}$")
+
+
+def _variants(word: str) -> set[str]:
+    """Gender and number forms of a lower-case accepted word (an adjective or a demonym): "mineiro" -> mineira,
+    mineiros, mineiras; "portugues" -> portuguesa, portugueses; "federal" -> federais."""
+    out = {word}
+    if len(word) < 4 or not word.isalpha():
+        return out
+    for sing, forms in (("os", ("o", "a", "as")), ("as", ("a", "o", "os")), ("o", ("a", "os", "as"))):
+        if word.endswith(sing):
+            stem = word[: -len(sing)]
+            out |= {stem + f for f in forms}
+            return out
+    if word.endswith("a"):
+        out |= {word[:-1] + f for f in ("o", "os", "as")}
+    elif word.endswith("es"):
+        out |= {word + "a", word + "es", word + "as"}
+    elif word.endswith("e"):
+        out.add(word + "s")
+    elif word.endswith("l"):
+        out.add(word[:-1] + "is")
+    elif word.endswith(("r", "z")):
+        out.add(word + "es")
+    elif word.endswith("m"):
+        out.add(word[:-1] + "ns")
+    return out
+
+
+def _pattern(alias: str) -> tuple[frozenset[str], ...]:
+    """The token pattern of an accepted form or a wrong candidate. A form written in lower case (an adjective, a
+    demonym: "mineiro") also matches its gender and number forms; a name keeps its exact spelling."""
+    tokens = match_normalize(alias).split()
+    inflect = alias == alias.lower() and any(ch.isalpha() for ch in alias)
+    return tuple(frozenset(_variants(t) if inflect else {t}) for t in tokens)
+
+
+@dataclass
+class _Parsed:
+    """An answer as normalized tokens, each with its clause, its sentence and where it comes from: "resposta"
+    (the answer proper), "eco" (an echoed prompt section) or "pergunta" (a sentence that asks, or echoes the
+    question)."""
+
+    tokens: list[str] = field(default_factory=list)
+    clause: list[int] = field(default_factory=list)
+    sentence: list[int] = field(default_factory=list)
+    origin: list[str] = field(default_factory=list)
+    entry: list[int] = field(default_factory=list)  # the numbered or bulleted list entry it is in, -1 outside
+    options: set[int] = field(default_factory=set)  # the entries that are options of a lettered list (a, b, c …)
+    clause_tokens: list[list[int]] = field(default_factory=list)  # clause -> its token positions
+    clause_sentence: list[int] = field(default_factory=list)
+    clause_caps: list[set[str]] = field(default_factory=list)  # clause -> its words written with a capital
+
+
+def _split_sentences(text: str) -> list[tuple[str, bool]]:
+    """(sentence, asks): a period after one letter or a title ("D. Pedro", "Dr.") ends no sentence; a Roman
+    numeral does ("Pedro I. Depois")."""
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.group(0).startswith("."):
+            before = text[start : m.start()].split()
+            word = before[-1].strip("([\"'") if before else ""
+            if word.isalpha() and ((len(word) == 1 and word not in "IVX") or word.casefold() in _ABBREVIATIONS):
+                continue
+        out.append((text[start : m.end()], "?" in m.group(0)))
+        start = m.end()
+    if text[start:].strip():
+        out.append((text[start:], False))
+    return out
+
+
+def _similar(a: Sequence[str], b: Sequence[str]) -> bool:
+    sa, sb = set(a), set(b)
+    return bool(sa) and len(sa & sb) / len(sa | sb) >= 0.8
+
+
+def _parse(answer: str, question_tokens: Sequence[str]) -> _Parsed:
+    p = _Parsed()
+    text = answer or ""
+    cuts = list(_SECTION.finditer(text))
+    sections = [("resposta", text[: cuts[0].start()] if cuts else text)]
+    for n, m in enumerate(cuts):
+        end = cuts[n + 1].start() if n + 1 < len(cuts) else len(text)
+        name = strip_accents(m.group(1).casefold())
+        sections.append(("resposta" if name in _ANSWER_SECTIONS else "eco", text[m.end() : end]))
+    n_sentence, n_entry = 0, 0
+    pieces = []  # (origin, list entry, text)
+    for origin, body in sections:
+        parts = _BULLET.sub("\0", strip_enumeration(body, "\0")).split("\0")
+        for n, part in enumerate(parts):
+            head, *options = split_lettered(part)
+            pieces.append((origin, n_entry if n else -1, head))
+            n_entry += 1 if n else 0
+            for option in options:
+                # an option is its first sentence: what follows ("… c) Brasília. A capital é Brasília.") is the
+                # answer speaking again, outside the list
+                end = _SENTENCE_END.search(option.strip())
+                cut = option.index(option.strip()) + end.end() if end else len(option)
+                p.options.add(n_entry)
+                pieces.append((origin, n_entry, option[:cut]))
+                if option[cut:].strip():
+                    pieces.append((origin, -1, option[cut:]))
+                n_entry += 1
+    for origin, entry, body in pieces:
+        for sentence, asks in _split_sentences(body):
+            raw = _CLAUSE_SPLIT.split(sentence)
+            clauses = [match_normalize(_IS_RE.sub(_IS, c)).split() for c in raw]
+            words = [re.findall(r"[^\W\d_]+", c) for c in raw]
+            words[0] = words[0][1:]  # the sentence's first word has a capital anyway
+            caps = [{strip_accents(w.casefold()) for w in ws if w[0].isupper()} for ws in words]
+            flat = [t for c in clauses for t in c]
+            if not flat:
+                continue
+            where = origin
+            if origin == "resposta" and (asks or (len(flat) >= 3 and _similar(flat, question_tokens))):
+                where = "pergunta"
+            for c, cap in zip(clauses, caps, strict=True):
+                if not c:
+                    continue
+                positions = []
+                for t in c:
+                    positions.append(len(p.tokens))
+                    p.tokens.append(t)
+                    p.clause.append(len(p.clause_tokens))
+                    p.sentence.append(n_sentence)
+                    p.origin.append(where)
+                    p.entry.append(entry)
+                p.clause_tokens.append(positions)
+                p.clause_sentence.append(n_sentence)
+                p.clause_caps.append(cap)
+            n_sentence += 1
+    return p
+
+
+def _find(tokens: Sequence[str], pattern: tuple[frozenset[str], ...]) -> list[tuple[int, int]]:
+    n = len(pattern)
+    if not n:
+        return []
+    return [(i, i + n) for i in range(len(tokens) - n + 1) if all(tokens[i + k] in pattern[k] for k in range(n))]
+
+
+@dataclass
+class _Occurrence:
+    start: int
+    end: int
+    form: str  # the accepted form or wrong candidate as written in the question file
+
+
+class _Judge:
+    """The state of one judgement: the parsed answer, the question's words, the spans of every candidate."""
+
+    def __init__(self, answer: str, question: str):
+        self.question_norm = match_normalize(question or "")
+        self.question_tokens = self.question_norm.split()
+        self.p = _parse(answer, self.question_tokens)
+        self.stems = {
+            w[:5]
+            for w in self.question_tokens
+            if len(w) >= 4 and w.isalpha() and w not in STOPWORDS_PT and w not in _QUESTION_WORDS
+        }
+        self.relations_asked = {_RELATIONS[w] for w in self.question_tokens if w in _RELATIONS}
+        self.spans: list[tuple[int, int]] = []  # every candidate span (accepted or wrong): lists and negation
+
+    def in_question(self, form: str) -> bool:
+        needle = match_normalize(form)
+        return bool(needle) and f" {needle} " in f" {self.question_norm} "
+
+    def occurrences(self, forms: Sequence[str]) -> list[_Occurrence]:
+        out = []
+        for form in forms:
+            out += [_Occurrence(s, e, form) for s, e in _find(self.p.tokens, _pattern(form))]
+        return out
+
+    # ---- one occurrence ----------------------------------------------------------------------------------------
+
+    def _clause_start(self, i: int) -> int:
+        return self.p.clause_tokens[self.p.clause[i]][0]
+
+    def _clause_end(self, i: int) -> int:
+        return self.p.clause_tokens[self.p.clause[i]][-1] + 1
+
+    def negated(self, o: _Occurrence) -> bool:
+        """ "não é X", "nem X", "em vez de X" (a negator up to 4 words before, in the same clause, with no copula
+        in between except right after it: "o estado que não faz fronteira é o Acre" does not negate Acre), or
+        "X não é/foi"."""
+        t = self.p.tokens
+        lo = self._clause_start(o.start)
+        for k in range(o.start - 1, max(lo, o.start - 5) - 1, -1):
+            if t[k] in _NEGATION_STOP or any(s < k + 1 <= e - 1 or (s <= k < e) for s, e in self.spans if e <= o.start):
+                break
+            negator = t[k] in _NEGATORS or (
+                t[k] in ("de", "do", "da", "of") and k > lo and t[k - 1] in ("vez", "inves", "instead")
+            )
+            if negator:
+                between = t[k + 1 : o.start]
+                if any(w in _NOT_A_NEGATION for w in between):
+                    return False
+                return not any(w in _COPULAS for w in between[1:])
+        end = self._clause_end(o.start)
+        # "X não é/foi …", and the English order "X is/was not …"
+        first, second = (t[o.end], t[o.end + 1]) if o.end + 1 < end else ("", "")
+        return (
+            (first in _NEGATORS and second in _COPULAS)
+            or (first in _EN_COPULAS and second in _NEGATORS)
+            or (first in _NEGATORS and second == "t")
+        ) and (o.end + 2 >= end or t[o.end + 2] not in _NOT_A_NEGATION)
+
+    def in_passing(self, o: _Occurrence) -> bool:
+        """ "filho de X", "sucessor de X", "sucedido por X": X is named as someone else's relative or
+        predecessor. Not when the question asks about that relation or its converse ("Quem foi o pai de
+        Pedro I?" makes "Pedro I era filho de João VI" an answer)."""
+        t, lo = self.p.tokens, self._clause_start(o.start)
+        k = o.start - 1
+        if k - 1 >= lo and t[k] in _RELATION_OF:
+            k -= 1
+        return k >= lo and t[k] in _RELATIONS and _RELATIONS[t[k]] not in self.relations_asked
+
+    def _content(self, positions: Sequence[int]) -> list[int]:
+        """The content words among ``positions`` that lie outside every candidate span."""
+        t = self.p.tokens
+        return [
+            i
+            for i in positions
+            if len(t[i]) >= 4
+            and t[i].isalpha()
+            and t[i] not in STOPWORDS_PT
+            and not any(s <= i < e for s, e in self.spans)
+        ]
+
+    def relevant(self, clause: int) -> bool:
+        """Does the clause talk about what the question asks (a word of the question, by its first 5 letters)? A
+        clause with no word of its own besides candidates ("…, Pedro II"), or one more short item of a list ("o
+        samba, o choro, a bossa nova, o forró": an article and a word or two), continues the clause before it."""
+        if not self.stems:
+            return True
+        while True:
+            positions = self.p.clause_tokens[clause]
+            content = self._content(positions)
+            if any(self.p.tokens[i][:5] in self.stems for i in content):
+                return True
+            first = clause == 0 or self.p.clause_sentence[clause - 1] != self.p.clause_sentence[clause]
+            if content and (first or not self.list_item(positions)):
+                return False
+            if first:
+                return True
+            clause -= 1
+
+    def list_item(self, positions: Sequence[int]) -> bool:
+        """A clause that is one short item of a list: an article or nothing, then 1 to 3 words (a candidate span
+        counting as one), no verb-like function word ("o choro", "a bossa nova", "Pedro II")."""
+        t = self.p.tokens
+        words = [i for i in positions if not any(s < i < e for s, e in self.spans)]
+        if words and t[words[0]] in _ARTICLES:
+            words = words[1:]
+        return 1 <= len(words) <= 3 and not any(t[i] in _LIST_STOP for i in words)
+
+    # ---- items of a sentence (lists and hedges) ---------------------------------------------------------------
+
+    def items(self, sentence: int) -> list[tuple[str, list[int]]]:
+        """(connector before it, positions) of each item of a sentence: clauses, cut again at "e" and "ou"
+        outside candidate spans ("Costa e Silva" is one item). Connector: "," (a clause break), "e" or "ou"."""
+        out: list[tuple[str, list[int]]] = []
+        t = self.p.tokens
+        for c, positions in enumerate(self.p.clause_tokens):
+            if self.p.clause_sentence[c] != sentence:
+                continue
+            connector, current = ",", []
+            for i in positions:
+                inside = any(s <= i < e for s, e in self.spans)
+                nxt = t[i + 1] if i + 1 < len(t) and self.p.clause[i + 1] == c else ""
+                if not inside and (t[i] in _AND or (t[i] in _OR and nxt not in _HEDGE_STOP)):
+                    if current:
+                        out.append((connector, current))
+                    connector, current = ("e" if t[i] in _AND else "ou"), []
+                else:
+                    current.append(i)
+            if current:
+                out.append((connector, current))
+        return out
+
+    def item_size(self, positions: Sequence[int]) -> int:
+        """Words of an item, a candidate span counting as one."""
+        return len([i for i in positions if not any(s < i < e for s, e in self.spans)])
+
+    def fact_item(self, item: Sequence[int]) -> bool:
+        """An item that is one entry of a list of facts: after the list's frame (up to its last verb: "Os pais de
+        D. Pedro I eram …") and an article, a fact with at most 2 words around it ("José de Alvarenga Peixoto",
+        "João VI de Portugal")."""
+        t = self.p.tokens
+        cut = max((k for k, i in enumerate(item) if t[i] in _COPULAS or t[i] in _LIST_VERBS), default=-1)
+        rest = list(item[cut + 1 :])
+        if rest and t[rest[0]] in _ARTICLES:
+            rest = rest[1:]
+        if not rest or not any(s in rest for s, _ in self.spans):
+            return False
+        return self.item_size(rest) <= 3
+
+    def candidate_item(self, item: Sequence[int]) -> bool:
+        """An item that looks like one more candidate of a list: 1 to 4 words; a name or a number (its first word
+        written with a capital, or digits), or a single word; not starting with a preposition, conjunction or
+        verb of the list's frame; and not the frame itself (no word of the question: "Participaram da
+        Inconfidência Mineira, …"). "no Planalto Central", "inaugurada em 1960" are details, not candidates."""
+        t, first = self.p.tokens, self.p.tokens[item[0]]
+        size, capital = self.item_size(item), first in self.p.clause_caps[self.p.clause[item[0]]]
+        if not 1 <= size <= 4 or (first in _LIST_STOP and not capital):  # "Pará" is a name, "para" is not
+            return False
+        if not (first.isdigit() or capital or size == 1):
+            return False
+        content = self._content(item)
+        if any(t[i][:5] in self.stems for i in content):
+            return False
+        return bool(content) or any(s in item for s, _ in self.spans)
+
+
+def _has(item: Sequence[int], occs: Sequence[_Occurrence]) -> bool:
+    return any(o.start in item for o in occs)
+
+
+def judge_acerto(
+    answer: str, accepted: AcceptedAnswers, wrong: Sequence[str] = (), question: str = "", tipo: str = ""
+) -> Verdict:
+    """acerto of one answer, and the named check that decided (:data:`CHECKS`). Deterministic plain rules on the
+    normalized text; the first that applies decides:
+
+    1. an accepted form that the question itself contains proves nothing ("Constituição de 1824" for a question
+       about the Constitution of 1824), unless every form of that fact is in the question;
+    2. only the answer proper counts: not an echoed prompt section (``### Input:``, ``Contexto:``: **eco**), not
+       a sentence that asks (``?``) or repeats the question (**pergunta**);
+    3. an occurrence of the fact counts when it is not negated ("não é X": **negacao**) and not a mention in
+       passing ("filho de X": **de-passagem**); a bare year with a wrong day or month in a question that accepts
+       the date is not the fact (**data-errada**); fewer facts than required: **sem-fato** /
+       **fatos-insuficientes**;
+    4. with the facts asserted, the answer is still not correct when it also negates one (**negacao**), hedges
+       ("X ou Y": **hesitacao**), lists candidates without choosing or mixes facts with other items (**lista**),
+       asserts a known wrong candidate ``wrong`` outside an accepted form (**candidato-errado**), or drops a year
+       among many years in a clause unrelated to the question (**muitos-anos**); otherwise **fato**.
+
+    ``tipo == "aberta"`` (an open question) skips the list and many-years checks: long answers are expected.
+    """
+    j = _Judge(answer, question)
+    t, p = j.p.tokens, j.p
+    facts = []  # per fact: (usable forms, forms the question contains)
+    for fact in accepted.facts:
+        own = [a for a in fact if not j.in_question(a)]
+        facts.append((own or list(fact), [a for a in fact if a not in own] if own else []))
+    fact_occ = [j.occurrences(usable) for usable, _ in facts]
+    wrong_forms = [w for w in (w.strip() for w in wrong) if w and match_normalize(w) and not j.in_question(w)]
+    wrong_occ = [
+        o
+        for o in j.occurrences(wrong_forms)
+        if not any(a.start < o.end and o.start < a.end for occ in fact_occ for a in occ)
+    ]
+    j.spans = sorted({(o.start, o.end) for occ in fact_occ for o in occ} | {(o.start, o.end) for o in wrong_occ})
+
+    asserted: list[list[_Occurrence]] = []
+    reasons: list[Verdict | None] = []
+    for (usable, in_q), occ in zip(facts, fact_occ, strict=True):
+        mine = [o for o in occ if p.origin[o.start] == "resposta"]
+        negated = [o for o in mine if j.negated(o)]
+        passing = [o for o in mine if o not in negated and j.in_passing(o)]
+        good = [o for o in mine if o not in negated and o not in passing]
+        reason = None
+        bad_date = _wrong_date(j, good, usable)
+        if bad_date:
+            reason, good = Verdict(False, "data-errada", f"ano certo, data '{bad_date}'"), []
+        elif negated:
+            reason = Verdict(False, "negacao", f"nega '{negated[0].form}'")
+        elif passing:
+            reason = Verdict(False, "de-passagem", f"'{passing[0].form}' só de passagem")
+        else:
+            echoed = [o for o in occ if p.origin[o.start] != "resposta"]
+            if echoed and p.origin[echoed[0].start] == "eco":
+                reason = Verdict(False, "eco", f"'{echoed[0].form}' só no eco do prompt")
+            elif echoed:
+                reason = Verdict(False, "pergunta", f"'{echoed[0].form}' só numa pergunta")
+            elif in_q and any(p.origin[o.start] == "resposta" for o in j.occurrences(in_q)):
+                reason = Verdict(False, "pergunta", f"'{in_q[0]}' está na própria pergunta")
+        asserted.append(good)
+        reasons.append(reason)
+
+    found = sum(bool(g) for g in asserted)
+    if found < accepted.required:
+        for good, reason in zip(asserted, reasons, strict=True):
+            if not good and reason is not None:
+                return reason
+        if found == 0:
+            return Verdict(False, "sem-fato", "nenhuma forma aceita")
+        return Verdict(False, "fatos-insuficientes", f"{found} de {accepted.required} fatos")
+
+    for good, reason in zip(asserted, reasons, strict=True):
+        if good and reason is not None and reason.check == "negacao":
+            return Verdict(False, "negacao", f"afirma e {reason.detail}")
+    verdict = _hedge(j, fact_occ, asserted)
+    if verdict is None and tipo != "aberta":
+        verdict = _list(j, accepted, fact_occ, asserted)
+    if verdict is None:
+        for o in wrong_occ:
+            if (
+                p.origin[o.start] == "resposta"
+                and not j.negated(o)
+                and not j.in_passing(o)
+                and not any(t[i] in _TIME_SHIFT for i, s in enumerate(p.sentence) if s == p.sentence[o.start])
+                and j.relevant(p.clause[o.start])
+            ):
+                verdict = Verdict(False, "candidato-errado", f"também afirma '{o.form}'")
+                break
+    if verdict is None and tipo != "aberta":
+        verdict = _many_years(j, fact_occ, asserted)
+    if verdict is not None:
+        return verdict
+    forms = [g[0].form for g in asserted if g]
+    if len(accepted.facts) == 1:
+        return Verdict(True, "fato", f"afirma '{forms[0]}'")
+    return Verdict(True, "fato", f"{len(forms)} de {len(accepted.facts)} fatos")
+
+
+def _wrong_date(j: _Judge, good: Sequence[_Occurrence], usable: Sequence[str]) -> str:
+    """The answer's date when the fact was found only as a bare year ("1888") but the question accepts a full
+    date ("13 de maio de 1888") and the answer gives another day or month in that sentence; else ""."""
+    if not good or not all(_YEAR.match(match_normalize(o.form)) for o in good):
+        return ""
+    wanted = set()
+    for form in usable:
+        tk = match_normalize(form).split()
+        wanted |= {(tk[i], tk[i + 2]) for i in range(len(tk) - 2) if tk[i + 1] == "de" and tk[i + 2] in MONTHS}
+    if not wanted:
+        return ""
+    t, sentences = j.p.tokens, {j.p.sentence[o.start] for o in good}
+    given = [
+        (t[i], t[i + 2])
+        for i in range(len(t) - 2)
+        if j.p.sentence[i] in sentences and t[i].isdigit() and t[i + 1] == "de" and t[i + 2] in MONTHS
+    ]
+    if given and not any(d in wanted for d in given):
+        return f"{given[0][0]} de {given[0][1]}"
+    return ""
+
+
+def _hedge(j: _Judge, fact_occ, asserted) -> Verdict | None:
+    """ "Pode ser Rio de Janeiro, São Paulo ou Brasília": an "ou" joins an item holding the fact and an item
+    with other content and none of the fact's forms. The disjunction runs left through short items ("X, Y ou
+    Z"); "ou seja", "ou melhor" join nothing."""
+    for f, good in enumerate(asserted):
+        for sentence in sorted({j.p.sentence[o.start] for o in good}):
+            items = j.items(sentence)
+            for b, (connector, _) in enumerate(items):
+                if connector != "ou" or b == 0:
+                    continue
+                lo = b - 1
+                while lo > 0 and j.item_size(items[lo - 1][1]) <= 5 and items[lo][0] in (",", "ou"):
+                    if j.p.tokens[items[lo][1][0]] in _CONNECTIVES:
+                        break
+                    lo -= 1
+                group = [pos for _, pos in items[lo : b + 1]]
+                if not any(_has(g, good) for g in group):
+                    continue
+                for g in group:
+                    if not _has(g, fact_occ[f]) and (j._content(g) or any(s in g for s, _ in j.spans)):
+                        shown = " ".join(j.p.tokens[i] for i in g)
+                        return Verdict(False, "hesitacao", f"hesita: '{shown}' ou '{good[0].form}'")
+    return None
+
+
+def _list(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdict | None:
+    """A list of candidates: a run of consecutive items of a sentence, each a bare fact (nothing but an accepted
+    form) or a candidate item (:meth:`_Judge.candidate_item`). One fact asked: a bare fact among 2+ other
+    candidates ("Rio de Janeiro, São Paulo, Brasília, Salvador e Recife"). Several facts asked: 2+ bare facts
+    and another candidate in the same run (facts mixed with others), or a numbered or bulleted list of 3+
+    entries where 2+ entries hold facts and another holds none ("1. Castelo Branco 2. Rademaker 3. Médici")."""
+    every = [o for occ in fact_occ for o in occ]
+    p = j.p
+    entries = {e for e, origin in zip(p.entry, p.origin, strict=True) if e >= 0 and origin == "resposta"}
+    where = {p.entry[o.start] for good in asserted for o in good}  # the entries that state the fact (-1: no list)
+    options = entries & p.options
+    if len(options) >= 3:
+        # a multiple-choice list ("a) … b) … c) …"): the fact in some options and not in others is no choice
+        holding = where & options
+        if holding and len(options - holding) >= 2 and where <= options:  # no statement outside the options
+            return Verdict(False, "lista", f"{len(options)} alternativas (a, b, c …) sem escolher")
+    if len(entries) >= 3 and len(where) == 1 and -1 not in where:
+        # the fact (or every fact asked) stated in one entry of a numbered or bulleted list (and nowhere else)
+        # whose other entries each open with another candidate ("1. Juscelino Kubitschek 2. João Goulart 3. Nereu
+        # Ramos"; "1. Castelo Branco, Costa e Silva … 2. Tancredo Neves, José Sarney …"): alternatives, not a
+        # choice
+        first_item: dict[int, list[int]] = {}
+        for sentence in sorted(set(p.sentence)):
+            for _, item in j.items(sentence):
+                if item:
+                    first_item.setdefault(p.entry[item[0]], item)
+        heads = {
+            " ".join(p.tokens[i] for i in item)
+            for e, item in first_item.items()
+            if e in entries - where and not any(o.start in item for o in every) and _name_head(j, item)
+        }
+        if len(heads) >= 2:
+            return Verdict(False, "lista", f"lista {len(heads) + 1} entradas sem escolher")
+    if len(accepted.facts) > 1 and len(entries) >= 3:
+        with_fact = {p.entry[o.start] for o in every if p.entry[o.start] >= 0}
+        without = [
+            e for e in entries if e not in with_fact and j._content([i for i, x in enumerate(p.entry) if x == e])
+        ]
+        if len(with_fact) >= 2 and without:
+            return Verdict(False, "lista", f"mistura {len(with_fact)} fatos com {len(without)} outros itens")
+    for sentence in sorted({j.p.sentence[o.start] for good in asserted for o in good}):
+        runs, bare, others = [], 0, 0
+        for _, item in [*j.items(sentence), ("", [])]:
+            covered = {i for o in every if o.start in item for i in range(o.start, o.end)}
+            if item and covered and (set(item) <= covered or (len(accepted.facts) > 1 and j.fact_item(item))):
+                bare += 1
+            elif item and not covered and j.candidate_item(item):
+                others += 1
+            else:
+                runs.append((bare, others))
+                bare, others = 0, 0
+        for bare, others in runs:
+            if len(accepted.facts) == 1 and bare and others >= 2:
+                return Verdict(False, "lista", f"lista {others + bare} candidatos sem escolher")
+            if len(accepted.facts) > 1 and bare and others and bare + others >= 2:
+                return Verdict(False, "lista", f"mistura {bare} fatos com {others} outros itens")
+    return None
+
+
+def _name_head(j: _Judge, item: Sequence[int]) -> bool:
+    """The first item of a list entry is a name: 2 to 4 words, each after the first written with a capital or a
+    number ("Nereu Ramos", "Isabel (1846 – 1921)"), no function word, no word of the question. (An entry's first
+    word is always capitalized, so it proves nothing; "Fica no Distrito Federal" is a sentence, not a name.)"""
+    t = j.p.tokens
+    caps = j.p.clause_caps[j.p.clause[item[0]]]
+    inner = [i for i in item[1:-1] if t[i] in _NAME_PARTICLES]  # "Fernando Collor de Mello", "Costa e Silva"
+    words = [i for i in item if i not in inner]
+    if not 2 <= len(words) <= 4 or any(t[i] in STOPWORDS_PT or t[i][:5] in j.stems for i in words):
+        return False
+    return all(t[i] in caps or t[i].isdigit() for i in words[1:])
+
+
+def _many_years(j: _Judge, fact_occ, asserted) -> Verdict | None:
+    """A year asked, and the answer names 3+ other years: the year counts only in a clause that speaks of what
+    the question asks ("a independência veio em 1822"), not as one more date in a chronology."""
+    t = j.p.tokens
+    accepted_years = {t[i] for occ in fact_occ for o in occ for i in range(o.start, o.end)}
+    years = {w for w, origin in zip(t, j.p.origin, strict=True) if origin == "resposta" and _YEAR.match(w)}
+    others = years - accepted_years
+    if len(others) < 3:
+        return None
+    for good in asserted:
+        if good and all(_YEAR.match(match_normalize(o.form)) for o in good):
+            if not any(j.relevant(j.p.clause[o.start]) for o in good):
+                return Verdict(False, "muitos-anos", f"'{good[0].form}' entre {len(years)} anos")
+    return None
