@@ -468,6 +468,8 @@ _NAME_PARTICLES = frozenset({"de", "da", "do", "dos", "das", "e"})
 _ARTICLES = frozenset({"o", "a", "os", "as", "um", "uma", "uns", "umas"})
 _HEDGE_STOP = frozenset({"seja", "melhor", "mesmo"})  # "ou seja", "ou melhor", "ou mesmo" join no candidates
 _YEAR = re.compile(r"^\d{3,4}$")
+_DURATION = re.compile(r"^(\d+) (?:anos|years)$")
+_RANGE_WORDS = frozenset({"ate", "e", "to", "until", "and"})  # "a" (de 1930 a 1945) is dropped as an article
 
 
 def _variants(word: str) -> set[str]:
@@ -638,6 +640,22 @@ class _Judge:
         out = []
         for form in forms:
             out += [_Occurrence(s, e, form) for s, e in _find(self.p.tokens, _pattern(form))]
+            out += [_Occurrence(s, e, form) for s, e in self._year_ranges(form)]
+        return out
+
+    def _year_ranges(self, form: str) -> list[tuple[int, int]]:
+        """A duration ("15 anos") is also stated by a range of years that long: "de 1930 a 1945", "1930–1945",
+        "entre 1930 e 1945", "from 1930 to 1945"."""
+        m = _DURATION.match(match_normalize(form))
+        if not m:
+            return []
+        t, years, out = self.p.tokens, int(m.group(1)), []
+        for i in range(len(t) - 1):
+            for j in (i + 1, i + 2):
+                if j >= len(t) or (j == i + 2 and t[i + 1] not in _RANGE_WORDS):
+                    continue
+                if _YEAR.match(t[i]) and _YEAR.match(t[j]) and int(t[j]) - int(t[i]) == years:
+                    out.append((i, j + 1))
         return out
 
     # ---- one occurrence ----------------------------------------------------------------------------------------

