@@ -339,7 +339,40 @@ def _seeds(run: Run) -> str:
             f"| {r['system']} | {r.get('seeds', '')} | {fixed(num(r, 'mean'))} | {fixed(num(r, 'min'))} | "
             f"{fixed(num(r, 'max'))} |"
         )
-    return "\n".join(out) + "\n"
+    reading = _seeds_reading(run, rows)
+    return "\n".join(out) + "\n" + (f"\n{reading}\n" if reading else "")
+
+
+# the comparison each fine-tuned system's seed range is read against: the same system without the adapter
+SEED_COMPARISONS = {"finetuned": "base", "rag+finetuned": "rag"}
+
+
+def _seeds_reading(run: Run, rows: Sequence[dict]) -> str:
+    """Is the adapter's effect larger than what the training seed alone moves? For each fine-tuned system: its
+    range across the seeds, against the reference's paired difference with the same system without adapter."""
+    sentences = []
+    for r in rows:
+        system, low, high = r.get("system", ""), num(r, "min"), num(r, "max")
+        other = SEED_COMPARISONS.get(system)
+        if low is None or high is None or other is None or system not in SYSTEM_PHRASES:
+            continue
+        width = high - low
+        text = (
+            f"{SYSTEM_PHRASES[system]}, acerto de {pt(fixed(low))} a {pt(fixed(high))} entre as "
+            f"{r.get('seeds', '?')} sementes (faixa de {pt(fixed(width))})"
+        )
+        pr = pair(run, system, other)
+        if pr is not None:
+            verdict = (
+                "é maior que a faixa: não é só ruído de semente"
+                if abs(pr.diff) > width
+                else "está dentro da faixa: pode ser ruído de semente"
+            )
+            text += f", e a diferença para {SYSTEM_PHRASES[other]} na referência, {pt(signed(pr.diff))}, {verdict}"
+        sentences.append(text)
+    if not sentences:
+        return ""
+    return "**Leitura das sementes**: " + "; ".join(sentences) + "."
 
 
 # ---------------------------------------------------------------------------------------------------------------

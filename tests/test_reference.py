@@ -329,6 +329,17 @@ def test_readme_with_both_runs_and_seeds(tmp_path):
     avaliacao = re.search(r"<!-- gerado: tabela-avaliacao -->\n(.*?)<!-- fim", text, re.S).group(1)
     assert "| finetuned | 1/4 = 0.25 [0.00, 0.90] | 0.30 | 1.00 | 0 |" in avaliacao
     assert "| finetuned | 3 | 0.10 | 0.05 | 0.20 |" in avaliacao
+    reading = avaliacao.split("**Leitura das sementes**: ", 1)[1].splitlines()[0]
+    assert reading == (
+        "o ajuste fino sozinho, acerto de 0,05 a 0,20 entre as 3 sementes (faixa de 0,15), e a diferença para o "
+        "modelo base na referência, +0,25, é maior que a faixa: não é só ruído de semente."
+    )
+    # a wider spread than the difference: the README says it may be seed noise
+    from llamawiki import readme
+    from llamawiki.runs import load_run
+
+    wide = [{"system": "finetuned", "seeds": "3", "mean": "0.2", "min": "0.0", "max": "0.5"}]
+    assert readme._seeds_reading(load_run(run), wide).endswith("está dentro da faixa: pode ser ruído de semente.")
     assert "Das 4 perguntas, 1 está no treino" in avaliacao
 
 
