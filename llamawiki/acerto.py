@@ -465,7 +465,6 @@ _LIST_STOP = frozenset(
 _CONNECTIVES = frozenset({"que", "qual", "onde", "quando", "cujo", "cuja", "como", "pois", "porque", "mas"})
 _LIST_VERBS = frozenset({"incluem", "inclui", "incluiam", "foram", "sao", "eram", "como"})
 _NAME_PARTICLES = frozenset({"de", "da", "do", "dos", "das", "e"})
-_ARTICLES = frozenset({"o", "a", "os", "as", "um", "uma", "uns", "umas"})
 _HEDGE_STOP = frozenset({"seja", "melhor", "mesmo"})  # "ou seja", "ou melhor", "ou mesmo" join no candidates
 _YEAR = re.compile(r"^\d{3,4}$")
 _DURATION = re.compile(r"^(\d+) (?:anos|years)$")
@@ -733,12 +732,10 @@ class _Judge:
             clause -= 1
 
     def list_item(self, positions: Sequence[int]) -> bool:
-        """A clause that is one short item of a list: an article or nothing, then 1 to 3 words (a candidate span
-        counting as one), no verb-like function word ("o choro", "a bossa nova", "Pedro II")."""
+        """A clause that is one short item of a list: 1 to 3 words (a candidate span counting as one; articles are
+        gone with the normalization), no verb-like function word ("o choro", "a bossa nova", "Pedro II")."""
         t = self.p.tokens
         words = [i for i in positions if not any(s < i < e for s, e in self.spans)]
-        if words and t[words[0]] in _ARTICLES:
-            words = words[1:]
         return 1 <= len(words) <= 3 and not any(t[i] in _LIST_STOP for i in words)
 
     # ---- items of a sentence (lists and hedges) ---------------------------------------------------------------
@@ -771,13 +768,11 @@ class _Judge:
 
     def fact_item(self, item: Sequence[int]) -> bool:
         """An item that is one entry of a list of facts: after the list's frame (up to its last verb: "Os pais de
-        D. Pedro I eram …") and an article, a fact with at most 2 words around it ("José de Alvarenga Peixoto",
+        D. Pedro I eram …"), a fact with at most 2 words around it ("José de Alvarenga Peixoto",
         "João VI de Portugal")."""
         t = self.p.tokens
         cut = max((k for k, i in enumerate(item) if t[i] in _COPULAS or t[i] in _LIST_VERBS), default=-1)
         rest = list(item[cut + 1 :])
-        if rest and t[rest[0]] in _ARTICLES:
-            rest = rest[1:]
         if not rest or not any(s in rest for s, _ in self.spans):
             return False
         return self.item_size(rest) <= 3
