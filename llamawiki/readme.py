@@ -329,7 +329,8 @@ def _seeds(run: Run) -> str:
     if not rows or "system" not in columns:
         return ""
     out = [
-        "Variação entre sementes do treino (um adaptador por semente; acerto médio, mínimo e máximo):",
+        "Variação entre sementes do treino (um adaptador por semente, o da referência incluído; acerto médio, mínimo e "
+        "máximo):",
         "",
         "| sistema | sementes | acerto médio | mínimo | máximo |",
         "|---|---:|---:|---:|---:|",
@@ -365,7 +366,7 @@ def _seeds_reading(run: Run, rows: Sequence[dict]) -> str:
         if pr is not None:
             verdict = (
                 "é maior que a faixa: não é só ruído de semente"
-                if abs(pr.diff) > width
+                if round(abs(pr.diff), 2) > round(width, 2)  # as the sentence shows them: 0,02 is not above 0,02
                 else "está dentro da faixa: pode ser ruído de semente"
             )
             text += f", e a diferença para {SYSTEM_PHRASES[other]} na referência, {pt(signed(pr.diff))}, {verdict}"

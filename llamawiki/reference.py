@@ -404,16 +404,33 @@ SEEDS_BEGIN, SEEDS_END = "<!-- sementes -->", "<!-- fim: sementes -->"
 
 
 def seed_label(run: Run) -> str:
-    """A seed run's label: ``s3`` -> ``3`` (the folder names make avaliacao SEEDS=... gives them)."""
-    return run.name[1:] if re.fullmatch(r"s\d+", run.name) else run.name
+    """A seed run's label: ``s3`` -> ``3`` (the folder names make avaliacao SEEDS=... gives them). The main run's
+    own adapter: its training seed (run_config.json, when the adapter on disk is the one the run used) and
+    "referência", or "referência" alone."""
+    if re.fullmatch(r"s\d+", run.name):
+        return run.name[1:]
+    seed = (_adapter_summary(run.manifest, Path.cwd()) or {}).get("seed")
+    return f"{seed} (referência)" if seed is not None else "referência"
+
+
+def spread_runs(run_dir: str | os.PathLike[str], seed_dirs: Sequence[str | os.PathLike[str]]) -> list[Run]:
+    """The runs the seed spread is taken over: the run itself (its own adapter is one more seed: the one its
+    README numbers come from, unless a seed run used the same adapter) and one run per extra seed."""
+    run = load_run(run_dir)
+    seed_runs = [load_run(d) for d in seed_dirs]
+    if not seed_runs:
+        raise UserError(f"{run.path}: no seed run given")
+    own = _adapter_sha(run)
+    if own is not None and own in {_adapter_sha(r) for r in seed_runs}:
+        return seed_runs  # its adapter is one of the seeds' already: counted once
+    return [run, *seed_runs]
 
 
 def seed_spread(seed_runs: Sequence[Run]) -> list[dict]:
     """Per fine-tuned system: acerto's mean, min and max across the seed runs, and each seed's value."""
     rows = []
     for system in SEEDS_SYSTEMS:
-        values = [(seed_label(r), num(r.metric(system), "acerto")) for r in seed_runs]
-        values = [(label, v) for label, v in values if v is not None]
+        values = [(seed_label(r), v) for r in seed_runs if (v := num(r.metric(system), "acerto")) is not None]
         if not values:
             continue
         rates = [v for _, v in values]
@@ -435,7 +452,8 @@ def seeds_section(rows: Sequence[dict], n_questions: int) -> str:
         SEEDS_BEGIN,
         "## Variação entre sementes do treino",
         "",
-        f"Um adaptador por semente (`make avaliacao SEEDS=...`), as mesmas {n_questions} perguntas: quanto o acerto "
+        f"Um adaptador por semente (`make avaliacao SEEDS=...`, mais o adaptador desta execução, marcado "
+        f"referência), as mesmas {n_questions} perguntas: quanto o acerto "
         "dos sistemas ajustados muda só com a semente do treino (inicialização do LoRA, ordem dos dados, dropout). "
         "Uma diferença entre sistemas menor que essa faixa pode ser ruído de semente.",
         "",
@@ -453,12 +471,10 @@ def write_seeds(run_dir: str | os.PathLike[str], seed_dirs: Sequence[str | os.Pa
     import csv
 
     run = load_run(run_dir)
-    seed_runs = [load_run(d) for d in seed_dirs]
-    if not seed_runs:
-        raise UserError(f"{run.path}: no seed run given")
-    rows = seed_spread(seed_runs)
+    runs = spread_runs(run_dir, seed_dirs)
+    rows = seed_spread(runs)
     if not rows:
-        raise UserError(f"{seed_runs[0].path}: no {' or '.join(SEEDS_SYSTEMS)} row in the seed runs' metricas.csv")
+        raise UserError(f"{runs[-1].path}: no {' or '.join(SEEDS_SYSTEMS)} row in the seed runs' metricas.csv")
     out = run.path / SEEDS_CSV
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=SEEDS_COLUMNS)
@@ -529,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "seeds":
         out = write_seeds(args.run_dir, args.seed_dirs)
-        for row in seed_spread([load_run(d) for d in args.seed_dirs]):
+        for row in seed_spread(spread_runs(args.run_dir, args.seed_dirs)):
             print(
                 f"  {row['system']:<16} acerto over {row['seeds']} seeds: mean {row['mean']:.3f}, "
                 f"min {row['min']:.3f}, max {row['max']:.3f}"

@@ -426,6 +426,11 @@ def test_diff_without_a_reference_and_bad_input(tmp_path):
 
 def test_seeds_spread_from_synthetic_runs(tmp_path):
     main_run = make_run(tmp_path / "avaliacao")
+    manifest = json.loads((main_run / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest["models"]:  # the run's own adapter is not one of the seeds'
+        for f in entry.get("files") or []:
+            f["sha256"] = "b" * 64
+    (main_run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     right_b = {q: set(s) for q, s in RIGHT.items()}
     right_b["4"] = {"finetuned", "rag+finetuned"}
     make_run(main_run / "sementes" / "s1")
@@ -434,16 +439,17 @@ def test_seeds_spread_from_synthetic_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader((main_run / "sementes.csv").open(encoding="utf-8")))
     assert [(r["system"], r["seeds"], r["mean"], r["min"], r["max"]) for r in rows] == [
-        ("finetuned", "2", "0.375", "0.25", "0.5"),
-        ("rag+finetuned", "2", "0.875", "0.75", "1.0"),
+        ("finetuned", "3", "0.3333", "0.25", "0.5"),
+        ("rag+finetuned", "3", "0.8333", "0.75", "1.0"),
     ]
-    assert rows[0]["values"] == "1:0.25;2:0.5"
+    # the run's own adapter is one more seed (its training seed is unknown here: no adapter on disk)
+    assert rows[0]["values"] == "referência:0.25;1:0.25;2:0.5"
     table = (main_run / "tabela.md").read_text(encoding="utf-8")
-    assert "| finetuned | 2 | 0.38 | 0.25 | 0.50 | 1: 0.25, 2: 0.50 |" in table
+    assert "| finetuned | 3 | 0.33 | 0.25 | 0.50 | referência: 0.25, 1: 0.25, 2: 0.50 |" in table
     # again: the section is replaced, not added twice
     assert run_cli("seeds", "avaliacao", "avaliacao/sementes/s1", cwd=tmp_path).returncode == 0
     table = (main_run / "tabela.md").read_text(encoding="utf-8")
-    assert table.count("## Variação entre sementes do treino") == 1 and "| finetuned | 1 | 0.25 |" in table
+    assert table.count("## Variação entre sementes do treino") == 1 and "| finetuned | 2 | 0.25 |" in table
     before = md5_tree(main_run)
     assert_one_error(run_cli("seeds", "avaliacao", "avaliacao/sementes/s9", cwd=tmp_path), "s9", "no such run folder")
     assert md5_tree(main_run) == before
@@ -516,6 +522,9 @@ def test_seeds_end_to_end_on_the_tiny_llama(tiny_llama, tmp_path, capsys):
     assert "finetuned        acerto over 2 seeds" in capsys.readouterr().out
     rows = list(csv.DictReader((tmp_path / "avaliacao" / "sementes.csv").open(encoding="utf-8")))
     assert [r["system"] for r in rows] == ["finetuned"] and rows[0]["seeds"] == "2"
+    # the main run's own adapter, labelled by the seed it was trained with (run_config.json)
+    # the main run used seed 1's adapter: counted once
+    assert rows[0]["values"].startswith("1:"), rows[0]["values"]
     assert float(rows[0]["min"]) <= float(rows[0]["mean"]) <= float(rows[0]["max"])
     assert "## Variação entre sementes do treino" in (tmp_path / "avaliacao" / "tabela.md").read_text(encoding="utf-8")
     target = reference.save_run(tmp_path / "avaliacao", tmp_path / "ref", root=tmp_path)
