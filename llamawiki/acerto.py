@@ -428,16 +428,14 @@ _NEGATORS = frozenset(
 )
 _IS = "eh"  # "é" in the answer: the copula, kept apart from the conjunction "e" (accents are stripped)
 _IS_RE = re.compile(r"(?<!\w)[éÉ](?!\w)")
-_COPULAS = frozenset(
-    {_IS, "e", "foi", "era", "sao", "foram", "eram", "seria", "sera", "esta", "estava", "is", "was", "are", "were"}
-)
+_EN_COPULAS = frozenset({"is", "was", "are", "were"})  # also the English order "X is not": see negated()
+_COPULAS = frozenset({_IS, "e", "foi", "era", "sao", "foram", "eram", "seria", "sera", "esta", "estava"}) | _EN_COPULAS
 _NOT_A_NEGATION = frozenset(  # "não só X", "não há dúvida de que X", "not only X", "not until 1822"
     {"so", "apenas", "somente", "que", "only", "just", "until", "till"}
 )
 _NEGATION_STOP = frozenset(  # "não X, e sim Y", "not X but Y": Y is asserted
     {"mas", "sim", "porem", "contudo", "entretanto", "but", "rather"}
 )
-_EN_COPULAS = frozenset({"is", "was", "are", "were"})
 _AND, _OR = frozenset({"e", "and"}), frozenset({"ou", "or"})
 _RELATION_FAMILIES = (  # a relation and its converse: a question about one makes the other an answer
     "pai mae pais filho filha filhos filhas father mother parents son daughter sons daughters",
@@ -463,7 +461,7 @@ _LIST_STOP = frozenset(
     todas cada outro outros outra outras ele ela eles elas ou nao""".split()
 )
 _CONNECTIVES = frozenset({"que", "qual", "onde", "quando", "cujo", "cuja", "como", "pois", "porque", "mas"})
-_LIST_VERBS = frozenset({"incluem", "inclui", "incluiam", "foram", "sao", "eram", "como"})
+_LIST_VERBS = frozenset({"incluem", "inclui", "incluiam", "como"})  # besides the copulas: what opens a list
 _NAME_PARTICLES = frozenset({"de", "da", "do", "dos", "das", "e"})
 _HEDGE_STOP = frozenset({"seja", "melhor", "mesmo"})  # "ou seja", "ou melhor", "ou mesmo" join no candidates
 _YEAR = re.compile(r"^\d{3,4}$")
