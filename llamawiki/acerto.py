@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .text import STOPWORDS_PT, normalize, strip_accents
+from .text import MONTHS_PT, STOPWORDS_PT, normalize, strip_accents
 
 # --------------------------------------------------------------------------------------------------------------
 # acerto: key-fact accuracy
@@ -26,20 +26,7 @@ from .text import STOPWORDS_PT, normalize, strip_accents
 # answer state the key fact? Each question lists its accepted answers (column ``respostas_aceitas``):
 # ``|`` separates aliases of one fact, ``;`` separates facts that are all required, or at least ``minimo_fatos``.
 
-MONTHS = (
-    "janeiro",
-    "fevereiro",
-    "marco",
-    "abril",
-    "maio",
-    "junho",
-    "julho",
-    "agosto",
-    "setembro",
-    "outubro",
-    "novembro",
-    "dezembro",
-)
+MONTHS = tuple(strip_accents(m) for m in MONTHS_PT)  # "marco": the normalized spelling
 _UNITS = {
     "zero": 0,
     "um": 1,

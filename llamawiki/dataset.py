@@ -34,6 +34,7 @@ from .fileio import UserError, atomic_open, check_distinct_paths
 from .llm_questions import LLMOptions, LLMQuestionWriter, LLMStats
 from .records import make_record, read_bytes, read_qa_csv, read_qa_json
 from .text import (
+    MONTHS_PT,
     contract_preposition,
     end_with_period,
     first_sentences,
@@ -130,7 +131,7 @@ PROFESSIONS = (
     "almirante|sertanista|missionári[oa]|jesuíta|santo|santa|papa|regente|governador[a]?|senador[a]?|deputad[oa]"
 )
 _PERSON_LEAD = re.compile(rf"\b(?:foi|é|era)\s+(?:um|uma|o|a)\s+(?:\w+\s+)?(?:{PROFESSIONS})\b", re.IGNORECASE)
-_MONTHS = "janeiro|fevereiro|março|abril|maio|junho|julho|agosto|setembro|outubro|novembro|dezembro"
+_MONTHS = "|".join(MONTHS_PT)
 _LIFE_DATES = re.compile(rf"\([^()]*\b\d{{1,2}}\s+de\s+(?:{_MONTHS})\s+de\s+\d{{3,4}}[^()]*\)", re.IGNORECASE)
 _PAST_VERB = re.compile(r"\b(?:foi|foram|era|eram|ocorreu|aconteceu)\b")
 _PRESENT_VERB = re.compile(r"\b(?:é|são)\b")

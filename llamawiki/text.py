@@ -18,6 +18,21 @@ from .fileio import UserError
 # --------------------------------------------------------------------------------------------------------------
 
 ARTICLES = frozenset({"o", "a", "os", "as", "um", "uma", "uns", "umas"})
+# The months, as written (the dump's dates, the dataset's answers; acerto compares them without accents)
+MONTHS_PT = (
+    "janeiro",
+    "fevereiro",
+    "março",
+    "abril",
+    "maio",
+    "junho",
+    "julho",
+    "agosto",
+    "setembro",
+    "outubro",
+    "novembro",
+    "dezembro",
+)
 
 _NON_WORD = re.compile(r"[^\w\s]+")
 _SPACES = re.compile(r"\s+")

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .pages import DEFAULT_BASE_URL, Page, SiteInfo
+from .text import MONTHS_PT
 
 __all__ = [
     "Section",
@@ -170,20 +171,6 @@ _INLINE_TEMPLATES: dict[str, int | str] = {
     "!": 0,
     "=": 0,
 }
-_MONTHS = (
-    "janeiro",
-    "fevereiro",
-    "março",
-    "abril",
-    "maio",
-    "junho",
-    "julho",
-    "agosto",
-    "setembro",
-    "outubro",
-    "novembro",
-    "dezembro",
-)
 
 # ----------------------------------------------------------------------------------------------- regexes
 _COMMENT_RE = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
@@ -403,9 +390,9 @@ def _inline_template_text(body: str, depth: int) -> str:
 def _date_text(parts: list[str]) -> str:
     d, m, y = (parts + ["", "", ""])[:3]
     if d.isdigit() and m.isdigit() and 1 <= int(m) <= 12 and y.lstrip("-").isdigit():
-        return f"{int(d)} de {_MONTHS[int(m) - 1]} de {y}"
+        return f"{int(d)} de {MONTHS_PT[int(m) - 1]} de {y}"
     if len(d) == 4 and d.isdigit() and m.isdigit() and y.isdigit() and 1 <= int(m) <= 12:  # y|m|d
-        return f"{int(y)} de {_MONTHS[int(m) - 1]} de {d}"
+        return f"{int(y)} de {MONTHS_PT[int(m) - 1]} de {d}"
     return " ".join(p for p in parts if p)
 
 

@@ -31,7 +31,7 @@ ALLOWED = {
     "checks": {"fileio"},
     "lora_gguf": {"fileio", "checks"},
     "downloads": {"fileio"},
-    "wikitext": {"pages"},
+    "wikitext": {"pages", "text"},
     "dump": {"pages", "wikitext"},
     "multistream": {"pages", "fileio"},
     "categories": {"dump", "fileio", "pages", "text", "wikitext"},
