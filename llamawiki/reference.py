@@ -413,10 +413,9 @@ def seed_label(run: Run) -> str:
     return f"{seed} (referência)" if seed is not None else "referência"
 
 
-def spread_runs(run_dir: str | os.PathLike[str], seed_dirs: Sequence[str | os.PathLike[str]]) -> list[Run]:
+def spread_runs(run: Run, seed_dirs: Sequence[str | os.PathLike[str]]) -> list[Run]:
     """The runs the seed spread is taken over: the run itself (its own adapter is one more seed: the one its
     README numbers come from, unless a seed run used the same adapter) and one run per extra seed."""
-    run = load_run(run_dir)
     seed_runs = [load_run(d) for d in seed_dirs]
     if not seed_runs:
         raise UserError(f"{run.path}: no seed run given")
@@ -429,8 +428,13 @@ def spread_runs(run_dir: str | os.PathLike[str], seed_dirs: Sequence[str | os.Pa
 def seed_spread(seed_runs: Sequence[Run]) -> list[dict]:
     """Per fine-tuned system: acerto's mean, min and max across the seed runs, and each seed's value."""
     rows = []
+    labels = [seed_label(r) for r in seed_runs]  # once per run: the main run's label hashes its adapter
     for system in SEEDS_SYSTEMS:
-        values = [(seed_label(r), v) for r in seed_runs if (v := num(r.metric(system), "acerto")) is not None]
+        values = [
+            (label, v)
+            for label, r in zip(labels, seed_runs, strict=True)
+            if (v := num(r.metric(system), "acerto")) is not None
+        ]
         if not values:
             continue
         rates = [v for _, v in values]
@@ -466,12 +470,15 @@ def seeds_section(rows: Sequence[dict], n_questions: int) -> str:
     return "\n".join(out) + "\n" + SEEDS_END + "\n"
 
 
-def write_seeds(run_dir: str | os.PathLike[str], seed_dirs: Sequence[str | os.PathLike[str]]) -> Path:
-    """``run_dir``/sementes.csv and its section in ``run_dir``/tabela.md (replaced when already there)."""
+def write_seeds(
+    run_dir: str | os.PathLike[str], seed_dirs: Sequence[str | os.PathLike[str]]
+) -> tuple[Path, list[dict]]:
+    """``run_dir``/sementes.csv and its section in ``run_dir``/tabela.md (replaced when already there); returns
+    the file and its rows."""
     import csv
 
     run = load_run(run_dir)
-    runs = spread_runs(run_dir, seed_dirs)
+    runs = spread_runs(run, seed_dirs)
     rows = seed_spread(runs)
     if not rows:
         raise UserError(f"{runs[-1].path}: no {' or '.join(SEEDS_SYSTEMS)} row in the seed runs' metricas.csv")
@@ -484,7 +491,7 @@ def write_seeds(run_dir: str | os.PathLike[str], seed_dirs: Sequence[str | os.Pa
     table = re.sub(re.escape(SEEDS_BEGIN) + ".*?" + re.escape(SEEDS_END) + "\n?", "", table, flags=re.S)
     with atomic_open(run.path / "tabela.md") as f:
         f.write(table.rstrip("\n") + "\n\n" + seeds_section(rows, run.n_questions))
-    return out
+    return out, rows
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -544,8 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.readme}: already up to date with {args.reference}")
         return 0
     if args.command == "seeds":
-        out = write_seeds(args.run_dir, args.seed_dirs)
-        for row in seed_spread(spread_runs(args.run_dir, args.seed_dirs)):
+        out, rows = write_seeds(args.run_dir, args.seed_dirs)
+        for row in rows:
             print(
                 f"  {row['system']:<16} acerto over {row['seeds']} seeds: mean {row['mean']:.3f}, "
                 f"min {row['min']:.3f}, max {row['max']:.3f}"
