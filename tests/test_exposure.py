@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
-from test_acerto import with_training
+from test_acerto import with_training, write_csv
 from test_compare import make_env, run
 
 from llamawiki import acerto as a
@@ -18,14 +18,6 @@ from llamawiki import metrics as m
 from llamawiki import split
 from llamawiki.exposure import fact_exposure, training_exposure
 from llamawiki.report import Question
-
-
-def write_csv(path, header, rows):
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
 
 
 def test_a_question_with_one_word_added_is_near_identical():
@@ -240,6 +232,15 @@ def rag_run(cfg, questions, run_dir, **kw):
     )
 
 
+def rag_questions(tmp_path):
+    """The questions of RAG_ROWS as a questions file (reference: the first accepted form)."""
+    return write_csv(
+        tmp_path / "perguntas.csv",
+        ["id", "pergunta", "resposta_referencia", "artigo", "respostas_aceitas"],
+        [[r[0], r[1], f"Resposta: {r[3].split('|')[0]}.", r[2], r[3]] for r in RAG_ROWS],
+    )
+
+
 def diagnosis_line(table: str) -> str:
     section = table.split("## Onde o RAG errou", 1)[1]
     return next(x for x in section.splitlines() if x.startswith("| rag |"))
@@ -247,11 +248,7 @@ def diagnosis_line(table: str) -> str:
 
 def test_rag_diagnosis_separates_retrieval_from_generation(tmp_path):
     cfg, _ = make_env(tmp_path)
-    questions = write_csv(
-        tmp_path / "perguntas.csv",
-        ["id", "pergunta", "resposta_referencia", "artigo", "respostas_aceitas"],
-        [[r[0], r[1], f"Resposta: {r[3].split('|')[0]}.", r[2], r[3]] for r in RAG_ROWS],
-    )
+    questions = rag_questions(tmp_path)
     run_dir = tmp_path / "run"
     result = rag_run(cfg, questions, run_dir, systems=["rag"])
     diags = [result.diagnoses[("rag", r[0])] for r in RAG_ROWS]
@@ -287,11 +284,7 @@ def test_rag_diagnosis_separates_retrieval_from_generation(tmp_path):
 
 def test_cached_answers_without_context_keep_their_key_and_say_nd(tmp_path):
     cfg, _ = make_env(tmp_path)
-    questions = write_csv(
-        tmp_path / "perguntas.csv",
-        ["id", "pergunta", "resposta_referencia", "artigo", "respostas_aceitas"],
-        [[r[0], r[1], f"Resposta: {r[3].split('|')[0]}.", r[2], r[3]] for r in RAG_ROWS],
-    )
+    questions = rag_questions(tmp_path)
     run_dir = tmp_path / "run"
     rag_run(cfg, questions, run_dir, systems=["rag"])
     cache = run_dir / "respostas.jsonl"
