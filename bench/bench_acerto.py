@@ -9,7 +9,8 @@
 
 A label file is a UTF-8 CSV with at least ``pergunta, respostas_aceitas, minimo_fatos, resposta, rotulo`` (1 =
 correct, 0 = not: docs/compare.md, "Rótulos à mão"), optionally ``id``, ``sistema``, ``motivo``,
-``respostas_erradas``, ``tipo`` and ``resposta_referencia``. When ``id`` names a question of
+``respostas_erradas``, ``tipo``, ``resposta_referencia`` and ``contexto`` (a RAG answer's retrieved passages, as
+the model saw them: with it, a passage pasted from its header is an echo). When ``id`` names a question of
 ``data/perguntas*.csv`` (``--questions`` to use other files) and the question text is the same, that question's
 *current* columns (accepted forms, ``minimo_fatos``, ``respostas_erradas``, ``tipo``, reference) are used instead
 of the file's: a label file stays valid as the question files improve. Otherwise the file's own columns are used.
@@ -64,6 +65,7 @@ class Labelled:
     rotulo: int
     motivo: str = ""
     current: bool = False  # the columns come from data/perguntas*.csv, not from the label file
+    contexto: str = ""  # a RAG answer's retrieved passages, when the file has them: a pasted passage is an echo
     verdict: Verdict | None = None
     juiz: float | None = None
 
@@ -142,6 +144,7 @@ def load_labels(path: str, questions: dict[str, dict]) -> list[Labelled]:
                 int(label),
                 (row.get("motivo") or "").strip(),
                 current,
+                row.get("contexto") or "",
             )
         )
     return out
@@ -225,7 +228,9 @@ def agreement_lines(title: str, a: Agreement, rater: str = "acerto") -> list[str
 
 def score(rows: Sequence[Labelled]) -> None:
     for r in rows:
-        r.verdict = judge_acerto(r.resposta, r.accepted, r.wrong, question=r.pergunta, tipo=r.tipo)
+        r.verdict = judge_acerto(
+            r.resposta, r.accepted, r.wrong, question=r.pergunta, tipo=r.tipo, context=r.contexto or None
+        )
 
 
 def report(

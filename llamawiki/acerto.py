@@ -112,6 +112,10 @@ _ROMAN = re.compile(r"^(X{0,3})(IX|IV|V?I{0,3})$")
 _E_UM = re.compile(r"(?i)\b(e\s+)(um|uma)\b")  # "vinte e um": "um" is a number there, not an article
 _UM_NUMBER = "um1"
 _ORDINAL = re.compile(r"\b(\d+)\s*[ºª°]|\b(\d+)\.[ºª°]")
+# A count of a million or more in digits, in groups of three ("203 080 756", "203.080.756", "203,080,756") or not
+# ("203080756"), is also read as its magnitude, the way the accepted forms write it: "203 milhoes" (millions cut,
+# not rounded: "cerca de 203 milhões" for 203 080 756).
+_BIG_NUMBER = re.compile(r"(?<![\d.,])(\d{1,3}(?:([ .,\u00a0\u202f])\d{3})(?:\2\d{3})+|\d{7,12})(?![\d]|[.,]\d)")
 
 
 def _number_part(t: str) -> tuple[str, int] | None:
@@ -221,6 +225,13 @@ def split_lettered(text: str) -> list[str]:
     return [*out, text[last:]]
 
 
+def _magnitude(m: re.Match) -> str:
+    value = int(re.sub(r"\D", "", m.group(1)))
+    if value >= 10**9:
+        return f"{value} ({value // 10**9} bilhoes)"
+    return f"{value} ({value // 10**6} milhoes)"
+
+
 def match_normalize(text: str) -> str:
     """The form acerto compares in: :func:`llamawiki.text.normalize` (the one F1 uses: casefold, no accents, no
     punctuation, no articles), with numbers and dates in one spelling.
@@ -232,7 +243,8 @@ def match_normalize(text: str) -> str:
       ("entre dez e dezesseis" -> "entre 10 e 16");
     - numbered-list markers ("1.", "2.", … counting up) are dropped (:func:`strip_enumeration`);
     - English dates and magnitudes: "September 7, 1822" = "7th of September 1822" -> "7 de setembro de 1822",
-      "203 million" -> "203 milhoes".
+      "203 million" -> "203 milhoes";
+    - a count of a million or more in digits is followed by its magnitude: "203 080 756" -> "203080756 203 milhoes".
     """
 
     def date(m: re.Match) -> str:
@@ -264,6 +276,7 @@ def match_normalize(text: str) -> str:
     text = _DATE.sub(date, text)
     text = _ROMAN_AFTER_NAME.sub(roman, text)
     text = _E_UM.sub(lambda m: m.group(1) + _UM_NUMBER, text)
+    text = _BIG_NUMBER.sub(_magnitude, text)
     tokens = normalize(text, drop_articles=True).split()
     tokens = [str(int(t)) if t.isdigit() else _EN_MAGNITUDES.get(t, t) for t in tokens]  # "01" -> "1"
     for n, t in enumerate(tokens):
@@ -376,7 +389,7 @@ CHECKS = {  # name -> what it means (the Portuguese shown in tables and docs/com
     "fatos-insuficientes": "menos fatos que o mínimo pedido",
     "negacao": 'nega o fato ("não é X"), ou o afirma e também o nega',
     "de-passagem": 'o fato só aparece citado de passagem ("filho de X", "sucessor de X")',
-    "eco": "o fato só aparece no eco do prompt (### Input:, Contexto:, …)",
+    "eco": "o fato só aparece no eco do prompt (### Input:, Contexto:, …) ou no trecho do contexto colado",
     "pergunta": "o fato só aparece numa pergunta, no eco da pergunta ou numa forma que a própria pergunta contém",
     "data-errada": "ano certo com dia ou mês errado, quando a pergunta aceita a data",
     "hesitacao": 'hesita entre o fato e outro candidato ("X ou Y")',
@@ -417,6 +430,8 @@ _IS = "eh"  # "é" in the answer: the copula, kept apart from the conjunction "e
 _IS_RE = re.compile(r"(?<!\w)[éÉ](?!\w)")
 _EN_COPULAS = frozenset({"is", "was", "are", "were"})  # also the English order "X is not": see negated()
 _COPULAS = frozenset({_IS, "e", "foi", "era", "sao", "foram", "eram", "seria", "sera", "esta", "estava"}) | _EN_COPULAS
+_EXCEPT = frozenset({"exceto", "excepto", "salvo", "except", "excluindo"})
+_NONE = frozenset({"nenhum", "nenhuma", "ninguem", "nada", "none", "nobody", "nothing"})  # "nenhum …, exceto X"
 _NOT_A_NEGATION = frozenset(  # "não só X", "não há dúvida de que X", "not only X", "not until 1822"
     {"so", "apenas", "somente", "que", "only", "just", "until", "till"}
 )
@@ -439,6 +454,10 @@ _RELATION_FAMILIES = (  # a relation and its converse: a question about one make
 _RELATIONS = {w: n for n, family in enumerate(_RELATION_FAMILIES) for w in family.split()}
 _RELATION_OF = frozenset({"de", "do", "da", "dos", "das", "por", "of", "by"})
 _TIME_SHIFT = frozenset({"antes", "antiga", "antigo", "antigamente", "anterior", "anteriormente", "ex", "ate"})
+_ASKING = frozenset(  # the words a question opens with (articles are gone: "O que foi" -> "que foi")
+    "qual quais quem quando onde como quanto quantos quantas quanta que cite diga explique fale descreva"
+    " what who whom whose when where which how why".split()
+)
 _QUESTION_WORDS = frozenset(
     "qual quais quem quando onde como quanto quantos quantas ano anos data nome cite diga explique fale".split()
 )
@@ -529,15 +548,128 @@ def _similar(a: Sequence[str], b: Sequence[str]) -> bool:
     return bool(sa) and len(sa & sb) / len(sa | sb) >= 0.8
 
 
-def _parse(answer: str, question_tokens: Sequence[str]) -> _Parsed:
+def _repeats_question(sentence: Sequence[str], question: Sequence[str]) -> bool:
+    """The question again without its "?": nearly the same words, worded as a question (it opens with an asking
+    word, or with the question's own first word). "A empresa criada em 1956 para … foi a Novacap." restates the
+    question as a statement with the answer in it: that is an answer."""
+    opener = sentence[0] in _ASKING or (sentence[0] == "por" and sentence[1:2] == ["que"])
+    return (opener or bool(question) and sentence[0] == question[0]) and _similar(sentence, question)
+
+
+# A RAG answer that pastes a retrieved passage from its header line ("Brasil — Geografia", the line every chunk
+# starts with: indexing.chunk_header) and goes on copying it word for word echoes the prompt's context: the
+# labelling rule (docs/compare.md, "contexto colado") counts what was copied as an echo, like "### Input:". What
+# the answer writes itself, also after a copied header, counts. Known only when the context is known.
+_WORD = re.compile(r"\S+")
+_DASH = re.compile(r"\s[—–]\s")
+_PASTED_BODY = 5  # words of the passage copied after its exact header line
+_PASTED_AFTER_HEADER = 8  # words copied from a passage's first text line, after a header line of the answer's own
+_HEADER_WORDS = 15
+
+
+def _header_like(line: str) -> bool:
+    """A chunk header as a model writes it: "Título — Seção", short, no sentence end."""
+    line = line.strip()
+    return bool(_DASH.search(line)) and len(line.split()) <= _HEADER_WORDS and line[-1:] not in ".!?…:"
+
+
+def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tuple[int, int]]:
+    """Character spans of ``answer`` that paste the retrieved ``context`` (the chunk texts, or them joined) from a
+    passage's header line on:
+
+    - an answer line that is a header line of the context ("Pedro I do Brasil — Abdicação");
+    - from the start of an answer line, the context's words from one of its header lines (a title, or "Título —
+      Seção": a line of at most 15 words with no sentence end) on, for the header and at least 5 words more;
+    - header-like lines of the answer's own ("Portugal — History") followed, from the next line, by at least 8
+      words copied from the first text line after a header of the context.
+
+    A span runs as long as the words are the context's, in order; what follows is the answer's own."""
+    if not context or not answer:
+        return []
+    text = context if isinstance(context, str) else "\n\n".join(str(c) for c in context)
+    ctx = [(m.group().casefold(), m.start()) for m in _WORD.finditer(text)]
+    ctx_words = [w for w, _ in ctx]
+    line_starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
+    headers, after_headers, header_lines = [], [], set()
+    first_word = {}  # line start offset -> index of its first word
+    for k, (_, off) in enumerate(ctx):
+        first_word.setdefault(text.rfind("\n", 0, off) + 1, k)
+    for n, start in enumerate(line_starts):
+        end = line_starts[n + 1] - 1 if n + 1 < len(line_starts) else len(text)
+        line = text[start:end].strip()
+        if not line or start not in first_word or len(line.split()) > 12 or line[-1] in ".!?…:":
+            continue
+        headers.append((first_word[start], len(line.split())))
+        if _DASH.search(line):
+            header_lines.add(" ".join(line.casefold().split()))
+        nxt = first_word[start] + len(line.split())
+        if nxt < len(ctx_words):
+            after_headers.append(nxt)
+
+    words = [(m.start(), m.end(), m.group().casefold()) for m in _WORD.finditer(answer)]
+    keys = [w for _, _, w in words]
+
+    def run(i: int, k: int) -> int:
+        n = 0
+        while i + n < len(keys) and k + n < len(ctx_words) and keys[i + n] == ctx_words[k + n]:
+            n += 1
+        return n
+
+    def line_of(i: int) -> tuple[int, int]:
+        lo = answer.rfind("\n", 0, words[i][0]) + 1
+        hi = answer.find("\n", words[i][0])
+        return lo, len(answer) if hi < 0 else hi
+
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(words):
+        lo, hi = line_of(i)
+        best = 0
+        if not answer[lo : words[i][0]].strip():  # the word opens its line
+            if " ".join(answer[lo:hi].casefold().split()) in header_lines:
+                best = len(answer[lo:hi].split())
+            for k, size in headers:
+                n = run(i, k)
+                if n >= size + _PASTED_BODY:
+                    best = max(best, n)
+            if best:
+                spans.append((words[i][0], words[i + best - 1][1]))
+                i += best
+                continue
+            # the answer's own header-like lines, then a passage's first text line copied from the next line on
+            first = i
+            while first < len(words) and _header_like(answer[line_of(first)[0] : line_of(first)[1]]):
+                nxt = first
+                while nxt < len(words) and line_of(nxt)[0] == line_of(first)[0]:
+                    nxt += 1
+                first = nxt
+            if first > i and first < len(words):
+                n = max((run(first, k) for k in after_headers), default=0)
+                if n >= _PASTED_AFTER_HEADER:
+                    spans.append((lo, words[first + n - 1][1]))
+                    i = first + n
+                    continue
+        i += 1
+    return spans
+
+
+def _parse(answer: str, question_tokens: Sequence[str], pasted: Sequence[tuple[int, int]] = ()) -> _Parsed:
     p = _Parsed()
     text = answer or ""
     cuts = list(_SECTION.finditer(text))
-    sections = [("resposta", text[: cuts[0].start()] if cuts else text)]
+    spans = [("resposta", 0, cuts[0].start() if cuts else len(text))]
     for n, m in enumerate(cuts):
         end = cuts[n + 1].start() if n + 1 < len(cuts) else len(text)
         name = strip_accents(m.group(1).casefold())
-        sections.append(("resposta" if name in _ANSWER_SECTIONS else "eco", text[m.end() : end]))
+        spans.append(("resposta" if name in _ANSWER_SECTIONS else "eco", m.end(), end))
+    sections = []
+    for origin, start, end in spans:  # a pasted passage inside the answer proper is an echo of the context
+        for s, e in pasted if origin == "resposta" else ():
+            if s < end and start < e:
+                sections.append((origin, text[start : max(start, s)]))
+                sections.append(("contexto", text[max(start, s) : min(end, e)]))
+                start = min(end, e)
+        sections.append((origin, text[start:end]))
     n_sentence, n_entry = 0, 0
     pieces = []  # (origin, list entry, text)
     for origin, body in sections:
@@ -567,7 +699,7 @@ def _parse(answer: str, question_tokens: Sequence[str]) -> _Parsed:
             if not flat:
                 continue
             where = origin
-            if origin == "resposta" and (asks or (len(flat) >= 3 and _similar(flat, question_tokens))):
+            if origin == "resposta" and (asks or (len(flat) >= 3 and _repeats_question(flat, question_tokens))):
                 where = "pergunta"
             for c, cap in zip(clauses, caps, strict=True):
                 if not c:
@@ -604,16 +736,17 @@ class _Occurrence:
 class _Judge:
     """The state of one judgement: the parsed answer, the question's words, the spans of every candidate."""
 
-    def __init__(self, answer: str, question: str):
+    def __init__(self, answer: str, question: str, context: str | Sequence[str] | None = None):
         self.question_norm = match_normalize(question or "")
         self.question_tokens = self.question_norm.split()
-        self.p = _parse(answer, self.question_tokens)
+        self.p = _parse(answer, self.question_tokens, pasted_context(answer, context))
         self.stems = {
             w[:5]
             for w in self.question_tokens
             if len(w) >= 4 and w.isalpha() and w not in STOPWORDS_PT and w not in _QUESTION_WORDS
         }
         self.relations_asked = {_RELATIONS[w] for w in self.question_tokens if w in _RELATIONS}
+        self.question_negative = any(w in _NEGATORS for w in self.question_tokens)
         self.spans: list[tuple[int, int]] = []  # every candidate span (accepted or wrong): lists and negation
 
     def in_question(self, form: str) -> bool:
@@ -653,7 +786,10 @@ class _Judge:
     def negated(self, o: _Occurrence) -> bool:
         """ "não é X", "nem X", "em vez de X" (a negator up to 4 words before, in the same clause, with no copula
         in between except right after it: "o estado que não faz fronteira é o Acre" does not negate Acre), or
-        "X não é/foi"."""
+        "X não é/foi"; an exception takes the other side of its sentence ("todos, exceto X": :meth:`excepted`)."""
+        excepted = self.excepted(o)
+        if excepted is not None:
+            return excepted != self.question_negative
         t = self.p.tokens
         lo = self._clause_start(o.start)
         for k in range(o.start - 1, max(lo, o.start - 5) - 1, -1):
@@ -675,6 +811,18 @@ class _Judge:
             or (first in _EN_COPULAS and second in _NEGATORS)
             or (first in _NEGATORS and second == "t")
         ) and (o.end + 2 >= end or t[o.end + 2] not in _NOT_A_NEGATION)
+
+    def excepted(self, o: _Occurrence) -> bool | None:
+        """After "exceto/salvo/except" in its sentence, X has the other polarity of the sentence: "faz fronteira com
+        todos, exceto X" says no border with X (True: X negated); "não tem fronteira com nenhum, exceto X" says a
+        border with X (False). None when no exception comes before X. A question that itself negates ("Com quais
+        países o Brasil não tem fronteira?") asks for the negated side."""
+        t, sentence = self.p.tokens, self.p.sentence
+        same = [k for k in range(o.start) if sentence[k] == sentence[o.start]]
+        cut = next((k for k in reversed(same) if t[k] in _EXCEPT), None)
+        if cut is None:
+            return None
+        return not any(t[k] in _NEGATORS or t[k] in _NONE for k in same if k < cut)
 
     def in_passing(self, o: _Occurrence) -> bool:
         """ "filho de X", "sucessor de X", "sucedido por X": X is named as someone else's relative or
@@ -715,6 +863,15 @@ class _Judge:
             if first:
                 return True
             clause -= 1
+
+    def says_of_question(self, i: int) -> bool:
+        """Is the word at ``i`` said of what the question asks: a word of the question in its part of the clause,
+        between the "e"/"and" around it ("em 1815 veio o Reino Unido e a independência veio em 1822": 1815 is
+        not)?"""
+        t, clause = self.p.tokens, self.p.clause_tokens[self.p.clause[i]]
+        lo = max((k + 1 for k in clause if k < i and t[k] in _AND), default=clause[0])
+        hi = min((k for k in clause if k > i and t[k] in _AND), default=clause[-1] + 1)
+        return any(t[k][:5] in self.stems for k in range(lo, hi))
 
     def list_item(self, positions: Sequence[int]) -> bool:
         """A clause that is one short item of a list: 1 to 3 words (a candidate span counting as one; articles are
@@ -784,7 +941,12 @@ def _has(item: Sequence[int], occs: Sequence[_Occurrence]) -> bool:
 
 
 def judge_acerto(
-    answer: str, accepted: AcceptedAnswers, wrong: Sequence[str] = (), question: str = "", tipo: str = ""
+    answer: str,
+    accepted: AcceptedAnswers,
+    wrong: Sequence[str] = (),
+    question: str = "",
+    tipo: str = "",
+    context: str | Sequence[str] | None = None,
 ) -> Verdict:
     """acerto of one answer, and the named check that decided (:data:`CHECKS`). Deterministic plain rules on the
     normalized text; the first that applies decides:
@@ -792,7 +954,9 @@ def judge_acerto(
     1. an accepted form that the question itself contains proves nothing ("Constituição de 1824" for a question
        about the Constitution of 1824), unless every form of that fact is in the question;
     2. only the answer proper counts: not an echoed prompt section (``### Input:``, ``Contexto:``: **eco**), not
-       a sentence that asks (``?``) or repeats the question (**pergunta**);
+       a retrieved passage pasted from its header on, when the ``context`` the model saw is given
+       (:func:`pasted_context`: **eco**), not a sentence that asks (``?``) or repeats the question
+       (**pergunta**);
     3. an occurrence of the fact counts when it is not negated ("não é X": **negacao**) and not a mention in
        passing ("filho de X": **de-passagem**); a bare year with a wrong day or month in a question that accepts
        the date is not the fact (**data-errada**); fewer facts than required: **sem-fato** /
@@ -804,18 +968,26 @@ def judge_acerto(
 
     ``tipo == "aberta"`` (an open question) skips the list and many-years checks: long answers are expected.
     """
-    j = _Judge(answer, question)
+    j = _Judge(answer, question, context)
     t, p = j.p.tokens, j.p
     facts = []  # per fact: (usable forms, forms the question contains)
     for fact in accepted.facts:
         own = [a for a in fact if not j.in_question(a)]
         facts.append((own or list(fact), [a for a in fact if a not in own] if own else []))
-    fact_occ = [j.occurrences(usable) for usable, _ in facts]
     wrong_forms = [w for w in (w.strip() for w in wrong) if w and match_normalize(w) and not j.in_question(w)]
+    all_wrong = j.occurrences(wrong_forms)
+    # the longer of two overlapping candidates is the one named: "Porto" inside "Porto Alegre" (a wrong candidate)
+    # is not the fact, and "Pedro I" (wrong) is not inside "Pedro I de Portugal" (accepted)
+    fact_occ = [
+        [
+            o
+            for o in j.occurrences(usable)
+            if not any(w.start <= o.start and o.end <= w.end and w.end - w.start > o.end - o.start for w in all_wrong)
+        ]
+        for usable, _ in facts
+    ]
     wrong_occ = [
-        o
-        for o in j.occurrences(wrong_forms)
-        if not any(a.start < o.end and o.start < a.end for occ in fact_occ for a in occ)
+        o for o in all_wrong if not any(a.start < o.end and o.start < a.end for occ in fact_occ for a in occ)
     ]
     j.spans = sorted({(o.start, o.end) for occ in fact_occ for o in occ} | {(o.start, o.end) for o in wrong_occ})
 
@@ -838,6 +1010,8 @@ def judge_acerto(
             echoed = [o for o in occ if p.origin[o.start] != "resposta"]
             if echoed and p.origin[echoed[0].start] == "eco":
                 reason = Verdict(False, "eco", f"'{echoed[0].form}' só no eco do prompt")
+            elif echoed and p.origin[echoed[0].start] == "contexto":
+                reason = Verdict(False, "eco", f"'{echoed[0].form}' só no trecho do contexto colado")
             elif echoed:
                 reason = Verdict(False, "pergunta", f"'{echoed[0].form}' só numa pergunta")
             elif in_q and any(p.origin[o.start] == "resposta" for o in j.occurrences(in_q)):
@@ -861,7 +1035,7 @@ def judge_acerto(
     if verdict is None and tipo != "aberta":
         verdict = _list(j, accepted, fact_occ, asserted)
     if verdict is None:
-        for o in wrong_occ:
+        for o in wrong_occ + _other_years(j, accepted, fact_occ):
             if (
                 p.origin[o.start] == "resposta"
                 and not j.negated(o)
@@ -998,6 +1172,21 @@ def _name_head(j: _Judge, item: Sequence[int]) -> bool:
     if not 2 <= len(words) <= 4 or any(t[i] in STOPWORDS_PT or t[i][:5] in j.stems for i in words):
         return False
     return all(t[i] in caps or t[i].isdigit() for i in words[1:])
+
+
+def _other_years(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Occurrence]:
+    """A year asked: another year said of what is asked is a second answer, a candidate as a listed wrong one is
+    ("sediou os Jogos em 1950 … e os Jogos de 2016"); one said of something else is a detail ("em 1815 veio o Reino
+    Unido e a independência veio em 1822")."""
+    if len(accepted.facts) != 1 or not all(_YEAR.match(match_normalize(f)) for f in accepted.facts[0]):
+        return []
+    t = j.p.tokens
+    taken = {i for occ in fact_occ for o in occ for i in range(o.start, o.end)}
+    return [
+        _Occurrence(i, i + 1, w)
+        for i, w in enumerate(t)
+        if _YEAR.match(w) and i not in taken and w not in j.question_tokens and j.says_of_question(i)
+    ]
 
 
 def _many_years(j: _Judge, fact_occ, asserted) -> Verdict | None:

@@ -847,7 +847,13 @@ def run_comparison(cfg: dict, options: CompareOptions | None = None, **kwargs: A
     for k, rec in answers.items():
         q = by_id.get(k[1], Question(k[1], ""))
         scores[k] = score_answer(
-            rec.get("answer", ""), rec.get("reference", ""), q.accepted, wrong=q.wrong, question=q.pergunta, tipo=q.tipo
+            rec.get("answer", ""),
+            rec.get("reference", ""),
+            q.accepted,
+            wrong=q.wrong,
+            question=q.pergunta,
+            tipo=q.tipo,
+            context=rec.get("contexts"),
         )
     for k, verdict in judge_answers(cfg, answers, questions, run_dir, opts, tqdm).items():
         scores[k]["juiz"] = verdict["verdict"]

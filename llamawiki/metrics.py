@@ -215,12 +215,14 @@ def score_answer(
     wrong: Sequence[str] = (),
     question: str = "",
     tipo: str = "",
+    context: Sequence[str] | None = None,
 ) -> dict:
     """Every metric of one answer, plus its length, the candidate-list flag and the check that decided acerto
-    (``acerto_regra``, ``acerto_detalhe``: :func:`judge_acerto`). A metric that cannot be computed is None:
-    acerto (and its check) without accepted answers, EM/F1/ROUGE-L without a reference."""
+    (``acerto_regra``, ``acerto_detalhe``: :func:`judge_acerto`; ``context``, the chunk texts a RAG answer was
+    given, tells a pasted passage). A metric that cannot be computed is None: acerto (and its check) without
+    accepted answers, EM/F1/ROUGE-L without a reference."""
     has_ref = bool(reference and reference.strip())
-    verdict = judge_acerto(prediction, accepted, wrong, question, tipo) if accepted is not None else None
+    verdict = judge_acerto(prediction, accepted, wrong, question, tipo, context) if accepted is not None else None
     return {
         "acerto": float(verdict.correct) if verdict is not None else None,
         "acerto_regra": verdict.check if verdict is not None else None,

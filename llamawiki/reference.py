@@ -278,11 +278,9 @@ def save_run(
             run.answers.values(),
             key=lambda r: (order.get(str(r["question_id"]), 1 << 30), systems.get(r["system"], 1 << 30)),
         )
-        # the retrieved contexts (kept in the run for the RAG diagnosis, whose counts are in diagnostico_rag.csv)
-        # are most of a RAG record's bytes and nothing a comparison of answers reads
-        text = "".join(
-            json.dumps({k: v for k, v in r.items() if k != "contexts"}, ensure_ascii=False) + "\n" for r in ordered
-        )
+        # with the retrieved contexts: acerto reads them (a pasted passage is an echo) and the RAG diagnosis too,
+        # so the saved answers score to the saved tables
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered)
         if len(text.encode("utf-8")) > MAX_FILE_BYTES:
             raise UserError(f"{run.path / 'respostas.jsonl'}: the answers used are over {MAX_FILE_BYTES} bytes")
         (staging / "respostas.jsonl").write_text(text, encoding="utf-8")

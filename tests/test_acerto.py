@@ -587,3 +587,89 @@ def test_wrong_candidates_and_tipo_reach_the_table(tmp_path):
         report.acerto_note({"acerto": 1.0, "acerto_regra": "fato", "acerto_detalhe": "afirma 'X'"})
         == "**acerto** (fato)"
     )
+
+
+# ---- a retrieved passage pasted from its header (docs/compare.md, "contexto colado") ----------------------------
+
+GEOGRAFIA = (
+    "Brasil — Geografia\n"
+    "O Brasil ocupa quase metade da América do Sul e faz fronteira com todos os países sul-americanos, exceto o Chile"
+    " e o Equador. Abriga a maior parte da Floresta Amazônica."
+)
+LEAD = "Pedro I do Brasil\nDom Pedro I (Queluz, 1798 – Queluz, 1834) foi o primeiro imperador do Brasil, de 1822 a 1831."
+FRONTEIRA = ("Com quais países sul-americanos o Brasil não tem fronteira?", A("Chile;Equador"))
+
+
+def test_a_passage_pasted_from_its_header_is_an_echo_of_the_context():
+    question, accepted = FRONTEIRA
+    pasted = GEOGRAFIA.replace(" Abriga a maior parte da Floresta Amazônica.", " Abriga a maior parte")  # truncated
+    v = a.judge_acerto(pasted, accepted, question=question, context=[LEAD, GEOGRAFIA])
+    assert (v.correct, v.check) == (False, "eco") and "contexto colado" in v.detail, v
+    # the same answer, the context unknown (a label file without it, an answer cached before contexts were kept)
+    assert a.judge_acerto(pasted, accepted, question=question).correct
+    # the context joined as the prompt shows it (a label file's `contexto` column) reads the same
+    joined = "\n\n".join([LEAD, GEOGRAFIA])
+    assert a.judge_acerto(pasted, accepted, question=question, context=joined).check == "eco"
+    # a header changed by the model ("Brazil — Geography") and the passage's first text line copied: a paste too
+    altered = "Brazil — Geography\n" + GEOGRAFIA.split("\n", 1)[1]
+    assert a.pasted_context(altered, [GEOGRAFIA]) == [(0, len(altered))]
+    assert a.judge_acerto(altered, accepted, question=question, context=[GEOGRAFIA]).check == "eco"
+
+
+def test_what_the_answer_writes_itself_counts_also_after_a_pasted_header():
+    question, accepted = FRONTEIRA
+    ctx = [LEAD, GEOGRAFIA]
+    composed = "Brasil — Geografia\nO Brasil não faz fronteira só com dois países: o Chile e o Equador."
+    spans = a.pasted_context(composed, ctx)
+    assert [composed[s:e] for s, e in spans] == ["Brasil — Geografia"]  # the header line only
+    assert a.judge_acerto(composed, accepted, question=question, context=ctx).correct
+    # the paste, then the answer's own conclusion
+    concluded = GEOGRAFIA + "\n\nOs dois países são o Chile e o Equador."
+    v = a.judge_acerto(concluded, accepted, question=question, context=ctx)
+    assert v.correct, v
+    # an extractive answer: the passage's words without its header line
+    extractive = "O Brasil faz fronteira com todos os países sul-americanos, exceto o Chile e o Equador."
+    assert a.pasted_context(extractive, ctx) == []
+    assert a.judge_acerto(extractive, accepted, question=question, context=ctx).correct
+
+
+def test_a_title_as_the_whole_answer_is_not_a_paste():
+    # a lead chunk's header is the bare title: an answer that is the title, or the title and other words, is the
+    # answer's own; a paste needs the title and 5 more words of the passage
+    accepted = A("Pedro I")
+    question = "Quem foi o primeiro imperador do Brasil?"
+    for answer in ("Pedro I do Brasil", "Pedro I do Brasil\nFoi ele, em 1822."):
+        assert a.pasted_context(answer, [LEAD]) == []
+        assert a.judge_acerto(answer, accepted, question=question, context=[LEAD]).correct
+    pasted = LEAD.split(" – ")[0]  # "Pedro I do Brasil\nDom Pedro I (Queluz, 1798"
+    assert a.pasted_context(pasted, [LEAD]) == [(0, len(pasted))]
+    assert a.judge_acerto(pasted, accepted, question=question, context=[LEAD]).check == "eco"
+
+
+def test_compare_scores_a_rag_answer_with_the_context_it_was_given(tmp_path):
+    from types import SimpleNamespace
+
+    cfg, _ = make_env(tmp_path)
+    questions = write_csv(
+        tmp_path / "perguntas.csv",
+        ["id", "pergunta", "resposta_referencia", "artigo", "respostas_aceitas"],
+        [["q1", FRONTEIRA[0], "Chile e Equador.", "Brasil", "Chile;Equador"]],
+    )
+
+    def rag_answer(question, retriever, generator, k, **gen):
+        g = SimpleNamespace(text=GEOGRAFIA, n_tokens=40, seconds=0.1, prompt_tokens=90)
+        return SimpleNamespace(text=GEOGRAFIA, sources=["Brasil"], contexts=[GEOGRAFIA], generation=g)
+
+    result = ev.run_comparison(
+        cfg,
+        questions_path=questions,
+        run_dir=tmp_path / "run",
+        systems=["rag"],
+        progress=False,
+        load_generator=lambda spec: object(),
+        load_retriever=lambda index_dir, kind, k: object(),
+        rag_answer=rag_answer,
+    )
+    score = result.scores[("rag", "q1")]
+    assert (score["acerto"], score["acerto_regra"]) == (0.0, "eco")
+    assert "contexto colado" in score["acerto_detalhe"]

@@ -46,6 +46,14 @@ QUESTIONS = {
     ),
     "vargas": ("Quantos anos seguidos durou a primeira fase do governo Vargas?", "15 anos", None, "20 anos"),
     "censo": ("Quantos habitantes o censo de 2022 contou no Brasil?", "203 milhões", None, "213 milhões"),
+    "coracao": ("Em que cidade está guardado o coração de D. Pedro I?", "Porto", None, "Lisboa|Porto Alegre"),
+    "novacap": ("Que empresa pública foi criada em 1956 para tocar as obras da nova capital?", "Novacap", None, ""),
+    "fronteira": (
+        "Com quais países sul-americanos o Brasil não tem fronteira?",
+        "Chile;Equador",
+        None,
+        "Argentina|Uruguai|Bolívia|Peru",
+    ),
 }
 
 # (kind, question key, answer, label): label 1 = a reader would know the right answer (docs/compare.md, "Rótulos à
@@ -221,18 +229,42 @@ CASES += [
     ("ingles", "imperador", "Pedro I was the first emperor of Brazil, not Pedro II.", 1),
 ]
 
+# Found by the third label set (data/rotulos-sementes.csv, answers of the seed adapters), written after it: a
+# statement that restates the question with the answer in it, a count in digits, and a name inside a longer one.
+CASES += [
+    ("eco", "novacap", "A empresa pública criada em 1956 para tocar as obras da nova capital foi a Novacap.", 1),
+    ("eco", "novacap", "Que empresa pública foi criada em 1956 para tocar as obras da nova capital", 0),
+    ("data", "censo", "O censo de 2022 contou 203 080 756 habitantes.", 1),
+    ("data", "censo", "Censo de 2022: 203.080.756 pessoas.", 1),
+    ("data", "censo", "O censo contou 213.445.417 pessoas.", 0),
+    ("nome", "coracao", "O coração de D. Pedro I está guardado em Porto Alegre.", 0),
+    ("nome", "coracao", "Está guardado no Porto, na igreja da Lapa.", 1),
+    # an exception takes the other side of its sentence ("não … exceto X" says X has a border)
+    ("negacao", "fronteira", "O Brasil não tem fronteira com os países sul-americanos, exceto o Chile e o Equador.", 0),
+    ("negacao", "fronteira", "O Brasil faz fronteira com todos os países sul-americanos, exceto o Chile e o Equador.", 1),
+    ("negacao", "capital", "Todas as cidades foram capitais, exceto Brasília.", 0),
+    ("negacao", "maior", "Nenhum estado é maior que os outros, salvo o Amazonas.", 1),
+    # a year asked, and another year said of the same thing: two answers
+    ("anos", "independencia", "O Brasil ficou independente em 1815, no Rio, e em 1822, em São Paulo.", 0),
+    ("anos", "republica", "A República foi proclamada em 1889 no Rio e foi proclamada em 1890 em São Paulo.", 0),
+    ("anos", "independencia", "A independência foi proclamada em 1822 e reconhecida por Portugal em 1825.", 1),
+]
+
 # What the rules still get wrong, said plainly in docs/compare.md ("O que o acerto ainda não detecta"): found by a
 # second set written after the rules and not tuned to.
 CASES += [
     ("negacao", "capital", "Muita gente acha que é Brasília, mas na verdade é o Rio de Janeiro.", 0),  # correction
     ("hesitacao", "independencia", "Não sei dizer se foi em 1822.", 0),  # uncertainty without an alternative
     ("passagem", "tiradentes", "Ele foi preso em 1789 e executado em 1792.", 1),  # a wrong candidate in another role
+    # from the third label set: the fact named in a sentence about something else
+    ("passagem", "cabral", "Pedro Álvares Cabral estudou em Lisboa. A frota chegou à Bahia em abril.", 0),
 ]
 # (kind, answer) of the wrong answers the rules still score correct
 KNOWN_MISSES: set[tuple[str, str]] = {
     ("negacao", "Muita gente acha que é Brasília, mas na verdade é o Rio de Janeiro."),
     ("hesitacao", "Não sei dizer se foi em 1822."),
     ("ingles", "I am not sure, perhaps Brasília."),  # the same uncertainty without an alternative, in English
+    ("passagem", "Pedro Álvares Cabral estudou em Lisboa. A frota chegou à Bahia em abril."),
 }
 # (kind, answer) of the right answers the rules still score wrong
 KNOWN_FALSE_ERRORS: set[tuple[str, str]] = {("passagem", "Ele foi preso em 1789 e executado em 1792.")}

@@ -17,8 +17,9 @@ BENCH = ROOT / "bench" / "bench_acerto.py"
 
 # The floor reached on the hand labels of data/rotulos-*.csv (with the current data/perguntas*.csv columns):
 # acerto must not fall below it. Measured: see docs/compare.md, "Rótulos à mão".
-FLOOR = {"precision": 0.96, "recall": 0.97, "kappa": 0.96}  # 656 labels: 188 TP, 6 FP, 3 FN, 459 TN
-# (of which data/rotulos-validacao.csv, 150 labels written after the rules and never tuned to: 87 TP, 4 FP, 2 FN)
+FLOOR = {"precision": 0.97, "recall": 0.98, "kappa": 0.96}  # 876 labels: 313 TP, 9 FP, 4 FN, 550 TN
+# (of which data/rotulos-sementes.csv, 220 labels written after the second version of the rules: 120 TP, 8 FP, 7 FN
+# before the rules it led to, 126 TP, 5 FP, 1 FN after)
 
 HEADER = ["id", "sistema", "pergunta", "respostas_aceitas", "minimo_fatos", "resposta", "rotulo", "motivo"]
 
@@ -75,6 +76,17 @@ def test_confusion_matrix_precision_recall_kappa(tmp_path):
     assert figures(p.stdout)["kappa"] == pytest.approx(0.67, abs=0.01)  # (5/6 - 1/2) / (1 - 1/2)
     assert "## sistema a (3 respostas)" in p.stdout and "## sistema b (3 respostas)" in p.stdout
     assert "| negacao | 1 | 0 | 1 |" in p.stdout
+
+
+def test_a_contexto_column_tells_a_pasted_passage(tmp_path):
+    passage = "Brasil — Geografia\nA capital do Brasil é Brasília, no Distrito Federal, desde 1960, quando substituiu o Rio."
+    header = [*HEADER, "contexto"]
+    row = ["", "rag", "Qual a capital do Brasil?", "Brasília", "", passage, "0", "contexto colado"]
+    with_context = cli("--labels", write(tmp_path / "c.csv", [[*row, passage]], header), "--questions", "none*.csv")
+    without = cli("--labels", write(tmp_path / "s.csv", [[*row, ""]], header), "--questions", "none*.csv")
+    assert with_context.returncode == 0 and without.returncode == 0, with_context.stderr + without.stderr
+    assert "| acerto 0 | 0 | 1 |" in with_context.stdout  # the paste is an echo: agrees with the label
+    assert "| acerto 1 | 0 | 1 |" in without.stdout  # the context unknown: the passage states the fact
 
 
 def test_kappa_by_hand():
@@ -174,7 +186,7 @@ LABEL_FILES = sorted(glob.glob(str(ROOT / "data" / "rotulos-*.csv")))
 
 
 def test_acerto_holds_the_floor_on_the_hand_labels():
-    assert len(LABEL_FILES) >= 4, LABEL_FILES  # estudo, demo, avaliacao, validacao: committed with the project
+    assert len(LABEL_FILES) >= 5, LABEL_FILES  # estudo, demo, avaliacao, validacao, sementes: in the project
     p = cli("--labels", *LABEL_FILES)
     assert p.returncode == 0, p.stderr
     got = figures(p.stdout)
