@@ -40,8 +40,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llamawiki.acerto import CHECKS, AcceptedAnswers, Verdict, judge_acerto  # noqa: E402
+from llamawiki.acerto import CHECKS, Verdict, judge_acerto  # noqa: E402
 from llamawiki.fileio import UserError, cli, read_csv  # noqa: E402
+from llamawiki.matching import AcceptedAnswers  # noqa: E402
 from llamawiki.text import normalize  # noqa: E402
 
 REQUIRED = ("pergunta", "respostas_aceitas", "minimo_fatos", "resposta", "rotulo")

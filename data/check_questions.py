@@ -44,8 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llamawiki.acerto import MONTHS, AcceptedAnswers, match_normalize, reference_supports  # noqa: E402
 from llamawiki.fileio import UserError, cli, read_csv  # noqa: E402
+from llamawiki.matching import MONTHS, AcceptedAnswers, match_normalize, reference_supports  # noqa: E402
 
 REQUIRED_COLUMNS = ("id", "pergunta", "resposta_referencia", "respostas_aceitas")
 TIPOS = ("infobox", "lead", "section", "fato", "aberta")

@@ -19,8 +19,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .acerto import AcceptedAnswers, fact_matches, match_normalize
 from .exposure import proportion_stats
+from .matching import AcceptedAnswers, fact_matches, match_normalize
 from .text import normalize
 
 Question = Any  # report.Question (id, pergunta, artigo, accepted); report imports this module, not the reverse

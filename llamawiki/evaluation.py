@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from . import prompt as prompt_mod
-from .acerto import AcceptedAnswers, reference_supports
 from .diagnosis import diagnosis_rows, rag_diagnoses
 from .exposure import (  # noqa: F401  (re-exported: the seen-in-training names are still evaluation.X for callers)
     EXPOSURE_LABELS,
@@ -52,6 +51,7 @@ from .fileio import (
     sha256_file,
 )
 from .lora_gguf import is_gguf_adapter
+from .matching import AcceptedAnswers, reference_supports
 from .metrics import score_answer, token_f1
 from .models import LOOP_GUARD, model_label, resolve_spec
 from .options import generation_value

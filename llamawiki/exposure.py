@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from . import split as split_mod
-from .acerto import fact_matches, match_normalize
 from .fileio import sha256_file
+from .matching import fact_matches, match_normalize
 from .metrics import wilson_interval
 from .records import read_dataset
 from .text import normalize

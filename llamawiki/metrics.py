@@ -15,7 +15,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .acerto import AcceptedAnswers, is_candidate_list, judge_acerto
+from .acerto import judge_acerto
+from .matching import AcceptedAnswers, is_candidate_list
 from .text import normalize
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import split as split_mod
-from .acerto import CHECKS, AcceptedAnswers
+from .acerto import CHECKS
 from .diagnosis import CSV_COLUMNS as DIAGNOSIS_COLUMNS
 from .diagnosis import STAGES, RagDiagnosis, flat_row
 from .exposure import (  # noqa: F401  (re-exported: the seen-in-training names were report.X before exposure.py)
@@ -35,6 +35,7 @@ from .exposure import (  # noqa: F401  (re-exported: the seen-in-training names 
     training_exposure,
 )
 from .fileio import atomic_open, atomic_path
+from .matching import AcceptedAnswers
 from .metrics import (
     METRICS,
     bootstrap_ci,

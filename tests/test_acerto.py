@@ -14,6 +14,7 @@ from test_compare import make_env, run
 
 from llamawiki import acerto as a
 from llamawiki import evaluation as ev
+from llamawiki import matching as mt
 from llamawiki import metrics as m
 from llamawiki import split
 from llamawiki.fileio import UserError, sha256_file
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def A(text, minimum=None):
-    return a.AcceptedAnswers.parse(text, minimum)
+    return mt.AcceptedAnswers.parse(text, minimum)
 
 
 # ---- matching -------------------------------------------------------------------------------------------------
@@ -57,14 +58,14 @@ def test_whole_words_only():
     "form", ["1º de janeiro", "1.º de janeiro", "primeiro de janeiro", "1 de janeiro", "01/01", "em 1/1"]
 )
 def test_dates_in_every_spelling_agree(form):
-    assert a.match_normalize(form).endswith("1 de janeiro")
+    assert mt.match_normalize(form).endswith("1 de janeiro")
     assert a.key_fact_correct(f"Foi em {form}.", A("1º de janeiro"))
 
 
 def test_full_dates_and_number_words():
-    assert a.match_normalize("13/05/1888") == "13 de maio de 1888"
+    assert mt.match_normalize("13/05/1888") == "13 de maio de 1888"
     assert a.key_fact_correct("Foi em 13/05/1888.", A("13 de maio de 1888"))
-    assert a.match_normalize("vinte e sete") == "27"
+    assert mt.match_normalize("vinte e sete") == "27"
     assert a.key_fact_correct("O Brasil tem vinte e seis estados.", A("26"))
     assert a.key_fact_correct("São 26 estados.", A("vinte e seis"))
     for words, n in [
@@ -78,8 +79,8 @@ def test_full_dates_and_number_words():
         ("cem", 100),
         ("mil oitocentos e oitenta e oito", 1888),
     ]:
-        assert a.match_normalize(words) == str(n), words
-    assert a.match_normalize("Um dos presidentes") == "dos presidentes"  # "um" alone is an article
+        assert mt.match_normalize(words) == str(n), words
+    assert mt.match_normalize("Um dos presidentes") == "dos presidentes"  # "um" alone is an article
 
 
 def test_several_facts_all_or_a_minimum():
@@ -90,7 +91,7 @@ def test_several_facts_all_or_a_minimum():
     vargas = A("1930;1945;1951;1954")
     assert a.key_fact_correct("De 1930 a 1945 e de 1951 a 1954.", vargas)
     assert not a.key_fact_correct("De 1930 a 1945.", vargas)
-    assert a.facts_found("De 1930 a 1945.", vargas) == 2
+    assert mt.facts_found("De 1930 a 1945.", vargas) == 2
 
 
 @pytest.mark.parametrize(
@@ -111,8 +112,8 @@ def test_bad_accepted_answers(text, minimum, problem):
 
 
 def test_reference_supports():
-    assert a.reference_supports(A("Brasília;1960"), "Brasília foi inaugurada em 21/04/1960.") == []
-    assert a.reference_supports(A("Brasília;Goiânia"), "Brasília.") == ["Goiânia"]
+    assert mt.reference_supports(A("Brasília;1960"), "Brasília foi inaugurada em 21/04/1960.") == []
+    assert mt.reference_supports(A("Brasília;Goiânia"), "Brasília.") == ["Goiânia"]
 
 
 @pytest.mark.parametrize(
@@ -133,13 +134,13 @@ def test_reference_supports():
     ],
 )
 def test_candidate_list_flag(answer, flag):
-    assert a.is_candidate_list(answer) is flag
+    assert mt.is_candidate_list(answer) is flag
 
 
 def test_a_question_with_several_facts_allows_a_longer_list():
     presidents = A("Castelo Branco;Costa e Silva;Médici;Geisel;Figueiredo", 3)
     answer = "Castelo Branco, Costa e Silva, Médici, Geisel e Figueiredo."
-    assert a.is_candidate_list(answer) and not a.is_candidate_list(answer, presidents)
+    assert mt.is_candidate_list(answer) and not mt.is_candidate_list(answer, presidents)
 
 
 def test_score_answer_marks_acerto_unavailable_without_accepted_answers():
@@ -530,7 +531,7 @@ def test_numbered_list_markers_are_not_answers():
     ],
 )
 def test_match_normalize_parsing(text, norm):
-    assert a.match_normalize(text) == norm
+    assert mt.match_normalize(text) == norm
 
 
 def test_roman_numerals_and_ordinals_agree():
@@ -550,7 +551,7 @@ def test_roman_numerals_and_ordinals_agree():
     ],
 )
 def test_candidate_list_flag_for_hedges(answer, flag):
-    assert a.is_candidate_list(answer, A("Brasília")) is flag
+    assert mt.is_candidate_list(answer, A("Brasília")) is flag
 
 
 def test_score_answer_says_which_check_decided():
@@ -596,7 +597,9 @@ GEOGRAFIA = (
     "O Brasil ocupa quase metade da América do Sul e faz fronteira com todos os países sul-americanos, exceto o Chile"
     " e o Equador. Abriga a maior parte da Floresta Amazônica."
 )
-LEAD = "Pedro I do Brasil\nDom Pedro I (Queluz, 1798 – Queluz, 1834) foi o primeiro imperador do Brasil, de 1822 a 1831."
+LEAD = (
+    "Pedro I do Brasil\nDom Pedro I (Queluz, 1798 – Queluz, 1834) foi o primeiro imperador do Brasil, de 1822 a 1831."
+)
 FRONTEIRA = ("Com quais países sul-americanos o Brasil não tem fronteira?", A("Chile;Equador"))
 
 

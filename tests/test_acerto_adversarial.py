@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from llamawiki import acerto as m
+from llamawiki import matching as mt
 
 # question key -> (pergunta, respostas_aceitas, minimo_fatos, respostas_erradas)
 QUESTIONS = {
@@ -241,7 +242,12 @@ CASES += [
     ("nome", "coracao", "Está guardado no Porto, na igreja da Lapa.", 1),
     # an exception takes the other side of its sentence ("não … exceto X" says X has a border)
     ("negacao", "fronteira", "O Brasil não tem fronteira com os países sul-americanos, exceto o Chile e o Equador.", 0),
-    ("negacao", "fronteira", "O Brasil faz fronteira com todos os países sul-americanos, exceto o Chile e o Equador.", 1),
+    (
+        "negacao",
+        "fronteira",
+        "O Brasil faz fronteira com todos os países sul-americanos, exceto o Chile e o Equador.",
+        1,
+    ),
     ("negacao", "capital", "Todas as cidades foram capitais, exceto Brasília.", 0),
     ("negacao", "maior", "Nenhum estado é maior que os outros, salvo o Amazonas.", 1),
     # a year asked, and another year said of the same thing: two answers
@@ -273,7 +279,7 @@ KNOWN_FALSE_ERRORS: set[tuple[str, str]] = {("passagem", "Ele foi preso em 1789 
 def verdict(key: str, answer: str) -> m.Verdict:
     pergunta, accepted, minimum, wrong = QUESTIONS[key]
     return m.judge_acerto(
-        answer, m.AcceptedAnswers.parse(accepted, minimum), [w for w in wrong.split("|") if w], question=pergunta
+        answer, mt.AcceptedAnswers.parse(accepted, minimum), [w for w in wrong.split("|") if w], question=pergunta
     )
 
 
@@ -313,7 +319,8 @@ def test_every_kind_has_right_and_wrong_answers():
 
 def test_a_numbered_list_of_names_for_one_fact_is_no_choice():
     # found in the hand labels (avaliacao a046): the fact is one entry of an enumeration of other people
-    from llamawiki.acerto import AcceptedAnswers, judge_acerto
+    from llamawiki.acerto import judge_acerto
+    from llamawiki.matching import AcceptedAnswers
 
     accepted = AcceptedAnswers.parse("Goulart|Jango")
     question = "Quem foi o vice-presidente de Juscelino?"
@@ -331,7 +338,8 @@ def test_a_numbered_list_of_names_for_one_fact_is_no_choice():
 
 def test_a_multiple_choice_list_without_a_choice_is_a_list():
     # found in the hand labels (avaliacao a107, a094): lettered options, the fact one of them, none chosen
-    from llamawiki.acerto import AcceptedAnswers, judge_acerto
+    from llamawiki.acerto import judge_acerto
+    from llamawiki.matching import AcceptedAnswers
 
     accepted = AcceptedAnswers.parse("José Sarney|Sarney")
     question = "Quem foi o primeiro civil a governar depois da ditadura?"

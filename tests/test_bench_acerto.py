@@ -79,7 +79,9 @@ def test_confusion_matrix_precision_recall_kappa(tmp_path):
 
 
 def test_a_contexto_column_tells_a_pasted_passage(tmp_path):
-    passage = "Brasil — Geografia\nA capital do Brasil é Brasília, no Distrito Federal, desde 1960, quando substituiu o Rio."
+    passage = (
+        "Brasil — Geografia\nA capital do Brasil é Brasília, no Distrito Federal, desde 1960, quando substituiu o Rio."
+    )
     header = [*HEADER, "contexto"]
     row = ["", "rag", "Qual a capital do Brasil?", "Brasília", "", passage, "0", "contexto colado"]
     with_context = cli("--labels", write(tmp_path / "c.csv", [[*row, passage]], header), "--questions", "none*.csv")

@@ -12,8 +12,8 @@ import pytest
 from test_acerto import with_training, write_csv
 from test_compare import make_env, run
 
-from llamawiki import acerto as a
 from llamawiki import evaluation as ev
+from llamawiki import matching as mt
 from llamawiki import metrics as m
 from llamawiki import split
 from llamawiki.exposure import fact_exposure, training_exposure
@@ -80,7 +80,7 @@ def test_prefix_filter_is_exact_for_the_larger_jaccard():
 
 
 def Q(qid, pergunta, artigo="", aceitas=None, minimo=None):
-    accepted = a.AcceptedAnswers.parse(aceitas, minimo) if aceitas else None
+    accepted = mt.AcceptedAnswers.parse(aceitas, minimo) if aceitas else None
     return Question(qid, pergunta, "", artigo, accepted)
 
 

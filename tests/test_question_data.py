@@ -293,7 +293,8 @@ def test_wrong_candidates_and_open_questions_pass(tmp_path):
 
 
 def test_study_questions_grade_what_they_ask():
-    from llamawiki.acerto import AcceptedAnswers, key_fact_correct
+    from llamawiki.acerto import key_fact_correct
+    from llamawiki.matching import AcceptedAnswers
 
     table = {r["id"]: r for r in rows(STUDY_QUESTIONS)}
     assert {i for i, r in table.items() if r["tipo"] == "aberta"} == {"13", "14", "15", "16", "19"}
