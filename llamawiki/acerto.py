@@ -55,6 +55,7 @@ _SECTION = re.compile(
     r"response|resposta|answer)\s*:"
 )
 _ANSWER_SECTIONS = frozenset({"response", "resposta", "answer"})
+_QUESTION_SECTIONS = frozenset({"pergunta", "question", "input", "entrada"})
 _BULLET = re.compile(r"(?m)^[ \t]*[-*•·][ \t]+")
 _SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)|\n[ \t]*\n")
 _ABBREVIATIONS = frozenset("dr dra sr sra srs prof profa sto sta gen cel cap av pe fr dom dna mons".split())
@@ -109,6 +110,7 @@ _LIST_STOP = frozenset(
 _CONNECTIVES = frozenset({"que", "qual", "onde", "quando", "cujo", "cuja", "como", "pois", "porque", "mas"})
 _LIST_VERBS = frozenset({"incluem", "inclui", "incluiam", "como"})  # besides the copulas: what opens a list
 _NAME_PARTICLES = frozenset({"de", "da", "do", "dos", "das", "e"})
+_OF_THE = frozenset({"do", "da", "dos", "das"})
 _HEDGE_STOP = frozenset({"seja", "melhor", "mesmo"})  # "ou seja", "ou melhor", "ou mesmo" join no candidates
 _YEAR = re.compile(r"^\d{3,4}$")
 _DURATION = re.compile(r"^(\d+) (?:anos|years)$")
@@ -301,6 +303,11 @@ def _parse(answer: str, question_tokens: Sequence[str], pasted: Sequence[tuple[i
     for n, m in enumerate(cuts):
         end = cuts[n + 1].start() if n + 1 < len(cuts) else len(text)
         name = strip_accents(m.group(1).casefold())
+        if name in _QUESTION_SECTIONS and "?" in text[m.end() : end].rstrip()[:-1]:
+            # "Question: What manifesto …? In the Manifesto Antropófago …": the echoed question ends at its "?"
+            ask = text.index("?", m.end()) + 1
+            spans += [("eco", m.end(), ask), ("resposta", ask, end)]
+            continue
         spans.append(("resposta" if name in _ANSWER_SECTIONS else "eco", m.end(), end))
     sections = []
     for origin, start, end in spans:  # a pasted passage inside the answer proper is an echo of the context
@@ -564,7 +571,10 @@ class _Judge:
         written with a capital, or digits), or a single word; not starting with a preposition, conjunction or
         verb of the list's frame; and not the frame itself (no word of the question: "Participaram da
         Inconfidência Mineira, …"). "no Planalto Central", "inaugurada em 1960" are details, not candidates."""
-        t, first = self.p.tokens, self.p.tokens[item[0]]
+        t = self.p.tokens
+        if len(item) > 1 and t[item[0]] in _OF_THE and t[item[1]] in self.p.clause_caps[self.p.clause[item[1]]]:
+            item = item[1:]  # "dos Açores, da Madeira, do Cabo Verde": "de" + article before a name, as an article
+        first = t[item[0]]
         size, capital = self.item_size(item), first in self.p.clause_caps[self.p.clause[item[0]]]
         if not 1 <= size <= 4 or (first in _LIST_STOP and not capital):  # "Pará" is a name, "para" is not
             return False
@@ -778,6 +788,11 @@ def _list(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdict |
         }
         if len(heads) >= 2:
             return Verdict(False, "lista", f"lista {len(heads) + 1} entradas sem escolher")
+        # a count asked ("260 milhões") and other entries giving other counts of it ("200 million", "100
+        # million"): alternatives too
+        counts = _other_counts(j, accepted, entries - where)
+        if len(counts) >= 2:
+            return Verdict(False, "lista", f"lista {len(counts) + 1} valores sem escolher")
     if len(accepted.facts) > 1 and len(entries) >= 3:
         with_fact = {p.entry[o.start] for o in every if p.entry[o.start] >= 0}
         without = [
@@ -802,6 +817,22 @@ def _list(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdict |
             if len(accepted.facts) > 1 and bare and others and bare + others >= 2:
                 return Verdict(False, "lista", f"mistura {bare} fatos com {others} outros itens")
     return None
+
+
+def _other_counts(j: _Judge, accepted: AcceptedAnswers, entries: set[int]) -> set[int]:
+    """The list entries that give a count in the unit of an accepted count: a number, then the words that follow
+    the number in a form ("200 million" = "200 milhoes" for `260 milhões`; "30 anos" for `58 anos`)."""
+    units = set()
+    for fact in accepted.facts:
+        for form in fact:
+            words = match_normalize(form).split()
+            if len(words) >= 2 and words[0].isdigit():
+                units.add(tuple(words[1:]))
+    t, found = j.p.tokens, set()
+    for i, e in enumerate(j.p.entry):
+        if e in entries and t[i].isdigit() and any(tuple(t[i + 1 : i + 1 + len(u)]) == u for u in units):
+            found.add(e)
+    return found
 
 
 def _name_head(j: _Judge, item: Sequence[int]) -> bool:

@@ -48,6 +48,12 @@ QUESTIONS = {
     "vargas": ("Quantos anos seguidos durou a primeira fase do governo Vargas?", "15 anos", None, "20 anos"),
     "censo": ("Quantos habitantes o censo de 2022 contou no Brasil?", "203 milhões", None, "213 milhões"),
     "coracao": ("Em que cidade está guardado o coração de D. Pedro I?", "Porto", None, "Lisboa|Porto Alegre"),
+    "arquipelagos": (
+        "Que arquipélagos fazem parte do território português?",
+        "Açores;Madeira",
+        None,
+        "Cabo Verde|Canárias",
+    ),
     "novacap": ("Que empresa pública foi criada em 1956 para tocar as obras da nova capital?", "Novacap", None, ""),
     "fronteira": (
         "Com quais países sul-americanos o Brasil não tem fronteira?",
@@ -254,6 +260,28 @@ CASES += [
     ("anos", "independencia", "O Brasil ficou independente em 1815, no Rio, e em 1822, em São Paulo.", 0),
     ("anos", "republica", "A República foi proclamada em 1889 no Rio e foi proclamada em 1890 em São Paulo.", 0),
     ("anos", "independencia", "A independência foi proclamada em 1822 e reconhecida por Portugal em 1825.", 1),
+]
+
+# Found by the fourth label set (data/rotulos-amostragem.csv, answers sampled at temperature 0.7), written after it:
+# the answer after an echoed question on the same line, a list of "dos X, da Y" items, a list of other counts.
+CASES += [
+    ("eco", "capital", "Question: What is the capital of Brazil? The capital of Brazil is Brasília.", 1),
+    ("eco", "capital", "Question: Is the capital Brasília? It is Rio de Janeiro.", 0),
+    (
+        "lista",
+        "arquipelagos",
+        "Portugal inclui os arquipélagos dos Açores, da Madeira, do Cabo Verde e das Canárias.",
+        0,
+    ),
+    ("lista", "arquipelagos", "Fazem parte do território português os arquipélagos dos Açores e da Madeira.", 1),
+    (
+        "lista",
+        "censo",
+        "1. The census counted 203 million people. 2. The census counted 213 million people. 3. It counted 190 "
+        "million people.",
+        0,
+    ),
+    ("lista", "censo", "1. The census was taken in 2022. 2. It counted 203 million people. 3. It came after 2010.", 1),
 ]
 
 # What the rules still get wrong, said plainly in docs/compare.md ("O que o acerto ainda não detecta"): found by a
