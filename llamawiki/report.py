@@ -259,6 +259,14 @@ def render_table(result: RunResult, generation: dict | None = None) -> str:
             f" ({'gulosa' if generation['temperature'] == 0 else 'amostragem'}), top_p={generation['top_p']}.",
             "",
         ]
+        if generation["temperature"] and any(q.accepted is not None for q in result.questions):
+            # measured on hand labels (docs/compare.md, "Rótulos à mão"): on sampled answers of a small model acerto
+            # credits facts named in a wrong role far more often than on greedy ones
+            out += [
+                "**Respostas amostradas:** nelas o acerto é menos preciso (um fato citado num papel errado conta como "
+                'certo: veja docs/compare.md, "Rótulos à mão"); leia as respostas ou use o juiz.',
+                "",
+            ]
     index = {q.id: n for n, q in enumerate(result.questions)}
     for n, q in enumerate(result.questions, 1):
         out += [f"## {n}. {q.pergunta}", ""]

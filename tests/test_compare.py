@@ -549,3 +549,19 @@ def test_an_error_after_some_answers_says_they_are_kept(tmp_path):
         "model.gguf: the model stopped answering (2 answer(s) generated before it are kept in "
         f"{tmp_path / 'run' / 'respostas.jsonl'})"
     )
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+def test_the_table_warns_that_acerto_is_less_precise_on_sampled_answers(tmp_path, temperature):
+    # docs/compare.md, "Rótulos à mão": precision 0.82 on answers sampled at temperature 0.7, 0.94-0.96 on greedy ones
+    cfg, _ = make_env(tmp_path)
+    cfg["generation"]["temperature"] = temperature
+    questions = tmp_path / "perguntas.csv"
+    with open(questions, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "pergunta", "resposta_referencia", "respostas_aceitas"])
+        w.writerow(["q1", "Qual a capital do Brasil?", "Brasília.", "Brasília"])
+    run(cfg, questions, tmp_path / "run", {"answers": []}, systems=["base"])
+    table = (tmp_path / "run" / "tabela.md").read_text(encoding="utf-8")
+    assert ("gulosa" in table) == (temperature == 0)
+    assert ("**Respostas amostradas:**" in table) == (temperature > 0)
