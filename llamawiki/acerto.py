@@ -206,13 +206,19 @@ _WORD = re.compile(r"\S+")
 _DASH = re.compile(r"\s[—–]\s")
 _PASTED_BODY = 5  # words of the passage copied after its exact header line
 _PASTED_AFTER_HEADER = 8  # words copied from a passage's first text line, after a header line of the answer's own
-_HEADER_WORDS = 15
+_CONTEXT_HEADER_WORDS = 12  # a line of the context that can be a chunk header: a title, or "Título — Seção"
+_HEADER_WORDS = 15  # a header-like line of the answer's own
+
+
+def _short_line(line: str, most: int) -> bool:
+    """A line of at most ``most`` words with no sentence end: what a header looks like."""
+    line = line.strip()
+    return bool(line) and len(line.split()) <= most and line[-1] not in ".!?…:"
 
 
 def _header_like(line: str) -> bool:
     """A chunk header as a model writes it: "Título — Seção", short, no sentence end."""
-    line = line.strip()
-    return bool(_DASH.search(line)) and len(line.split()) <= _HEADER_WORDS and line[-1:] not in ".!?…:"
+    return bool(_DASH.search(line)) and _short_line(line, _HEADER_WORDS)
 
 
 def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tuple[int, int]]:
@@ -221,7 +227,7 @@ def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tup
 
     - an answer line that is a header line of the context ("Pedro I do Brasil — Abdicação");
     - from the start of an answer line, the context's words from one of its header lines (a title, or "Título —
-      Seção": a line of at most 15 words with no sentence end) on, for the header and at least 5 words more;
+      Seção": a line of at most 12 words with no sentence end) on, for the header and at least 5 words more;
     - header-like lines of the answer's own ("Portugal — History") followed, from the next line, by at least 8
       words copied from the first text line after a header of the context.
 
@@ -239,7 +245,7 @@ def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tup
     for n, start in enumerate(line_starts):
         end = line_starts[n + 1] - 1 if n + 1 < len(line_starts) else len(text)
         line = text[start:end].strip()
-        if not line or start not in first_word or len(line.split()) > 12 or line[-1] in ".!?…:":
+        if start not in first_word or not _short_line(line, _CONTEXT_HEADER_WORDS):
             continue
         headers.append((first_word[start], len(line.split())))
         if _DASH.search(line):
@@ -250,6 +256,10 @@ def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tup
 
     words = [(m.start(), m.end(), m.group().casefold()) for m in _WORD.finditer(answer)]
     keys = [w for _, _, w in words]
+    lines = []  # per word: (start, end) of its line in the answer
+    for start, _, _ in words:
+        end = answer.find("\n", start)
+        lines.append((answer.rfind("\n", 0, start) + 1, len(answer) if end < 0 else end))
 
     def run(i: int, k: int) -> int:
         n = 0
@@ -257,15 +267,10 @@ def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tup
             n += 1
         return n
 
-    def line_of(i: int) -> tuple[int, int]:
-        lo = answer.rfind("\n", 0, words[i][0]) + 1
-        hi = answer.find("\n", words[i][0])
-        return lo, len(answer) if hi < 0 else hi
-
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(words):
-        lo, hi = line_of(i)
+        lo, hi = lines[i]
         best = 0
         if not answer[lo : words[i][0]].strip():  # the word opens its line
             if " ".join(answer[lo:hi].casefold().split()) in header_lines:
@@ -280,9 +285,9 @@ def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tup
                 continue
             # the answer's own header-like lines, then a passage's first text line copied from the next line on
             first = i
-            while first < len(words) and _header_like(answer[line_of(first)[0] : line_of(first)[1]]):
+            while first < len(words) and _header_like(answer[lines[first][0] : lines[first][1]]):
                 nxt = first
-                while nxt < len(words) and line_of(nxt)[0] == line_of(first)[0]:
+                while nxt < len(words) and lines[nxt] == lines[first]:
                     nxt += 1
                 first = nxt
             if first > i and first < len(words):
