@@ -10,7 +10,7 @@ Its agreement with hand labels is measured by bench/bench_acerto.py (docs/compar
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .matching import MONTHS, AcceptedAnswers, match_normalize, split_lettered, strip_enumeration
@@ -115,6 +115,15 @@ _HEDGE_STOP = frozenset({"seja", "melhor", "mesmo"})  # "ou seja", "ou melhor", 
 _YEAR = re.compile(r"^\d{3,4}$")
 _DURATION = re.compile(r"^(\d+) (?:anos|years)$")
 _RANGE_WORDS = frozenset({"ate", "e", "to", "until", "and"})  # "a" (de 1930 a 1945) is dropped as an article
+_ASKS_START = frozenset("comecou comeco comecaram inicio iniciou iniciada iniciado began begin start started".split())
+_ASKS_END = frozenset("terminou termino fim acabou encerrou encerrada encerrado ended end".split())
+_UNITS = {  # a unit of time, singular or plural, Portuguese or English -> one name
+    **dict.fromkeys("ano anos year years".split(), "ano"),
+    **dict.fromkeys("mes meses month months".split(), "mes"),
+    **dict.fromkeys("semana semanas week weeks".split(), "semana"),
+    **dict.fromkeys("dia dias day days".split(), "dia"),
+}
+_FRAME = 3  # the words that open a sentence: 3+ sentences opening alike are one frame (see _parallel)
 
 
 def _variants(word: str) -> set[str]:
@@ -185,9 +194,9 @@ def _split_sentences(text: str) -> list[tuple[str, bool]]:
     return out
 
 
-def _similar(a: Sequence[str], b: Sequence[str]) -> bool:
+def _similar(a: Iterable[str], b: Iterable[str], least: float = 0.8) -> bool:
     sa, sb = set(a), set(b)
-    return bool(sa) and len(sa & sb) / len(sa | sb) >= 0.8
+    return bool(sa) and len(sa & sb) / len(sa | sb) >= least
 
 
 def _repeats_question(sentence: Sequence[str], question: Sequence[str]) -> bool:
@@ -399,6 +408,9 @@ class _Judge:
         }
         self.relations_asked = {_RELATIONS[w] for w in self.question_tokens if w in _RELATIONS}
         self.question_negative = any(w in _NEGATORS for w in self.question_tokens)
+        # a question about when something began ("Em que ano começou a Nova República?") or ended
+        self.asks_start = any(w in _ASKS_START for w in self.question_tokens)
+        self.asks_end = any(w in _ASKS_END for w in self.question_tokens)
         self.spans: list[tuple[int, int]] = []  # every candidate span (accepted or wrong): lists and negation
 
     def in_question(self, form: str) -> bool:
@@ -480,11 +492,28 @@ class _Judge:
         """ "filho de X", "sucessor de X", "sucedido por X": X is named as someone else's relative or
         predecessor. Not when the question asks about that relation or its converse ("Quem foi o pai de
         Pedro I?" makes "Pedro I era filho de João VI" an answer)."""
+        if self.other_end(o):
+            return True
         t, lo = self.p.tokens, self._clause_start(o.start)
         k = o.start - 1
         if k - 1 >= lo and t[k] in _RELATION_OF:
             k -= 1
         return k >= lo and t[k] in _RELATIONS and _RELATIONS[t[k]] not in self.relations_asked
+
+    def other_end(self, o: _Occurrence) -> bool:
+        """A year asked as a beginning that is named only as the end of a period ("Em que ano começou a Nova
+        República?": "a ditadura militar (1964–1985)"), or asked as an end and named as a beginning: the year of
+        another period's bound, a mention in passing."""
+        t = self.p.tokens
+        if o.end - o.start != 1 or not _YEAR.match(t[o.start]) or self.asks_start == self.asks_end:
+            return False
+
+        def year(k: int) -> bool:
+            return 0 <= k < len(t) and bool(_YEAR.match(t[k])) and self.p.sentence[k] == self.p.sentence[o.start]
+
+        before = year(o.start - 1) or (o.start >= 2 and t[o.start - 1] in _RANGE_WORDS and year(o.start - 2))
+        after = year(o.end) or (o.end + 1 < len(t) and t[o.end] in _RANGE_WORDS and year(o.end + 1))
+        return (before and not after) if self.asks_start else (after and not before)
 
     def _content(self, positions: Sequence[int]) -> list[int]:
         """The content words among ``positions`` that lie outside every candidate span."""
@@ -662,6 +691,9 @@ def judge_acerto(
             reason, good = Verdict(False, "data-errada", f"ano certo, data '{bad_date}'"), []
         elif negated:
             reason = Verdict(False, "negacao", f"nega '{negated[0].form}'")
+        elif passing and j.other_end(passing[0]):
+            bound = "o fim" if j.asks_start else "o início"
+            reason = Verdict(False, "de-passagem", f"'{passing[0].form}' só como {bound} de outro período")
         elif passing:
             reason = Verdict(False, "de-passagem", f"'{passing[0].form}' só de passagem")
         else:
@@ -691,9 +723,9 @@ def judge_acerto(
             return Verdict(False, "negacao", f"afirma e {reason.detail}")
     verdict = _hedge(j, fact_occ, asserted)
     if verdict is None and tipo != "aberta":
-        verdict = _list(j, accepted, fact_occ, asserted)
+        verdict = _list(j, accepted, fact_occ, asserted) or _parallel(j, accepted, fact_occ, asserted)
     if verdict is None:
-        for o in wrong_occ + _other_years(j, accepted, fact_occ):
+        for o in wrong_occ + _other_years(j, accepted, fact_occ) + _other_durations(j, accepted, fact_occ):
             if (
                 p.origin[o.start] == "resposta"
                 and not j.negated(o)
@@ -838,6 +870,76 @@ def _other_counts(j: _Judge, accepted: AcceptedAnswers, entries: set[int]) -> se
         if e in entries and t[i].isdigit() and any(tuple(t[i + 1 : i + 1 + len(u)]) == u for u in units):
             found.add(e)
     return found
+
+
+def _parallel(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdict | None:
+    """One fact asked, and every sentence that states it is one of 3+ sentences that open with the same 3 words (a
+    frame) and share most other words (60%), whose others name 2+ other things, with a capital, in the place of the
+    fact: "The state of Guanabara was founded in 1975. The state of Rio de Janeiro was founded in 1960. The state
+    of Amazonas was founded in 1977.": a list of alternatives spread over sentences, no choice. The same sentence
+    repeated with the fact, or sentences of the frame that say other things ("O maior estado tem 1,5 milhão de
+    km²"), are no alternatives."""
+    if len(accepted.facts) != 1:
+        return None
+    p, t = j.p, j.p.tokens
+    every = [o for occ in fact_occ for o in occ]
+    holding = {p.sentence[o.start] for o in every}
+    words: dict[int, list[int]] = {}
+    for i, (s, origin) in enumerate(zip(p.sentence, p.origin, strict=True)):
+        if origin == "resposta":
+            words.setdefault(s, []).append(i)
+    frames = {s: tuple(t[i] for i in pos[:_FRAME]) for s, pos in words.items() if len(pos) > _FRAME}
+    stating = sorted({p.sentence[o.start] for good in asserted for o in good})  # the sentences that state it
+    if not stating:
+        return None
+    for s in stating:
+        if s not in frames or any(o.start in words[s][:_FRAME] for o in every):
+            return None
+        fact_words = {t[i] for o in every if p.sentence[o.start] == s for i in range(o.start, o.end)}
+        frame_words = {t[i] for i in words[s]} - fact_words
+        named = set()
+        for r, frame in frames.items():
+            if frame != frames[s] or r in holding:
+                continue
+            rest = words[r][_FRAME:]
+            caps = set().union(*(p.clause_caps[c] for c in {p.clause[i] for i in rest}))
+            name = tuple(t[i] for i in rest if t[i] in caps and t[i] not in frame_words | set(j.question_tokens))
+            if name and _similar(frame_words, {t[i] for i in words[r]} - set(name), 0.6):
+                named.add(name)
+        if len(named) < 2:
+            return None
+    return Verdict(False, "lista", f"{len(named) + 1} frases iguais com outros nomes, sem escolher")
+
+
+def _other_durations(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Occurrence]:
+    """A length of time asked ("dois meses", "58 anos"): another length said of what is asked is a second answer
+    ("A junta militar governou o país de 1964 a 1985": 21 years, for `dois meses`), as another year is
+    (:func:`_other_years`). A length is a number and a unit ("34 anos") or a range of years ("1964–1985")."""
+    asked = set()
+    for fact in accepted.facts:
+        for form in fact:
+            words = match_normalize(form).split()
+            if len(words) == 2 and words[0].isdigit() and words[1] in _UNITS:
+                asked.add((int(words[0]), _UNITS[words[1]]))
+    if len(accepted.facts) != 1 or not asked:
+        return []
+    t = j.p.tokens
+    taken = {i for occ in fact_occ for o in occ for i in range(o.start, o.end)}
+    out = []
+    for i in range(len(t) - 1):
+        if i in taken or not t[i].isdigit() or t[i] in j.question_tokens:
+            continue
+        length, shown = None, ""
+        if t[i + 1] in _UNITS:
+            length, shown = (int(t[i]), _UNITS[t[i + 1]]), f"{t[i]} {t[i + 1]}"
+        elif _YEAR.match(t[i]):
+            k = i + 2 if t[i + 1] in _RANGE_WORDS else i + 1
+            if k < len(t) and _YEAR.match(t[k]) and k not in taken and j.p.sentence[k] == j.p.sentence[i]:
+                if int(t[k]) > int(t[i]):
+                    length, shown = (int(t[k]) - int(t[i]), "ano"), f"{t[i]}–{t[k]}"
+        if length and length not in asked and j.says_of_question(i):
+            out.append(_Occurrence(i, i + 1, shown))
+    return out
 
 
 def _name_head(j: _Judge, item: Sequence[int]) -> bool:

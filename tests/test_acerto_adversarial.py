@@ -61,6 +61,10 @@ QUESTIONS = {
         None,
         "Argentina|Uruguai|Bolívia|Peru",
     ),
+    "novarepublica": ("Em que ano começou a Nova República?", "1985", None, ""),
+    "estadonovo": ("Em que ano terminou o Estado Novo?", "1945", None, ""),
+    "junta": ("Por quanto tempo uma junta militar governou o país em 1969?", "dois meses|2 meses", None, ""),
+    "reinado": ("Quantos anos durou o reinado de Pedro II, contando a menoridade?", "58 anos", None, "49 anos"),
 }
 
 # (kind, question key, answer, label): label 1 = a reader would know the right answer (docs/compare.md, "Rótulos à
@@ -284,6 +288,34 @@ CASES += [
     ("lista", "censo", "1. The census was taken in 2022. 2. It counted 203 million people. 3. It came after 2010.", 1),
 ]
 
+# Written after the four label sets and before the fifth (data/rotulos-quinto.csv): the year of another period's
+# bound, a list spread over sentences of one frame, another length of time said of what is asked.
+CASES += [
+    ("passagem", "novarepublica", "O período da ditadura militar (1964–1985) foi marcado pela censura.", 0),
+    ("passagem", "novarepublica", "A Nova República (1985–2024) começou com José Sarney.", 1),
+    ("passagem", "novarepublica", "A Nova República começou em 1985, depois da ditadura (1964–1985).", 1),
+    ("passagem", "estadonovo", "O governo democrático (1945–1964) sucedeu o Estado Novo.", 0),
+    ("passagem", "estadonovo", "O Estado Novo (1937–1945) terminou com a deposição de Vargas.", 1),
+    ("lista", "maior", "O maior estado é o Acre. O maior estado é o Amazonas. O maior estado é Roraima.", 0),
+    (
+        "lista",
+        "maior",
+        "O maior estado é o Amazonas. O maior estado tem 1,5 milhão de km². O maior estado fica no Norte.",
+        1,
+    ),
+    ("lista", "maior", "O maior estado é o Amazonas. O maior estado é o Amazonas. O maior estado é o Amazonas.", 1),
+    ("anos", "junta", "A junta militar governou o país de 1964 a 1985, e depois governou por dois meses.", 0),
+    ("anos", "vargas", "A primeira fase do governo Vargas durou 15 anos; o governo Vargas durou de 1930 a 1954.", 0),
+    (
+        "anos",
+        "junta",
+        "A junta militar governou o país por dois meses, de agosto a outubro de 1969, durante a ditadura (1964-1985).",
+        1,
+    ),
+    ("anos", "vargas", "A primeira fase do governo Vargas durou 15 anos, de 1930 a 1945.", 1),
+    ("anos", "reinado", "O reinado de Pedro II durou 58 anos. Sem a menoridade, o reinado durou 49 anos.", 1),
+]
+
 # What the rules still get wrong, said plainly in docs/compare.md ("O que o acerto ainda não detecta"): found by a
 # second set written after the rules and not tuned to.
 CASES += [
@@ -301,7 +333,11 @@ KNOWN_MISSES: set[tuple[str, str]] = {
     ("passagem", "Pedro Álvares Cabral estudou em Lisboa. A frota chegou à Bahia em abril."),
 }
 # (kind, answer) of the right answers the rules still score wrong
-KNOWN_FALSE_ERRORS: set[tuple[str, str]] = {("passagem", "Ele foi preso em 1789 e executado em 1792.")}
+KNOWN_FALSE_ERRORS: set[tuple[str, str]] = {
+    ("passagem", "Ele foi preso em 1789 e executado em 1792."),
+    # another length said of the question, of another span of it: "sem a menoridade" takes no part in the rules
+    ("anos", "O reinado de Pedro II durou 58 anos. Sem a menoridade, o reinado durou 49 anos."),
+}
 
 
 def verdict(key: str, answer: str) -> m.Verdict:
