@@ -306,7 +306,37 @@ def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tup
                     i = first + n
                     continue
         i += 1
-    return spans
+    return [_copied_on(answer, span, text) for span in spans]
+
+
+_TRIGRAM_WORD = re.compile(r"\w+")
+_NEAR_COPY = 0.8  # of a line's word trigrams found in the context: the line is the passage, lightly edited
+_NEAR_COPY_TRIGRAMS = 5  # a line shorter than that (in trigrams) is not judged a copy
+
+
+def _trigrams(text: str) -> list[tuple[str, ...]]:
+    w = [x.casefold() for x in _TRIGRAM_WORD.findall(text)]
+    return [tuple(w[k : k + 3]) for k in range(len(w) - 2)]
+
+
+def _copied_on(answer: str, span: tuple[int, int], context: str) -> tuple[int, int]:
+    """A pasted span goes on over the lines that follow it (the rest of its own line first) while each is the
+    passage lightly edited: 80% of its word trigrams are the context's ("O galego-português é o idioma dos
+    trovadores. Com a independência de Portugal …" pasted under "Língua portuguesa — História"). A line of the
+    answer's own ("O primeiro imperador do Brasil foi Pedro I": half of its trigrams) ends it."""
+    known = set(_trigrams(context))
+    start, end = span
+    while end < len(answer):
+        stop = answer.find("\n", end + 1) if answer[end] == "\n" else answer.find("\n", end)
+        stop = len(answer) if stop < 0 else stop
+        grams = _trigrams(answer[end:stop])
+        if not answer[end:stop].strip():
+            end = stop
+            continue
+        if len(grams) < _NEAR_COPY_TRIGRAMS or sum(g in known for g in grams) < _NEAR_COPY * len(grams):
+            break
+        end = stop
+    return start, end
 
 
 def _parse(answer: str, question_tokens: Sequence[str], pasted: Sequence[tuple[int, int]] = ()) -> _Parsed:
@@ -808,11 +838,12 @@ def _list(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdict |
         holding = where & options
         if holding and len(options - holding) >= 2 and where <= options:  # no statement outside the options
             return Verdict(False, "lista", f"{len(options)} alternativas (a, b, c …) sem escolher")
-    if len(entries) >= 3 and len(where) == 1 and -1 not in where:
+    if len(entries) >= 3 and -1 not in where and (len(where) == 1 or len(accepted.facts) == 1):
         # the fact (or every fact asked) stated in one entry of a numbered or bulleted list (and nowhere else)
         # whose other entries each open with another candidate ("1. Juscelino Kubitschek 2. João Goulart 3. Nereu
         # Ramos"; "1. Castelo Branco, Costa e Silva … 2. Tancredo Neves, José Sarney …"): alternatives, not a
-        # choice
+        # choice; one fact asked, also when it comes back in more entries ("1. José Sarney 2. Tancredo Neves 3. João
+        # Figueiredo 4. Tancredo Neves 5. João Figueiredo")
         first_item: dict[int, list[int]] = {}
         for sentence in sorted(set(p.sentence)):
             for _, item in j.items(sentence):
@@ -897,7 +928,7 @@ def _parallel(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdi
             return None
         fact_words = {t[i] for o in every if p.sentence[o.start] == s for i in range(o.start, o.end)}
         frame_words = {t[i] for i in words[s]} - fact_words
-        named = set()
+        named = []  # per other sentence of the frame, what it names in the fact's place
         for r, frame in frames.items():
             if frame != frames[s] or r in holding:
                 continue
@@ -905,7 +936,7 @@ def _parallel(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdi
             caps = set().union(*(p.clause_caps[c] for c in {p.clause[i] for i in rest}))
             name = tuple(t[i] for i in rest if t[i] in caps and t[i] not in frame_words | set(j.question_tokens))
             if name and _similar(frame_words, {t[i] for i in words[r]} - set(name), 0.6):
-                named.add(name)
+                named.append(name)
         if len(named) < 2:
             return None
     return Verdict(False, "lista", f"{len(named) + 1} frases iguais com outros nomes, sem escolher")

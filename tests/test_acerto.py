@@ -636,6 +636,24 @@ def test_what_the_answer_writes_itself_counts_also_after_a_pasted_header():
     assert a.judge_acerto(extractive, accepted, question=question, context=ctx).correct
 
 
+def test_a_passage_pasted_with_light_edits_after_its_header_is_an_echo_too():
+    # found by the fifth label set (data/rotulos-bm25.csv): the header copied, then the passage with a word or two
+    # changed ("ocupa quase metade" -> "ocupa metade"): each line that follows is a paste while 80% of its word
+    # trigrams are the context's
+    question, accepted = FRONTEIRA
+    ctx = [LEAD, GEOGRAFIA]
+    edited = GEOGRAFIA.replace("ocupa quase metade", "ocupa metade").replace("Abriga", "E abriga")
+    assert a.pasted_context(edited, ctx) == [(0, len(edited))]
+    assert a.judge_acerto(edited, accepted, question=question, context=ctx).check == "eco"
+    # the header, then a sentence of the answer's own that reuses a few of the passage's words: an answer
+    own = "Brasil — Geografia\nO Brasil faz fronteira com quase todos, menos com o Chile e o Equador, diz o texto."
+    assert [own[s:e] for s, e in a.pasted_context(own, ctx)] == ["Brasil — Geografia"]
+    assert a.judge_acerto(own, accepted, question=question, context=ctx).correct
+    # the edited paste, then the answer's own line: the own line counts
+    concluded = edited + "\nResposta: o Chile e o Equador."
+    assert a.judge_acerto(concluded, accepted, question=question, context=ctx).correct
+
+
 def test_a_title_as_the_whole_answer_is_not_a_paste():
     # a lead chunk's header is the bare title: an answer that is the title, or the title and other words, is the
     # answer's own; a paste needs the title and 5 more words of the passage

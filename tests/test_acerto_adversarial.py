@@ -288,7 +288,8 @@ CASES += [
     ("lista", "censo", "1. The census was taken in 2022. 2. It counted 203 million people. 3. It came after 2010.", 1),
 ]
 
-# Written after the four label sets and before the fifth (data/rotulos-quinto.csv): the year of another period's
+# Written after the four label sets and before the fifth (data/rotulos-amostragem-s7.csv,
+# data/rotulos-bm25.csv): the year of another period's
 # bound, a list spread over sentences of one frame, another length of time said of what is asked.
 CASES += [
     ("passagem", "novarepublica", "O período da ditadura militar (1964–1985) foi marcado pela censura.", 0),
@@ -314,6 +315,27 @@ CASES += [
     ),
     ("anos", "vargas", "A primeira fase do governo Vargas durou 15 anos, de 1930 a 1945.", 1),
     ("anos", "reinado", "O reinado de Pedro II durou 58 anos. Sem a menoridade, o reinado durou 49 anos.", 1),
+]
+
+# Found by the fifth label sets (data/rotulos-bm25.csv, greedy answers over a BM25 index), written after them: a
+# numbered list that names the fact in more entries among other names, one other name said again and again in
+# sentences of the fact's frame. (The lightly edited paste needs the context: tests/test_acerto.py.)
+CASES += [
+    ("lista", "cabral", "1. Pedro Álvares Cabral 2. Bartolomeu Dias 3. Nicolau Coelho 4. Pedro Álvares Cabral", 0),
+    ("lista", "cabral", "1. Pedro Álvares Cabral 2. Pedro Álvares Cabral, em 1500 3. Cabral, o comandante", 1),
+    (
+        "lista",
+        "novacap",
+        "A empresa criada para as obras foi a Novacap. A empresa criada para as obras foi a Terracap. A empresa "
+        "criada para as obras foi a Terracap.",
+        0,
+    ),
+    (
+        "lista",
+        "novacap",
+        "A empresa criada para as obras foi a Novacap. A empresa criada para as obras foi a Novacap.",
+        1,
+    ),
 ]
 
 # What the rules still get wrong, said plainly in docs/compare.md ("O que o acerto ainda não detecta"): found by a
