@@ -774,11 +774,12 @@ def _other_counts(j: _Judge, accepted: AcceptedAnswers, entries: set[int]) -> se
 
 def _parallel(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdict | None:
     """One fact asked, and every sentence that states it is one of 3+ sentences that open with the same 3 words (a
-    frame) and share most other words (60%), whose others name 2+ other things, with a capital, in the place of the
-    fact: "The state of Guanabara was founded in 1975. The state of Rio de Janeiro was founded in 1960. The state
-    of Amazonas was founded in 1977.": a list of alternatives spread over sentences, no choice. The same sentence
-    repeated with the fact, or sentences of the frame that say other things ("O maior estado tem 1,5 milhão de
-    km²"), are no alternatives."""
+    frame) and share most other words (60%), of which 2+ others name something else, with a capital, in the place
+    of the fact: "The state of Guanabara was founded in 1975. The state of Rio de Janeiro was founded in 1960. The
+    state of Amazonas was founded in 1977.": a list of alternatives spread over sentences, no choice. One other
+    name said twice counts too ("… foi a Lei Imperial n.º 3.353. … foi a Lei dos Sexagenários. … foi a Lei dos
+    Sexagenários."). The same sentence repeated with the fact, or sentences of the frame that say other things
+    ("O maior estado tem 1,5 milhão de km²"), are no alternatives."""
     if len(accepted.facts) != 1:
         return None
     p, t = j.p, j.p.tokens
