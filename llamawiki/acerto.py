@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .matching import MONTHS, AcceptedAnswers, match_normalize, split_lettered, strip_enumeration
 from .pasted import pasted_context
@@ -118,7 +119,7 @@ _DURATION = re.compile(r"^(\d+) (?:anos|years)$")
 _RANGE_WORDS = frozenset({"ate", "e", "to", "until", "and"})  # "a" (de 1930 a 1945) is dropped as an article
 _ASKS_START = frozenset("comecou comeco comecaram inicio iniciou iniciada iniciado began begin start started".split())
 _ASKS_END = frozenset("terminou termino fim acabou encerrou encerrada encerrado ended end".split())
-_UNITS = {  # a unit of time, singular or plural, Portuguese or English -> one name
+_TIME_UNITS = {  # a unit of time, singular or plural, Portuguese or English -> one name
     **dict.fromkeys("ano anos year years".split(), "ano"),
     **dict.fromkeys("mes meses month months".split(), "mes"),
     **dict.fromkeys("semana semanas week weeks".split(), "semana"),
@@ -323,20 +324,24 @@ class _Judge:
             out += [_Occurrence(s, e, form) for s, e in self._year_ranges(form)]
         return out
 
+    @cached_property
+    def ranges(self) -> dict[int, int]:
+        """Ranges of years, first year -> last year (token positions): two years side by side ("1930–1945") or
+        with a range word between ("de 1930 a 1945", "entre 1930 e 1945", "from 1930 to 1945")."""
+        t, out = self.p.tokens, {}
+        for i in range(len(t) - 1):
+            j = i + 2 if t[i + 1] in _RANGE_WORDS else i + 1
+            if j < len(t) and _YEAR.match(t[i]) and _YEAR.match(t[j]):
+                out[i] = j
+        return out
+
     def _year_ranges(self, form: str) -> list[tuple[int, int]]:
-        """A duration ("15 anos") is also stated by a range of years that long: "de 1930 a 1945", "1930–1945",
-        "entre 1930 e 1945", "from 1930 to 1945"."""
+        """A duration ("15 anos") is also stated by a range of years that long (:attr:`ranges`)."""
         m = _DURATION.match(match_normalize(form))
         if not m:
             return []
-        t, years, out = self.p.tokens, int(m.group(1)), []
-        for i in range(len(t) - 1):
-            for j in (i + 1, i + 2):
-                if j >= len(t) or (j == i + 2 and t[i + 1] not in _RANGE_WORDS):
-                    continue
-                if _YEAR.match(t[i]) and _YEAR.match(t[j]) and int(t[j]) - int(t[i]) == years:
-                    out.append((i, j + 1))
-        return out
+        t, years = self.p.tokens, int(m.group(1))
+        return [(i, j + 1) for i, j in self.ranges.items() if int(t[j]) - int(t[i]) == years]
 
     # ---- one occurrence ----------------------------------------------------------------------------------------
 
@@ -403,15 +408,11 @@ class _Judge:
         """A year asked as a beginning that is named only as the end of a period ("Em que ano começou a Nova
         República?": "a ditadura militar (1964–1985)"), or asked as an end and named as a beginning: the year of
         another period's bound, a mention in passing."""
-        t = self.p.tokens
+        t, sentence = self.p.tokens, self.p.sentence
         if o.end - o.start != 1 or not _YEAR.match(t[o.start]) or self.asks_start == self.asks_end:
             return False
-
-        def year(k: int) -> bool:
-            return 0 <= k < len(t) and bool(_YEAR.match(t[k])) and self.p.sentence[k] == self.p.sentence[o.start]
-
-        before = year(o.start - 1) or (o.start >= 2 and t[o.start - 1] in _RANGE_WORDS and year(o.start - 2))
-        after = year(o.end) or (o.end + 1 < len(t) and t[o.end] in _RANGE_WORDS and year(o.end + 1))
+        before = any(j == o.start and sentence[i] == sentence[j] for i, j in self.ranges.items())
+        after = o.start in self.ranges and sentence[self.ranges[o.start]] == sentence[o.start]
         return (before and not after) if self.asks_start else (after and not before)
 
     def _content(self, positions: Sequence[int]) -> list[int]:
@@ -820,8 +821,8 @@ def _other_durations(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Oc
     for fact in accepted.facts:
         for form in fact:
             words = match_normalize(form).split()
-            if len(words) == 2 and words[0].isdigit() and words[1] in _UNITS:
-                asked.add((int(words[0]), _UNITS[words[1]]))
+            if len(words) == 2 and words[0].isdigit() and words[1] in _TIME_UNITS:
+                asked.add((int(words[0]), _TIME_UNITS[words[1]]))
     if len(accepted.facts) != 1 or not asked:
         return []
     t = j.p.tokens
@@ -831,13 +832,12 @@ def _other_durations(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Oc
         if i in taken or not t[i].isdigit() or t[i] in j.question_tokens:
             continue
         length, shown = None, ""
-        if t[i + 1] in _UNITS:
-            length, shown = (int(t[i]), _UNITS[t[i + 1]]), f"{t[i]} {t[i + 1]}"
-        elif _YEAR.match(t[i]):
-            k = i + 2 if t[i + 1] in _RANGE_WORDS else i + 1
-            if k < len(t) and _YEAR.match(t[k]) and k not in taken and j.p.sentence[k] == j.p.sentence[i]:
-                if int(t[k]) > int(t[i]):
-                    length, shown = (int(t[k]) - int(t[i]), "ano"), f"{t[i]}–{t[k]}"
+        if t[i + 1] in _TIME_UNITS:
+            length, shown = (int(t[i]), _TIME_UNITS[t[i + 1]]), f"{t[i]} {t[i + 1]}"
+        elif i in j.ranges:
+            k = j.ranges[i]
+            if k not in taken and j.p.sentence[k] == j.p.sentence[i] and int(t[k]) > int(t[i]):
+                length, shown = (int(t[k]) - int(t[i]), "ano"), f"{t[i]}–{t[k]}"
         if length and length not in asked and j.says_of_question(i):
             out.append(_Occurrence(i, i + 1, shown))
     return out

@@ -107,7 +107,8 @@ def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tup
                     i = first + n
                     continue
         i += 1
-    return [_copied_on(answer, span, text) for span in spans]
+    known = set(_trigrams(text)) if spans else set()
+    return [_copied_on(answer, span, known) for span in spans]
 
 
 _TRIGRAM_WORD = re.compile(r"\w+")
@@ -120,12 +121,12 @@ def _trigrams(text: str) -> list[tuple[str, ...]]:
     return [tuple(w[k : k + 3]) for k in range(len(w) - 2)]
 
 
-def _copied_on(answer: str, span: tuple[int, int], context: str) -> tuple[int, int]:
+def _copied_on(answer: str, span: tuple[int, int], known: set[tuple[str, ...]]) -> tuple[int, int]:
     """A pasted span goes on over the lines that follow it (the rest of its own line first) while each is the
     passage lightly edited: 80% of its word trigrams are the context's ("O galego-português é o idioma dos
     trovadores. Com a independência de Portugal …" pasted under "Língua portuguesa — História"). A line of the
-    answer's own ("O primeiro imperador do Brasil foi Pedro I": half of its trigrams) ends it."""
-    known = set(_trigrams(context))
+    answer's own ("O primeiro imperador do Brasil foi Pedro I": half of its trigrams) ends it. ``known``: the
+    context's word trigrams."""
     start, end = span
     while end < len(answer):
         stop = answer.find("\n", end + 1) if answer[end] == "\n" else answer.find("\n", end)
