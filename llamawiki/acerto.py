@@ -165,8 +165,8 @@ def _pattern(alias: str) -> tuple[frozenset[str], ...]:
 @dataclass
 class _Parsed:
     """An answer as normalized tokens, each with its clause, its sentence and where it comes from: "resposta"
-    (the answer proper), "eco" (an echoed prompt section) or "pergunta" (a sentence that asks, or echoes the
-    question)."""
+    (the answer proper), "eco" (an echoed prompt section), "contexto" (a pasted passage), "pergunta" (a sentence
+    that asks, or echoes the question)."""
 
     tokens: list[str] = field(default_factory=list)
     clause: list[int] = field(default_factory=list)
@@ -209,6 +209,21 @@ def _repeats_question(sentence: Sequence[str], question: Sequence[str]) -> bool:
     return (opener or bool(question) and sentence[0] == question[0]) and _similar(sentence, question)
 
 
+def _name_lines(body: str) -> list[str]:
+    """The lines of a list written one name per line, with no number or bullet (the lines "Pedro I (1798 – 1834)",
+    "João VI de Portugal", "Carlota Joaquina"): 3+ lines, each opening with a capital and holding at most 5 words
+    outside its parentheses, none ending a sentence. They are the entries of a list, as numbered ones are. [] for
+    anything else (a paragraph, a line of prose among names)."""
+    lines = [line.strip() for line in body.split("\n") if line.strip()]
+    if len(lines) < 3:
+        return []
+    for line in lines:
+        words = re.findall(r"[^\W\d_]+", re.sub(r"\([^)]*\)?", " ", line))
+        if not words or not line[0].isupper() or len(words) > 5 or re.search(r"[.!?:;]$", line):
+            return []
+    return lines
+
+
 def _parse(answer: str, question_tokens: Sequence[str], pasted: Sequence[tuple[int, int]] = ()) -> _Parsed:
     p = _Parsed()
     text = answer or ""
@@ -234,7 +249,8 @@ def _parse(answer: str, question_tokens: Sequence[str], pasted: Sequence[tuple[i
     n_sentence, n_entry = 0, 0
     pieces = []  # (origin, list entry, text)
     for origin, body in sections:
-        parts = _BULLET.sub("\0", strip_enumeration(body, "\0")).split("\0")
+        lines = _name_lines(body) if origin == "resposta" else []
+        parts = ["", *lines] if lines else _BULLET.sub("\0", strip_enumeration(body, "\0")).split("\0")
         for n, part in enumerate(parts):
             head, *options = split_lettered(part)
             pieces.append((origin, n_entry if n else -1, head))
@@ -414,6 +430,35 @@ class _Judge:
         before = any(j == o.start and sentence[i] == sentence[j] for i, j in self.ranges.items())
         after = o.start in self.ranges and sentence[self.ranges[o.start]] == sentence[o.start]
         return (before and not after) if self.asks_start else (after and not before)
+
+    def dated_otherwise(self, o: _Occurrence, facts: Sequence[_Occurrence]) -> bool:
+        """The question fixes a year ("Que lei de 1850 proibiu o tráfico de escravizados?"), a sentence states the
+        fact (``facts``) with that year, and the sentence that names ``o`` gives other years only and fewer of the
+        question's words: "A lei Eusébio de Queirós (1850) proibiu o tráfico. A lei do Ventre Livre (1871) libertou
+        os escravizados …" sets the other law apart, in time and in what it did, as another thing, not a second
+        answer. "Cabral chegou em 1500. Vasco da Gama comandou a frota que chegou ao Brasil em 1498." says more of
+        the question of Vasco da Gama: a second answer, with a wrong year."""
+        asked = {w for w in self.question_tokens if _YEAR.match(w)}
+        if not asked:
+            return False
+        t, sentence = self.p.tokens, self.p.sentence
+
+        def years(s: int, skip: _Occurrence) -> set[str]:
+            return {
+                t[k] for k, x in enumerate(sentence) if x == s and not skip.start <= k < skip.end and _YEAR.match(t[k])
+            }
+
+        def said(s: int) -> int:  # the question's words in a sentence, by their first 5 letters
+            return len({t[k][:5] for k, x in enumerate(sentence) if x == s} & self.stems)
+
+        s = sentence[o.start]
+        other = years(s, o)
+        if not other or other & asked:
+            return False
+        return any(
+            sentence[f.start] != s and years(sentence[f.start], f) & asked and said(sentence[f.start]) > said(s)
+            for f in facts
+        )
 
     def _content(self, positions: Sequence[int]) -> list[int]:
         """The content words among ``positions`` that lie outside every candidate span."""
@@ -625,9 +670,11 @@ def judge_acerto(
     if verdict is None and tipo != "aberta":
         verdict = _list(j, accepted, fact_occ, asserted) or _parallel(j, accepted, fact_occ, asserted)
     if verdict is None:
+        dated = [o for o in wrong_occ if j.dated_otherwise(o, [f for good in asserted for f in good])]
         for o in wrong_occ + _other_years(j, accepted, fact_occ) + _other_durations(j, accepted, fact_occ):
             if (
                 p.origin[o.start] == "resposta"
+                and o not in dated
                 and not j.negated(o)
                 and not j.in_passing(o)
                 and not any(t[i] in _TIME_SHIFT for i, s in enumerate(p.sentence) if s == p.sentence[o.start])

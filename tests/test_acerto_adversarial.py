@@ -338,6 +338,31 @@ CASES += [
     ),
 ]
 
+# Written in the sixth session, before the sixth label set (data/rotulos-densa.csv) was read: a list written one
+# name per line (a known miss until then), and a listed wrong candidate that the answer dates to another year than
+# the one the question fixes, while it dates the fact to that year, and says less of the question of it.
+CASES += [
+    (
+        "lista",
+        "pais",
+        "João VI de Portugal (1767 – 1826)\nCarlota Joaquina (1775 – 1830)\nPedro II (1825 – 1891)\n"
+        "Maria Amélia (1831 – 1853)",
+        0,
+    ),
+    ("lista", "cabral", "Pedro Álvares Cabral\nBartolomeu Dias\nNicolau Coelho\nDuarte Pacheco Pereira", 0),
+    ("lista", "pais", "Os pais de D. Pedro I eram:\nJoão VI\nCarlota Joaquina", 1),
+    ("lista", "pais", "João VI\nCarlota Joaquina\nEles se casaram em Lisboa em 1785.", 1),
+    ("lista", "militares", "Castelo Branco\nCosta e Silva\nMédici", 1),
+    ("passagem", "cabral", "Pedro Álvares Cabral comandou a frota em 1500. Vasco da Gama chegou à Índia em 1498.", 1),
+    (
+        "passagem",
+        "cabral",
+        "Pedro Álvares Cabral chegou em 1500. Vasco da Gama comandou a frota que chegou ao Brasil em 1498.",
+        0,
+    ),
+    ("passagem", "cabral", "Vasco da Gama comandou a frota que chegou ao Brasil em 1498; Cabral veio depois.", 0),
+]
+
 # What the rules still get wrong, said plainly in docs/compare.md ("O que o acerto ainda não detecta"): found by a
 # second set written after the rules and not tuned to.
 CASES += [
