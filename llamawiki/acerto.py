@@ -203,10 +203,14 @@ def _similar(a: Iterable[str], b: Iterable[str], least: float = 0.8) -> bool:
 
 def _repeats_question(sentence: Sequence[str], question: Sequence[str]) -> bool:
     """The question again without its "?": nearly the same words, worded as a question (it opens with an asking
-    word, or with the question's own first word). "A empresa criada em 1956 para … foi a Novacap." restates the
-    question as a statement with the answer in it: that is an answer."""
+    word, or with the question's own first word), and no word of weight that the question does not have. "A
+    empresa criada em 1956 para … foi a Novacap." restates the question as a statement with the answer in it, and
+    so does "Com quem D. Pedro I se casou pela primeira vez foi Leopoldina.": those are answers."""
     opener = sentence[0] in _ASKING or (sentence[0] == "por" and sentence[1:2] == ["que"])
-    return (opener or bool(question) and sentence[0] == question[0]) and _similar(sentence, question)
+    if not (opener or bool(question) and sentence[0] == question[0]) or not _similar(sentence, question):
+        return False
+    asked = set(question)
+    return not any(len(w) >= 4 and w.isalpha() and w not in STOPWORDS_PT and w not in asked for w in sentence)
 
 
 def _name_lines(body: str) -> list[str]:
