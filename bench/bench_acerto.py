@@ -23,6 +23,10 @@ The judge (``--config`` with an enabled ``judge:`` section): its verdicts on the
 ``evaluation.judge_answers`` that compare.py uses (cached in ``--judge-cache``/juiz.jsonl), scored against the
 labels the same way; an answer the judge gave no verdict on is counted apart. The judge's reference is the
 question's ``resposta_referencia`` when known, else the accepted forms.
+
+A second labeller's labels, written apart, go in a ``rotulo_2`` column: where a file has them, the report adds how
+the two labellers agree, and ``--label-column rotulo_2`` scores acerto (and the judge) against the second
+labeller instead of the first.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class Labelled:
     motivo: str = ""
     current: bool = False  # the columns come from data/perguntas*.csv, not from the label file
     contexto: str = ""  # a RAG answer's retrieved passages, when the file has them: a pasted passage is an echo
+    rotulo_2: int | None = None  # a second labeller's label, written apart, when the file has one
     verdict: Verdict | None = None
     juiz: float | None = None
 
@@ -105,19 +110,24 @@ def load_question_index(patterns: Sequence[str]) -> dict[str, dict]:
     return index
 
 
-def load_labels(path: str, questions: dict[str, dict]) -> list[Labelled]:
-    """The rows of one label file; any problem is a UserError naming the file (and the row)."""
+def load_labels(path: str, questions: dict[str, dict], column: str = "rotulo") -> list[Labelled]:
+    """The rows of one label file, labelled by ``column`` (``rotulo``, or ``rotulo_2`` for the second labeller);
+    any problem is a UserError naming the file (and the row)."""
     columns, rows = read_csv(path, "label file")
-    missing = [c for c in REQUIRED if c not in columns]
+    needed = [column if c == "rotulo" else c for c in REQUIRED]
+    missing = [c for c in needed if c not in columns]
     if missing:
-        raise UserError(f"{path}: missing column(s): {', '.join(missing)} (needs {', '.join(REQUIRED)})")
+        raise UserError(f"{path}: missing column(s): {', '.join(missing)} (needs {', '.join(needed)})")
     if not rows:
         raise UserError(f"{path}: no labelled answers")
     out = []
     for n, row in enumerate(rows, 1):
-        label = row["rotulo"].strip()
+        label = (row[column] or "").strip()
         if label not in ("0", "1"):
-            raise UserError(f"{path}: row {n}: rotulo must be 1 or 0, got {label!r}")
+            raise UserError(f"{path}: row {n}: {column} must be 1 or 0, got {label!r}")
+        second = (row.get("rotulo_2") or "").strip() if column == "rotulo" else ""
+        if second not in ("", "0", "1"):
+            raise UserError(f"{path}: row {n}: rotulo_2 must be 1, 0 or empty, got {second!r}")
         qid = (row.get("id") or "").strip()
         q = questions.get(qid)
         if q is not None and _same_question(q["pergunta"], row["pergunta"]):
@@ -146,6 +156,7 @@ def load_labels(path: str, questions: dict[str, dict]) -> list[Labelled]:
                 (row.get("motivo") or "").strip(),
                 current,
                 row.get("contexto") or "",
+                rotulo_2=int(second) if second else None,
             )
         )
     return out
@@ -250,6 +261,14 @@ def report(
             out += agreement_lines(
                 f"sistema {s}", Agreement.of([(r.verdict.correct, r.rotulo) for r in rows if r.sistema == s])
             )
+    twice = [r for r in rows if r.rotulo_2 is not None]
+    if twice:
+        # the second labeller read against the first: how far two careful readers agree, the ceiling of any metric
+        out += agreement_lines(
+            "segundo rotulador (rotulo_2) contra o primeiro",
+            Agreement.of([(r.rotulo_2 == 1, r.rotulo) for r in twice]),
+            rater="rotulo_2",
+        )
     judged = [r for r in rows if r.juiz is not None]
     if judge:
         out += agreement_lines("juiz", Agreement.of([(r.juiz == 1.0, r.rotulo) for r in judged]), rater="juiz")
@@ -342,10 +361,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--config", help="a compare config: with an enabled `judge:` section, also score the judge")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the config")
     ap.add_argument("--judge-cache", default="results/bench-acerto", help="folder of the judge's juiz.jsonl")
+    ap.add_argument(
+        "--label-column",
+        default="rotulo",
+        metavar="COLUMN",
+        help="the column of the labels to score against (default rotulo; rotulo_2: the second labeller)",
+    )
     args = ap.parse_args(argv)
     questions = load_question_index(args.questions or [DEFAULT_QUESTIONS])
     files = [f for group in args.labels for f in group]
-    rows = [r for f in files for r in load_labels(f, questions)]
+    rows = [r for f in files for r in load_labels(f, questions, args.label_column)]
     score(rows)
     judged = bool(args.config) and judge_labels(rows, args.config, args.set, args.judge_cache)
     if args.config and not judged:

@@ -132,6 +132,28 @@ def test_several_files_and_the_current_question_columns(tmp_path):
     assert "a.csv: 2 respostas (2 com as colunas atuais" in p.stdout
 
 
+def test_a_second_labeller_rotulo_2_is_compared_and_can_be_scored_against(tmp_path):
+    # the second labeller reads row 5 ("Foi Dom Pedro.") as wrong, and row 2 as right (a slip)
+    second = ["1", "1", "0", "1", "0", "0"]
+    labels = write(tmp_path / "r.csv", [[*r, s] for r, s in zip(ROWS, second, strict=True)], [*HEADER, "rotulo_2"])
+    p = cli("--labels", labels, "--questions", tmp_path / "none*.csv")
+    assert p.returncode == 0, p.stderr
+    part = p.stdout.split("## segundo rotulador (rotulo_2) contra o primeiro (6 respostas)", 1)[1]
+    assert "| rotulo_2 1 | 2 | 1 |" in part and "| rotulo_2 0 | 1 | 2 |" in part
+    # scored against the second labeller: acerto agrees on row 5 and disagrees on row 2 (a negation, scored 0)
+    p2 = cli("--labels", labels, "--questions", tmp_path / "none*.csv", "--label-column", "rotulo_2")
+    assert p2.returncode == 0, p2.stderr
+    assert "| acerto 1 | 2 | 0 |" in p2.stdout and "| acerto 0 | 1 | 3 |" in p2.stdout and "segundo" not in p2.stdout
+    # a file without that column, or with a bad second label, is one error line
+    plain = write(tmp_path / "s.csv", ROWS)
+    p3 = cli("--labels", plain, "--questions", tmp_path / "none*.csv", "--label-column", "rotulo_2")
+    assert p3.returncode == 2 and p3.stderr.startswith(f"error: {plain}: missing column(s): rotulo_2")
+    bad = write(tmp_path / "b.csv", [[*ROWS[0], "talvez"]], [*HEADER, "rotulo_2"])
+    p4 = cli("--labels", bad, "--questions", tmp_path / "none*.csv")
+    assert p4.returncode == 2
+    assert p4.stderr.strip() == f"error: {bad}: row 1: rotulo_2 must be 1, 0 or empty, got 'talvez'"
+
+
 @pytest.mark.parametrize(
     "rows,header,problem",
     [
