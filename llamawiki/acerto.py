@@ -201,6 +201,11 @@ def _similar(a: Iterable[str], b: Iterable[str], least: float = 0.8) -> bool:
     return bool(sa) and len(sa & sb) / len(sa | sb) >= least
 
 
+def _weighty(word: str) -> bool:
+    """A word of weight: 4+ letters, no digit, not a stopword ("imperador", "Leopoldina"; not "foi", "pela")."""
+    return len(word) >= 4 and word.isalpha() and word not in STOPWORDS_PT
+
+
 def _repeats_question(sentence: Sequence[str], question: Sequence[str]) -> bool:
     """The question again without its "?": nearly the same words, worded as a question (it opens with an asking
     word, or with the question's own first word), and no word of weight that the question does not have. "A
@@ -210,7 +215,7 @@ def _repeats_question(sentence: Sequence[str], question: Sequence[str]) -> bool:
     if not (opener or bool(question) and sentence[0] == question[0]) or not _similar(sentence, question):
         return False
     asked = set(question)
-    return not any(len(w) >= 4 and w.isalpha() and w not in STOPWORDS_PT and w not in asked for w in sentence)
+    return not any(_weighty(w) and w not in asked for w in sentence)
 
 
 def _name_lines(body: str) -> list[str]:
@@ -321,11 +326,7 @@ class _Judge:
         self.question_norm = match_normalize(question or "")
         self.question_tokens = self.question_norm.split()
         self.p = _parse(answer, self.question_tokens, pasted_context(answer, context))
-        self.stems = {
-            w[:5]
-            for w in self.question_tokens
-            if len(w) >= 4 and w.isalpha() and w not in STOPWORDS_PT and w not in _QUESTION_WORDS
-        }
+        self.stems = {w[:5] for w in self.question_tokens if _weighty(w) and w not in _QUESTION_WORDS}
         self.relations_asked = {_RELATIONS[w] for w in self.question_tokens if w in _RELATIONS}
         self.question_negative = any(w in _NEGATORS for w in self.question_tokens)
         # a question about when something began ("Em que ano começou a Nova República?") or ended
@@ -467,14 +468,7 @@ class _Judge:
     def _content(self, positions: Sequence[int]) -> list[int]:
         """The content words among ``positions`` that lie outside every candidate span."""
         t = self.p.tokens
-        return [
-            i
-            for i in positions
-            if len(t[i]) >= 4
-            and t[i].isalpha()
-            and t[i] not in STOPWORDS_PT
-            and not any(s <= i < e for s, e in self.spans)
-        ]
+        return [i for i in positions if _weighty(t[i]) and not any(s <= i < e for s, e in self.spans)]
 
     def relevant(self, clause: int) -> bool:
         """Does the clause talk about what the question asks (a word of the question, by its first 5 letters)? A
@@ -674,7 +668,8 @@ def judge_acerto(
     if verdict is None and tipo != "aberta":
         verdict = _list(j, accepted, fact_occ, asserted) or _parallel(j, accepted, fact_occ, asserted)
     if verdict is None:
-        dated = [o for o in wrong_occ if j.dated_otherwise(o, [f for good in asserted for f in good])]
+        stated = [f for good in asserted for f in good]
+        dated = [o for o in wrong_occ if j.dated_otherwise(o, stated)]
         for o in wrong_occ + _other_years(j, accepted, fact_occ) + _other_durations(j, accepted, fact_occ):
             if (
                 p.origin[o.start] == "resposta"
