@@ -1,7 +1,8 @@
 """acerto, the key-fact accuracy of an answer (issue 23): does the answer *assert* the fact the question asks?
 
 :func:`judge_acerto`: plain rules on the normalized answer (:mod:`llamawiki.matching`), each one named
-(:data:`CHECKS`), the first that applies decides, with a one-line reason (:class:`Verdict`); a RAG answer's
+(:data:`CHECKS`), the first that applies decides, with a one-line reason (:class:`Verdict`). The answer is read
+into tokens, clauses, sentences and where each comes from by :func:`llamawiki.answer_parse.parse`; a RAG answer's
 retrieved context, when known, tells a passage pasted from its header (:func:`llamawiki.pasted.pasted_context`).
 
 Its agreement with hand labels is measured by bench/bench_acerto.py (docs/compare.md, "Rótulos à mão").
@@ -10,13 +11,14 @@ Its agreement with hand labels is measured by bench/bench_acerto.py (docs/compar
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 
-from .matching import MONTHS, AcceptedAnswers, match_normalize, split_lettered, strip_enumeration
+from .answer_parse import IS, parse, similar, weighty
+from .matching import MONTHS, AcceptedAnswers, match_normalize
 from .pasted import pasted_context
-from .text import STOPWORDS_PT, strip_accents
+from .text import STOPWORDS_PT
 
 # --------------------------------------------------------------------------------------------------------------
 # acerto's checks (issue 23): plain rules on the normalized answer, each one named, the first that applies decides
@@ -31,12 +33,15 @@ CHECKS = {  # name -> what it means (the Portuguese shown in tables and docs/com
     "fatos-insuficientes": "menos fatos que o mínimo pedido",
     "negacao": 'nega o fato ("não é X"), ou o afirma e também o nega',
     "de-passagem": 'o fato só aparece citado de passagem ("filho de X", "sucessor de X")',
-    "eco": "o fato só aparece no eco do prompt (### Input:, Contexto:, …) ou no trecho do contexto colado",
-    "pergunta": "o fato só aparece numa pergunta, no eco da pergunta ou numa forma que a própria pergunta contém",
+    "eco": "o fato só aparece no eco do prompt (### Input:, Contexto:, …), no trecho do contexto colado ou num"
+    " cabeçalho de trecho (Título — Seção)",
+    "pergunta": "o fato só aparece numa pergunta, no eco da pergunta, na resposta a uma pergunta que a própria resposta"
+    " inventou, ou numa forma que a própria pergunta contém",
     "data-errada": "ano certo com dia ou mês errado, quando a pergunta aceita a data",
     "hesitacao": 'hesita entre o fato e outro candidato ("X ou Y")',
     "lista": "lista candidatos sem escolher um, ou mistura fatos certos e outros itens na lista",
-    "candidato-errado": "também afirma um candidato errado conhecido (coluna respostas_erradas)",
+    "candidato-errado": "também afirma um candidato errado conhecido (coluna respostas_erradas), outro ano, outra"
+    ' duração, ou outro nome depois de "é/foi" numa frase sobre o que se pergunta',
     "muitos-anos": "o ano certo está entre muitos anos, numa oração que não fala do que se pergunta",
 }
 
@@ -51,28 +56,14 @@ class Verdict:
     detail: str = ""
 
 
-# Section headers of an echoed prompt: the text under them is not the answer.
-_SECTION = re.compile(
-    r"(?im)(?:###\s*|^[ \t]*)(instruction|instru[cç][aã]o|input|entrada|contexto|context|pergunta|question|"
-    r"response|resposta|answer)\s*:"
-)
-_ANSWER_SECTIONS = frozenset({"response", "resposta", "answer"})
-_QUESTION_SECTIONS = frozenset({"pergunta", "question", "input", "entrada"})
-_BULLET = re.compile(r"(?m)^[ \t]*[-*•·][ \t]+")
-_SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)|\n[ \t]*\n")
-_ABBREVIATIONS = frozenset("dr dra sr sra srs prof profa sto sta gen cel cap av pe fr dom dna mons".split())
-_CLAUSE_SPLIT = re.compile(r"(?<!\d),|,(?!\d)|[;:()\[\]{}\n—–]|\s-\s|\bmas\b|\bbut\b", re.IGNORECASE)
-
 # The words of the checks are Portuguese with the few English ones that answers in English need (acerto reads an
 # answer in English too: "outra língua: o fato conta"): "not", "is", "or", "but", "son of" …
 # ("isn't" is "isn t" once punctuation is gone: the contraction's first half negates)
 _NEGATORS = frozenset(
     {"nao", "nem", "nunca", "jamais", "not", "never", "nor", "isn", "wasn", "aren", "weren", "didn", "doesn"}
 )
-_IS = "eh"  # "é" in the answer: the copula, kept apart from the conjunction "e" (accents are stripped)
-_IS_RE = re.compile(r"(?<!\w)[éÉ](?!\w)")
 _EN_COPULAS = frozenset({"is", "was", "are", "were"})  # also the English order "X is not": see negated()
-_COPULAS = frozenset({_IS, "e", "foi", "era", "sao", "foram", "eram", "seria", "sera", "esta", "estava"}) | _EN_COPULAS
+_COPULAS = frozenset({IS, "e", "foi", "era", "sao", "foram", "eram", "seria", "sera", "esta", "estava"}) | _EN_COPULAS
 _EXCEPT = frozenset({"exceto", "excepto", "salvo", "except", "excluindo"})
 _NONE = frozenset({"nenhum", "nenhuma", "ninguem", "nada", "none", "nobody", "nothing"})  # "nenhum …, exceto X"
 _NOT_A_NEGATION = frozenset(  # "não só X", "não há dúvida de que X", "not only X", "not until 1822"
@@ -97,10 +88,6 @@ _RELATION_FAMILIES = (  # a relation and its converse: a question about one make
 _RELATIONS = {w: n for n, family in enumerate(_RELATION_FAMILIES) for w in family.split()}
 _RELATION_OF = frozenset({"de", "do", "da", "dos", "das", "por", "of", "by"})
 _TIME_SHIFT = frozenset({"antes", "antiga", "antigo", "antigamente", "anterior", "anteriormente", "ex", "ate"})
-_ASKING = frozenset(  # the words a question opens with (articles are gone: "O que foi" -> "que foi")
-    "qual quais quem quando onde como quanto quantos quantas quanta que cite diga explique fale descreva"
-    " what who whom whose when where which how why".split()
-)
 _QUESTION_WORDS = frozenset(
     "qual quais quem quando onde como quanto quantos quantas ano anos data nome cite diga explique fale".split()
 )
@@ -115,6 +102,7 @@ _NAME_PARTICLES = frozenset({"de", "da", "do", "dos", "das", "e"})
 _OF_THE = frozenset({"do", "da", "dos", "das"})
 _HEDGE_STOP = frozenset({"seja", "melhor", "mesmo"})  # "ou seja", "ou melhor", "ou mesmo" join no candidates
 _YEAR = re.compile(r"^\d{3,4}$")
+_FULL_DATE = re.compile(r"^\d{1,2} de [a-z]+ de \d{3,4}$")  # "10 de novembro de 1937", normalized
 _DURATION = re.compile(r"^(\d+) (?:anos|years)$")
 _RANGE_WORDS = frozenset({"ate", "e", "to", "until", "and"})  # "a" (de 1930 a 1945) is dropped as an article
 _ASKS_START = frozenset("comecou comeco comecaram inicio iniciou iniciada iniciado began begin start started".split())
@@ -162,149 +150,6 @@ def _pattern(alias: str) -> tuple[frozenset[str], ...]:
     return tuple(frozenset(_variants(t) if inflect else {t}) for t in tokens)
 
 
-@dataclass
-class _Parsed:
-    """An answer as normalized tokens, each with its clause, its sentence and where it comes from: "resposta"
-    (the answer proper), "eco" (an echoed prompt section), "contexto" (a pasted passage), "pergunta" (a sentence
-    that asks, or echoes the question)."""
-
-    tokens: list[str] = field(default_factory=list)
-    clause: list[int] = field(default_factory=list)
-    sentence: list[int] = field(default_factory=list)
-    origin: list[str] = field(default_factory=list)
-    entry: list[int] = field(default_factory=list)  # the numbered or bulleted list entry it is in, -1 outside
-    options: set[int] = field(default_factory=set)  # the entries that are options of a lettered list (a, b, c …)
-    clause_tokens: list[list[int]] = field(default_factory=list)  # clause -> its token positions
-    clause_sentence: list[int] = field(default_factory=list)
-    clause_caps: list[set[str]] = field(default_factory=list)  # clause -> its words written with a capital
-
-
-def _split_sentences(text: str) -> list[tuple[str, bool]]:
-    """(sentence, asks): a period after one letter or a title ("D. Pedro", "Dr.") ends no sentence; a Roman
-    numeral does ("Pedro I. Depois")."""
-    out, start = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        if m.group(0).startswith("."):
-            before = text[start : m.start()].split()
-            word = before[-1].strip("([\"'") if before else ""
-            if word.isalpha() and ((len(word) == 1 and word not in "IVX") or word.casefold() in _ABBREVIATIONS):
-                continue
-        out.append((text[start : m.end()], "?" in m.group(0)))
-        start = m.end()
-    if text[start:].strip():
-        out.append((text[start:], False))
-    return out
-
-
-def _similar(a: Iterable[str], b: Iterable[str], least: float = 0.8) -> bool:
-    sa, sb = set(a), set(b)
-    return bool(sa) and len(sa & sb) / len(sa | sb) >= least
-
-
-def _weighty(word: str) -> bool:
-    """A word of weight: 4+ letters, no digit, not a stopword ("imperador", "Leopoldina"; not "foi", "pela")."""
-    return len(word) >= 4 and word.isalpha() and word not in STOPWORDS_PT
-
-
-def _repeats_question(sentence: Sequence[str], question: Sequence[str]) -> bool:
-    """The question again without its "?": nearly the same words, worded as a question (it opens with an asking
-    word, or with the question's own first word), and no word of weight that the question does not have. "A
-    empresa criada em 1956 para … foi a Novacap." restates the question as a statement with the answer in it, and
-    so does "Com quem D. Pedro I se casou pela primeira vez foi Leopoldina.": those are answers."""
-    opener = sentence[0] in _ASKING or (sentence[0] == "por" and sentence[1:2] == ["que"])
-    if not (opener or bool(question) and sentence[0] == question[0]) or not _similar(sentence, question):
-        return False
-    asked = set(question)
-    return not any(_weighty(w) and w not in asked for w in sentence)
-
-
-def _name_lines(body: str) -> list[str]:
-    """The lines of a list written one name per line, with no number or bullet (the lines "Pedro I (1798 – 1834)",
-    "João VI de Portugal", "Carlota Joaquina"): 3+ lines, each opening with a capital and holding at most 5 words
-    outside its parentheses, none ending a sentence. They are the entries of a list, as numbered ones are. [] for
-    anything else (a paragraph, a line of prose among names)."""
-    lines = [line.strip() for line in body.split("\n") if line.strip()]
-    if len(lines) < 3:
-        return []
-    for line in lines:
-        words = re.findall(r"[^\W\d_]+", re.sub(r"\([^)]*\)?", " ", line))
-        if not words or not line[0].isupper() or len(words) > 5 or re.search(r"[.!?:;]$", line):
-            return []
-    return lines
-
-
-def _parse(answer: str, question_tokens: Sequence[str], pasted: Sequence[tuple[int, int]] = ()) -> _Parsed:
-    p = _Parsed()
-    text = answer or ""
-    cuts = list(_SECTION.finditer(text))
-    spans = [("resposta", 0, cuts[0].start() if cuts else len(text))]
-    for n, m in enumerate(cuts):
-        end = cuts[n + 1].start() if n + 1 < len(cuts) else len(text)
-        name = strip_accents(m.group(1).casefold())
-        if name in _QUESTION_SECTIONS and "?" in text[m.end() : end].rstrip()[:-1]:
-            # "Question: What manifesto …? In the Manifesto Antropófago …": the echoed question ends at its "?"
-            ask = text.index("?", m.end()) + 1
-            spans += [("eco", m.end(), ask), ("resposta", ask, end)]
-            continue
-        spans.append(("resposta" if name in _ANSWER_SECTIONS else "eco", m.end(), end))
-    sections = []
-    for origin, start, end in spans:  # a pasted passage inside the answer proper is an echo of the context
-        for s, e in pasted if origin == "resposta" else ():
-            if s < end and start < e:
-                sections.append((origin, text[start : max(start, s)]))
-                sections.append(("contexto", text[max(start, s) : min(end, e)]))
-                start = min(end, e)
-        sections.append((origin, text[start:end]))
-    n_sentence, n_entry = 0, 0
-    pieces = []  # (origin, list entry, text)
-    for origin, body in sections:
-        lines = _name_lines(body) if origin == "resposta" else []
-        parts = ["", *lines] if lines else _BULLET.sub("\0", strip_enumeration(body, "\0")).split("\0")
-        for n, part in enumerate(parts):
-            head, *options = split_lettered(part)
-            pieces.append((origin, n_entry if n else -1, head))
-            n_entry += 1 if n else 0
-            for option in options:
-                # an option is its first sentence: what follows ("… c) Brasília. A capital é Brasília.") is the
-                # answer speaking again, outside the list
-                end = _SENTENCE_END.search(option.strip())
-                cut = option.index(option.strip()) + end.end() if end else len(option)
-                p.options.add(n_entry)
-                pieces.append((origin, n_entry, option[:cut]))
-                if option[cut:].strip():
-                    pieces.append((origin, -1, option[cut:]))
-                n_entry += 1
-    for origin, entry, body in pieces:
-        for sentence, asks in _split_sentences(body):
-            raw = _CLAUSE_SPLIT.split(sentence)
-            clauses = [match_normalize(_IS_RE.sub(_IS, c)).split() for c in raw]
-            words = [re.findall(r"[^\W\d_]+", c) for c in raw]
-            words[0] = words[0][1:]  # the sentence's first word has a capital anyway
-            caps = [{strip_accents(w.casefold()) for w in ws if w[0].isupper()} for ws in words]
-            flat = [t for c in clauses for t in c]
-            if not flat:
-                continue
-            where = origin
-            if origin == "resposta" and (asks or (len(flat) >= 3 and _repeats_question(flat, question_tokens))):
-                where = "pergunta"
-            for c, cap in zip(clauses, caps, strict=True):
-                if not c:
-                    continue
-                positions = []
-                for t in c:
-                    positions.append(len(p.tokens))
-                    p.tokens.append(t)
-                    p.clause.append(len(p.clause_tokens))
-                    p.sentence.append(n_sentence)
-                    p.origin.append(where)
-                    p.entry.append(entry)
-                p.clause_tokens.append(positions)
-                p.clause_sentence.append(n_sentence)
-                p.clause_caps.append(cap)
-            n_sentence += 1
-    return p
-
-
 def _find(tokens: Sequence[str], pattern: tuple[frozenset[str], ...]) -> list[tuple[int, int]]:
     n = len(pattern)
     if not n:
@@ -325,8 +170,8 @@ class _Judge:
     def __init__(self, answer: str, question: str, context: str | Sequence[str] | None = None):
         self.question_norm = match_normalize(question or "")
         self.question_tokens = self.question_norm.split()
-        self.p = _parse(answer, self.question_tokens, pasted_context(answer, context))
-        self.stems = {w[:5] for w in self.question_tokens if _weighty(w) and w not in _QUESTION_WORDS}
+        self.p = parse(answer, self.question_tokens, pasted_context(answer, context), context)
+        self.stems = {w[:5] for w in self.question_tokens if weighty(w) and w not in _QUESTION_WORDS}
         self.relations_asked = {_RELATIONS[w] for w in self.question_tokens if w in _RELATIONS}
         self.question_negative = any(w in _NEGATORS for w in self.question_tokens)
         # a question about when something began ("Em que ano começou a Nova República?") or ended
@@ -363,6 +208,12 @@ class _Judge:
             return []
         t, years = self.p.tokens, int(m.group(1))
         return [(i, j + 1) for i, j in self.ranges.items() if int(t[j]) - int(t[i]) == years]
+
+    def range_near(self, o: _Occurrence, asked: set[tuple[int, str]]) -> bool:
+        """Is ``o`` a range of years a year off at most a length ``asked`` (:func:`_asked_lengths`)? Such a range
+        states no other length (:func:`_near`)."""
+        t = self.p.tokens
+        return self.ranges.get(o.start) == o.end - 1 and _near(int(t[o.end - 1]) - int(t[o.start]), asked)
 
     # ---- one occurrence ----------------------------------------------------------------------------------------
 
@@ -468,7 +319,7 @@ class _Judge:
     def _content(self, positions: Sequence[int]) -> list[int]:
         """The content words among ``positions`` that lie outside every candidate span."""
         t = self.p.tokens
-        return [i for i in positions if _weighty(t[i]) and not any(s <= i < e for s, e in self.spans)]
+        return [i for i in positions if weighty(t[i]) and not any(s <= i < e for s, e in self.spans)]
 
     def relevant(self, clause: int) -> bool:
         """Does the clause talk about what the question asks (a word of the question, by its first 5 letters)? A
@@ -491,8 +342,18 @@ class _Judge:
     def says_of_question(self, i: int) -> bool:
         """Is the word at ``i`` said of what the question asks: a word of the question in its part of the clause,
         between the "e"/"and" around it ("em 1815 veio o Reino Unido e a independência veio em 1822": 1815 is
-        not)?"""
-        t, clause = self.p.tokens, self.p.clause_tokens[self.p.clause[i]]
+        not)? A clause of bare numbers (numbers, units of time, range words) right after a candidate that ends its
+        clause qualifies that candidate: "durou 58 anos (1822 a 1889; 34 anos)" gives two more lengths of the
+        reign; "Pedro II (1825 – 1891) foi imperador" gives a life, not a reign."""
+        t, c = self.p.tokens, self.p.clause[i]
+        clause = self.p.clause_tokens[c]
+        while c > 0 and self.p.clause_sentence[c - 1] == self.p.clause_sentence[c]:
+            if not all(t[k].isdigit() or t[k] in _TIME_UNITS or t[k] in _RANGE_WORDS for k in self.p.clause_tokens[c]):
+                break
+            c -= 1
+            last = self.p.clause_tokens[c][-1]
+            if any(s <= last < e for s, e in self.spans):
+                return self.says_of_question(last)
         lo = max((k + 1 for k in clause if k < i and t[k] in _AND), default=clause[0])
         hi = min((k for k in clause if k > i and t[k] in _AND), default=clause[-1] + 1)
         return any(t[k][:5] in self.stems for k in range(lo, hi))
@@ -587,16 +448,18 @@ def judge_acerto(
        about the Constitution of 1824), unless every form of that fact is in the question;
     2. only the answer proper counts: not an echoed prompt section (``### Input:``, ``Contexto:``: **eco**), not
        a retrieved passage pasted from its header on, when the ``context`` the model saw is given
-       (:func:`pasted_context`: **eco**), not a sentence that asks (``?``) or repeats the question
-       (**pergunta**);
+       (:func:`pasted_context`: **eco**), not a passage's header line ("Título — Seção") heading some text
+       (**eco**), not a sentence that asks (``?``) or repeats the question, nor what answers a question the answer
+       made up (**pergunta**);
     3. an occurrence of the fact counts when it is not negated ("não é X": **negacao**) and not a mention in
        passing ("filho de X": **de-passagem**); a bare year with a wrong day or month in a question that accepts
        the date is not the fact (**data-errada**); fewer facts than required: **sem-fato** /
        **fatos-insuficientes**;
     4. with the facts asserted, the answer is still not correct when it also negates one (**negacao**), hedges
        ("X ou Y": **hesitacao**), lists candidates without choosing or mixes facts with other items (**lista**),
-       asserts a known wrong candidate ``wrong`` outside an accepted form (**candidato-errado**), or drops a year
-       among many years in a clause unrelated to the question (**muitos-anos**); otherwise **fato**.
+       asserts a known wrong candidate ``wrong`` outside an accepted form, another year, length or date said of
+       what is asked, or another name after "é/foi" in a clause that says what is asked (**candidato-errado**), or
+       drops a year among many years in a clause unrelated to the question (**muitos-anos**); otherwise **fato**.
 
     ``tipo == "aberta"`` (an open question) skips the list and many-years checks: long answers are expected.
     """
@@ -618,7 +481,13 @@ def judge_acerto(
         ]
         for usable, _ in facts
     ]
-    wrong_occ = [o for o in all_wrong if not any(a.start < o.end and o.start < a.end for occ in fact_occ for a in occ)]
+    lengths = _asked_lengths(accepted)
+    wrong_occ = [
+        o
+        for o in all_wrong
+        if not any(a.start < o.end and o.start < a.end for occ in fact_occ for a in occ)
+        and not j.range_near(o, lengths)
+    ]
     j.spans = sorted({(o.start, o.end) for occ in fact_occ for o in occ} | {(o.start, o.end) for o in wrong_occ})
 
     asserted: list[list[_Occurrence]] = []
@@ -645,6 +514,10 @@ def judge_acerto(
                 reason = Verdict(False, "eco", f"'{echoed[0].form}' só no eco do prompt")
             elif echoed and p.origin[echoed[0].start] == "contexto":
                 reason = Verdict(False, "eco", f"'{echoed[0].form}' só no trecho do contexto colado")
+            elif echoed and p.origin[echoed[0].start] == "cabecalho":
+                reason = Verdict(False, "eco", f"'{echoed[0].form}' só num cabeçalho de trecho")
+            elif echoed and p.origin[echoed[0].start] == "inventada":
+                reason = Verdict(False, "pergunta", f"'{echoed[0].form}' só na resposta a uma pergunta inventada")
             elif echoed:
                 reason = Verdict(False, "pergunta", f"'{echoed[0].form}' só numa pergunta")
             elif in_q and any(p.origin[o.start] == "resposta" for o in j.occurrences(in_q)):
@@ -670,7 +543,8 @@ def judge_acerto(
     if verdict is None:
         stated = [f for good in asserted for f in good]
         dated = [o for o in wrong_occ if j.dated_otherwise(o, stated)]
-        for o in wrong_occ + _other_years(j, accepted, fact_occ) + _other_durations(j, accepted, fact_occ):
+        others = _other_years(j, accepted, fact_occ) + _other_durations(j, accepted, fact_occ)
+        for o in wrong_occ + others + _named_otherwise(j, accepted, fact_occ):
             if (
                 p.origin[o.start] == "resposta"
                 and o not in dated
@@ -852,23 +726,37 @@ def _parallel(j: _Judge, accepted: AcceptedAnswers, fact_occ, asserted) -> Verdi
             rest = words[r][_FRAME:]
             caps = set().union(*(p.clause_caps[c] for c in {p.clause[i] for i in rest}))
             name = tuple(t[i] for i in rest if t[i] in caps and t[i] not in frame_words | set(j.question_tokens))
-            if name and _similar(frame_words, {t[i] for i in words[r]} - set(name), 0.6):
+            if name and similar(frame_words, {t[i] for i in words[r]} - set(name), 0.6):
                 named.append(name)
         if len(named) < 2:
             return None
     return Verdict(False, "lista", f"{len(named) + 1} frases iguais com outros nomes, sem escolher")
 
 
-def _other_durations(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Occurrence]:
-    """A length of time asked ("dois meses", "58 anos"): another length said of what is asked is a second answer
-    ("A junta militar governou o país de 1964 a 1985": 21 years, for `dois meses`), as another year is
-    (:func:`_other_years`). A length is a number and a unit ("34 anos") or a range of years ("1964–1985")."""
+def _asked_lengths(accepted: AcceptedAnswers) -> set[tuple[int, str]]:
+    """The lengths of time among the accepted forms, as (number, unit): "58 anos" -> (58, "ano")."""
     asked = set()
     for fact in accepted.facts:
         for form in fact:
             words = match_normalize(form).split()
             if len(words) == 2 and words[0].isdigit() and words[1] in _TIME_UNITS:
                 asked.add((int(words[0]), _TIME_UNITS[words[1]]))
+    return asked
+
+
+def _near(years: int, asked: set[tuple[int, str]]) -> bool:
+    """A range of ``years`` years gives a length only to within a year, births and deaths falling anywhere in
+    them: one a year off a length asked agrees with it ("Oscar Niemeyer (1907 – 2012) faleceu com 104 anos", a
+    range of 105, states no other age)."""
+    return any(unit == "ano" and abs(years - n) <= 1 for n, unit in asked)
+
+
+def _other_durations(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Occurrence]:
+    """A length of time asked ("dois meses", "58 anos"): another length said of what is asked is a second answer
+    ("A junta militar governou o país de 1964 a 1985": 21 years, for `dois meses`), as another year is
+    (:func:`_other_years`). A length is a number and a unit ("34 anos") or a range of years ("1964–1985") that is
+    not a year off the length asked (:func:`_near`)."""
+    asked = _asked_lengths(accepted)
     if len(accepted.facts) != 1 or not asked:
         return []
     t = j.p.tokens
@@ -882,10 +770,57 @@ def _other_durations(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Oc
             length, shown = (int(t[i]), _TIME_UNITS[t[i + 1]]), f"{t[i]} {t[i + 1]}"
         elif i in j.ranges:
             k = j.ranges[i]
-            if k not in taken and j.p.sentence[k] == j.p.sentence[i] and int(t[k]) > int(t[i]):
-                length, shown = (int(t[k]) - int(t[i]), "ano"), f"{t[i]}–{t[k]}"
+            years = int(t[k]) - int(t[i])
+            if k not in taken and j.p.sentence[k] == j.p.sentence[i] and years > 0 and not _near(years, asked):
+                length, shown = (years, "ano"), f"{t[i]}–{t[k]}"
         if length and length not in asked and j.says_of_question(i):
             out.append(_Occurrence(i, i + 1, shown))
+    return out
+
+
+_NAME_LINKS = frozenset({"de", "da", "do", "dos", "das", "d"})
+_TITLES = frozenset(
+    """rei rainha imperador imperatriz principe princesa regente marechal general almirante presidente
+    governador conde condessa duque duquesa barao baronesa visconde viscondessa marques marquesa dom dona papa
+    padre frei santo santa senhor senhora sr sra""".split()
+)
+_SINGLE_COPULAS = frozenset({IS, "foi", "era"})  # Portuguese only: English writes capitals on adjectives ("Latin")
+
+
+def _regnal(word: str) -> bool:  # "Pedro II" is normalized to "pedro 2"
+    return word.isdigit() and len(word) <= 2
+
+
+def _named_otherwise(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Occurrence]:
+    """A name or a thing asked by its name ("Quem foi o marido da princesa Isabel?", "Que documento os paulistas
+    exigiam?": no number among the accepted forms): a clause that says what is asked and gives, after its
+    copula, another name written with capitals ("O marido da princesa Isabel é o D. Pedro II, o Conde d'Eu"; "a
+    instituição que ela preside é a Caixa Econômica Federal") gives another answer, as a listed wrong candidate
+    would. Not a name the question has, nor one that holds the fact."""
+    if len(accepted.facts) != 1 or not all(f[:1].isalpha() for f in accepted.facts[0]):
+        return []
+    t, p = j.p.tokens, j.p
+    facts = {i for occ in fact_occ for o in occ for i in range(o.start, o.end)}
+    out = []
+    for k, w in enumerate(t):
+        if w not in _SINGLE_COPULAS or p.origin[k] != "resposta" or not j.says_of_question(k):
+            continue
+        c, caps = p.clause[k], p.clause_caps[p.clause[k]]
+        run, i = [], k + 1
+        while i < len(t) and p.clause[i] == c:
+            regnal = run and t[run[-1]] in caps and _regnal(t[i])  # "Pedro II", not "Decreto de 4"
+            if not (t[i] in caps or regnal or (run and t[i] in _NAME_LINKS)):
+                break
+            run.append(i)
+            i += 1
+        while run and t[run[-1]] in _NAME_LINKS:
+            run.pop()
+        named = {t[r][:5] for r in run if weighty(t[r])}
+        if not run or t[run[0]] in STOPWORDS_PT or facts & set(run) or named & j.stems:
+            continue
+        if all(t[r] in _TITLES or t[r] in _NAME_LINKS for r in run):  # "o Príncipe Regente": a role, not a name
+            continue
+        out.append(_Occurrence(run[0], run[-1] + 1, " ".join(t[r] for r in run)))
     return out
 
 
@@ -905,16 +840,26 @@ def _name_head(j: _Judge, item: Sequence[int]) -> bool:
 def _other_years(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Occurrence]:
     """A year asked: another year said of what is asked is a second answer, a candidate as a listed wrong one is
     ("sediou os Jogos em 1950 … e os Jogos de 2016"); one said of something else is a detail ("em 1815 veio o Reino
-    Unido e a independência veio em 1822")."""
-    if len(accepted.facts) != 1 or not all(_YEAR.match(match_normalize(f)) for f in accepted.facts[0]):
+    Unido e a independência veio em 1822"). A date asked: another whole date said of what is asked ("O golpe de 10
+    de novembro de 1937 foi o golpe militar de 15 de novembro de 1889"), or a year after "em" ("A Lei n.º 2.004, de
+    3 de outubro de 1953, foi sancionada em 1954"); a bare year after "de" is often a name's ("a Constituição de
+    1824 foi promulgada em 24 de fevereiro de 1891")."""
+    forms = [match_normalize(f) for f in accepted.facts[0]] if len(accepted.facts) == 1 else []
+    if not forms or not all(_YEAR.match(f) or _FULL_DATE.match(f) for f in forms):
         return []
+    dates = not all(_YEAR.match(f) for f in forms)
     t = j.p.tokens
     taken = {i for occ in fact_occ for o in occ for i in range(o.start, o.end)}
-    return [
-        _Occurrence(i, i + 1, w)
-        for i, w in enumerate(t)
-        if _YEAR.match(w) and i not in taken and w not in j.question_tokens and j.says_of_question(i)
-    ]
+    out = []
+    for i, w in enumerate(t):
+        if not _YEAR.match(w) or i in taken or w in j.question_tokens or not j.says_of_question(i):
+            continue
+        whole = i >= 4 and _FULL_DATE.match(" ".join(t[i - 4 : i + 1]))
+        if whole and dates:
+            out.append(_Occurrence(i - 4, i + 1, " ".join(t[i - 4 : i + 1])))
+        elif not dates or (i and t[i - 1] in ("em", "in")):
+            out.append(_Occurrence(i, i + 1, w))
+    return out
 
 
 def _many_years(j: _Judge, fact_occ, asserted) -> Verdict | None:

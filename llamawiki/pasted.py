@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 _WORD = re.compile(r"\S+")
-_DASH = re.compile(r"\s[—–]\s")
+DASH = re.compile(r"\s[—–]\s")
 _PASTED_BODY = 5  # words of the passage copied after its exact header line
 _PASTED_AFTER_HEADER = 8  # words copied from a passage's first text line, after a header line of the answer's own
 _CONTEXT_HEADER_WORDS = 12  # a line of the context that can be a chunk header: a title, or "Título — Seção"
@@ -26,9 +26,14 @@ def _short_line(line: str, most: int) -> bool:
     return bool(line) and len(line.split()) <= most and line[-1] not in ".!?…:"
 
 
-def _header_like(line: str) -> bool:
+def _joined(context: str | Sequence[str]) -> str:
+    """The context as the prompt shows it: the chunk texts joined by blank lines (or already joined)."""
+    return context if isinstance(context, str) else "\n\n".join(str(c) for c in context)
+
+
+def header_like(line: str) -> bool:
     """A chunk header as a model writes it: "Título — Seção", short, no sentence end."""
-    return bool(_DASH.search(line)) and _short_line(line, _HEADER_WORDS)
+    return bool(DASH.search(line)) and _short_line(line, _HEADER_WORDS)
 
 
 def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tuple[int, int]]:
@@ -39,12 +44,13 @@ def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tup
     - from the start of an answer line, the context's words from one of its header lines (a title, or "Título —
       Seção": a line of at most 12 words with no sentence end) on, for the header and at least 5 words more;
     - header-like lines of the answer's own ("Portugal — History") followed, from the next line, by at least 8
-      words copied from the first text line after a header of the context.
+      words copied from the first text line after a header of the context; or a title and a dash with those words
+      on the same line ("Tiradentes — Tiradentes foi o mais ativo propagandista …").
 
     A span runs as long as the words are the context's, in order; what follows is the answer's own."""
     if not context or not answer:
         return []
-    text = context if isinstance(context, str) else "\n\n".join(str(c) for c in context)
+    text = _joined(context)
     ctx = [(m.group().casefold(), m.start()) for m in _WORD.finditer(text)]
     ctx_words = [w for w, _ in ctx]
     line_starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
@@ -58,7 +64,7 @@ def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tup
         if start not in first_word or not _short_line(line, _CONTEXT_HEADER_WORDS):
             continue
         headers.append((first_word[start], len(line.split())))
-        if _DASH.search(line):
+        if DASH.search(line):
             header_lines.add(" ".join(line.casefold().split()))
         nxt = first_word[start] + len(line.split())
         if nxt < len(ctx_words):
@@ -95,11 +101,17 @@ def pasted_context(answer: str, context: str | Sequence[str] | None) -> list[tup
                 continue
             # the answer's own header-like lines, then a passage's first text line copied from the next line on
             first = i
-            while first < len(words) and _header_like(answer[lines[first][0] : lines[first][1]]):
+            while first < len(words) and header_like(answer[lines[first][0] : lines[first][1]]):
                 nxt = first
                 while nxt < len(words) and lines[nxt] == lines[first]:
                     nxt += 1
                 first = nxt
+            if first == i:  # "Tiradentes — Tiradentes foi o mais ativo …": the header and the passage on one line
+                dash = DASH.search(answer, words[i][0], hi)
+                before = len(answer[words[i][0] : dash.start()].split()) if dash else 0
+                if dash and 0 < before <= _CONTEXT_HEADER_WORDS:
+                    first = next((k for k in range(i, len(words)) if words[k][0] >= dash.end()), len(words))
+                    first = first if first < len(words) and lines[first] == lines[i] else i
             if first > i and first < len(words):
                 n = max((run(first, k) for k in after_headers), default=0)
                 if n >= _PASTED_AFTER_HEADER:
@@ -139,3 +151,17 @@ def _copied_on(answer: str, span: tuple[int, int], known: set[tuple[str, ...]]) 
             break
         end = stop
     return start, end
+
+
+def copied(text: str, context: str | Sequence[str] | None) -> bool:
+    """Is ``text`` (a sentence) the retrieved ``context``, lightly edited: 80% of its word trigrams are the
+    context's? A sentence too short to judge (under 5 trigrams) counts as copied; with no context, everything
+    does. "Contexto: O 9 de janeiro de 1822 foi o dia do Fico" under a label that echoes the prompt, but in words
+    of the answer's own, is not copied."""
+    if not context:
+        return True
+    grams = _trigrams(text)
+    if len(grams) < _NEAR_COPY_TRIGRAMS:
+        return True
+    known = set(_trigrams(_joined(context)))
+    return sum(g in known for g in grams) >= _NEAR_COPY * len(grams)

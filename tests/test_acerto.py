@@ -654,6 +654,36 @@ def test_a_passage_pasted_with_light_edits_after_its_header_is_an_echo_too():
     assert a.judge_acerto(concluded, accepted, question=question, context=ctx).correct
 
 
+def test_a_header_and_its_passage_pasted_on_one_line_is_an_echo_too():
+    # found by the seventh held-out set (data/rotulos-k1.csv a144): "Tiradentes — Tiradentes foi o mais ativo …",
+    # the header cut to its title and the passage's first text line joined to it
+    question, accepted = FRONTEIRA
+    ctx = [LEAD, GEOGRAFIA]
+    one_line = "Resposta:\nBrasil — " + GEOGRAFIA.split("\n", 1)[1]
+    assert a.judge_acerto(one_line, accepted, question=question, context=ctx).check == "eco"
+    # a title, a dash and words of the answer's own: an answer
+    own = "Brasil — faz fronteira com quase todos, menos com o Chile e o Equador."
+    assert a.pasted_context(own, ctx) == []
+    assert a.judge_acerto(own, accepted, question=question, context=ctx).correct
+
+
+def test_under_a_contexto_label_the_answers_own_sentence_counts_when_the_context_is_known():
+    # found by the seventh held-out set (data/rotulos-k1.csv: 3 of 4 right answers lost): the model writes
+    # "Contexto:" and then a sentence of its own, not the passage it was given
+    question, accepted = FRONTEIRA
+    ctx = [LEAD, GEOGRAFIA]
+    own = "Contexto:\nO Brasil tem fronteira com quase todos os vizinhos; os que ficam de fora são o Chile e o Equador."
+    v = a.judge_acerto(own, accepted, question=question, context=ctx)
+    assert (v.correct, v.check) == (True, "fato"), v
+    # the passage itself under the label is still an echo, and so is anything under it when the context is unknown
+    echoed = "Contexto:\n" + GEOGRAFIA.split("\n", 1)[1]
+    assert a.judge_acerto(echoed, accepted, question=question, context=ctx).check == "eco"
+    assert a.judge_acerto(own, accepted, question=question).check == "eco"
+    # the passage, then the answer's own sentence, both under the label: the own sentence counts
+    both = echoed + " Então os dois são o Chile e o Equador, segundo o trecho dado."
+    assert a.judge_acerto(both, accepted, question=question, context=ctx).correct
+
+
 def test_a_title_as_the_whole_answer_is_not_a_paste():
     # a lead chunk's header is the bare title: an answer that is the title, or the title and other words, is the
     # answer's own; a paste needs the title and 5 more words of the passage
