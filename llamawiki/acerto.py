@@ -178,6 +178,7 @@ class _Judge:
         self.asks_start = any(w in _ASKS_START for w in self.question_tokens)
         self.asks_end = any(w in _ASKS_END for w in self.question_tokens)
         self.spans: list[tuple[int, int]] = []  # every candidate span (accepted or wrong): lists and negation
+        self.fact_positions: set[int] = set()  # the token positions of every accepted form found
 
     def in_question(self, form: str) -> bool:
         needle = match_normalize(form)
@@ -489,6 +490,7 @@ def judge_acerto(
         and not j.range_near(o, lengths)
     ]
     j.spans = sorted({(o.start, o.end) for occ in fact_occ for o in occ} | {(o.start, o.end) for o in wrong_occ})
+    j.fact_positions = {i for occ in fact_occ for o in occ for i in range(o.start, o.end)}
 
     asserted: list[list[_Occurrence]] = []
     reasons: list[Verdict | None] = []
@@ -543,8 +545,8 @@ def judge_acerto(
     if verdict is None:
         stated = [f for good in asserted for f in good]
         dated = [o for o in wrong_occ if j.dated_otherwise(o, stated)]
-        others = _other_years(j, accepted, fact_occ) + _other_durations(j, accepted, fact_occ)
-        for o in wrong_occ + others + _named_otherwise(j, accepted, fact_occ):
+        others = _other_years(j, accepted) + _other_durations(j, accepted, lengths)
+        for o in wrong_occ + others + _named_otherwise(j, accepted):
             if (
                 p.origin[o.start] == "resposta"
                 and o not in dated
@@ -751,16 +753,15 @@ def _near(years: int, asked: set[tuple[int, str]]) -> bool:
     return any(unit == "ano" and abs(years - n) <= 1 for n, unit in asked)
 
 
-def _other_durations(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Occurrence]:
+def _other_durations(j: _Judge, accepted: AcceptedAnswers, asked: set[tuple[int, str]]) -> list[_Occurrence]:
     """A length of time asked ("dois meses", "58 anos"): another length said of what is asked is a second answer
     ("A junta militar governou o país de 1964 a 1985": 21 years, for `dois meses`), as another year is
     (:func:`_other_years`). A length is a number and a unit ("34 anos") or a range of years ("1964–1985") that is
-    not a year off the length asked (:func:`_near`)."""
-    asked = _asked_lengths(accepted)
+    not a year off the length asked (:func:`_near`). ``asked``: the lengths among the accepted forms
+    (:func:`_asked_lengths`)."""
     if len(accepted.facts) != 1 or not asked:
         return []
-    t = j.p.tokens
-    taken = {i for occ in fact_occ for o in occ for i in range(o.start, o.end)}
+    t, taken = j.p.tokens, j.fact_positions
     out = []
     for i in range(len(t) - 1):
         if i in taken or not t[i].isdigit() or t[i] in j.question_tokens:
@@ -791,7 +792,7 @@ def _regnal(word: str) -> bool:  # "Pedro II" is normalized to "pedro 2"
     return word.isdigit() and len(word) <= 2
 
 
-def _named_otherwise(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Occurrence]:
+def _named_otherwise(j: _Judge, accepted: AcceptedAnswers) -> list[_Occurrence]:
     """A name or a thing asked by its name ("Quem foi o marido da princesa Isabel?", "Que documento os paulistas
     exigiam?": no number among the accepted forms): a clause that says what is asked and gives, after its
     copula, another name written with capitals ("O marido da princesa Isabel é o D. Pedro II, o Conde d'Eu"; "a
@@ -799,8 +800,7 @@ def _named_otherwise(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Oc
     would. Not a name the question has, nor one that holds the fact."""
     if len(accepted.facts) != 1 or not all(f[:1].isalpha() for f in accepted.facts[0]):
         return []
-    t, p = j.p.tokens, j.p
-    facts = {i for occ in fact_occ for o in occ for i in range(o.start, o.end)}
+    t, p, facts = j.p.tokens, j.p, j.fact_positions
     out = []
     for k, w in enumerate(t):
         if w not in _SINGLE_COPULAS or p.origin[k] != "resposta" or not j.says_of_question(k):
@@ -837,7 +837,7 @@ def _name_head(j: _Judge, item: Sequence[int]) -> bool:
     return all(t[i] in caps or t[i].isdigit() for i in words[1:])
 
 
-def _other_years(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Occurrence]:
+def _other_years(j: _Judge, accepted: AcceptedAnswers) -> list[_Occurrence]:
     """A year asked: another year said of what is asked is a second answer, a candidate as a listed wrong one is
     ("sediou os Jogos em 1950 … e os Jogos de 2016"); one said of something else is a detail ("em 1815 veio o Reino
     Unido e a independência veio em 1822"). A date asked: another whole date said of what is asked ("O golpe de 10
@@ -848,8 +848,7 @@ def _other_years(j: _Judge, accepted: AcceptedAnswers, fact_occ) -> list[_Occurr
     if not forms or not all(_YEAR.match(f) or _FULL_DATE.match(f) for f in forms):
         return []
     dates = not all(_YEAR.match(f) for f in forms)
-    t = j.p.tokens
-    taken = {i for occ in fact_occ for o in occ for i in range(o.start, o.end)}
+    t, taken = j.p.tokens, j.fact_positions
     out = []
     for i, w in enumerate(t):
         if not _YEAR.match(w) or i in taken or w in j.question_tokens or not j.says_of_question(i):

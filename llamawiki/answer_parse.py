@@ -153,8 +153,9 @@ def parse(
             # under a "Contexto:" label the answer may write its own words: with the context known, a sentence
             # that is not the context (lightly edited) is the answer's
             start = m.end()
-            for sentence, _ in _split_sentences(text[start:end]):
-                spans.append(("eco" if copied(sentence, context) else "resposta", start, start + len(sentence)))
+            sentences = [sentence for sentence, _ in _split_sentences(text[start:end])]
+            for sentence, is_copy in zip(sentences, copied(sentences, context), strict=True):
+                spans.append(("eco" if is_copy else "resposta", start, start + len(sentence)))
                 start += len(sentence)
             continue
         spans.append(("resposta" if name in _ANSWER_SECTIONS else "eco", m.end(), end))

@@ -147,21 +147,24 @@ def _copied_on(answer: str, span: tuple[int, int], known: set[tuple[str, ...]]) 
         if not answer[end:stop].strip():
             end = stop
             continue
-        if len(grams) < _NEAR_COPY_TRIGRAMS or sum(g in known for g in grams) < _NEAR_COPY * len(grams):
+        if len(grams) < _NEAR_COPY_TRIGRAMS or not _mostly_known(grams, known):
             break
         end = stop
     return start, end
 
 
-def copied(text: str, context: str | Sequence[str] | None) -> bool:
-    """Is ``text`` (a sentence) the retrieved ``context``, lightly edited: 80% of its word trigrams are the
-    context's? A sentence too short to judge (under 5 trigrams) counts as copied; with no context, everything
-    does. "Contexto: O 9 de janeiro de 1822 foi o dia do Fico" under a label that echoes the prompt, but in words
-    of the answer's own, is not copied."""
-    if not context:
-        return True
-    grams = _trigrams(text)
-    if len(grams) < _NEAR_COPY_TRIGRAMS:
-        return True
-    known = set(_trigrams(_joined(context)))
+def _mostly_known(grams: Sequence[tuple[str, ...]], known: set[tuple[str, ...]]) -> bool:
+    """80% of the word trigrams ``grams`` are among the context's ``known`` ones: the passage, lightly edited."""
     return sum(g in known for g in grams) >= _NEAR_COPY * len(grams)
+
+
+def copied(texts: Sequence[str], context: str | Sequence[str] | None) -> list[bool]:
+    """Per text of ``texts`` (sentences): is it the retrieved ``context``, lightly edited — 80% of its word
+    trigrams are the context's? A sentence too short to judge (under 5 trigrams) counts as copied; with no
+    context, everything does. "Contexto: O 9 de janeiro de 1822 foi o dia do Fico" under a label that echoes the
+    prompt, but in words of the answer's own, is not copied. The context's trigrams are taken once for all."""
+    if not context:
+        return [True] * len(texts)
+    known = set(_trigrams(_joined(context)))
+    grams = [_trigrams(text) for text in texts]
+    return [len(g) < _NEAR_COPY_TRIGRAMS or _mostly_known(g, known) for g in grams]
