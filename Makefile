@@ -102,8 +102,10 @@ $(INDEX)/manifest.json: $(DUMP) $(STAMP)
 	$(PY) rag.py index $(DUMP) --index-dir $(INDEX)
 	@touch $@  # also when rag.py found it up to date: make then stops asking
 
+# the code a table is computed by: a change to it re-renders both tables
+TABLE_SRC := compare.py llamawiki/evaluation.py llamawiki/metrics.py llamawiki/acerto.py llamawiki/answer_parse.py llamawiki/pasted.py llamawiki/matching.py
 compare: $(RESULTS)/tabela.md
-$(RESULTS)/tabela.md: $(GGUF) compare.py llamawiki/evaluation.py llamawiki/metrics.py llamawiki/acerto.py llamawiki/answer_parse.py llamawiki/pasted.py llamawiki/matching.py $(ADAPTER)/adapter_config.json $(INDEX)/manifest.json data/perguntas.csv configs/compare-demo.yaml
+$(RESULTS)/tabela.md: $(GGUF) $(TABLE_SRC) $(ADAPTER)/adapter_config.json $(INDEX)/manifest.json data/perguntas.csv configs/compare-demo.yaml
 	$(PY) compare.py --config configs/compare-demo.yaml --run-dir $(RESULTS)
 
 demo: compare
@@ -124,7 +126,7 @@ avaliacao: $(AVALIACAO)/tabela.md
 	    --systems finetuned,rag+finetuned --adapter $(ADAPTER)-s$(s) --run-dir $(AVALIACAO)/sementes/s$(s) && ) true
 	$(if $(strip $(SEEDS)),$(PY) -m llamawiki.reference seeds $(AVALIACAO) $(foreach s,$(SEEDS),$(AVALIACAO)/sementes/s$(s)))
 	@$(PY) -m llamawiki.reference diff $(AVALIACAO)
-$(AVALIACAO)/tabela.md: $(GGUF) compare.py llamawiki/evaluation.py llamawiki/metrics.py llamawiki/acerto.py llamawiki/answer_parse.py llamawiki/pasted.py llamawiki/matching.py $(ADAPTER)/adapter_config.json $(INDEX)/manifest.json data/perguntas-amostra.csv configs/compare-demo.yaml
+$(AVALIACAO)/tabela.md: $(GGUF) $(TABLE_SRC) $(ADAPTER)/adapter_config.json $(INDEX)/manifest.json data/perguntas-amostra.csv configs/compare-demo.yaml
 	$(PY) compare.py --config configs/compare-demo.yaml --questions data/perguntas-amostra.csv --run-dir $(AVALIACAO)
 	@echo "Tabela: $@"
 
